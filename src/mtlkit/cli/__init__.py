@@ -1,0 +1,1 @@
+"""The ``mtlkit`` command line."""

@@ -1,0 +1,41 @@
+"""Helpers shared by the CLI commands: run folders and atomic result files."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+
+def new_run_dir(parent: Path, prefix: str) -> Path:
+    """A fresh, time-stamped folder under ``parent``."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(parent) / f"{prefix}-{stamp}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = Path(parent) / f"{prefix}-{stamp}-{suffix}"
+    path.mkdir(parents=True)
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and rename: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_table(frame: pd.DataFrame, stem: Path) -> None:
+    """Write ``frame`` as ``stem.csv`` and ``stem.parquet``, each atomically."""
+    atomic_write_bytes(stem.with_suffix(".csv"), frame.to_csv(index=False).encode())
+    atomic_write_bytes(stem.with_suffix(".parquet"), frame.to_parquet(index=False))

@@ -1,0 +1,219 @@
+"""Turn a multi-task table into model tensors: category ids, standardized numbers, labels, masks.
+
+Statistics (vocabularies, means, standard deviations) come from the training split only and are
+saved as a small JSON file, so the same encoding can be applied to new data later.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mtlkit.data.errors import DataError
+from mtlkit.data.schema import FeatureKind, MultiTaskTable, Schema, TaskSpec
+from mtlkit.data.tasks import recode_labels
+from mtlkit.data.tensors import TensorData
+from mtlkit.validation import check_positive_int
+
+FORMAT = "mtlkit-preprocessor/1"
+MISSING_SUFFIX = "__missing"
+
+
+def _as_text(values: object) -> np.ndarray:
+    """Distinct values as strings (object array); integral floats print as ints, so 3 == 3.0."""
+    values = np.asarray(values)
+    text = values.astype(str).astype(object)
+    if values.dtype.kind == "f":
+        integral = np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < 2**53)
+        text[integral] = values[integral].astype(np.int64).astype(str)
+    return text
+
+
+def _numbers(column: pd.Series, name: str) -> np.ndarray:
+    """Float values of a numeric feature (NaN where missing); infinities are rejected."""
+    try:
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as err:
+        raise DataError(
+            f"Feature {name!r} is numeric but holds non-numeric values; fix the values or "
+            "declare it categorical in feature_kinds."
+        ) from err
+    if np.isinf(values).any():
+        raise DataError(f"Feature {name!r} holds infinite values; replace them or leave empty.")
+    return values
+
+
+def _default_kind(column: pd.Series) -> FeatureKind:
+    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    return "numeric" if numeric else "categorical"
+
+
+class Preprocessor:
+    """Fit on the training split, then encode any split as :class:`TensorData`.
+
+    Categorical features become ids: 0 for missing or unseen values, 1..k for the values seen
+    in training; with more than ``max_categories`` distinct values a stable hash into
+    ``hash_buckets`` ids (after 0) is used. Numeric features are standardized with the
+    training mean and standard deviation, missing values become 0 (the mean), and a 0/1
+    missing-indicator input is added for each feature that had missing values in training.
+    ``feature_kinds`` overrides the kinds stored in the table.
+    """
+
+    def __init__(
+        self,
+        feature_kinds: Mapping[str, FeatureKind] | None = None,
+        max_categories: int = 1000,
+        hash_buckets: int = 1024,
+    ) -> None:
+        self.feature_kinds = dict(feature_kinds or {})
+        self.max_categories = check_positive_int("max_categories", max_categories)
+        self.hash_buckets = check_positive_int("hash_buckets", hash_buckets)
+        self._categorical: list[dict] = []  # {"name", "vocab"} or {"name", "hashed": True}
+        self._numeric: list[dict] = []  # {"name", "mean", "std", "indicator"}
+        self._tasks: list[TaskSpec] | None = None
+
+    def fit(self, table: MultiTaskTable) -> Preprocessor:
+        """Learn vocabularies, means and standard deviations from ``table`` (the training split)."""
+        unknown = sorted(set(self.feature_kinds) - set(table.features.columns))
+        if unknown:
+            raise DataError(f"feature_kinds names {unknown}, which are not feature columns.")
+        self._categorical, self._numeric = [], []
+        for name, column in table.features.items():
+            kind = self.feature_kinds.get(name) or table.feature_kinds.get(name)
+            if (kind or _default_kind(column)) == "numeric":
+                self._numeric.append(self._fit_numeric(str(name), column))
+            else:
+                self._categorical.append(self._fit_categorical(str(name), column))
+        self._tasks = list(table.tasks)
+        return self
+
+    def _fit_numeric(self, name: str, column: pd.Series) -> dict:
+        values = _numbers(column, name)
+        missing = np.isnan(values)
+        mean = float(values[~missing].mean()) if (~missing).any() else 0.0
+        std = float(values[~missing].std()) if (~missing).any() else 1.0
+        return {"name": name, "mean": mean, "std": std or 1.0, "indicator": bool(missing.any())}
+
+    def _fit_categorical(self, name: str, column: pd.Series) -> dict:
+        _, uniques = pd.factorize(column)
+        vocab = np.unique(_as_text(uniques).astype(str))
+        if len(vocab) > self.max_categories:
+            return {"name": name, "hashed": True}
+        return {"name": name, "vocab": vocab.tolist()}
+
+    def _tasks_or_raise(self) -> list[TaskSpec]:
+        if self._tasks is None:
+            raise RuntimeError("The Preprocessor is not fitted; call fit(train_table) first.")
+        return self._tasks
+
+    def transform(self, table: MultiTaskTable, require_labels: bool = True) -> TensorData:
+        """Encode ``table``; with ``require_labels=False`` absent label columns are masked out."""
+        tasks = self._tasks_or_raise()
+        needed = [f["name"] for f in self._categorical + self._numeric]
+        absent = [c for c in needed if c not in table.features.columns]
+        if absent:
+            raise DataError(
+                f"Feature column(s) {absent} were used in training but are missing from this "
+                "table; add them (empty cells are fine)."
+            )
+        n = len(table)
+        x_cat = np.zeros((n, len(self._categorical)), dtype=np.int64)
+        for j, feature in enumerate(self._categorical):
+            x_cat[:, j] = self._category_ids(feature, table.features[feature["name"]])
+        indicators = [f for f in self._numeric if f["indicator"]]
+        x_num = np.zeros((n, len(self._numeric) + len(indicators)), dtype=np.float32)
+        k = len(self._numeric)
+        for j, feature in enumerate(self._numeric):
+            values = _numbers(table.features[feature["name"]], feature["name"])
+            missing = np.isnan(values)
+            x_num[:, j] = np.where(missing, 0.0, (values - feature["mean"]) / feature["std"])
+            if feature["indicator"]:
+                x_num[:, k] = missing
+                k += 1
+        y, mask = self._labels(table, tasks, require_labels)
+        return TensorData(*(torch.from_numpy(a) for a in (x_cat, x_num, y, mask)))
+
+    def _category_ids(self, feature: dict, column: pd.Series) -> np.ndarray:
+        codes, uniques = pd.factorize(column)
+        text = _as_text(uniques)
+        if feature.get("hashed"):
+            hashes = pd.util.hash_array(text, categorize=False) % np.uint64(self.hash_buckets)
+            ids = hashes.astype(np.int64) + 1
+        else:
+            vocab = pd.Index(feature["vocab"], dtype=object)
+            ids = vocab.get_indexer(text) + 1  # -1 (unseen) becomes 0
+        return np.append(ids, 0)[codes]  # code -1 (missing) picks the trailing 0
+
+    def _labels(
+        self, table: MultiTaskTable, tasks: list[TaskSpec], require_labels: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        absent = [t.name for t in tasks if t.name not in table.labels]
+        if absent and require_labels:
+            raise DataError(
+                f"Label column(s) {absent} were used in training but are missing from this "
+                "table; add them, or pass require_labels=False to predict without labels."
+            )
+        specs = {t.name: t for t in table.tasks}
+        y = np.zeros((len(table), len(tasks)), dtype=np.float32)
+        mask = np.zeros((len(table), len(tasks)), dtype=bool)
+        for i, task in enumerate(tasks):
+            if task.name in absent:
+                continue
+            labels = recode_labels(table.labels[task.name], specs.get(task.name, task), task)
+            mask[:, i] = table.masks[task.name] & ~np.isnan(labels)
+            y[:, i] = np.where(mask[:, i], labels, 0.0)
+        return y, mask
+
+    def fit_transform(self, table: MultiTaskTable) -> TensorData:
+        """``fit`` on ``table`` and encode it."""
+        return self.fit(table).transform(table)
+
+    def schema(self) -> Schema:
+        """Input cardinalities, numeric width and tasks, for building a model."""
+        tasks = self._tasks_or_raise()
+        cards = tuple(
+            self.hash_buckets + 1 if f.get("hashed") else len(f["vocab"]) + 1
+            for f in self._categorical
+        )
+        n_numeric = len(self._numeric) + sum(f["indicator"] for f in self._numeric)
+        return Schema(cards, n_numeric, tuple(tasks))
+
+    @property
+    def feature_names(self) -> dict[str, list[str]]:
+        """Names of the ``x_cat`` columns and of the ``x_num`` columns (indicators last)."""
+        numeric = [f["name"] for f in self._numeric]
+        numeric += [f["name"] + MISSING_SUFFIX for f in self._numeric if f["indicator"]]
+        return {"categorical": [f["name"] for f in self._categorical], "numeric": numeric}
+
+    def save(self, path: str | Path) -> None:
+        """Write the fitted state as JSON."""
+        state = {
+            "format": FORMAT,
+            "feature_kinds": self.feature_kinds,
+            "max_categories": self.max_categories,
+            "hash_buckets": self.hash_buckets,
+            "categorical": self._categorical,
+            "numeric": self._numeric,
+            "tasks": [t.to_dict() for t in self._tasks_or_raise()],
+        }
+        Path(path).write_text(json.dumps(state, indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Preprocessor:
+        """A Preprocessor written by :meth:`save`."""
+        try:
+            state = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise DataError(f"Cannot read preprocessor file {str(path)!r}: {err}.") from err
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            raise DataError(f"{str(path)!r} is not a saved mtlkit Preprocessor ({FORMAT}).")
+        prep = cls(state["feature_kinds"], state["max_categories"], state["hash_buckets"])
+        prep._categorical = state["categorical"]
+        prep._numeric = state["numeric"]
+        prep._tasks = [TaskSpec.from_dict(t) for t in state["tasks"]]
+        return prep

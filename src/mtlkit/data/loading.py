@@ -1,0 +1,286 @@
+"""Load CSV/Parquet files or data frames whose columns differ into one multi-task table.
+
+Rows are concatenated, never joined: a source that lacks a label column contributes rows whose
+label for that task is masked out, and a feature a source lacks is NaN for its rows.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from mtlkit.data.errors import DataError
+from mtlkit.data.schema import FeatureKind, MultiTaskTable, TaskKind
+from mtlkit.data.tasks import encode_labels, infer_task_spec, label_present
+
+PathLike = str | Path
+Sources = PathLike | pd.DataFrame | Sequence[PathLike | pd.DataFrame] | Mapping[str, pd.DataFrame]
+
+SUFFIXES = (".csv", ".csv.gz", ".parquet")
+MAX_CATEGORICAL_INTEGERS = 20  # integer features with more distinct values are numeric
+_NULLS = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "#N/A"]
+
+
+def _suffix(path: Path) -> str | None:
+    name = path.name.lower()
+    return next((s for s in SUFFIXES if name.endswith(s)), None)
+
+
+def _expand(source: PathLike) -> list[Path]:
+    """The data files named by a file path, a folder or a glob pattern."""
+    text = str(source)
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and _suffix(p))
+        if not files:
+            raise DataError(f"Folder {text!r} holds no {', '.join(SUFFIXES)} files.")
+        return files
+    if path.is_file():
+        if _suffix(path) is None:
+            raise DataError(
+                f"File {text!r} has an unsupported extension; use one of {', '.join(SUFFIXES)}."
+            )
+        return [path]
+    if any(c in text for c in "*?["):
+        files = sorted(Path(p) for p in glob.glob(text) if _suffix(Path(p)))
+        if not files:
+            raise DataError(f"Pattern {text!r} matches no {', '.join(SUFFIXES)} files.")
+        return files
+    raise DataError(f"Path {text!r} does not exist; check the file or folder name.")
+
+
+def _read_file(path: Path) -> pa.Table:
+    try:
+        if _suffix(path) == ".parquet":
+            table = pq.read_table(path)
+        else:
+            options = pa_csv.ConvertOptions(null_values=_NULLS, strings_can_be_null=True)
+            table = pa_csv.read_csv(path, convert_options=options)
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise DataError(
+            f"Cannot read {str(path)!r}: {err}. Check that it is a valid, non-empty "
+            f"{_suffix(path)} file."
+        ) from err
+    return table
+
+
+def _collect(sources: Sources) -> list[tuple[str, pd.DataFrame | Path]]:
+    """(source name, frame or file) pairs in the given order."""
+    if isinstance(sources, pd.DataFrame):
+        return [("frame0", sources)]
+    if isinstance(sources, Mapping):
+        for key, frame in sources.items():
+            if not isinstance(frame, pd.DataFrame):
+                raise DataError(f"Source {key!r} must be a pandas DataFrame, got {type(frame)}.")
+        return [(str(k), f) for k, f in sources.items()]
+    items = [sources] if isinstance(sources, (str, Path)) else list(sources)
+    if not items:
+        raise DataError("No sources given; pass a file, a folder, a glob or data frames.")
+    pairs: list[tuple[str, pd.DataFrame | Path]] = []
+    n_frames = 0
+    for item in items:
+        if isinstance(item, pd.DataFrame):
+            pairs.append((f"frame{n_frames}", item))
+            n_frames += 1
+        else:
+            pairs.extend((p.name, p) for p in _expand(item))
+    files = [x for _, x in pairs if isinstance(x, Path)]
+    if len({p.name for p in files}) < len(files):  # same file name in two folders
+        pairs = [(str(x) if isinstance(x, Path) else n, x) for n, x in pairs]
+    return pairs
+
+
+def _arrow_type_class(dtype: pa.DataType) -> str:
+    if pa.types.is_dictionary(dtype):
+        return _arrow_type_class(dtype.value_type)
+    checks = [
+        ("integer", pa.types.is_integer),
+        ("float", pa.types.is_floating),
+        ("bool", pa.types.is_boolean),
+        ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)),
+        ("empty", pa.types.is_null),
+        ("datetime", lambda t: pa.types.is_temporal(t)),
+    ]
+    return next((name for name, check in checks if check(dtype)), str(dtype))
+
+
+def _frame_type_class(column: pd.Series) -> str:
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return _frame_type_class(pd.Series(dtype.categories))
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "integer"
+    if pd.api.types.is_float_dtype(dtype):
+        return "float"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    inferred = pd.api.types.infer_dtype(column, skipna=True)
+    classes = {"integer": "integer", "floating": "float", "mixed-integer-float": "float"}
+    classes |= {"boolean": "bool", "empty": "empty", "datetime": "datetime"}
+    return classes.get(inferred, "string")
+
+
+_COMPATIBLE = {"integer": "number", "float": "number"}
+
+
+def _read_sources(sources: Sources) -> tuple[list[str], list[pd.DataFrame], list[dict[str, str]]]:
+    """Source names, frames and per-source column type classes."""
+    names, frames, types = [], [], []
+    for name, item in _collect(sources):
+        if isinstance(item, Path):
+            table = _read_file(item)
+            columns = table.column_names
+            column_types = dict(zip(columns, map(_arrow_type_class, table.schema.types)))
+        else:
+            columns = [str(c) for c in item.columns]
+        duplicates = sorted({c for c in columns if columns.count(c) > 1})
+        if duplicates:
+            raise DataError(
+                f"Source {name!r} has duplicate column name(s) {duplicates}; rename them."
+            )
+        if isinstance(item, Path):
+            frame = table.to_pandas()
+        else:
+            frame = item.set_axis(columns, axis=1)
+            column_types = {c: _frame_type_class(frame[c]) for c in columns}
+        if frame.shape[0] == 0:
+            raise DataError(f"Source {name!r} has no rows; remove it or fill it.")
+        names.append(name)
+        frames.append(frame)
+        types.append(column_types)
+    return names, frames, types
+
+
+def _check_types(names: list[str], types: list[dict[str, str]]) -> None:
+    """A column must hold the same kind of values (numbers, strings...) in every source."""
+    first: dict[str, tuple[str, str]] = {}
+    for name, column_types in zip(names, types):
+        for column, kind in column_types.items():
+            if kind == "empty":
+                continue
+            seen = first.setdefault(column, (name, kind))
+            if _COMPATIBLE.get(seen[1], seen[1]) != _COMPATIBLE.get(kind, kind):
+                raise DataError(
+                    f"Column {column!r} holds {seen[1]} values in {seen[0]!r} but {kind} "
+                    f"values in {name!r}; make the column the same type in every file "
+                    "(e.g. fix stray text in a numeric column)."
+                )
+
+
+def _check_finite(what: str, values: pd.Series, source: np.ndarray) -> None:
+    """Reject infinities in a numeric column, naming the sources that hold them."""
+    infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
+    if infinite.any():
+        files = sorted(set(source[infinite].tolist()))
+        raise DataError(
+            f"{what} holds infinite values (in {files}); replace them or leave those cells empty."
+        )
+
+
+def _feature_kinds(
+    features: pd.DataFrame,
+    types: list[dict[str, str]],
+    overrides: Mapping[str, FeatureKind],
+) -> dict[str, FeatureKind]:
+    kinds: dict[str, FeatureKind] = {}
+    for column in features.columns:
+        classes = {t[column] for t in types if column in t} - {"empty"}
+        if classes == {"integer"}:
+            many = features[column].nunique() > MAX_CATEGORICAL_INTEGERS
+            kinds[column] = "numeric" if many else "categorical"
+        else:
+            kinds[column] = "numeric" if classes <= {"integer", "float"} else "categorical"
+    for column, kind in overrides.items():
+        if column not in kinds:
+            raise DataError(f"feature_kinds names {column!r}, which is not a feature column.")
+        if kind not in ("numeric", "categorical"):
+            raise DataError(
+                f"feature_kinds[{column!r}] is {kind!r}; use 'numeric' or 'categorical'."
+            )
+        kinds[column] = kind
+    return kinds
+
+
+def _check_features(
+    features: pd.DataFrame, kinds: Mapping[str, FeatureKind], source: np.ndarray
+) -> None:
+    empty = features.columns[features.isna().all().to_numpy()].tolist()
+    if empty:
+        raise DataError(
+            f"Feature column(s) {empty} are empty (all values missing) in every source; "
+            "pass them in drop_columns or fill them."
+        )
+    for column in features.columns:
+        if kinds[column] != "numeric":
+            continue
+        if not pd.api.types.is_numeric_dtype(features[column]):
+            raise DataError(
+                f"Feature {column!r} is declared numeric but holds non-numeric values; "
+                "declare it categorical or fix the values."
+            )
+        _check_finite(f"Feature {column!r}", features[column], source)
+
+
+def load_tables(
+    sources: Sources,
+    labels: Iterable[str],
+    *,
+    task_kinds: Mapping[str, TaskKind] | None = None,
+    feature_kinds: Mapping[str, FeatureKind] | None = None,
+    drop_columns: Iterable[str] = (),
+) -> MultiTaskTable:
+    """Concatenate the rows of all sources into one table with per-task labels and masks.
+
+    ``sources`` is a CSV/Parquet file, a folder, a glob, a list of those or of data frames, a
+    data frame or a dict name -> data frame. ``labels`` lists the label columns (the task
+    order); a source without a label column gets that task masked out for its rows. Features
+    are the union of the other columns, minus ``drop_columns``. ``task_kinds`` and
+    ``feature_kinds`` override the inferred task and feature kinds.
+    """
+    labels = list(labels)
+    task_kinds = dict(task_kinds or {})
+    drop = set(drop_columns)
+    if not labels:
+        raise DataError("No label columns given; name at least one label column.")
+    if len(set(labels)) < len(labels):
+        raise DataError(f"Label columns {labels} contain duplicates; list each label once.")
+    unknown_kinds = sorted(set(task_kinds) - set(labels))
+    if unknown_kinds:
+        raise DataError(f"task_kinds names {unknown_kinds}, which are not label columns.")
+    names, frames, types = _read_sources(sources)
+    columns = list(dict.fromkeys(c for f in frames for c in f.columns))
+    missing = [c for c in labels if c not in columns]
+    if missing:
+        raise DataError(
+            f"Label column(s) {missing} are in none of the sources {names}; the columns found "
+            f"are {columns[:30]}. Check the spelling of the labels."
+        )
+    not_found = sorted(drop - set(columns))
+    if not_found:
+        raise DataError(f"drop_columns names {not_found}, which are in none of {names}.")
+    _check_types(names, types)
+    merged = pd.concat(frames, ignore_index=True, sort=False).reindex(columns=columns)
+    source = np.repeat(np.array(names, dtype=object), [len(f) for f in frames])
+    label_arrays, masks, tasks = {}, {}, []
+    for name in labels:
+        raw = merged[name]
+        if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+            _check_finite(f"Label column {name!r}", raw, source)
+        present = label_present(raw)
+        spec = infer_task_spec(name, raw[present], task_kinds.get(name))
+        tasks.append(spec)
+        label_arrays[name] = encode_labels(spec, raw)
+        masks[name] = present
+    features = merged.drop(columns=[*labels, *sorted(drop - set(labels))])
+    kinds = _feature_kinds(features, types, feature_kinds or {})
+    _check_features(features, kinds, source)
+    return MultiTaskTable(features, label_arrays, masks, tasks, source, kinds)

@@ -1,0 +1,134 @@
+"""Deterministic, stratified train/validation/test splits of a partially labelled table.
+
+Rows (or groups) are sorted by a stratification key - per task: label missing, or its class -
+with random order inside each stratum, then dealt to the splits along a golden-ratio sequence.
+Any run of consecutive rows gets close to the requested fractions, so every stratum is split
+proportionally and tiny strata are balanced together with their neighbours in the sort order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from mtlkit.data.errors import DataError
+from mtlkit.data.schema import MultiTaskTable
+from mtlkit.data.tasks import recode_labels
+
+SPLIT_NAMES = ("training", "validation", "test")
+_GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+
+
+def _check_fractions(fractions: Sequence[float], count: int) -> np.ndarray:
+    values = np.asarray(fractions, dtype=float)
+    if values.shape != (count,) or (values < 0).any() or not np.isclose(values.sum(), 1.0):
+        raise DataError(
+            f"fractions must be {count} non-negative numbers that sum to 1, got {fractions}."
+        )
+    return values
+
+
+def _strata(table: MultiTaskTable) -> np.ndarray:
+    """Per row and task: -1 where the label is missing, else the class id (0 for regression)."""
+    columns = []
+    for task in sorted(table.tasks, key=lambda t: table.masks[t.name].sum()):  # rarest first
+        mask = table.masks[task.name]
+        label = table.labels[task.name] if task.kind != "regression" else np.zeros(len(table))
+        columns.append(np.where(mask, np.nan_to_num(label), -1).astype(np.int64))
+    return np.stack(columns, axis=1) if columns else np.zeros((len(table), 0), dtype=np.int64)
+
+
+def _assign(
+    table: MultiTaskTable, fractions: np.ndarray, seed: int, group_column: str | None
+) -> np.ndarray:
+    """Split index (0, 1, ...) of every row."""
+    rng = np.random.default_rng(seed)
+    keys = _strata(table)
+    if group_column is None:
+        units = np.arange(len(table))
+    else:
+        if group_column not in table.features.columns:
+            raise DataError(f"group_column {group_column!r} is not a feature column.")
+        units, _ = pd.factorize(table.features[group_column], use_na_sentinel=False)
+        first = np.unique(units, return_index=True)[1]
+        keys = keys[first]  # a group is stratified by its first row
+    order = np.lexsort((rng.random(len(keys)), *keys.T[::-1]))
+    position = np.empty(len(keys), dtype=np.float64)
+    position[order] = np.arange(len(keys))
+    u = np.mod(rng.random() + position * _GOLDEN, 1.0)
+    split_of_unit = np.searchsorted(np.cumsum(fractions)[:-1], u, side="right")
+    return split_of_unit[units]
+
+
+def split_table(
+    table: MultiTaskTable,
+    fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    group_column: str | None = None,
+) -> tuple[MultiTaskTable, MultiTaskTable, MultiTaskTable]:
+    """(train, validation, test) tables, stratified on every task's mask and class.
+
+    The same ``seed`` gives the same split. With ``group_column`` all rows sharing a value of
+    that feature column end up in the same split.
+    """
+    split = _assign(table, _check_fractions(fractions, 3), seed, group_column)
+    train, val, test = (table.take(np.flatnonzero(split == i)) for i in range(3))
+    return train, val, test
+
+
+def split_with_test(
+    table: MultiTaskTable,
+    test_table: MultiTaskTable,
+    fractions: Sequence[float] = (0.85, 0.15),
+    seed: int = 0,
+) -> tuple[MultiTaskTable, MultiTaskTable, MultiTaskTable]:
+    """(train, validation, test): ``table`` is split in two, ``test_table`` is the test split.
+
+    The test labels are re-encoded with ``table``'s tasks (its classes may be fewer); tasks the
+    test table lacks are masked out.
+    """
+    split = _assign(table, _check_fractions(fractions, 2), seed, None)
+    train, val = (table.take(np.flatnonzero(split == i)) for i in range(2))
+    specs = {t.name: t for t in test_table.tasks}
+    labels, masks = {}, {}
+    for task in table.tasks:
+        if task.name in test_table.labels:
+            source = specs.get(task.name, task)
+            labels[task.name] = recode_labels(test_table.labels[task.name], source, task)
+            masks[task.name] = test_table.masks[task.name] & ~np.isnan(labels[task.name])
+        else:
+            labels[task.name] = np.full(len(test_table), np.nan)
+            masks[task.name] = np.zeros(len(test_table), dtype=bool)
+    test = MultiTaskTable(
+        test_table.features,
+        labels,
+        masks,
+        list(table.tasks),
+        test_table.source,
+        table.feature_kinds,
+    )
+    return train, val, test
+
+
+def check_splits(train: MultiTaskTable, val: MultiTaskTable, test: MultiTaskTable) -> None:
+    """Raise DataError when a task has no labels in some split or one class in training."""
+    problems = []
+    for task in train.tasks:
+        for split_name, part in zip(SPLIT_NAMES, (train, val, test)):
+            if not part.masks[task.name].any():
+                problems.append(
+                    f"task {task.name!r} has no labelled rows in the {split_name} split "
+                    f"({len(part)} rows); add labelled data for it or change the split fractions"
+                )
+        if task.kind != "regression" and train.masks[task.name].any():
+            classes = np.unique(train.labels[task.name][train.masks[task.name]])
+            if len(classes) < 2:
+                value = task.classes[int(classes[0])]
+                problems.append(
+                    f"task {task.name!r} has a single class ({value!r}) in the training split; "
+                    "add rows of its other classes or use another seed or fractions"
+                )
+    if problems:
+        raise DataError("Cannot train on these splits: " + "; ".join(problems) + ".")

@@ -1,0 +1,139 @@
+"""Infer what kind of task a label column is, and encode its values as float class ids/targets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mtlkit.data.errors import DataError
+from mtlkit.data.schema import TASK_KINDS, TaskKind, TaskSpec
+
+MAX_MULTICLASS_INFERRED = 20  # more distinct integers than this is inferred as regression
+MAX_CLASSES = 1000  # more distinct string labels than this is rejected
+
+
+def label_present(values: pd.Series) -> np.ndarray:
+    """True where a label value is given: not NaN/None and not an empty or blank string."""
+    present = values.notna().to_numpy(copy=True)
+    if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
+        blank = values.astype("string").str.strip().eq("").fillna(False).to_numpy(dtype=bool)
+        present &= ~blank
+    return present
+
+
+def _scalar(value: object) -> object:
+    """A plain Python value (integral floats become ints) so classes survive JSON."""
+    value = value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _is_numeric(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def _is_integral(values: np.ndarray) -> bool:
+    return bool(np.all(np.mod(values, 1) == 0))
+
+
+def infer_task_spec(name: str, values: object, kind: TaskKind | None = None) -> TaskSpec:
+    """The task of label column ``name`` from its values (missing ones are ignored).
+
+    Two distinct values give a binary task, 3..20 distinct integers or any strings a multiclass
+    task, other numbers a regression task. An explicit ``kind`` wins but must fit the values.
+    """
+    series = pd.Series(values)
+    series = series[label_present(series)]
+    if series.dtype == object:
+        series = series.infer_objects()
+    if kind is not None and kind not in TASK_KINDS:
+        raise DataError(f"Task {name!r}: unknown kind {kind!r}; use one of {list(TASK_KINDS)}.")
+    if series.empty:
+        raise DataError(f"Label column {name!r} has no labelled values; drop it from the labels.")
+    numeric = _is_numeric(series)
+    if numeric and not np.all(np.isfinite(series.to_numpy(dtype=float))):
+        raise DataError(
+            f"Label column {name!r} holds infinite values; replace them by valid labels or "
+            "leave those cells empty."
+        )
+    if kind == "regression" or (kind is None and numeric and series.nunique() > 2):
+        if not numeric:
+            raise DataError(
+                f"Label column {name!r} is declared regression but holds non-numeric values "
+                f"such as {series.iloc[0]!r}; convert it to numbers or declare it binary/multiclass."
+            )
+        integral = _is_integral(series.to_numpy(dtype=float))
+        if kind is None and integral and series.nunique() <= MAX_MULTICLASS_INFERRED:
+            kind = "multiclass"
+        else:
+            return TaskSpec(name, "regression", 1, ())
+    try:
+        classes = tuple(_scalar(v) for v in sorted(pd.unique(series)))
+    except TypeError as err:
+        raise DataError(
+            f"Label column {name!r} mixes value types (e.g. numbers and strings); "
+            "make every label the same type."
+        ) from err
+    if len(classes) < 2:
+        raise DataError(
+            f"Label column {name!r} has a single value ({classes[0]!r}); a task needs at least "
+            "two classes. Drop it from the labels or add rows with other values."
+        )
+    if kind is None:
+        kind = "binary" if len(classes) == 2 else "multiclass"
+    if kind == "binary" and len(classes) != 2:
+        raise DataError(
+            f"Label column {name!r} is declared binary but has {len(classes)} distinct values "
+            f"({list(classes)[:10]}); declare it multiclass or fix the labels."
+        )
+    if kind == "multiclass" and numeric and not _is_integral(series.to_numpy(dtype=float)):
+        raise DataError(
+            f"Label column {name!r} is declared multiclass but holds non-integer numbers; "
+            "declare it regression or use integer/string class labels."
+        )
+    if len(classes) > MAX_CLASSES:
+        raise DataError(
+            f"Label column {name!r} has {len(classes)} distinct classes (more than "
+            f"{MAX_CLASSES}); is it an identifier? Drop it or declare it regression."
+        )
+    return TaskSpec(name, kind, len(classes), classes)
+
+
+def encode_labels(spec: TaskSpec, values: object) -> np.ndarray:
+    """Float labels: class ids 0..K-1 (classification) or targets (regression); NaN if missing."""
+    series = pd.Series(values)
+    present = label_present(series)
+    if spec.kind == "regression":
+        if not _is_numeric(series) and present.any():
+            series = series.infer_objects()
+            if not _is_numeric(series):
+                raise DataError(
+                    f"Label column {spec.name!r} is a regression task but holds non-numeric "
+                    "values; convert it to numbers."
+                )
+        out = series.to_numpy(dtype=float, na_value=np.nan, copy=True)
+        out[~present] = np.nan
+        return out
+    ids = pd.Index(spec.classes, dtype=object).get_indexer(series.astype(object)).astype(float)
+    unknown = present & (ids < 0)
+    if unknown.any():
+        bad = pd.unique(series[unknown])[:5]
+        raise DataError(
+            f"Label column {spec.name!r} has value(s) {list(bad)} that are not among its "
+            f"classes {list(spec.classes)}; fix those labels or leave the cells empty."
+        )
+    ids[~present] = np.nan
+    return ids
+
+
+def recode_labels(labels: np.ndarray, source: TaskSpec, target: TaskSpec) -> np.ndarray:
+    """Labels encoded with ``source`` re-encoded with ``target`` (e.g. a test file's classes)."""
+    if source == target:
+        return labels
+    if source.kind == "regression":
+        return encode_labels(target, labels)
+    present = ~np.isnan(labels)
+    raw = np.full(len(labels), np.nan, dtype=object)
+    raw[present] = np.asarray(source.classes, dtype=object)[labels[present].astype(np.int64)]
+    return encode_labels(target, raw)

@@ -1,0 +1,182 @@
+"""The shared building blocks every model is made of: input encoder, MLP, batched experts,
+gate and tower. One implementation each, so that comparisons between models are fair."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from mtlkit.data.schema import Schema
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "leaky_relu": nn.LeakyReLU,
+}
+NORMS = (None, "batch", "layer")
+
+
+class InputEncoder(nn.Module):
+    """Categorical ids through one fused embedding table, numeric inputs passed through.
+
+    All categorical columns share a single ``nn.Embedding``; column ``i``'s ids are shifted by
+    an offset, so one lookup serves every column (one kernel instead of one per column).
+    """
+
+    def __init__(self, schema: Schema, embedding_dim: int = 4) -> None:
+        super().__init__()
+        cards = list(schema.cat_cardinalities)
+        self.n_cat = len(cards)
+        self.embedding_dim = embedding_dim
+        offsets = torch.tensor([0, *cards[:-1]], dtype=torch.long).cumsum(0) if cards else None
+        self.register_buffer("offsets", offsets if offsets is not None else torch.zeros(0).long())
+        self.embedding = nn.Embedding(sum(cards), embedding_dim) if cards else None
+        self.output_dim = self.n_cat * embedding_dim + schema.n_numeric
+
+    def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> torch.Tensor:
+        if self.embedding is None:
+            return x_num
+        emb = self.embedding(x_cat + self.offsets).flatten(1)
+        return torch.cat([emb, x_num], dim=1) if x_num.shape[1] else emb
+
+
+def _layer_tail(width: int, activation: str, dropout: float, norm: str | None) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    if norm == "batch":
+        layers.append(nn.BatchNorm1d(width))
+    elif norm == "layer":
+        layers.append(nn.LayerNorm(width))
+    layers.append(ACTIVATIONS[activation]())
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    return layers
+
+
+class MLP(nn.Sequential):
+    """Linear layers of the given ``hidden`` widths, each followed by norm, activation, dropout.
+
+    ``output_dim`` is the last hidden width (or ``in_dim`` for an empty ``hidden``).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        hidden: Sequence[int],
+        *,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        norm: str | None = None,
+    ) -> None:
+        layers: list[nn.Module] = []
+        width = in_dim
+        for h in hidden:
+            layers.append(nn.Linear(width, h))
+            layers.extend(_layer_tail(h, activation, dropout, norm))
+            width = h
+        super().__init__(*layers)
+        self.output_dim = width
+
+
+class BatchedMLP(nn.Module):
+    """``n`` independent MLPs of the same shape (e.g. experts), evaluated in batched matmuls.
+
+    Input: ``(B, in_dim)`` shared by all members, or ``(n, B, in_dim)`` one input per member.
+    Output: ``(n, B, hidden[-1])``. Equivalent to a Python loop over ``n`` separate ``MLP``s
+    (see tests), but one ``baddbmm`` per layer instead of ``n`` small kernels.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        in_dim: int,
+        hidden: Sequence[int],
+        *,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        norm: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.n = n
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        self.norms = nn.ModuleList()
+        width = in_dim
+        for h in hidden:
+            bound = 1.0 / math.sqrt(width)  # the same init as nn.Linear
+            self.weights.append(nn.Parameter(torch.empty(n, width, h).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(n, 1, h).uniform_(-bound, bound)))
+            self.norms.append(_MemberNorm(n, h, norm) if norm else nn.Identity())
+            width = h
+        self.act = ACTIVATIONS[activation]()
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.output_dim = width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, (w, b, norm) in enumerate(zip(self.weights, self.biases, self.norms)):
+            if i == 0 and x.dim() == 2:
+                # Shared input: one wide matmul computes every member's first layer.
+                b_, n_, h_ = x.shape[0], self.n, w.shape[2]
+                flat = x @ w.permute(1, 0, 2).reshape(w.shape[1], n_ * h_)
+                x = flat.view(b_, n_, h_).transpose(0, 1) + b
+            else:
+                x = torch.baddbmm(b, x, w)
+            x = self.dropout(self.act(norm(x)))
+        return x
+
+
+class _MemberNorm(nn.Module):
+    """Batch or layer normalisation applied to each member of a ``(n, B, h)`` tensor separately."""
+
+    def __init__(self, n: int, width: int, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.norm = nn.BatchNorm1d(n * width) if kind == "batch" else nn.LayerNorm(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "layer":
+            return self.norm(x)
+        n, b, h = x.shape
+        return self.norm(x.transpose(0, 1).reshape(b, n * h)).view(b, n, h).transpose(0, 1)
+
+
+class Gate(nn.Module):
+    """Softmax gate: a linear map from the input to a distribution over ``n_experts``."""
+
+    def __init__(self, in_dim: int, n_experts: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_dim, n_experts)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.linear(x), dim=-1)
+
+
+def mix_experts(expert_out: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+    """Gate-weighted sum of expert outputs: ``(E, B, h)`` and ``(B, E)`` give ``(B, h)``."""
+    return torch.einsum("ebh,be->bh", expert_out, gate)
+
+
+class Tower(nn.Module):
+    """A task head: an MLP followed by a linear output layer of ``out_dim`` logits."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        hidden: Sequence[int],
+        out_dim: int,
+        *,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        norm: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.mlp = MLP(in_dim, hidden, activation=activation, dropout=dropout, norm=norm)
+        self.out = nn.Linear(self.mlp.output_dim, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.out(self.mlp(x))
+        return logits.squeeze(-1) if logits.shape[-1] == 1 else logits

@@ -1,0 +1,53 @@
+"""Shared-bottom network: hard parameter sharing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from mtlkit.data.schema import Schema
+from mtlkit.models.base import MTLModel
+from mtlkit.models.blocks import MLP, Tower
+from mtlkit.models.registry import register
+from mtlkit.validation import check_sizes
+
+
+@register(
+    "shared_bottom", "hard parameter sharing: one shared MLP, one tower per task (Caruana 1997)"
+)
+class SharedBottom(MTLModel):
+    """Hard parameter sharing (Caruana, "Multitask Learning", Machine Learning 1997).
+
+    All tasks share the input encoder and a bottom MLP of ``bottom_hidden`` widths; each task
+    has a tower of ``tower_hidden`` widths and its output layer.
+    """
+
+    def __init__(
+        self,
+        schema: Schema,
+        *,
+        bottom_hidden: Sequence[int] = (64,),
+        tower_hidden: Sequence[int] = (8,),
+        **common,
+    ) -> None:
+        super().__init__(schema, **common)
+        bottom_hidden = check_sizes("bottom_hidden", bottom_hidden)
+        tower_hidden = check_sizes("tower_hidden", tower_hidden, allow_empty=True)
+        self.bottom = MLP(self.encoder.output_dim, bottom_hidden, **self.block_kwargs)
+        self.towers = nn.ModuleDict(
+            {
+                t.name: Tower(
+                    self.bottom.output_dim, tower_hidden, t.output_dim, **self.block_kwargs
+                )
+                for t in schema.tasks
+            }
+        )
+
+    def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
+        shared = self.bottom(self.encoder(x_cat, x_num))
+        return {t: self.towers[t](shared) for t in self.task_names}
+
+    def task_modules(self, task: str) -> list[nn.Module]:
+        return [self.towers[task]]

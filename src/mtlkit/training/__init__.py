@@ -1,0 +1,1 @@
+"""Training: masked losses, strategies, the trainer and the estimator."""

@@ -1,0 +1,69 @@
+"""Masked per-task losses: a row without a task's label contributes nothing to that task."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from mtlkit.data.schema import TaskSpec
+
+#: Probabilities are clipped this far from 0 and 1 before a log is taken.
+PROB_EPS = 1e-7
+
+
+def elementwise_loss(
+    spec: TaskSpec, output: torch.Tensor, target: torch.Tensor, is_probability: bool = False
+) -> torch.Tensor:
+    """Per-row loss: BCE (binary), cross-entropy (multiclass) or squared error (regression).
+
+    Binary outputs are logits, or probabilities where the model says so (``is_probability``,
+    e.g. ESMM's pCTCVR = pCTR x pCVR).
+    """
+    if spec.kind == "binary" and is_probability:
+        p = output.clamp(PROB_EPS, 1 - PROB_EPS)
+        return F.binary_cross_entropy(p, target, reduction="none")
+    if spec.kind == "binary":
+        return F.binary_cross_entropy_with_logits(output, target, reduction="none")
+    if spec.kind == "multiclass":
+        return F.cross_entropy(output, target.long(), reduction="none")
+    return F.mse_loss(output, target, reduction="none")
+
+
+def masked_task_losses(
+    tasks: Sequence[TaskSpec],
+    logits: dict[str, torch.Tensor],
+    y: torch.Tensor,
+    mask: torch.Tensor,
+    probability_outputs: frozenset[str] = frozenset(),
+) -> torch.Tensor:
+    """Mean loss over the labelled rows of each task, as a ``(T,)`` tensor.
+
+    ``probability_outputs`` names the binary tasks whose outputs are probabilities, not logits.
+
+    Unlabelled rows carry a finite placeholder target and are multiplied by a zero weight, so
+    their gradient is exactly zero. A task with no labelled row in the batch gets loss 0.
+    """
+    weights = mask.to(y.dtype)
+    counts = weights.sum(0).clamp(min=1.0)
+    losses = [
+        (
+            elementwise_loss(spec, logits[spec.name], y[:, k], spec.name in probability_outputs)
+            * weights[:, k]
+        ).sum()
+        / counts[k]
+        for k, spec in enumerate(tasks)
+    ]
+    return torch.stack(losses)
+
+
+def output_to_scores(
+    spec: TaskSpec, output: torch.Tensor, is_probability: bool = False
+) -> torch.Tensor:
+    """Model output -> P(y=1) (binary), class probabilities (multiclass) or the prediction."""
+    if spec.kind == "binary":
+        return output if is_probability else torch.sigmoid(output)
+    if spec.kind == "multiclass":
+        return torch.softmax(output, dim=-1)
+    return output

@@ -1,0 +1,263 @@
+"""The one training loop: masked losses, a pluggable strategy, Adam, early stopping."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mtlkit.data.tensors import TensorData
+from mtlkit.errors import MtlkitError
+from mtlkit.evaluation.metrics import HIGHER_IS_BETTER, all_task_metrics
+from mtlkit.models.base import MTLModel
+from mtlkit.training.losses import masked_task_losses, output_to_scores
+from mtlkit.training.strategies import Strategy, make_strategy
+from mtlkit.validation import (
+    check_choice,
+    check_non_negative_int,
+    check_positive_float,
+    check_positive_int,
+)
+
+LR_SCHEDULES = (None, "cosine", "plateau")
+
+
+class TrainingDiverged(MtlkitError):
+    """A loss became NaN or infinite; the last good weights were restored."""
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run.
+
+    ``monitor`` is the validation metric averaged over tasks that drives early stopping and
+    checkpoint choice ("loss" by default; e.g. "roc_auc"). ``patience`` counts epochs without
+    improvement before stopping (0 = never stop early).
+    """
+
+    epochs: int = 50
+    batch_size: int = 1024
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 5
+    monitor: str = "loss"
+    grad_clip: float | None = None
+    lr_schedule: str | None = None
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        check_non_negative_int("epochs", self.epochs)
+        check_positive_int("batch_size", self.batch_size)
+        check_positive_float("lr", self.lr)
+        check_non_negative_int("patience", self.patience)
+        check_choice(
+            "monitor", self.monitor, ["loss", "accuracy", "roc_auc", "pr_auc", "rmse", "mae", "r2"]
+        )
+        if self.grad_clip is not None:
+            check_positive_float("grad_clip", self.grad_clip)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        if self.weight_decay < 0:
+            check_positive_float("weight_decay", self.weight_decay)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class History:
+    """Per-epoch records: ``{"epoch", "time_s", "train": {task: {...}}, "val": {...}, ...}``."""
+
+    epochs: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped_early: bool = False
+
+    def series(self, split: str, task: str, metric: str) -> list[float]:
+        """One metric of one task over epochs, e.g. ``series("val", "income", "loss")``."""
+        return [e[split][task].get(metric, math.nan) for e in self.epochs]
+
+
+class Trainer:
+    """Train an :class:`MTLModel` on :class:`TensorData` splits.
+
+    Each epoch: the strategy's batches, masked task losses, the strategy's backward, an
+    optimizer step; then one validation pass. The best epoch (by ``config.monitor``) is kept
+    and restored at the end.
+    """
+
+    def __init__(
+        self,
+        model: MTLModel,
+        config: TrainConfig | None = None,
+        strategy: str | Strategy = "joint",
+        checkpoint_path: str | Path | None = None,
+    ) -> None:
+        self.model = model
+        self.config = config or TrainConfig()
+        self.tasks = list(model.schema.tasks)
+        self.strategy = make_strategy(strategy)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.history = History()
+
+    # ---- evaluation -------------------------------------------------------------------
+    @torch.inference_mode()
+    def predict_scores(self, data: TensorData, batch_size: int = 16384) -> dict[str, np.ndarray]:
+        """Probabilities (classification) or predictions (regression) per task."""
+        self.model.eval()
+        parts: dict[str, list[torch.Tensor]] = {t.name: [] for t in self.tasks}
+        for batch in data.batches(batch_size):
+            out = self.model(batch.x_cat, batch.x_num)
+            for spec in self.tasks:
+                is_prob = spec.name in self.model.probability_outputs
+                parts[spec.name].append(output_to_scores(spec, out[spec.name], is_prob))
+        return {t: torch.cat(p).numpy() for t, p in parts.items()}
+
+    def evaluate(self, data: TensorData) -> dict[str, dict[str, float]]:
+        """Metrics per task on the labelled rows of ``data``."""
+        scores = self.predict_scores(data)
+        return all_task_metrics(self.tasks, data.y.numpy(), data.mask.numpy(), scores)
+
+    # ---- training ---------------------------------------------------------------------
+    def fit(self, train: TensorData, val: TensorData) -> History:
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        self.strategy.setup(self.model, len(self.tasks))
+        optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+        )
+        scheduler = self._scheduler(optimizer)
+        sign = -1.0 if cfg.monitor in HIGHER_IS_BETTER else 1.0
+        # Until an epoch finishes, the initial weights are the last good ones.
+        best_value, since_best = math.inf, 0
+        best_state = copy.deepcopy(self.model.state_dict())
+        bar = tqdm(range(1, cfg.epochs + 1), desc="epochs", disable=not cfg.progress, leave=False)
+        for epoch in bar:
+            start = time.perf_counter()
+            train_stats = self._train_epoch(train, optimizer, generator, epoch, best_state)
+            val_metrics = self.evaluate(val)
+            record = {
+                "epoch": epoch,
+                "time_s": time.perf_counter() - start,
+                "lr": optimizer.param_groups[0]["lr"],
+                "train": train_stats,
+                "val": val_metrics,
+                "task_weights": self.strategy.task_weights(),
+            }
+            self.history.epochs.append(record)
+            value = sign * _mean_metric(val_metrics, cfg.monitor)
+            if value < best_value or self.history.best_epoch == 0:
+                best_value, since_best = value, 0
+                best_state = copy.deepcopy(self.model.state_dict())
+                self.history.best_epoch = epoch
+                self._save_checkpoint(best_state)
+            else:
+                since_best += 1
+            bar.set_postfix(val_loss=f"{_mean_metric(val_metrics, 'loss'):.4f}")
+            if scheduler is not None:
+                scheduler.step(value) if cfg.lr_schedule == "plateau" else scheduler.step()
+            if cfg.patience and since_best >= cfg.patience:
+                self.history.stopped_early = True
+                break
+        bar.close()
+        self.model.load_state_dict(best_state)
+        return self.history
+
+    def _train_epoch(
+        self,
+        train: TensorData,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+        epoch: int,
+        best_state: dict,
+    ) -> dict[str, dict[str, float]]:
+        self.model.train()
+        n_tasks = len(self.tasks)
+        loss_sum = torch.zeros(n_tasks)
+        correct = torch.zeros(n_tasks)
+        count = torch.zeros(n_tasks)
+        clip = self.config.grad_clip
+        for batch in self.strategy.batches(train, self.config.batch_size, generator):
+            out = self.model(batch.x_cat, batch.x_num)
+            losses = masked_task_losses(
+                self.tasks, out, batch.y, batch.mask, self.model.probability_outputs
+            )
+            if not torch.isfinite(losses).all():
+                self._diverged(losses, epoch, best_state)
+            optimizer.zero_grad(set_to_none=True)
+            self.strategy.backward(losses)
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            optimizer.step()
+            with torch.no_grad():
+                n = batch.mask.sum(0)
+                loss_sum += losses.detach() * n
+                count += n
+                correct += self._correct(out, batch)
+        self.strategy.end_epoch(loss_sum / count.clamp(min=1))
+        stats = {}
+        for k, spec in enumerate(self.tasks):
+            c = max(float(count[k]), 1.0)
+            stats[spec.name] = {"loss": float(loss_sum[k]) / c}
+            if spec.kind != "regression":
+                stats[spec.name]["accuracy"] = float(correct[k]) / c
+        return stats
+
+    def _correct(self, out: dict[str, torch.Tensor], batch) -> torch.Tensor:
+        """Correct predictions per task on the batch's labelled rows (classification)."""
+        hits = []
+        for k, spec in enumerate(self.tasks):
+            o = out[spec.name]
+            if spec.kind == "binary":
+                threshold = 0.5 if spec.name in self.model.probability_outputs else 0.0
+                pred = (o > threshold).to(batch.y.dtype)
+            elif spec.kind == "multiclass":
+                pred = o.argmax(-1).to(batch.y.dtype)
+            else:
+                hits.append(torch.zeros(()))
+                continue
+            hits.append(((pred == batch.y[:, k]) & batch.mask[:, k]).sum())
+        return torch.stack(hits).to(torch.float32)
+
+    def _diverged(self, losses: torch.Tensor, epoch: int, best_state: dict) -> None:
+        bad = [t.name for t, v in zip(self.tasks, losses.tolist()) if not math.isfinite(v)]
+        self.model.load_state_dict(best_state)
+        best = self.history.best_epoch
+        kept = (
+            f"the weights of epoch {best} were restored"
+            if best
+            else "the initial weights were restored"
+        )
+        raise TrainingDiverged(
+            f"the loss of task(s) {bad} became non-finite in epoch {epoch}; {kept}. "
+            "Try a lower learning rate (lr), gradient clipping (grad_clip), or check the "
+            "data for extreme values."
+        )
+
+    def _scheduler(self, optimizer: torch.optim.Optimizer):
+        cfg = self.config
+        if cfg.lr_schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
+        if cfg.lr_schedule == "plateau":
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=2)
+        return None
+
+    def _save_checkpoint(self, state: dict) -> None:
+        if self.checkpoint_path is None:
+            return
+        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.checkpoint_path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.checkpoint_path)
+
+
+def _mean_metric(metrics: dict[str, dict[str, float]], name: str) -> float:
+    """Mean of one metric over the tasks that report it (NaN-safe); +inf if none does."""
+    values = [m[name] for m in metrics.values() if name in m and math.isfinite(m[name])]
+    return float(np.mean(values)) if values else math.inf

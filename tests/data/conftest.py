@@ -1,0 +1,40 @@
+"""Small partially labelled tables shared by the data-layer tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtlkit.data.loading import load_tables
+from mtlkit.data.schema import MultiTaskTable
+
+
+def people(n: int, seed: int) -> pd.DataFrame:
+    """Features of ``n`` people: a numeric, a low-cardinality integer and a string column."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "hours": rng.normal(40, 10, n).round(1),
+            "children": rng.integers(0, 4, n),
+            "education": rng.choice(["school", "college", "university"], n),
+        }
+    )
+
+
+@pytest.fixture
+def income_marital_frames() -> dict[str, pd.DataFrame]:
+    """Source "a" labels only income, "b" only marital, "c" both (partial labels)."""
+    rng = np.random.default_rng(0)
+    a = people(300, 1).assign(income=rng.choice([" - 50000.", " 50000+."], 300))
+    b = people(200, 2).assign(marital=rng.choice(["married", "single", "divorced"], 200))
+    c = people(100, 3).assign(
+        income=rng.choice([" - 50000.", " 50000+."], 100),
+        marital=rng.choice(["married", "single", "divorced"], 100),
+    )
+    return {"a": a, "b": b, "c": c}
+
+
+@pytest.fixture
+def merged_table(income_marital_frames: dict[str, pd.DataFrame]) -> MultiTaskTable:
+    return load_tables(income_marital_frames, ["income", "marital"])

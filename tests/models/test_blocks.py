@@ -1,0 +1,69 @@
+import pytest
+import torch
+from torch import nn
+
+from mtlkit.data.schema import Schema, TaskSpec
+from mtlkit.models.blocks import MLP, BatchedMLP, Gate, InputEncoder, mix_experts
+
+
+def _loop_reference(batched: BatchedMLP, x: torch.Tensor) -> torch.Tensor:
+    """The same experts as separate nn.Linear stacks, evaluated one by one."""
+    outs = []
+    for e in range(batched.n):
+        h = x if x.dim() == 2 else x[e]
+        for w, b in zip(batched.weights, batched.biases):
+            lin = nn.Linear(w.shape[1], w.shape[2])
+            with torch.no_grad():
+                lin.weight.copy_(w[e].T)
+                lin.bias.copy_(b[e, 0])
+            h = torch.relu(lin(h))
+        outs.append(h)
+    return torch.stack(outs)
+
+
+@pytest.mark.parametrize("hidden", [(16,), (32, 8)])
+def test_batched_experts_match_a_per_expert_loop(hidden):
+    torch.manual_seed(0)
+    batched = BatchedMLP(8, 12, hidden)
+    x = torch.randn(50, 12)
+    torch.testing.assert_close(batched(x), _loop_reference(batched, x))
+
+
+def test_batched_experts_accept_one_input_per_member():
+    torch.manual_seed(0)
+    batched = BatchedMLP(3, 5, (4,))
+    x = torch.randn(3, 7, 5)
+    torch.testing.assert_close(batched(x), _loop_reference(batched, x))
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer"])
+def test_batched_experts_with_norm_keep_shapes(norm):
+    out = BatchedMLP(4, 6, (5, 3), norm=norm, dropout=0.1)(torch.randn(9, 6))
+    assert out.shape == (4, 9, 3)
+
+
+def test_input_encoder_uses_one_fused_table_with_offsets():
+    schema = Schema((3, 5), 2, (TaskSpec("t", "binary"),))
+    enc = InputEncoder(schema, embedding_dim=4)
+    assert enc.embedding.num_embeddings == 8
+    assert enc.output_dim == 2 * 4 + 2
+    x_cat = torch.tensor([[0, 0], [2, 4]])
+    out = enc(x_cat, torch.zeros(2, 2))
+    # Column 1's id 0 is row 3 of the fused table, not row 0.
+    torch.testing.assert_close(out[0, 4:8], enc.embedding.weight[3])
+    torch.testing.assert_close(out[1, 0:4], enc.embedding.weight[2])
+
+
+def test_gate_is_a_distribution_and_mixing_weights_experts():
+    gate = Gate(6, 4)(torch.randn(10, 6))
+    assert torch.all(gate >= 0)
+    torch.testing.assert_close(gate.sum(-1), torch.ones(10))
+    experts = torch.randn(4, 10, 3)
+    one_hot = torch.zeros(10, 4)
+    one_hot[:, 2] = 1
+    torch.testing.assert_close(mix_experts(experts, one_hot), experts[2])
+
+
+def test_mlp_output_dim():
+    assert MLP(10, (7, 3)).output_dim == 3
+    assert MLP(10, ()).output_dim == 10

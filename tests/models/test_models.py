@@ -1,0 +1,75 @@
+"""Properties every model of the zoo must have."""
+
+import pytest
+import torch
+
+from mtlkit.data.schema import Schema, TaskSpec
+from mtlkit.models import available, create
+from mtlkit.training.losses import masked_task_losses
+
+
+def _schema(n_tasks: int) -> Schema:
+    kinds = [TaskSpec(f"t{i}", "binary") for i in range(n_tasks)]
+    if n_tasks >= 3:
+        kinds[2] = TaskSpec("t2", "multiclass", 4, (0, 1, 2, 3))
+        kinds[-1] = TaskSpec(f"t{n_tasks - 1}", "regression", 1)
+    return Schema((5, 3), 4, tuple(kinds))
+
+
+def _inputs(n: int = 16):
+    return torch.randint(0, 3, (n, 2)), torch.randn(n, 4)
+
+
+def _general_models() -> list[str]:
+    """Models that accept any number and kind of tasks."""
+    return [n for n in available() if getattr(_cls(n), "task_roles", None) is None]
+
+
+def _cls(name):
+    from mtlkit.models.registry import _REGISTRY
+
+    return _REGISTRY[name].cls
+
+
+@pytest.mark.parametrize("name", _general_models())
+@pytest.mark.parametrize("n_tasks", [2, 3, 5])
+def test_output_shapes(name, n_tasks):
+    schema = _schema(n_tasks)
+    out = create(name, schema)(*_inputs(16))
+    assert list(out) == schema.task_names
+    for spec in schema.tasks:
+        expected = (16, spec.n_classes) if spec.kind == "multiclass" else (16,)
+        assert out[spec.name].shape == expected
+
+
+@pytest.mark.parametrize("name", _general_models())
+def test_gradients_reach_every_parameter(name):
+    torch.manual_seed(0)
+    schema = _schema(3)
+    model = create(name, schema)
+    x_cat, x_num = _inputs(64)
+    y = torch.stack([torch.randint(0, 2, (64,)), torch.randint(0, 4, (64,)), torch.randn(64)], 1)
+    losses = masked_task_losses(
+        schema.tasks, model(x_cat, x_num), y.float(), torch.ones(64, 3).bool()
+    )
+    losses.sum().backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, pname
+
+
+@pytest.mark.parametrize("name", _general_models())
+def test_gate_weights_are_distributions(name):
+    model = create(name, _schema(2))
+    model(*_inputs(8))
+    for gate in model.gate_weights().values():
+        assert torch.all(gate >= 0)
+        torch.testing.assert_close(gate.sum(-1), torch.ones(gate.shape[0]))
+
+
+def test_mmoe_has_gates_and_single_task_shares_nothing():
+    schema = _schema(2)
+    mmoe = create("mmoe", schema)
+    mmoe(*_inputs(4))
+    assert set(mmoe.gate_weights()) == {"t0", "t1"}
+    assert create("single_task", schema).shared_parameters() == []
+    assert len(create("shared_bottom", schema).shared_parameters()) > 0

@@ -1,0 +1,55 @@
+import torch
+
+from mtlkit.data.schema import TaskSpec
+from mtlkit.training.losses import masked_task_losses
+
+TASKS = (
+    TaskSpec("a", "binary"),
+    TaskSpec("b", "multiclass", 3, (0, 1, 2)),
+    TaskSpec("c", "regression", 1),
+)
+
+
+def _logits(n: int):
+    return {
+        "a": torch.randn(n, requires_grad=True),
+        "b": torch.randn(n, 3, requires_grad=True),
+        "c": torch.randn(n, requires_grad=True),
+    }
+
+
+def test_masked_labels_contribute_exactly_zero_gradient():
+    torch.manual_seed(0)
+    logits = _logits(6)
+    y = torch.tensor(
+        [[1, 2, 0.5], [0, 1, 1.0], [1, 0, -2.0], [0, 0, 0.0], [1, 2, 3.0], [0, 1, 1.0]]
+    )
+    mask = torch.tensor([[1, 1, 1], [0, 1, 0], [1, 0, 1], [0, 0, 0], [1, 1, 0], [0, 1, 1]]).bool()
+    masked_task_losses(TASKS, logits, y, mask).sum().backward()
+    for k, name in enumerate("abc"):
+        grad = logits[name].grad
+        rows = ~mask[:, k]
+        assert torch.all(grad[rows] == 0), name
+        assert torch.all(grad[mask[:, k]].abs().reshape(mask[:, k].sum(), -1).sum(-1) > 0), name
+
+
+def test_masked_value_does_not_change_the_loss():
+    torch.manual_seed(0)
+    logits = _logits(4)
+    mask = torch.tensor([[1, 1, 1], [0, 0, 0], [1, 1, 1], [1, 1, 1]]).bool()
+    y1 = torch.tensor([[1, 2, 0.5], [0, 0, 0.0], [1, 0, -2.0], [0, 1, 1.0]])
+    y2 = y1.clone()
+    y2[1] = torch.tensor([1, 2, 99.0])
+    torch.testing.assert_close(
+        masked_task_losses(TASKS, logits, y1, mask), masked_task_losses(TASKS, logits, y2, mask)
+    )
+
+
+def test_loss_is_mean_over_labelled_rows_and_zero_without_labels():
+    logits = {"a": torch.zeros(4), "b": torch.zeros(4, 3), "c": torch.zeros(4)}
+    y = torch.tensor([[1, 0, 2.0], [1, 0, 2.0], [0, 0, 0.0], [0, 0, 0.0]])
+    mask = torch.tensor([[1, 0, 1], [1, 0, 0], [0, 0, 0], [0, 0, 0]]).bool()
+    losses = masked_task_losses(TASKS, logits, y, mask)
+    torch.testing.assert_close(losses[0], torch.log(torch.tensor(2.0)))
+    assert losses[1] == 0
+    torch.testing.assert_close(losses[2], torch.tensor(4.0))

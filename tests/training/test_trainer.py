@@ -1,0 +1,90 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mtlkit.errors import ConfigError
+from mtlkit.training.estimator import MultiTaskEstimator
+from mtlkit.training.trainer import TrainConfig, Trainer, TrainingDiverged
+
+FAST = {"epochs": 15, "batch_size": 256, "lr": 3e-3, "patience": 3, "progress": False}
+
+
+@pytest.mark.parametrize("model", ["single_task", "shared_bottom", "mmoe"])
+def test_models_learn_correlated_synthetic_tasks(synthetic_splits, model):
+    train, val, test = synthetic_splits
+    est = MultiTaskEstimator(model, seed=0, **FAST).fit(train, val)
+    metrics = est.evaluate(test)
+    for task in ("label0", "label1"):
+        assert metrics[task]["roc_auc"] > 0.85, (model, task, metrics[task])
+
+
+def test_same_seed_gives_the_same_metrics(synthetic_splits):
+    train, val, test = synthetic_splits
+    a = MultiTaskEstimator("mmoe", seed=1, **{**FAST, "epochs": 3}).fit(train, val).evaluate(test)
+    b = MultiTaskEstimator("mmoe", seed=1, **{**FAST, "epochs": 3}).fit(train, val).evaluate(test)
+    c = MultiTaskEstimator("mmoe", seed=2, **{**FAST, "epochs": 3}).fit(train, val).evaluate(test)
+    assert a == b
+    assert a != c
+
+
+def test_history_records_train_and_validation_per_epoch(synthetic_splits):
+    train, val, _ = synthetic_splits
+    est = MultiTaskEstimator("shared_bottom", **{**FAST, "epochs": 4, "patience": 0}).fit(
+        train, val
+    )
+    hist = est.history_
+    assert len(hist.epochs) == 4
+    for split in ("train", "val"):
+        losses = hist.series(split, "label0", "loss")
+        assert all(math.isfinite(v) for v in losses)
+        assert losses[-1] < losses[0]
+    assert 0.5 < hist.epochs[-1]["train"]["label1"]["accuracy"] <= 1
+    assert hist.epochs[0]["time_s"] > 0
+
+
+def test_early_stopping_restores_the_best_epoch(synthetic_splits):
+    train, val, _ = synthetic_splits
+    est = MultiTaskEstimator("mmoe", **{**FAST, "epochs": 60, "lr": 0.03, "patience": 2}).fit(
+        train, val
+    )
+    hist = est.history_
+    assert hist.stopped_early
+    best = hist.epochs[hist.best_epoch - 1]
+    restored = est.trainer_.evaluate(est.preprocessor_.transform(val))
+    for task in ("label0", "label1"):
+        assert restored[task]["loss"] == pytest.approx(best["val"][task]["loss"], rel=1e-5)
+
+
+def test_non_finite_loss_stops_with_a_clear_message_and_keeps_good_weights(synthetic_splits):
+    train, val, _ = synthetic_splits
+    est = MultiTaskEstimator("shared_bottom", **{**FAST, "epochs": 2}).fit(train, val)
+    data = est.preprocessor_.transform(train)
+    good = {k: v.clone() for k, v in est.model_.state_dict().items()}
+    data.x_num[5, 0] = float("nan")
+    trainer = Trainer(est.model_, TrainConfig(epochs=2, progress=False))
+    with pytest.raises(TrainingDiverged, match="non-finite"):
+        trainer.fit(data, est.preprocessor_.transform(val))
+    for k, v in est.model_.state_dict().items():
+        assert torch.equal(v, good[k]), k
+
+
+def test_save_and_load_predict_the_same(tmp_path, synthetic_splits):
+    train, val, test = synthetic_splits
+    est = MultiTaskEstimator("mmoe", **{**FAST, "epochs": 2}).fit(train, val)
+    est.save(tmp_path / "model")
+    loaded = MultiTaskEstimator.load(tmp_path / "model")
+    a, b = est.predict_proba(test), loaded.predict_proba(test)
+    for task in a:
+        np.testing.assert_allclose(a[task], b[task], rtol=1e-6)
+    assert set(np.unique(loaded.predict(test)["label0"])) <= {0, 1}
+
+
+def test_bad_training_settings_are_refused():
+    with pytest.raises(ConfigError, match="epochs"):
+        MultiTaskEstimator("mmoe", epochs=-1)
+    with pytest.raises(ConfigError, match="monitor"):
+        MultiTaskEstimator("mmoe", monitor="auc")
+    with pytest.raises(ConfigError, match="not fitted"):
+        MultiTaskEstimator("mmoe").predict_proba(None)
