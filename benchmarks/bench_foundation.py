@@ -85,6 +85,8 @@ def bench_training(splits, source: str, epochs: int) -> None:
         "shared_bottom": {"bottom_hidden": (16,), "tower_hidden": (8,)},
         "mmoe": {"n_experts": 8, "expert_hidden": (16,), "tower_hidden": (8,)},
     }
+    # Warm-up: the first training in a process pays one-off costs (thread pools, allocator).
+    Trainer(create("mmoe", schema), TrainConfig(epochs=1, patience=0, progress=False)).fit(train_t, val_t)
     for name, params in hp.items():
         torch.manual_seed(0)
         model = create(name, schema, embedding_dim=4, **params)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +12,7 @@ from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
 
 
-def people(n: int, seed: int) -> pd.DataFrame:
+def _people(n: int, seed: int) -> pd.DataFrame:
     """Features of ``n`` people: a numeric, a low-cardinality integer and a string column."""
     rng = np.random.default_rng(seed)
     return pd.DataFrame(
@@ -23,12 +25,18 @@ def people(n: int, seed: int) -> pd.DataFrame:
 
 
 @pytest.fixture
+def people() -> Callable[[int, int], pd.DataFrame]:
+    """Factory of feature frames: ``people(n_rows, seed)``."""
+    return _people
+
+
+@pytest.fixture
 def income_marital_frames() -> dict[str, pd.DataFrame]:
     """Source "a" labels only income, "b" only marital, "c" both (partial labels)."""
     rng = np.random.default_rng(0)
-    a = people(300, 1).assign(income=rng.choice([" - 50000.", " 50000+."], 300))
-    b = people(200, 2).assign(marital=rng.choice(["married", "single", "divorced"], 200))
-    c = people(100, 3).assign(
+    a = _people(300, 1).assign(income=rng.choice([" - 50000.", " 50000+."], 300))
+    b = _people(200, 2).assign(marital=rng.choice(["married", "single", "divorced"], 200))
+    c = _people(100, 3).assign(
         income=rng.choice([" - 50000.", " 50000+."], 100),
         marital=rng.choice(["married", "single", "divorced"], 100),
     )

@@ -6,7 +6,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
-from conftest import people
 
 from mtlkit.data.errors import DataError
 from mtlkit.data.loading import load_tables
@@ -18,7 +17,7 @@ def write(path, text: str):
 
 
 @pytest.fixture
-def income_and_marital_files(tmp_path):
+def income_and_marital_files(tmp_path, people):
     """File A: features + income; file B: features (one that A lacks) + marital."""
     a = people(30, 1).assign(income=[" - 50000.", " 50000+."] * 15)
     b = people(20, 2).assign(city=["x", "y"] * 10, marital=["single", "married"] * 10)
@@ -43,7 +42,9 @@ def test_two_files_one_label_each_are_concatenated_with_masks(income_and_marital
     assert list(table.features.columns) == ["hours", "children", "education", "city"]
     assert table.features["city"][:30].isna().all()
     assert table.features["city"][30:].tolist() == ["x", "y"] * 10
-    assert table.features["hours"].tolist() == pytest.approx(a["hours"].tolist() + b["hours"].tolist())
+    assert table.features["hours"].tolist() == pytest.approx(
+        a["hours"].tolist() + b["hours"].tolist()
+    )
 
 
 def test_folder_and_glob_read_sorted_files(income_and_marital_files):
@@ -80,7 +81,7 @@ def test_empty_and_nan_label_cells_are_masked_not_filled(tmp_path):
     assert table.masks["z"].tolist() == [True, True, False, False, True]  # blank = missing
 
 
-def test_parquet_gzip_dict_and_frame_sources(tmp_path):
+def test_parquet_gzip_dict_and_frame_sources(tmp_path, people):
     frame = people(10, 0).assign(y=[0, 1] * 5)
     frame.to_parquet(tmp_path / "p.parquet")
     with gzip.open(tmp_path / "g.csv.gz", "wt") as handle:

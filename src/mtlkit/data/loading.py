@@ -132,35 +132,25 @@ def _frame_type_class(column: pd.Series) -> str:
 _COMPATIBLE = {"integer": "number", "float": "number"}
 
 
-def _read_sources(sources: Sources) -> tuple[list[str], list[pd.DataFrame], list[dict[str, str]]]:
-    """Source names, frames and per-source column type classes."""
-    names, frames, types = [], [], []
-    for name, item in _collect(sources):
-        if isinstance(item, Path):
-            table = _read_file(item)
-            columns = table.column_names
-            column_types = dict(zip(columns, map(_arrow_type_class, table.schema.types)))
-        else:
-            columns = [str(c) for c in item.columns]
-        duplicates = sorted({c for c in columns if columns.count(c) > 1})
-        if duplicates:
-            raise DataError(
-                f"Source {name!r} has duplicate column name(s) {duplicates}; rename them."
-            )
-        if isinstance(item, Path):
-            frame = table.to_pandas()
-        else:
-            frame = item.set_axis(columns, axis=1)
-            column_types = {c: _frame_type_class(frame[c]) for c in columns}
-        if frame.shape[0] == 0:
-            raise DataError(f"Source {name!r} has no rows; remove it or fill it.")
-        names.append(name)
-        frames.append(frame)
-        types.append(column_types)
-    return names, frames, types
+def _load_one(name: str, item: pd.DataFrame | Path) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One source as a frame, with the type class of each column."""
+    table = _read_file(item) if isinstance(item, Path) else None
+    columns = table.column_names if table is not None else [str(c) for c in item.columns]
+    duplicates = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicates:
+        raise DataError(f"Source {name!r} has duplicate column name(s) {duplicates}; rename them.")
+    if table is not None:
+        frame = table.to_pandas()
+        types = dict(zip(columns, map(_arrow_type_class, table.schema.types)))
+    else:
+        frame = item.set_axis(columns, axis=1)
+        types = {c: _frame_type_class(frame[c]) for c in columns}
+    if frame.shape[0] == 0:
+        raise DataError(f"Source {name!r} has no rows; remove it or fill it.")
+    return frame, types
 
 
-def _check_types(names: list[str], types: list[dict[str, str]]) -> None:
+def _check_types(names: Sequence[str], types: Sequence[dict[str, str]]) -> None:
     """A column must hold the same kind of values (numbers, strings...) in every source."""
     first: dict[str, tuple[str, str]] = {}
     for name, column_types in zip(names, types):
@@ -188,7 +178,7 @@ def _check_finite(what: str, values: pd.Series, source: np.ndarray) -> None:
 
 def _feature_kinds(
     features: pd.DataFrame,
-    types: list[dict[str, str]],
+    types: Sequence[dict[str, str]],
     overrides: Mapping[str, FeatureKind],
 ) -> dict[str, FeatureKind]:
     kinds: dict[str, FeatureKind] = {}
@@ -256,7 +246,9 @@ def load_tables(
     unknown_kinds = sorted(set(task_kinds) - set(labels))
     if unknown_kinds:
         raise DataError(f"task_kinds names {unknown_kinds}, which are not label columns.")
-    names, frames, types = _read_sources(sources)
+    pairs = _collect(sources)
+    names = [name for name, _ in pairs]
+    frames, types = zip(*(_load_one(name, item) for name, item in pairs))
     columns = list(dict.fromkeys(c for f in frames for c in f.columns))
     missing = [c for c in labels if c not in columns]
     if missing:
