@@ -37,6 +37,16 @@ def _is_integral(values: np.ndarray) -> bool:
     return bool(np.all(np.mod(values, 1) == 0))
 
 
+def _inferred_kind(series: pd.Series) -> TaskKind:
+    distinct = series.nunique()
+    if distinct <= 2:
+        return "binary"
+    if not _is_numeric(series):
+        return "multiclass"
+    integral = _is_integral(series.to_numpy(dtype=float))
+    return "multiclass" if integral and distinct <= MAX_MULTICLASS_INFERRED else "regression"
+
+
 def infer_task_spec(name: str, values: object, kind: TaskKind | None = None) -> TaskSpec:
     """The task of label column ``name`` from its values (missing ones are ignored).
 
@@ -57,17 +67,14 @@ def infer_task_spec(name: str, values: object, kind: TaskKind | None = None) -> 
             f"Label column {name!r} holds infinite values; replace them by valid labels or "
             "leave those cells empty."
         )
-    if kind == "regression" or (kind is None and numeric and series.nunique() > 2):
+    kind = kind or _inferred_kind(series)
+    if kind == "regression":
         if not numeric:
             raise DataError(
                 f"Label column {name!r} is declared regression but holds non-numeric values "
                 f"such as {series.iloc[0]!r}; convert it to numbers or declare it binary/multiclass."
             )
-        integral = _is_integral(series.to_numpy(dtype=float))
-        if kind is None and integral and series.nunique() <= MAX_MULTICLASS_INFERRED:
-            kind = "multiclass"
-        else:
-            return TaskSpec(name, "regression", 1, ())
+        return TaskSpec(name, "regression", 1, ())
     try:
         classes = tuple(_scalar(v) for v in sorted(pd.unique(series)))
     except TypeError as err:
@@ -80,8 +87,6 @@ def infer_task_spec(name: str, values: object, kind: TaskKind | None = None) -> 
             f"Label column {name!r} has a single value ({classes[0]!r}); a task needs at least "
             "two classes. Drop it from the labels or add rows with other values."
         )
-    if kind is None:
-        kind = "binary" if len(classes) == 2 else "multiclass"
     if kind == "binary" and len(classes) != 2:
         raise DataError(
             f"Label column {name!r} is declared binary but has {len(classes)} distinct values "
