@@ -86,7 +86,9 @@ def bench_training(splits, source: str, epochs: int) -> None:
         "mmoe": {"n_experts": 8, "expert_hidden": (16,), "tower_hidden": (8,)},
     }
     # Warm-up: the first training in a process pays one-off costs (thread pools, allocator).
-    Trainer(create("mmoe", schema), TrainConfig(epochs=1, patience=0, progress=False)).fit(train_t, val_t)
+    Trainer(create("mmoe", schema), TrainConfig(epochs=1, patience=0, progress=False)).fit(
+        train_t, val_t
+    )
     for name, params in hp.items():
         torch.manual_seed(0)
         model = create(name, schema, embedding_dim=4, **params)

@@ -7,6 +7,7 @@ from mtlkit.data.errors import DataError
 from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_tables
 from mtlkit.data.splits import split_table
+from mtlkit.errors import ConfigError
 
 
 def table_of(frame: pd.DataFrame, labels=("y",), **kwargs):
@@ -149,7 +150,7 @@ def test_bad_numeric_values_and_unfitted_use(train_and_test):
         prep.transform(bad)
     with pytest.raises(DataError, match="feature_kinds.*'nope'"):
         Preprocessor({"nope": "numeric"}).fit(train)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(ConfigError, match="not fitted"):
         Preprocessor().transform(train)
 
 

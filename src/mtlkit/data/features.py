@@ -18,6 +18,7 @@ from mtlkit.data.errors import DataError
 from mtlkit.data.schema import FeatureKind, MultiTaskTable, Schema, TaskSpec
 from mtlkit.data.tasks import recode_labels
 from mtlkit.data.tensors import TensorData
+from mtlkit.errors import ConfigError
 from mtlkit.validation import check_positive_int
 
 FORMAT = "mtlkit-preprocessor/1"
@@ -108,7 +109,7 @@ class Preprocessor:
 
     def _tasks_or_raise(self) -> list[TaskSpec]:
         if self._tasks is None:
-            raise RuntimeError("The Preprocessor is not fitted; call fit(train_table) first.")
+            raise ConfigError("The Preprocessor is not fitted; call fit(train_table) first.")
         return self._tasks
 
     def transform(self, table: MultiTaskTable, require_labels: bool = True) -> TensorData:

@@ -35,7 +35,8 @@ def make_synthetic(
 
     ``correlation`` in [-1, 1] is the cosine between the tasks' weight vectors (the paper's
     knob). ``task_type`` "regression" keeps the real-valued labels; "binary" thresholds each
-    at its median (balanced classes). ``noise`` is the standard deviation of the label noise,
+    at its median (balanced classes). The noiseless signal is scaled to unit variance and
+    ``noise`` is the standard deviation of the added label noise (a noise-to-signal ratio),
     one value for all tasks or one per task. Deterministic for a given ``seed``.
     """
     if not -1.0 <= correlation <= 1.0:
@@ -63,7 +64,10 @@ def make_synthetic(
     frame = pd.DataFrame(x.astype(np.float32), columns=[f"x{i}" for i in range(n_features)])
     for k, w in enumerate(weights):
         z = x @ w
-        y = z + np.sin(np.outer(z, alpha) + beta).sum(axis=1) + rng.normal(0, noises[k], n_rows)
+        signal = z + np.sin(np.outer(z, alpha) + beta).sum(axis=1)
+        # Unit-variance signal, so that ``noise`` is a noise-to-signal ratio for every seed.
+        signal = (signal - signal.mean()) / signal.std()
+        y = signal + rng.normal(0, noises[k], n_rows)
         if task_type == "binary":
             y = (y > np.median(y)).astype(np.int64)
         frame[f"{label_prefix}{k}"] = y
