@@ -47,8 +47,11 @@ def paired_gain(
     sign = 1.0 if higher_is_better else -1.0
     relative = sign * (both["v"] - both["b"]) / both["b"].abs()
     mean, _, low, high = mean_ci(relative)
+    diff = (both["v"] - both["b"]).to_numpy()
     p = math.nan
-    if len(both) >= 2 and not np.allclose(both["v"], both["b"]):
+    if len(both) >= 2 and np.allclose(diff, diff[0]):
+        p = math.nan if np.isclose(diff[0], 0) else 0.0  # a constant, non-zero difference
+    elif len(both) >= 2:
         p = float(stats.ttest_rel(both["v"], both["b"]).pvalue)
     return mean, low, high, p
 
