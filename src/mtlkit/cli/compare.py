@@ -36,10 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "compare",
         help="compare models x strategies x seeds against single-task; write a report",
         description=(
-            "Train every model x strategy x seed on the same train/validation/test splits, "
-            "plus the single-task baseline, then write tidy results, a summary with 95%% "
-            "confidence intervals and paired tests against single-task, plots and a "
-            "self-contained report.html. Rerun the same command (same --out) to resume an "
+            "Train every model x strategy x seed on the same train/validation/test splits,\n"
+            "plus the single-task baseline, then write tidy results, a summary with 95%\n"
+            "confidence intervals and paired tests against single-task, plots and a\n"
+            "self-contained report.html. Rerun the same command (same --out) to resume an\n"
             "interrupted grid: finished runs are kept and skipped."
         ),
         epilog=(
