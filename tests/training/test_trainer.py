@@ -88,3 +88,27 @@ def test_bad_training_settings_are_refused():
         MultiTaskEstimator("mmoe", monitor="auc")
     with pytest.raises(ConfigError, match="not fitted"):
         MultiTaskEstimator("mmoe").predict_proba(None)
+
+
+def test_history_round_trips_through_json_with_nan_and_diagnostics():
+    import json
+    import math
+
+    from mtlkit.training.trainer import History
+
+    h = History(
+        [
+            {
+                "epoch": 1,
+                "train": {"a": {"loss": 0.5}},
+                "val": {"a": {"roc_auc": math.nan}},
+                "diagnostics": {"expert_utilization": {"a": [0.5, 0.5]}},
+            }
+        ],
+        best_epoch=1,
+        stopped_early=True,
+    )
+    back = History.from_dict(json.loads(json.dumps(h.to_dict(), allow_nan=False)))
+    assert back.best_epoch == 1 and back.stopped_early
+    assert math.isnan(back.series("val", "a", "roc_auc")[0])
+    assert back.epochs[0]["diagnostics"]["expert_utilization"] == {"a": [0.5, 0.5]}

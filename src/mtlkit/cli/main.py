@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mtlkit.cli import demo, models_cmd
+from mtlkit.cli import compare, demo, models_cmd, report
 from mtlkit.errors import MtlkitError
 
-COMMANDS = (demo, models_cmd)
+COMMANDS = (demo, models_cmd, compare, report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -19,10 +19,16 @@ class RunSpec:
     seed: int = 0
     model_params: dict = field(default_factory=dict)
     train_params: dict = field(default_factory=dict)
+    #: Name shown in results (e.g. "mmoe-4x" for a configured variant); the model name if unset.
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.label or self.model
 
     @property
     def run_id(self) -> str:
-        return f"{self.model}__{self.strategy}__seed{self.seed}"
+        return f"{self.name}__{self.strategy}__seed{self.seed}"
 
 
 def run_one(
@@ -46,7 +52,8 @@ def run_one(
     base = {
         **(tags or {}),
         "run_id": spec.run_id,
-        "model": spec.model,
+        "model": spec.name,
+        "architecture": spec.model,
         "strategy": spec.strategy,
         "seed": spec.seed,
         "train_time_s": est.fit_time_,
@@ -74,6 +81,7 @@ def summarize(results: pd.DataFrame, metric: str = "roc_auc", split: str = "test
 _ROW_COLUMNS = {
     "run_id",
     "model",
+    "architecture",
     "strategy",
     "seed",
     "train_time_s",

@@ -82,6 +82,37 @@ class History:
         """One metric of one task over epochs, e.g. ``series("val", "income", "loss")``."""
         return [e[split][task].get(metric, math.nan) for e in self.epochs]
 
+    def to_dict(self) -> dict:
+        """A JSON-ready copy (non-finite floats become ``None``)."""
+        return _json_safe(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> History:
+        """The inverse of :meth:`to_dict` (``None`` metrics come back as NaN)."""
+        return cls(
+            epochs=_nan_for_none(d["epochs"]),
+            best_epoch=d["best_epoch"],
+            stopped_early=d["stopped_early"],
+        )
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _nan_for_none(value):
+    if isinstance(value, dict):
+        return {k: math.nan if v is None else _nan_for_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_for_none(v) for v in value]
+    return value
+
 
 class Trainer:
     """Train an :class:`MTLModel` on :class:`TensorData` splits.

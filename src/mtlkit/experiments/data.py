@@ -1,0 +1,59 @@
+"""The data of a comparison: built-in synthetic data, a named data set, or the user's files."""
+
+from __future__ import annotations
+
+import importlib
+
+from mtlkit.data.loading import load_tables
+from mtlkit.data.schema import MultiTaskTable
+from mtlkit.data.splits import split_table
+from mtlkit.data.synthetic import make_synthetic
+from mtlkit.errors import ConfigError
+from mtlkit.experiments.config import SYNTHETIC, CompareConfig
+
+SYNTHETIC_LABELS = ["label0", "label1"]
+
+
+def load_data(config: CompareConfig, correlation: float | None = None) -> MultiTaskTable:
+    """The table of one data variant (``correlation`` only for synthetic data).
+
+    Synthetic data is generated with ``config.split_seed``, so every cell and every rerun sees
+    the same rows.
+    """
+    name = config.builtin
+    if name == SYNTHETIC:
+        labels = config.labels or SYNTHETIC_LABELS
+        unknown = sorted(set(labels) - set(SYNTHETIC_LABELS))
+        if unknown:
+            raise ConfigError(
+                f"synthetic data has the labels {SYNTHETIC_LABELS}; {unknown} are not among them."
+            )
+        frame = make_synthetic(
+            config.rows,
+            correlation=0.9 if correlation is None else correlation,
+            seed=config.split_seed,
+        )
+        return load_tables(frame.drop(columns=sorted(set(SYNTHETIC_LABELS) - set(labels))), labels)
+    if name is not None:
+        try:
+            datasets = importlib.import_module("mtlkit.datasets")
+        except ModuleNotFoundError:
+            raise ConfigError(
+                f"{name!r} is neither a file nor a folder, and this mtlkit has no built-in data "
+                f"sets besides {SYNTHETIC!r}; check the path."
+            ) from None
+        table = datasets.load(name)
+        if config.labels is not None and sorted(config.labels) != sorted(table.task_names):
+            raise ConfigError(
+                f"data set {name!r} has the labels {table.task_names}; leave --labels out or "
+                "give exactly those."
+            )
+        return table
+    return load_tables(config.data, labels=config.labels)
+
+
+def load_splits(
+    config: CompareConfig, correlation: float | None = None
+) -> tuple[MultiTaskTable, MultiTaskTable, MultiTaskTable]:
+    """(train, validation, test): the same for every cell, fixed by ``config.split_seed``."""
+    return split_table(load_data(config, correlation), config.fractions, seed=config.split_seed)

@@ -1,0 +1,357 @@
+"""The report of a comparison grid: tables, recommendation, plots, config and environment.
+
+:func:`build_report` rebuilds everything from the cell files of a run folder (no training):
+``results`` and ``summary`` tables (CSV + Parquet), PNG plots under ``plots/``, a
+self-contained ``report.html`` (images inlined as base64, no network) and ``report.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from mtlkit.cli.common import atomic_write_bytes, write_table
+from mtlkit.errors import ConfigError
+from mtlkit.experiments.config import CompareConfig
+from mtlkit.experiments.grid import (
+    CONFIG_FILE,
+    CellResult,
+    grid_cells,
+    load_cells,
+    results_frame,
+)
+from mtlkit.experiments.stats import recommendations, summarize_grid, tag_columns
+from mtlkit.reporting.comparison import (
+    plot_expert_utilization,
+    plot_gradient_conflict,
+    plot_metric_bars,
+    plot_metric_vs_correlation,
+    plot_train_time,
+)
+from mtlkit.reporting.plots import plot_history, plot_pr, plot_roc, save_figure
+
+COMMAND_FILE = "command.txt"
+LIBRARIES = ("mtlkit", "torch", "numpy", "pandas", "scikit-learn", "scipy", "matplotlib")
+
+
+@dataclass
+class Plot:
+    section: str
+    caption: str
+    path: Path
+
+
+@dataclass
+class Report:
+    html: Path
+    summary: pd.DataFrame
+    sentences: list[str]
+
+
+def build_report(run_dir: str | Path) -> Report:
+    """Write the tables, plots, ``report.html`` and ``report.md`` of ``run_dir``."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise ConfigError(
+            f"{run_dir} is not a comparison run folder ({CONFIG_FILE} is missing); pass the "
+            "folder 'mtlkit compare' printed."
+        )
+    config = CompareConfig.from_mapping(json.loads((run_dir / CONFIG_FILE).read_text()))
+    cells = load_cells(run_dir, config)
+    results = results_frame(cells)
+    summary = summarize_grid(results, config.metric, "test", config.higher_is_better)
+    write_table(results, run_dir / "results")
+    write_table(summary, run_dir / "summary")
+    plots = make_plots(config, cells, results, summary, run_dir / "plots")
+    sentences = recommendations(summary, config.metric)
+    context = {
+        "run_dir": run_dir,
+        "config": config,
+        "summary": summary,
+        "sentences": sentences,
+        "plots": plots,
+        "finished": len(cells),
+        "total": len(grid_cells(config)),
+        "command": _read(run_dir / COMMAND_FILE),
+        "environment": environment(),
+    }
+    atomic_write_bytes(run_dir / "report.md", render_markdown(**context).encode())
+    path = run_dir / "report.html"
+    atomic_write_bytes(path, render_html(**context).encode())
+    return Report(path, summary, sentences)
+
+
+def make_plots(
+    config: CompareConfig,
+    cells: list[CellResult],
+    results: pd.DataFrame,
+    summary: pd.DataFrame,
+    folder: Path,
+) -> list[Plot]:
+    """Every plot of the grid as PNG files in ``folder``: the four standard plots, the
+    metric bars and (when recorded) conflict and utilization per data variant, then the
+    training time and the metric vs correlation."""
+    plots: list[Plot] = []
+    tags = tag_columns(results)
+    for variant, variant_cells in _by_variant(cells, tags).items():
+        suffix = f"_corr{variant:+.2f}" if variant is not None else ""
+        section = f"Task correlation {variant:+.2f}" if variant is not None else "Models"
+        histories: dict[str, list] = {}
+        predictions: dict[str, list] = {}
+        for cell in variant_cells:
+            first = cell.rows[0]
+            label = f"{first['model']} + {first['strategy']}"
+            histories.setdefault(label, []).append(cell.history)
+            predictions.setdefault(label, []).append(cell.predictions)
+        part = summary if variant is None else summary[summary["correlation"] == variant]
+        figures = {
+            "loss": (plot_history("loss", histories), "loss per task over epochs"),
+            "accuracy": (
+                plot_history("accuracy", histories),
+                "accuracy per task over epochs",
+            ),
+            "auc": (_optional(plot_roc, predictions), "test ROC curves per task"),
+            "pr": (_optional(plot_pr, predictions), "test precision-recall curves per task"),
+            "metric": (
+                plot_metric_bars(part, config.metric),
+                f"test {config.metric} per model with 95% CI",
+            ),
+            "conflict": (plot_gradient_conflict(histories), "task-gradient conflict"),
+            "utilization": (plot_expert_utilization(histories), "expert utilization"),
+        }
+        for name, (fig, caption) in figures.items():
+            if fig is not None:
+                plots.append(
+                    Plot(section, caption, save_figure(fig, folder / f"{name}{suffix}.png"))
+                )
+    overall = "Across the grid"
+    plots.append(
+        Plot(
+            overall,
+            "training time per model",
+            save_figure(plot_train_time(results), folder / "time.png"),
+        )
+    )
+    corr = plot_metric_vs_correlation(summary, config.metric)
+    if corr is not None:
+        plots.append(
+            Plot(
+                overall,
+                f"test {config.metric} vs task correlation",
+                save_figure(corr, folder / "metric_vs_correlation.png"),
+            )
+        )
+    return plots
+
+
+def environment() -> dict[str, str]:
+    """Library versions and the machine, for the report's reproducibility section."""
+    env = {"python": sys.version.split()[0]}
+    for lib in LIBRARIES:
+        try:
+            env[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            env[lib] = "not installed"
+    env["machine"] = f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPU cores"
+    return env
+
+
+def display_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary as people read it: formatted numbers and a significance marker."""
+    rows = []
+    for _, r in summary.iterrows():
+        if r["model"] == "single_task":
+            verdict = "baseline"
+        elif not r["significant"]:
+            verdict = "n.s."
+        else:
+            verdict = "better" if r["gain"] > 0 else "worse"
+        rows.append(
+            {
+                "rank": int(r["rank"]),
+                "model": r["model"],
+                "strategy": r["strategy"],
+                "seeds": int(r["n_seeds"]),
+                "mean ± std": f"{r['mean']:.4f} ± {r['std']:.4f}",
+                "95% CI": f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]",
+                "gain vs single-task [95% CI]": "—"
+                if r["model"] == "single_task"
+                else f"{r['gain']:+.2%} [{r['gain_ci_low']:+.2%}, {r['gain_ci_high']:+.2%}]",
+                "p (paired t)": "—" if pd.isna(r["p_value"]) else f"{r['p_value']:.3f}",
+                "vs single-task": verdict,
+                "time/run (s)": f"{r['train_time_s']:.1f}",
+                "params": f"{int(r['n_params']):,}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def table_groups(summary: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """(title, display table) per (data variant x) task, best first."""
+    tags = tag_columns(summary)
+    out = []
+    for key, group in summary.groupby([*tags, "task"], sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        title = f"{key[-1]}" + (f" — task correlation {key[0]:+.2f}" if tags else "")
+        out.append((title, display_table(group.sort_values("rank"))))
+    return out
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0 1.4em;font-size:.88em}
+th,td{border:1px solid #ddd;padding:.3em .6em;text-align:right}
+th{background:#f4f4f4}td:nth-child(2),td:nth-child(3){text-align:left}
+tr:first-child td{font-weight:600}
+.rec li{margin:.3em 0}.meta{color:#666}
+figure{margin:1em 0}img{max-width:100%;border:1px solid #eee}
+figcaption{color:#555;font-size:.9em}pre{background:#f7f7f7;padding:.8em;overflow-x:auto}
+"""
+
+
+def render_html(
+    run_dir, config, summary, sentences, plots, finished, total, command, environment
+) -> str:
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<link rel="icon" href="data:,">',
+        f"<title>mtlkit comparison — {e(run_dir.name)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>mtlkit comparison: {e(run_dir.name)}</h1>",
+        f'<p class="meta">{_status(finished, total)} Generated '
+        f"{datetime.now():%Y-%m-%d %H:%M}. Metric: test {e(config.metric)}.</p>",
+        "<h2>Recommendation</h2>",
+        '<ul class="rec">' + "".join(f"<li>{e(s)}</li>" for s in sentences) + "</ul>",
+        f"<h2>Summary: test {e(config.metric)} over seeds</h2>",
+        f"<p>{e(_legend(config))}</p>",
+    ]
+    for title, table in table_groups(summary):
+        parts.append(f"<h3>{e(title)}</h3>")
+        parts.append(table.to_html(index=False, border=0, escape=True))
+    parts.append("<h2>Plots</h2>")
+    section = None
+    for plot in plots:
+        if plot.section != section:
+            section = plot.section
+            parts.append(f"<h3>{e(section)}</h3>")
+        data = base64.b64encode(plot.path.read_bytes()).decode()
+        parts.append(
+            f'<figure><img src="data:image/png;base64,{data}" alt="{e(plot.caption)}">'
+            f"<figcaption>{e(plot.caption)} ({e(plot.path.name)})</figcaption></figure>"
+        )
+    parts += _reproduce_html(config, command, environment)
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _reproduce_html(config, command, environment) -> list[str]:
+    e = html.escape
+    env_rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in environment.items())
+    return [
+        "<h2>Reproduce</h2>",
+        f"<p>Command:</p><pre>{e(command or '(not recorded)')}</pre>",
+        f"<p>Configuration ({CONFIG_FILE}):</p><pre>{e(json.dumps(config.to_dict(), indent=2))}</pre>",
+        f"<h2>Environment</h2><table>{env_rows}</table>",
+    ]
+
+
+def render_markdown(
+    run_dir, config, summary, sentences, plots, finished, total, command, environment
+) -> str:
+    lines = [
+        f"# mtlkit comparison: {run_dir.name}",
+        "",
+        f"{_status(finished, total)} Metric: test {config.metric}.",
+        "",
+        "## Recommendation",
+        "",
+        *[f"- {s}" for s in sentences],
+        "",
+        f"## Summary: test {config.metric} over seeds",
+        "",
+        _legend(config),
+        "",
+    ]
+    for title, table in table_groups(summary):
+        lines += [f"### {title}", "", _markdown_table(table), ""]
+    lines += ["## Plots", ""]
+    for plot in plots:
+        lines.append(f"![{plot.section}: {plot.caption}](plots/{plot.path.name})")
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "```",
+        command or "(command not recorded)",
+        "```",
+        "",
+        "```json",
+        json.dumps(config.to_dict(), indent=2),
+        "```",
+        "",
+        "## Environment",
+        "",
+        *[f"- {k}: {v}" for k, v in environment.items()],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _markdown_table(table: pd.DataFrame) -> str:
+    head = "| " + " | ".join(table.columns) + " |"
+    rule = "|" + "|".join(" --- " for _ in table.columns) + "|"
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def _legend(config: CompareConfig) -> str:
+    return (
+        f"Mean and sample standard deviation over {len(config.seeds)} seed(s), a t-based 95% "
+        "confidence interval, and the relative gain over the single-task baseline paired by "
+        "seed (positive = better) with a paired t-test; 'n.s.' marks a difference to "
+        "single-task that is not significant at p < 0.05. All models share the same splits "
+        f"(split seed {config.split_seed})."
+    )
+
+
+def _status(finished: int, total: int) -> str:
+    if finished >= total:
+        return f"All {total} runs finished."
+    return (
+        f"Only {finished} of {total} runs finished: rerun the same 'mtlkit compare' command "
+        "to complete the grid."
+    )
+
+
+def _by_variant(cells: list[CellResult], tags: list[str]) -> dict:
+    out: dict = {}
+    for cell in cells:
+        key = cell.rows[0].get(tags[0]) if tags else None
+        out.setdefault(key, []).append(cell)
+    return out
+
+
+def _optional(plot, predictions):
+    """The ROC/PR plot, or None when the data has no binary task."""
+    try:
+        return plot(predictions)
+    except ConfigError:
+        return None
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text().strip() if path.is_file() else None

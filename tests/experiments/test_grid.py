@@ -1,0 +1,115 @@
+"""The grid: resume after a killed run, report rebuild, refusing a changed config."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mtlkit.cli.main import main
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+GRID = [
+    "compare",
+    "synthetic",
+    "--rows",
+    "800",
+    "--epochs",
+    "2",
+    "--models",
+    "shared_bottom",
+    "mmoe:n_experts=2",
+    "--seeds",
+    "0",
+    "1",
+    "2",
+    "--quiet",
+]
+N_CELLS = 9  # (single_task + 2 models) x 3 seeds
+
+
+def _compare(out: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "mtlkit", *GRID, "--out", str(out), *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _cell_values(run_dir: Path) -> dict[str, list]:
+    out = {}
+    for path in (run_dir / "cells").glob("*.json"):
+        rows = json.loads(path.read_text())["rows"]
+        out[path.stem] = sorted((r["task"], r["split"], r["metric"], r["value"]) for r in rows)
+    return out
+
+
+def test_a_killed_grid_resumes_without_losing_or_repeating_runs(tmp_path, capsys):
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    proc = _compare(killed)
+    deadline = time.monotonic() + 120
+    while not list((killed / "cells").glob("*.json")):
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() < deadline, "no cell finished in 120 s"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = _cell_values(killed)
+    assert 1 <= len(before) < N_CELLS  # really interrupted mid-way
+    assert not list((killed / "cells").glob(".*"))  # no half-written file left behind
+
+    rerun = _compare(killed)
+    out, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, out
+    assert f"{len(before)} already finished (skipped)" in out
+    assert main([*GRID, "--out", str(clean)]) == 0  # in-process: saves a torch start-up
+
+    after, reference = _cell_values(killed), _cell_values(clean)
+    assert len(after) == N_CELLS and set(after) == set(reference)
+    for cell, values in before.items():
+        assert after[cell] == values  # kept, not retrained
+        assert values == reference[cell]  # same as without the interruption
+    results = pd.read_parquet(killed / "results.parquet")
+    per_cell = results.groupby(["run_id", "task", "split", "metric"]).size()
+    assert (per_cell == 1).all() and results["run_id"].nunique() == N_CELLS
+
+
+def test_report_rebuilds_from_saved_runs_and_a_changed_config_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = [*GRID[:7], "shared_bottom", "--seeds", "0", "1", "--quiet"]
+    assert main([*args, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Report:" in printed and "label0" in printed
+    (out / "report.html").unlink()
+    (out / "results.csv").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.html").is_file() and (out / "results.csv").is_file()
+    page = (out / "report.html").read_text()
+    assert "Recommendation" in page and "data:image/png;base64," in page
+    assert "mtlkit compare synthetic" in page  # the exact command is recorded
+    assert "shared_bottom" in (out / "report.md").read_text()
+
+    changed = [a if a != "2" else "3" for a in args]  # epochs 2 -> 3
+    assert main([*changed, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "another configuration" in err and "epochs" in err
+
+
+@pytest.mark.parametrize("missing", ["cells", "config"])
+def test_report_on_a_folder_without_a_grid_says_so(tmp_path, capsys, missing):
+    if missing == "cells":
+        (tmp_path / "config.json").write_text(
+            json.dumps({"data": ["synthetic"], "models": ["mmoe"]})
+        )
+    assert main(["report", str(tmp_path)]) == 2
+    assert "mtlkit compare" in capsys.readouterr().err

@@ -1,0 +1,89 @@
+"""Confidence intervals, paired gains and recommendations on hand-made numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtlkit.experiments.stats import mean_ci, paired_gain, recommendations, summarize_grid
+
+
+def test_t_confidence_interval_by_hand():
+    mean, std, low, high = mean_ci([1, 2, 3, 4, 5])
+    # mean 3, s = sqrt(2.5), t(0.975, df=4) = 2.776445; half width = t * s / sqrt(5)
+    assert mean == 3 and std == pytest.approx(math.sqrt(2.5))
+    assert low == pytest.approx(3 - 2.776445 * math.sqrt(2.5) / math.sqrt(5), abs=1e-6)
+    assert high == pytest.approx(4.963243, abs=1e-6)
+    assert np.isnan(mean_ci([0.7])[2]) and mean_ci([0.7, np.nan])[0] == 0.7
+
+
+def test_paired_gain_and_t_test_by_hand():
+    base = pd.Series([0.8, 0.8, 0.8], index=[0, 1, 2])
+    model = pd.Series([0.92, 0.84, 0.88], index=[2, 0, 1])  # paired by seed, not by position
+    gain, low, high, p = paired_gain(model, base)
+    assert gain == pytest.approx(0.10)  # relative gains 0.05, 0.10, 0.15
+    assert (low, high) == pytest.approx((0.10 - 4.302653 * 0.05 / math.sqrt(3), 0.22422), abs=1e-4)
+    # differences 0.04, 0.08, 0.12: t = 0.08 / (0.04 / sqrt 3) = 3.4641, df 2 -> p = 0.0742
+    assert p == pytest.approx(0.07418, abs=1e-4)
+    # lower-is-better metric: a smaller value is a positive gain
+    assert paired_gain(pd.Series([0.4, 0.4]), pd.Series([0.5, 0.5]), False)[0] == pytest.approx(0.2)
+
+
+def _results(values: dict[str, list[float]], task: str = "income") -> pd.DataFrame:
+    rows = []
+    for model, per_seed in values.items():
+        for seed, v in enumerate(per_seed):
+            rows.append(
+                {
+                    "run_id": f"{model}{seed}",
+                    "model": model,
+                    "strategy": "joint",
+                    "seed": seed,
+                    "train_time_s": 1.0,
+                    "n_params": 10,
+                    "task": task,
+                    "split": "test",
+                    "metric": "roc_auc",
+                    "value": v,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_summary_ranks_marks_significance_and_recommends():
+    results = pd.concat(
+        [
+            _results(
+                {
+                    "single_task": [0.80, 0.81, 0.79, 0.80],
+                    "mmoe": [0.85, 0.86, 0.84, 0.86],  # clearly better
+                    "shared_bottom": [0.79, 0.83, 0.78, 0.81],  # within the noise
+                }
+            ),
+            _results({"single_task": [0.70, 0.71, 0.70], "mmoe": [0.70, 0.72, 0.69]}, "marital"),
+        ]
+    )
+    s = summarize_grid(results).set_index(["task", "model"])
+    assert s.loc[("income", "mmoe"), "rank"] == 1 and s.loc[("income", "single_task"), "rank"] == 3
+    assert s.loc[("income", "mmoe"), "significant"]
+    assert not s.loc[("income", "shared_bottom"), "significant"]
+    assert s.loc[("income", "mmoe"), "ci_low"] == pytest.approx(
+        mean_ci([0.85, 0.86, 0.84, 0.86])[2]
+    )
+    sentences = recommendations(summarize_grid(results))
+    assert sentences[0].startswith("On this data, mmoe + joint is best for income")
+    assert "no MTL model beats single-task for marital within the noise" in sentences[1]
+
+
+def test_a_significantly_worse_mtl_model_is_called_worse():
+    results = _results({"single_task": [0.80, 0.81, 0.82], "mmoe": [0.70, 0.715, 0.72]})
+    (sentence,) = recommendations(summarize_grid(results))
+    assert "single-task is best for income" in sentence
+
+
+def test_a_constant_difference_is_significant_and_no_difference_is_not():
+    assert paired_gain(pd.Series([0.9, 0.8]), pd.Series([0.8, 0.7]))[3] == 0.0
+    assert np.isnan(paired_gain(pd.Series([0.9, 0.8]), pd.Series([0.9, 0.8]))[3])

@@ -1,0 +1,100 @@
+"""The comparison plots, with hand-made histories that carry training diagnostics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mtlkit.reporting.comparison import (
+    plot_expert_utilization,
+    plot_gradient_conflict,
+    plot_metric_bars,
+    plot_metric_vs_correlation,
+    plot_train_time,
+)
+from mtlkit.reporting.plots import save_figure
+from mtlkit.training.trainer import History
+
+
+def _history(diagnostics: bool, shift: float = 0.0) -> History:
+    h = History()
+    for e in range(1, 4):
+        record = {"epoch": e, "train": {"a": {"loss": 1 / e}}, "val": {"a": {"loss": 1 / e}}}
+        if diagnostics:
+            record["diagnostics"] = {
+                "grad_cosine": 0.5 - 0.2 * e + shift,
+                "grad_norm_ratio": 1.0,
+                "expert_utilization": {"a": [0.7, 0.2, 0.1], "b": [0.1 + shift, 0.3, 0.6]},
+            }
+            record["task_weights"] = [1.0, 1.0]
+        h.epochs.append(record)
+    return h
+
+
+def test_conflict_curve_and_utilization_heatmap_from_diagnostics(tmp_path):
+    histories = {
+        "mmoe + pcgrad": [_history(True), _history(True, 0.1)],
+        "single_task + joint": [_history(False)],
+    }
+    fig = plot_gradient_conflict(histories)
+    (ax,) = fig.axes
+    assert [line.get_label() for line in ax.lines[:1]] == [
+        "mmoe + pcgrad"
+    ]  # no-diagnostics run skipped
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [0.35, 0.15, -0.05])
+    heat = plot_expert_utilization(histories)
+    image = heat.axes[0].images[0].get_array()
+    np.testing.assert_allclose(image, [[0.7, 0.2, 0.1], [0.15, 0.3, 0.6]])
+    assert save_figure(heat, tmp_path / "u.png").stat().st_size > 1000
+
+
+def test_diagnostic_plots_are_skipped_without_diagnostics():
+    histories = {"mmoe + joint": [_history(False)]}
+    assert plot_gradient_conflict(histories) is None
+    assert plot_expert_utilization(histories) is None
+
+
+def _summary() -> pd.DataFrame:
+    rows = []
+    for corr in (0.9, 0.1):
+        for model, mean in (("single_task", 0.80), ("mmoe", 0.82 if corr > 0.5 else 0.78)):
+            rows.append(
+                {
+                    "correlation": corr,
+                    "task": "a",
+                    "model": model,
+                    "strategy": "joint",
+                    "mean": mean,
+                    "ci_low": mean - 0.01,
+                    "ci_high": mean + 0.02,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_metric_bars_have_ci_error_bars_and_the_correlation_curve_is_sorted():
+    summary = _summary()
+    bars = plot_metric_bars(summary[summary["correlation"] == 0.9], "roc_auc")
+    ax = bars.axes[0]
+    assert [p.get_height() for p in ax.patches] == [0.80, 0.82]
+    (caps,) = [c for c in ax.collections]  # the error bars
+    segments = caps.get_segments()
+    np.testing.assert_allclose([s[:, 1] for s in segments], [[0.79, 0.82], [0.81, 0.84]])
+    curve = plot_metric_vs_correlation(summary, "roc_auc")
+    mmoe = curve.axes[0].lines[1]
+    assert list(mmoe.get_xdata()) == [0.1, 0.9] and list(mmoe.get_ydata()) == [0.78, 0.82]
+    assert plot_metric_vs_correlation(summary[summary["correlation"] == 0.9], "roc_auc") is None
+
+
+def test_train_time_counts_each_run_once():
+    results = pd.DataFrame(
+        {
+            "run_id": ["r1", "r1", "r2", "r3"],
+            "model": ["mmoe", "mmoe", "mmoe", "single_task"],
+            "strategy": "joint",
+            "train_time_s": [2.0, 2.0, 4.0, 1.0],
+            "n_params": [100, 100, 100, 50],
+        }
+    )
+    ax = plot_train_time(results).axes[0]
+    assert [p.get_height() for p in ax.patches] == [3.0, 1.0]
