@@ -7,10 +7,10 @@ import json
 import shlex
 from pathlib import Path
 
-from mtlkit.cli.common import atomic_write_bytes, new_run_dir
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import METRICS, CompareConfig, load_config_file
 from mtlkit.experiments.grid import CONFIG_FILE, check_data, run_grid
+from mtlkit.files import atomic_write_bytes, new_run_dir
 from mtlkit.reporting.report import COMMAND_FILE, build_report, table_groups
 
 #: CLI option dest -> config key, for the settings a command line may give or override.

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from mtlkit.cli.common import new_run_dir, write_table
 from mtlkit.data.loading import load_tables
 from mtlkit.data.splits import split_table
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.experiments import RunSpec, run_one, summarize
+from mtlkit.files import new_run_dir, write_table
 
 DEMO_MODELS = ("single_task", "shared_bottom", "mmoe")
 

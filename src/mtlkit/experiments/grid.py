@@ -20,11 +20,11 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from mtlkit.cli.common import atomic_write_bytes
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import BASELINE, CompareConfig
 from mtlkit.experiments.data import load_splits
 from mtlkit.experiments.run import RunSpec, run_one
+from mtlkit.files import atomic_write_bytes
 from mtlkit.training.trainer import History
 
 CONFIG_FILE = "config.json"

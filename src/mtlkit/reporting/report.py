@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from mtlkit.cli.common import atomic_write_bytes, write_table
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.experiments.grid import (
@@ -31,6 +30,7 @@ from mtlkit.experiments.grid import (
     results_frame,
 )
 from mtlkit.experiments.stats import recommendations, summarize_grid, tag_columns
+from mtlkit.files import atomic_write_bytes, write_table
 from mtlkit.reporting.comparison import (
     plot_expert_utilization,
     plot_gradient_conflict,

@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI commands: run folders and atomic result files."""
+"""Run folders and atomic result files (never half a file after a crash)."""
 
 from __future__ import annotations
 
