@@ -1,12 +1,15 @@
 """Every model of the zoo learns: two correlated tasks, or a click -> conversion funnel."""
 
 import pytest
+import torch
 from sklearn.metrics import roc_auc_score
 
 from mtlkit.data.loading import load_tables
+from mtlkit.data.schema import Schema, TaskSpec
 from mtlkit.data.splits import split_table
 from mtlkit.data.synthetic import make_funnel
-from mtlkit.models import available
+from mtlkit.errors import DataError
+from mtlkit.models import available, create
 from mtlkit.models.registry import _REGISTRY
 from mtlkit.training.estimator import MultiTaskEstimator
 
@@ -45,3 +48,19 @@ def test_esmm_learns_cvr_without_ever_seeing_a_cvr_label(funnel_splits):
     clicked = test.labels["click"] == 1
     # Conversion among clicks, ranked by pCVR that was trained only through pCTR x pCVR.
     assert roc_auc_score(test.labels["conversion"][clicked], cvr[clicked]) > 0.85
+
+
+@pytest.mark.parametrize("model", SEQUENTIAL)
+def test_funnel_tasks_in_the_wrong_order_are_refused(model):
+    swapped = load_tables(make_funnel(500, n_features=10, seed=1), labels=["conversion", "click"])
+    with pytest.raises(DataError, match="positive for 'click' but not for 'conversion'"):
+        MultiTaskEstimator(model, **FAST).fit(swapped)
+
+
+def test_label_check_ignores_rows_missing_either_label():
+    tasks = (TaskSpec("click", "binary"), TaskSpec("conversion", "binary"))
+    model = create("esmm", Schema((), 2, tasks))
+    y = torch.tensor([[0.0, 1.0], [1.0, 1.0]])
+    model.check_labels(y, torch.tensor([[False, True], [True, True]]))
+    with pytest.raises(DataError, match="1 training row"):
+        model.check_labels(y, torch.ones(2, 2).bool())

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema
-from mtlkit.errors import ConfigError
+from mtlkit.errors import ConfigError, DataError
 from mtlkit.models.blocks import ACTIVATIONS, NORMS, InputEncoder
 from mtlkit.validation import check_choice, check_fraction, check_positive_int
 
@@ -69,6 +69,26 @@ class MTLModel(nn.Module):
     def auxiliary_loss(self) -> torch.Tensor | None:
         """An extra scalar loss computed by the last forward pass, or None (the default)."""
         return None
+
+    def check_labels(self, y: torch.Tensor, mask: torch.Tensor) -> None:
+        """Refuse training labels ``(N, T)`` the model cannot learn from (default: accept).
+
+        Sequential models check the funnel order: a row positive for a step must be positive
+        for the step before it.
+        """
+        if self.task_roles is None:
+            return
+        names = self.task_names
+        for k in range(1, len(names)):
+            both = mask[:, k] & mask[:, k - 1]
+            bad = int((both & (y[:, k] == 1) & (y[:, k - 1] == 0)).sum())
+            if bad:
+                raise DataError(
+                    f"{bad} training row(s) are positive for {names[k]!r} but not for "
+                    f"{names[k - 1]!r}; {type(self).__name__} needs the tasks in funnel order, "
+                    f"each step implying the one before (got {names}). Reorder the labels "
+                    "(earliest step first) or fix those rows."
+                )
 
 
 def check_sequential_tasks(
