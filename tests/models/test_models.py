@@ -73,3 +73,23 @@ def test_mmoe_has_gates_and_single_task_shares_nothing():
     assert set(mmoe.gate_weights()) == {"t0", "t1"}
     assert create("single_task", schema).shared_parameters() == []
     assert len(create("shared_bottom", schema).shared_parameters()) > 0
+
+
+@pytest.mark.parametrize("name", _general_models())
+def test_task_modules_learn_only_from_their_own_task(name):
+    """What a model calls task-specific gets no gradient from the other tasks' losses (the
+    split between shared and task parameters that gradient-balancing strategies rely on)."""
+    torch.manual_seed(0)
+    schema = _schema(3)
+    model = create(name, schema)
+    x_cat, x_num = _inputs(64)
+    y = torch.stack([torch.randint(0, 2, (64,)), torch.randint(0, 4, (64,)), torch.randn(64)], 1)
+    losses = masked_task_losses(
+        schema.tasks, model(x_cat, x_num), y.float(), torch.ones(64, 3).bool()
+    )
+    for k, task in enumerate(schema.task_names):
+        own = model.task_parameters(task)
+        assert own, f"{name} lists no parameters of its own for {task}"
+        others = losses.sum() - losses[k]
+        grads = torch.autograd.grad(others, own, retain_graph=True, allow_unused=True)
+        assert all(g is None or g.abs().sum() == 0 for g in grads), task

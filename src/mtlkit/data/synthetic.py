@@ -95,3 +95,49 @@ def write_partial_label_files(
         frame.iloc[np.sort(part)].drop(columns=others).to_csv(path, index=False)
         paths.append(path)
     return paths
+
+
+def make_funnel(
+    n_rows: int = 10_000,
+    *,
+    n_features: int = 20,
+    click_rate: float = 0.3,
+    conversion_rate: float = 0.3,
+    correlation: float = 0.5,
+    noise: float = 0.3,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """A synthetic impression -> click -> conversion funnel for ESMM and AITM.
+
+    Every row is an impression with ``n_features`` numeric columns ``x0..`` (standard normal).
+    Two unit weight vectors with cosine ``correlation`` give latent scores
+    ``s = w^T x + noise * N(0, 1)``; ``click`` is 1 for the ``click_rate`` share of rows with
+    the highest click score, and ``conversion`` is 1 for the ``conversion_rate`` share of the
+    *clicked* rows with the highest conversion score. So a conversion implies a click, the
+    ``conversion`` column is the CTCVR label over all impressions (about ``click_rate *
+    conversion_rate`` positives) and ``conversion_rate`` is the CVR among clicks. Deterministic
+    for a given ``seed``.
+    """
+    for name, rate in (("click_rate", click_rate), ("conversion_rate", conversion_rate)):
+        if not 0.0 < rate < 1.0:
+            raise DataError(f"{name} must lie strictly between 0 and 1, got {rate}.")
+    if not -1.0 <= correlation <= 1.0:
+        raise DataError(f"correlation must lie in [-1, 1], got {correlation}.")
+    if n_features < 2 or n_rows < 2:
+        raise DataError(f"need n_features >= 2 and n_rows >= 2, got {n_features}, {n_rows}.")
+    rng = np.random.default_rng(seed)
+    basis, _ = np.linalg.qr(rng.standard_normal((n_features, 2)))
+    w_click = basis[:, 0]
+    w_conv = correlation * basis[:, 0] + np.sqrt(1.0 - correlation**2) * basis[:, 1]
+    x = rng.standard_normal((n_rows, n_features))
+    s_click = x @ w_click + noise * rng.standard_normal(n_rows)
+    s_conv = x @ w_conv + noise * rng.standard_normal(n_rows)
+    click = s_click > np.quantile(s_click, 1.0 - click_rate)
+    if click.any():
+        conversion = click & (s_conv > np.quantile(s_conv[click], 1.0 - conversion_rate))
+    else:
+        conversion = click
+    frame = pd.DataFrame(x.astype(np.float32), columns=[f"x{i}" for i in range(n_features)])
+    frame["click"] = click.astype(np.int64)
+    frame["conversion"] = conversion.astype(np.int64)
+    return frame

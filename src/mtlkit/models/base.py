@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema
+from mtlkit.errors import ConfigError, DataError
 from mtlkit.models.blocks import ACTIVATIONS, NORMS, InputEncoder
 from mtlkit.validation import check_choice, check_fraction, check_positive_int
 
@@ -17,6 +18,8 @@ class MTLModel(nn.Module):
     Subclasses build from :mod:`mtlkit.models.blocks`, list their task-specific modules in
     :meth:`task_modules` (everything else counts as shared) and, when they have gates, store
     the last forward's gate weights in ``self.last_gates`` (task -> ``(B, n_experts)``).
+    A model with an extra training objective (AITM's calibrator, a load-balancing term)
+    returns it from :meth:`auxiliary_loss`, which the trainer adds to the task losses.
     """
 
     #: Sequential-task models (ESMM, AITM) name the role of each task in order; None = any.
@@ -62,3 +65,51 @@ class MTLModel(nn.Module):
     def gate_weights(self) -> dict[str, torch.Tensor]:
         """Gate weights of the last forward pass per task; empty for models without gates."""
         return dict(self.last_gates)
+
+    def auxiliary_loss(self) -> torch.Tensor | None:
+        """An extra scalar loss computed by the last forward pass, or None (the default)."""
+        return None
+
+    def check_labels(self, y: torch.Tensor, mask: torch.Tensor) -> None:
+        """Refuse training labels ``(N, T)`` the model cannot learn from (default: accept).
+
+        Sequential models check the funnel order: a row positive for a step must be positive
+        for the step before it.
+        """
+        if self.task_roles is None:
+            return
+        names = self.task_names
+        for k in range(1, len(names)):
+            both = mask[:, k] & mask[:, k - 1]
+            bad = int((both & (y[:, k] == 1) & (y[:, k - 1] == 0)).sum())
+            if bad:
+                raise DataError(
+                    f"{bad} training row(s) are positive for {names[k]!r} but not for "
+                    f"{names[k - 1]!r}; {type(self).__name__} needs the tasks in funnel order, "
+                    f"each step implying the one before (got {names}). Reorder the labels "
+                    "(earliest step first) or fix those rows."
+                )
+
+
+def check_sequential_tasks(
+    model: str, schema: Schema, order: str, n_tasks: int | None = None
+) -> None:
+    """Refuse a schema that is not a sequence of binary funnel tasks.
+
+    ``order`` tells the user in which order the labels must be given (e.g. "click, then
+    conversion"); ``n_tasks`` is the exact number needed, or None for "two or more".
+    """
+    names = schema.task_names
+    wrong_count = len(names) != n_tasks if n_tasks is not None else len(names) < 2
+    if wrong_count:
+        need = f"exactly {n_tasks}" if n_tasks is not None else "two or more"
+        raise ConfigError(
+            f"model {model!r} needs {need} binary tasks given in funnel order ({order}); "
+            f"got {len(names)} task(s) {names}."
+        )
+    not_binary = [f"{t.name} ({t.kind})" for t in schema.tasks if t.kind != "binary"]
+    if not_binary:
+        raise ConfigError(
+            f"model {model!r} needs binary tasks in funnel order ({order}), but "
+            f"{', '.join(not_binary)} are not binary; pass 0/1 labels for every task."
+        )

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mtlkit.data.schema import Schema
@@ -145,14 +146,37 @@ class _MemberNorm(nn.Module):
 
 
 class Gate(nn.Module):
-    """Softmax gate: a linear map from the input to a distribution over ``n_experts``."""
+    """Softmax gate: a linear map from the input to a distribution over ``n_experts``.
 
-    def __init__(self, in_dim: int, n_experts: int) -> None:
+    With ``top_k`` only the ``k`` largest logits of each row survive (the others get weight
+    exactly 0), and ``noise`` adds trainable Gaussian noise to the logits while training: the
+    noisy top-k gating of Shazeer et al., "Outrageously Large Neural Networks: The
+    Sparsely-Gated Mixture-of-Experts Layer", ICLR 2017.
+    """
+
+    def __init__(
+        self, in_dim: int, n_experts: int, *, top_k: int | None = None, noise: bool = False
+    ) -> None:
         super().__init__()
         self.linear = nn.Linear(in_dim, n_experts)
+        self.top_k = top_k
+        self.noise = nn.Linear(in_dim, n_experts) if noise else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.linear(x), dim=-1)
+        logits = self.linear(x)
+        if self.noise is not None and self.training:
+            logits = logits + torch.randn_like(logits) * F.softplus(self.noise(x))
+        if self.top_k is not None and self.top_k < logits.shape[-1]:
+            kth = logits.topk(self.top_k, dim=-1).values[..., -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        return torch.softmax(logits, dim=-1)
+
+
+def importance_loss(gate: torch.Tensor) -> torch.Tensor:
+    """Squared coefficient of variation of each expert's total gate weight over a ``(B, E)``
+    batch (the "importance" loss of Shazeer et al. 2017): 0 when all experts weigh the same."""
+    importance = gate.sum(0)
+    return importance.var(unbiased=False) / importance.mean().pow(2).clamp_min(1e-12)
 
 
 def mix_experts(expert_out: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:

@@ -76,6 +76,7 @@ class MultiTaskEstimator:
         self.schema_ = self.preprocessor_.schema()
         torch.manual_seed(self.config.seed)
         self.model_ = create(self.model_name, self.schema_, **self.model_params)
+        self.model_.check_labels(train_t.y, train_t.mask)
         self.trainer_ = Trainer(self.model_, self.config, self.strategy)
         start = time.perf_counter()
         self.history_: History = self.trainer_.fit(train_t, val_t)

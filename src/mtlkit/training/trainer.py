@@ -222,6 +222,9 @@ class Trainer:
             if not torch.isfinite(losses).all():
                 self._diverged(losses, epoch, best_state)
             optimizer.zero_grad(set_to_none=True)
+            aux = self.model.auxiliary_loss()  # e.g. AITM's calibrator; its grads come first
+            if aux is not None:
+                aux.backward(retain_graph=True)
             self.strategy.backward(losses)
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)

@@ -1,0 +1,147 @@
+"""Customized gate control (CGC): task-specific and shared experts, one gate per task."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from mtlkit.data.schema import Schema
+from mtlkit.models.base import MTLModel
+from mtlkit.models.blocks import BatchedMLP, Gate, Tower, mix_experts
+from mtlkit.models.registry import register
+from mtlkit.validation import check_positive_int, check_sizes
+
+
+class ExtractionLayer(nn.Module):
+    """One extraction level of CGC/PLE (Tang et al., RecSys 2020).
+
+    Each of ``n_tasks`` tasks owns ``n_task_experts`` experts and ``n_shared`` experts serve
+    all tasks; every group runs as one :class:`BatchedMLP`. Task ``t``'s gate mixes its own and
+    the shared experts. With ``shared_gate`` (every PLE level but the last) a gate over all
+    experts also builds the shared input of the next level.
+
+    Input: ``(B, d)`` for every expert (first level) or ``(T + 1, B, d)``: one input per task,
+    then the shared one. Output: ``(T, B, h)``, or ``(T + 1, B, h)`` with ``shared_gate``.
+    """
+
+    def __init__(
+        self,
+        n_tasks: int,
+        in_dim: int,
+        n_task_experts: int,
+        n_shared: int,
+        expert_hidden: Sequence[int],
+        *,
+        shared_gate: bool,
+        **block_kwargs,
+    ) -> None:
+        super().__init__()
+        self.task_experts = nn.ModuleList(
+            BatchedMLP(n_task_experts, in_dim, expert_hidden, **block_kwargs)
+            for _ in range(n_tasks)
+        )
+        self.shared_experts = BatchedMLP(n_shared, in_dim, expert_hidden, **block_kwargs)
+        self.task_gates = nn.ModuleList(
+            Gate(in_dim, n_task_experts + n_shared) for _ in range(n_tasks)
+        )
+        n_all = n_tasks * n_task_experts + n_shared
+        self.shared_gate = Gate(in_dim, n_all) if shared_gate else None
+        self.output_dim = self.shared_experts.output_dim
+        self.last_gates: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n_tasks = len(self.task_experts)
+        inputs = [x] * (n_tasks + 1) if x.dim() == 2 else list(x)
+        shared = self.shared_experts(inputs[-1])
+        own = [experts(inputs[t]) for t, experts in enumerate(self.task_experts)]
+        gates = [gate(inputs[t]) for t, gate in enumerate(self.task_gates)]
+        outs = [mix_experts(torch.cat([own[t], shared]), gates[t]) for t in range(n_tasks)]
+        if self.shared_gate is not None:
+            gates.append(self.shared_gate(inputs[-1]))
+            outs.append(mix_experts(torch.cat([*own, shared]), gates[-1]))
+        self.last_gates = [g.detach() for g in gates]
+        return torch.stack(outs)
+
+
+@register(
+    "cgc",
+    "customized gate control: per-task and shared experts, one gate per task (Tang et al. 2020)",
+)
+class CGC(MTLModel):
+    """Customized Gate Control (Tang et al., "Progressive Layered Extraction (PLE): A Novel
+    Multi-Task Learning (MTL) Model for Personalized Recommendations", RecSys 2020).
+
+    Every task owns ``n_task_experts`` expert MLPs and ``n_shared_experts`` are shared by all
+    tasks (all of ``expert_hidden`` widths). Task ``t``'s softmax gate mixes its own experts
+    and the shared ones; its tower (``tower_hidden`` widths) reads the mixture. Unlike MMoE,
+    a task never reads another task's own experts, which limits negative transfer.
+    :meth:`gate_weights` gives each task's weights over (its own experts, then the shared
+    ones).
+    """
+
+    #: Extraction levels; PLE stacks several (the class attribute keeps CGC's signature free
+    #: of a setting it would ignore).
+    n_levels: int = 1
+
+    def __init__(
+        self,
+        schema: Schema,
+        *,
+        n_task_experts: int = 2,
+        n_shared_experts: int = 2,
+        expert_hidden: Sequence[int] = (16,),
+        tower_hidden: Sequence[int] = (8,),
+        **common,
+    ) -> None:
+        super().__init__(schema, **common)
+        check_positive_int("n_task_experts", n_task_experts)
+        check_positive_int("n_shared_experts", n_shared_experts)
+        expert_hidden = check_sizes("expert_hidden", expert_hidden)
+        tower_hidden = check_sizes("tower_hidden", tower_hidden, allow_empty=True)
+        n_tasks, in_dim = len(self.task_names), self.encoder.output_dim
+        levels = []
+        for level in range(self.n_levels):
+            layer = ExtractionLayer(
+                n_tasks,
+                in_dim,
+                n_task_experts,
+                n_shared_experts,
+                expert_hidden,
+                shared_gate=level < self.n_levels - 1,
+                **self.block_kwargs,
+            )
+            levels.append(layer)
+            in_dim = layer.output_dim
+        self.levels = nn.ModuleList(levels)
+        self.towers = nn.ModuleDict(
+            {
+                t.name: Tower(in_dim, tower_hidden, t.output_dim, **self.block_kwargs)
+                for t in schema.tasks
+            }
+        )
+
+    def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.encoder(x_cat, x_num)
+        for level in self.levels:
+            h = level(h)
+        self.last_gates = dict(zip(self.task_names, self.levels[-1].last_gates))
+        return {t: self.towers[t](h[k]) for k, t in enumerate(self.task_names)}
+
+    def level_gates(self) -> list[dict[str, torch.Tensor]]:
+        """Gate weights of the last forward at every level: task -> weights, plus "shared"
+        for the gate that builds the next level's shared input."""
+        names = [*self.task_names, "shared"]
+        return [dict(zip(names, level.last_gates)) for level in self.levels]
+
+    def task_modules(self, task: str) -> list[nn.Module]:
+        # Task t's experts and gate at the last level serve t alone; one level down, t's gate
+        # feeds only t's last-level experts and gate. Everything below also reaches the
+        # shared gates and so every task.
+        k = self.task_names.index(task)
+        last = self.levels[-1]
+        modules = [last.task_experts[k], last.task_gates[k], self.towers[task]]
+        if len(self.levels) > 1:
+            modules.append(self.levels[-2].task_gates[k])
+        return modules

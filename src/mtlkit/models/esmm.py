@@ -1,0 +1,69 @@
+"""Entire-space multi-task model (ESMM): pCTCVR = pCTR x pCVR over all impressions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from mtlkit.data.schema import Schema
+from mtlkit.models.base import MTLModel, check_sequential_tasks
+from mtlkit.models.blocks import Tower
+from mtlkit.models.registry import register
+from mtlkit.validation import check_sizes
+
+ORDER = (
+    "first the click label (CTR), then the conversion label over all impressions (CTCVR, "
+    "1 only where the row was clicked and converted), e.g. labels=['click', 'conversion']"
+)
+
+
+@register(
+    "esmm",
+    "click -> conversion: pCTCVR = pCTR x pCVR, trained over all impressions (Ma et al. 2018)",
+)
+class ESMM(MTLModel):
+    """Entire Space Multi-task Model (Ma et al., "Entire Space Multi-Task Model: An Effective
+    Approach for Estimating Post-Click Conversion Rate", SIGIR 2018).
+
+    Two binary tasks in this order: the click label (CTR) and the conversion label of every
+    impression (CTCVR). A CTR tower and a CVR tower (both ``tower_hidden`` widths) read the
+    shared input encoding (the paper's shared embeddings). The outputs are probabilities:
+    pCTR and pCTCVR = pCTR x pCVR; both losses use all rows, so pCVR is learned over the entire
+    impression space and never fitted to a conversion label directly. pCVR is kept in
+    ``last_cvr`` after each forward and returned by :meth:`predict_cvr`.
+    """
+
+    task_roles = ("ctr", "ctcvr")
+
+    def __init__(self, schema: Schema, *, tower_hidden: Sequence[int] = (32, 16), **common) -> None:
+        check_sequential_tasks("esmm", schema, ORDER, n_tasks=2)
+        super().__init__(schema, **common)
+        tower_hidden = check_sizes("tower_hidden", tower_hidden)
+        in_dim = self.encoder.output_dim
+        self.ctr_tower = Tower(in_dim, tower_hidden, 1, **self.block_kwargs)
+        self.cvr_tower = Tower(in_dim, tower_hidden, 1, **self.block_kwargs)
+        self.probability_outputs = frozenset(self.task_names)
+        self.last_cvr: torch.Tensor | None = None
+
+    def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = self.encoder(x_cat, x_num)
+        p_ctr = torch.sigmoid(self.ctr_tower(x))
+        p_cvr = torch.sigmoid(self.cvr_tower(x))
+        self.last_cvr = p_cvr.detach()
+        ctr, ctcvr = self.task_names
+        return {ctr: p_ctr, ctcvr: p_ctr * p_cvr}
+
+    @torch.no_grad()
+    def predict_cvr(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> torch.Tensor:
+        """pCVR = P(conversion | click, x) for every row (evaluation mode)."""
+        was_training = self.training
+        self.eval()
+        self(x_cat, x_num)
+        self.train(was_training)
+        return self.last_cvr
+
+    def task_modules(self, task: str) -> list[nn.Module]:
+        # The CTR tower feeds pCTR and pCTCVR, so only the CVR tower is task-specific.
+        return [self.cvr_tower] if task == self.task_names[1] else []
