@@ -5,10 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from mtlkit.data.loading import load_tables
 from mtlkit.data.splits import split_table
 from mtlkit.data.synthetic import make_synthetic
+
+# The suite trains many small models on small batches: one thread is faster on 2 cores and
+# does not fight the other process when the machine is busy.
+torch.set_num_threads(1)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
