@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema
 from mtlkit.errors import ConfigError, DataError
-from mtlkit.models.blocks import ACTIVATIONS, NORMS, InputEncoder
+from mtlkit.models.blocks import ACTIVATIONS, NORMS, InputEncoder, Tower
 from mtlkit.validation import check_choice, check_fraction, check_positive_int
 
 
@@ -49,6 +51,15 @@ class MTLModel(nn.Module):
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def make_towers(self, in_dim: int, hidden: Sequence[int]) -> nn.ModuleDict:
+        """One :class:`Tower` per task (``hidden`` widths, then the task's output layer)."""
+        return nn.ModuleDict(
+            {
+                t.name: Tower(in_dim, hidden, t.output_dim, **self.block_kwargs)
+                for t in self.schema.tasks
+            }
+        )
 
     def task_modules(self, task: str) -> list[nn.Module]:
         """Modules that serve only ``task`` (its tower, its gate...)."""

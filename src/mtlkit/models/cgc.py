@@ -9,7 +9,7 @@ from torch import nn
 
 from mtlkit.data.schema import Schema
 from mtlkit.models.base import MTLModel
-from mtlkit.models.blocks import BatchedMLP, Gate, Tower, mix_experts
+from mtlkit.models.blocks import BatchedMLP, Gate, mix_experts
 from mtlkit.models.registry import register
 from mtlkit.validation import check_positive_int, check_sizes
 
@@ -115,12 +115,7 @@ class CGC(MTLModel):
             levels.append(layer)
             in_dim = layer.output_dim
         self.levels = nn.ModuleList(levels)
-        self.towers = nn.ModuleDict(
-            {
-                t.name: Tower(in_dim, tower_hidden, t.output_dim, **self.block_kwargs)
-                for t in schema.tasks
-            }
-        )
+        self.towers = self.make_towers(in_dim, tower_hidden)
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
         h = self.encoder(x_cat, x_num)

@@ -10,7 +10,7 @@ from torch import nn
 from mtlkit.data.schema import Schema
 from mtlkit.errors import ConfigError
 from mtlkit.models.base import MTLModel
-from mtlkit.models.blocks import BatchedMLP, Tower
+from mtlkit.models.blocks import BatchedMLP
 from mtlkit.models.registry import register
 from mtlkit.validation import check_sizes
 
@@ -75,12 +75,7 @@ class CrossStitchNet(MTLModel):
             width = h
         self.layers = nn.ModuleList(layers)
         self.stitches = nn.ModuleList(stitches)
-        self.towers = nn.ModuleDict(
-            {
-                t.name: Tower(width, tower_hidden, t.output_dim, **self.block_kwargs)
-                for t in schema.tasks
-            }
-        )
+        self.towers = self.make_towers(width, tower_hidden)
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
         h = self.encoder(x_cat, x_num)

@@ -10,7 +10,7 @@ from torch import nn
 from mtlkit.data.schema import Schema
 from mtlkit.errors import ConfigError
 from mtlkit.models.base import MTLModel
-from mtlkit.models.blocks import BatchedMLP, Gate, Tower, importance_loss, mix_experts
+from mtlkit.models.blocks import BatchedMLP, Gate, importance_loss, mix_experts
 from mtlkit.models.registry import register
 from mtlkit.validation import check_positive_int, check_sizes
 
@@ -65,14 +65,7 @@ class MMoE(MTLModel):
                 for t in self.task_names
             }
         )
-        self.towers = nn.ModuleDict(
-            {
-                t.name: Tower(
-                    self.experts.output_dim, tower_hidden, t.output_dim, **self.block_kwargs
-                )
-                for t in schema.tasks
-            }
-        )
+        self.towers = self.make_towers(self.experts.output_dim, tower_hidden)
         self._aux: torch.Tensor | None = None
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -9,7 +9,7 @@ from torch import nn
 
 from mtlkit.data.schema import Schema
 from mtlkit.models.base import MTLModel
-from mtlkit.models.blocks import BatchedMLP, Gate, Tower, mix_experts
+from mtlkit.models.blocks import BatchedMLP, Gate, mix_experts
 from mtlkit.models.registry import register
 from mtlkit.validation import check_positive_int, check_sizes
 
@@ -44,14 +44,7 @@ class OMoE(MTLModel):
         in_dim = self.encoder.output_dim
         self.experts = BatchedMLP(n_experts, in_dim, expert_hidden, **self.block_kwargs)
         self.gate = Gate(in_dim, n_experts)
-        self.towers = nn.ModuleDict(
-            {
-                t.name: Tower(
-                    self.experts.output_dim, tower_hidden, t.output_dim, **self.block_kwargs
-                )
-                for t in schema.tasks
-            }
-        )
+        self.towers = self.make_towers(self.experts.output_dim, tower_hidden)
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
         x = self.encoder(x_cat, x_num)

@@ -9,7 +9,7 @@ from torch import nn
 
 from mtlkit.data.schema import Schema
 from mtlkit.models.base import MTLModel
-from mtlkit.models.blocks import MLP, Tower
+from mtlkit.models.blocks import MLP
 from mtlkit.models.registry import register
 from mtlkit.validation import check_sizes
 
@@ -36,14 +36,7 @@ class SharedBottom(MTLModel):
         bottom_hidden = check_sizes("bottom_hidden", bottom_hidden)
         tower_hidden = check_sizes("tower_hidden", tower_hidden, allow_empty=True)
         self.bottom = MLP(self.encoder.output_dim, bottom_hidden, **self.block_kwargs)
-        self.towers = nn.ModuleDict(
-            {
-                t.name: Tower(
-                    self.bottom.output_dim, tower_hidden, t.output_dim, **self.block_kwargs
-                )
-                for t in schema.tasks
-            }
-        )
+        self.towers = self.make_towers(self.bottom.output_dim, tower_hidden)
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
         shared = self.bottom(self.encoder(x_cat, x_num))

@@ -9,7 +9,7 @@ from torch import nn
 
 from mtlkit.data.schema import Schema
 from mtlkit.models.base import MTLModel
-from mtlkit.models.blocks import InputEncoder, Tower
+from mtlkit.models.blocks import InputEncoder
 from mtlkit.models.registry import register
 from mtlkit.validation import check_sizes
 
@@ -35,14 +35,7 @@ class SingleTask(MTLModel):
         self.encoders = nn.ModuleDict(
             {t: InputEncoder(schema, self.encoder.embedding_dim) for t in self.task_names}
         )
-        self.towers = nn.ModuleDict(
-            {
-                t.name: Tower(
-                    self.encoder.output_dim, self.hidden, t.output_dim, **self.block_kwargs
-                )
-                for t in schema.tasks
-            }
-        )
+        self.towers = self.make_towers(self.encoder.output_dim, self.hidden)
         del self.encoder
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
