@@ -209,3 +209,26 @@ def test_bad_strategy_settings_are_refused():
             TrainConfig(epochs=1, progress=False),
             make_strategy("joint", weights=[1.0]),
         ).fit(_data(64), _data(64))
+
+
+def test_estimator_takes_strategy_parameters_and_saves_the_history(tmp_path, synthetic_splits):
+    from mtlkit.training.estimator import MultiTaskEstimator
+
+    train, val, test = synthetic_splits
+    with pytest.raises(ConfigError, match="order"):
+        MultiTaskEstimator("mmoe", strategy="alternating", strategy_params={"order": "rr"})
+    est = MultiTaskEstimator(
+        "mmoe",
+        strategy="alternating",
+        strategy_params={"order": "proportional"},
+        epochs=2,
+        batch_size=256,
+        progress=False,
+    ).fit(train, val)
+    assert est.trainer_.strategy.order == "proportional"
+    loaded = MultiTaskEstimator.load(est.save(tmp_path / "model"))
+    assert loaded.strategy_params == {"order": "proportional"}
+    assert loaded.history_.series("val", "label0", "loss") == est.history_.series(
+        "val", "label0", "loss"
+    )
+    assert loaded.predict(test)["label1"].shape == (len(test),)
