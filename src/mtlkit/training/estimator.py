@@ -47,7 +47,7 @@ class MultiTaskEstimator:
         lr_schedule: str | None = None,
         seed: int = 0,
         progress: bool = True,
-        diagnostic_batches: int = 8,
+        diagnostic_batches: int = 4,
         feature_kinds: dict[str, str] | None = None,
         **model_params: object,
     ) -> None:
@@ -162,7 +162,9 @@ class MultiTaskEstimator:
         est.schema_ = Schema.from_dict(meta["schema"])
         est.model_: MTLModel = create(meta["model"], est.schema_, **meta["model_params"])
         est.model_.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
-        est.trainer_ = Trainer(est.model_, est.config, make_strategy(est.strategy))
+        est.trainer_ = Trainer(
+            est.model_, est.config, make_strategy(est.strategy, **est.strategy_params)
+        )
         if (folder / "history.json").is_file():
             est.history_ = History.from_dict(json.loads((folder / "history.json").read_text()))
         return est

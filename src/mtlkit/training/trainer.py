@@ -53,7 +53,7 @@ class TrainConfig:
     lr_schedule: str | None = None
     seed: int = 0
     progress: bool = True
-    diagnostic_batches: int = 8
+    diagnostic_batches: int = 4
 
     def __post_init__(self) -> None:
         check_non_negative_int("epochs", self.epochs)
