@@ -16,7 +16,7 @@ from mtlkit.reporting.plots import save_figure
 from mtlkit.training.trainer import History
 
 
-def _history(diagnostics: bool, shift: float = 0.0) -> History:
+def _history(diagnostics: bool, shift: float = 0.0, gated: bool = True) -> History:
     h = History()
     for e in range(1, 4):
         record = {"epoch": e, "train": {"a": {"loss": 1 / e}}, "val": {"a": {"loss": 1 / e}}}
@@ -24,9 +24,11 @@ def _history(diagnostics: bool, shift: float = 0.0) -> History:
             record["diagnostics"] = {
                 "grad_cosine": 0.5 - 0.2 * e + shift,
                 "grad_norm_ratio": 1.0,
-                "expert_utilization": {"a": [0.7, 0.2, 0.1], "b": [0.1 + shift, 0.3, 0.6]},
+                "expert_utilization": (
+                    {"a": [0.7, 0.2, 0.1], "b": [0.1 + shift, 0.3, 0.6]} if gated else {}
+                ),
             }
-            record["task_weights"] = [1.0, 1.0]
+            record["task_weights"] = {"a": 1.0, "b": 1.0}
         h.epochs.append(record)
     return h
 
@@ -35,6 +37,7 @@ def test_conflict_curve_and_utilization_heatmap_from_diagnostics(tmp_path):
     histories = {
         "mmoe + pcgrad": [_history(True), _history(True, 0.1)],
         "single_task + joint": [_history(False)],
+        "shared_bottom + joint": [_history(True, gated=False)],  # measured, but has no gates
     }
     fig = plot_gradient_conflict(histories)
     (ax,) = fig.axes
@@ -43,6 +46,7 @@ def test_conflict_curve_and_utilization_heatmap_from_diagnostics(tmp_path):
     ]  # no-diagnostics run skipped
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [0.35, 0.15, -0.05])
     heat = plot_expert_utilization(histories)
+    assert [ax.get_title() for ax in heat.axes if ax.images] == ["mmoe + pcgrad"]
     image = heat.axes[0].images[0].get_array()
     np.testing.assert_allclose(image, [[0.7, 0.2, 0.1], [0.15, 0.3, 0.6]])
     assert save_figure(heat, tmp_path / "u.png").stat().st_size > 1000

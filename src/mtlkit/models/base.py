@@ -73,13 +73,16 @@ class MTLModel(nn.Module):
         own = {id(p) for t in self.task_names for p in self.task_parameters(t)}
         return [p for p in self.parameters() if id(p) not in own]
 
+    def auxiliary_loss(self) -> torch.Tensor | None:
+        """An extra loss term from the last forward pass (e.g. a calibrator), or None.
+
+        The trainer adds it, unweighted, to what every strategy backpropagates.
+        """
+        return None
+
     def gate_weights(self) -> dict[str, torch.Tensor]:
         """Gate weights of the last forward pass per task; empty for models without gates."""
         return dict(self.last_gates)
-
-    def auxiliary_loss(self) -> torch.Tensor | None:
-        """An extra scalar loss computed by the last forward pass, or None (the default)."""
-        return None
 
     def check_labels(self, y: torch.Tensor, mask: torch.Tensor) -> None:
         """Refuse training labels ``(N, T)`` the model cannot learn from (default: accept).

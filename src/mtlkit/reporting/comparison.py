@@ -98,7 +98,7 @@ def plot_expert_utilization(histories: Mapping[str, Sequence[History]]) -> Figur
     averaged over seeds. None when no run recorded gate weights."""
     maps = {}
     for label, runs in histories.items():
-        last = [u[-1] for u in (diagnostic(h, "expert_utilization") for h in runs) if u]
+        last = [u[-1] for u in (diagnostic(h, "expert_utilization") for h in runs) if u and u[-1]]
         if last:
             tasks = list(last[0])
             maps[label] = (tasks, np.mean([[u[t] for t in tasks] for u in last], axis=0))

@@ -15,7 +15,7 @@ from mtlkit.data.splits import split_table
 from mtlkit.errors import ConfigError
 from mtlkit.models import create
 from mtlkit.models.base import MTLModel
-from mtlkit.training.strategies import Strategy
+from mtlkit.training.strategies import Strategy, make_strategy
 from mtlkit.training.trainer import History, TrainConfig, Trainer
 
 
@@ -26,8 +26,9 @@ class MultiTaskEstimator:
     >>> est.fit(train, val).evaluate(test)                            # doctest: +SKIP
 
     ``model`` is a registry name (see ``mtlkit.models.available()``); extra keyword arguments
-    are the model's hyperparameters. ``strategy`` is a strategy name or instance; the training
-    settings are those of :class:`TrainConfig`.
+    are the model's hyperparameters. ``strategy`` is a strategy name (see
+    ``mtlkit.training.strategies.available_strategies()``) with its ``strategy_params``, or an
+    instance; the training settings are those of :class:`TrainConfig`.
     """
 
     def __init__(
@@ -35,6 +36,7 @@ class MultiTaskEstimator:
         model: str = "mmoe",
         *,
         strategy: str | Strategy = "joint",
+        strategy_params: dict | None = None,
         epochs: int = 50,
         batch_size: int = 1024,
         lr: float = 1e-3,
@@ -45,11 +47,14 @@ class MultiTaskEstimator:
         lr_schedule: str | None = None,
         seed: int = 0,
         progress: bool = True,
+        diagnostic_batches: int = 4,
         feature_kinds: dict[str, str] | None = None,
         **model_params: object,
     ) -> None:
         self.model_name = model
         self.strategy = strategy
+        self.strategy_params = dict(strategy_params or {})
+        make_strategy(strategy, **self.strategy_params)  # refuse bad names/parameters now
         self.model_params = model_params
         self.feature_kinds = feature_kinds
         self.config = TrainConfig(
@@ -63,6 +68,7 @@ class MultiTaskEstimator:
             lr_schedule=lr_schedule,
             seed=seed,
             progress=progress,
+            diagnostic_batches=diagnostic_batches,
         )
 
     def fit(self, train: MultiTaskTable, val: MultiTaskTable | None = None) -> MultiTaskEstimator:
@@ -77,7 +83,8 @@ class MultiTaskEstimator:
         torch.manual_seed(self.config.seed)
         self.model_ = create(self.model_name, self.schema_, **self.model_params)
         self.model_.check_labels(train_t.y, train_t.mask)
-        self.trainer_ = Trainer(self.model_, self.config, self.strategy)
+        strategy = make_strategy(self.strategy, **self.strategy_params)
+        self.trainer_ = Trainer(self.model_, self.config, strategy)
         start = time.perf_counter()
         self.history_: History = self.trainer_.fit(train_t, val_t)
         self.fit_time_ = time.perf_counter() - start
@@ -114,7 +121,8 @@ class MultiTaskEstimator:
 
     # ---- persistence --------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
-        """Write the model weights, its preprocessor and its settings into ``folder``."""
+        """Write the model weights, its preprocessor, its settings and (after ``fit``) the
+        training history (``history.json``, see :class:`History`) into ``folder``."""
         self._check_fitted()
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -126,8 +134,11 @@ class MultiTaskEstimator:
             "schema": self.schema_.to_dict(),
             "train_config": self.config.to_dict(),
             "strategy": self.strategy if isinstance(self.strategy, str) else self.strategy.name,
+            "strategy_params": self.strategy_params,
         }
         (folder / "estimator.json").write_text(json.dumps(meta, indent=2))
+        if hasattr(self, "history_"):
+            (folder / "history.json").write_text(json.dumps(self.history_.to_dict()))
         return folder
 
     @classmethod
@@ -141,12 +152,22 @@ class MultiTaskEstimator:
             )
         meta = json.loads((folder / "estimator.json").read_text())
         cfg = meta["train_config"]
-        est = cls(meta["model"], strategy=meta["strategy"], **cfg, **meta["model_params"])
+        est = cls(
+            meta["model"],
+            strategy=meta["strategy"],
+            strategy_params=meta.get("strategy_params"),
+            **cfg,
+            **meta["model_params"],
+        )
         est.preprocessor_ = Preprocessor.load(folder / "preprocessor.json")
         est.schema_ = Schema.from_dict(meta["schema"])
         est.model_: MTLModel = create(meta["model"], est.schema_, **meta["model_params"])
         est.model_.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
-        est.trainer_ = Trainer(est.model_, est.config, est.strategy)
+        est.trainer_ = Trainer(
+            est.model_, est.config, make_strategy(est.strategy, **est.strategy_params)
+        )
+        if (folder / "history.json").is_file():
+            est.history_ = History.from_dict(json.loads((folder / "history.json").read_text()))
         return est
 
     def _check_fitted(self) -> None:

@@ -16,6 +16,7 @@ from mtlkit.data.tensors import TensorData
 from mtlkit.errors import MtlkitError
 from mtlkit.evaluation.metrics import HIGHER_IS_BETTER, all_task_metrics
 from mtlkit.models.base import MTLModel
+from mtlkit.training.diagnostics import ConflictMonitor, probe_steps
 from mtlkit.training.losses import masked_task_losses, output_to_scores
 from mtlkit.training.strategies import Strategy, make_strategy
 from mtlkit.validation import (
@@ -38,7 +39,8 @@ class TrainConfig:
 
     ``monitor`` is the validation metric averaged over tasks that drives early stopping and
     checkpoint choice ("loss" by default; e.g. "roc_auc"). ``patience`` counts epochs without
-    improvement before stopping (0 = never stop early).
+    improvement before stopping (0 = never stop early). ``diagnostic_batches`` is how many
+    evenly spaced batches per epoch measure task-gradient conflict and gate usage (0 = off).
     """
 
     epochs: int = 50
@@ -51,6 +53,7 @@ class TrainConfig:
     lr_schedule: str | None = None
     seed: int = 0
     progress: bool = True
+    diagnostic_batches: int = 4
 
     def __post_init__(self) -> None:
         check_non_negative_int("epochs", self.epochs)
@@ -63,6 +66,7 @@ class TrainConfig:
         if self.grad_clip is not None:
             check_positive_float("grad_clip", self.grad_clip)
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_non_negative_int("diagnostic_batches", self.diagnostic_batches)
         if self.weight_decay < 0:
             check_positive_float("weight_decay", self.weight_decay)
 
@@ -72,7 +76,33 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """Per-epoch records: ``{"epoch", "time_s", "train": {task: {...}}, "val": {...}, ...}``."""
+    """What happened in training, one record per epoch; JSON-ready via :meth:`to_dict`.
+
+    Each record in ``epochs`` is a dict::
+
+        {
+          "epoch": 1,                       # 1-based
+          "time_s": 0.84,                   # wall-clock seconds of the epoch (train + val)
+          "lr": 0.001,                      # learning rate used in the epoch
+          "train": {task: {"loss": .., "accuracy": ..}},   # means over the labelled rows
+                                            # the epoch trained (no accuracy for regression)
+          "val": {task: {"loss": .., "roc_auc": .., ...}}, # evaluation.metrics per task
+          "task_weights": {task: w} | None, # the strategy's task weights after the epoch
+                                            # (for aggregators: the mean weight given to
+                                            # each task's gradient over the epoch)
+          "diagnostics": {                  # on the probed batches (TrainConfig.diagnostic_batches)
+            "grad_cosine": c,               # mean cosine of task gradients on the shared
+                                            # parameters, averaged over task pairs
+            "grad_cosine_pairs": {"a|b": c},
+            "grad_norm": {task: n},         # mean gradient norm per task
+            "grad_norm_ratio": r,           # largest / smallest mean task gradient norm
+            "expert_utilization": {gate: [mean weight per expert]},  # gated models only
+          } | None,
+        }
+
+    Values that could not be measured are NaN in memory and ``null`` in :meth:`to_dict`.
+    ``best_epoch`` is the restored epoch; ``stopped_early`` says if patience ran out.
+    """
 
     epochs: list[dict] = field(default_factory=list)
     best_epoch: int = 0
@@ -80,38 +110,37 @@ class History:
 
     def series(self, split: str, task: str, metric: str) -> list[float]:
         """One metric of one task over epochs, e.g. ``series("val", "income", "loss")``."""
-        return [e[split][task].get(metric, math.nan) for e in self.epochs]
+        return [_nan_if_none(e[split][task].get(metric)) for e in self.epochs]
+
+    def diagnostic(self, name: str) -> list:
+        """One diagnostic over epochs, e.g. ``diagnostic("grad_cosine")`` (NaN when off)."""
+        return [_nan_if_none((e.get("diagnostics") or {}).get(name, math.nan)) for e in self.epochs]
 
     def to_dict(self) -> dict:
-        """A JSON-ready copy (non-finite floats become ``None``)."""
+        """Strict-JSON data (NaN and infinities become None)."""
         return _json_safe(asdict(self))
 
     @classmethod
-    def from_dict(cls, d: dict) -> History:
-        """The inverse of :meth:`to_dict` (``None`` metrics come back as NaN)."""
+    def from_dict(cls, data: dict) -> History:
         return cls(
-            epochs=_nan_for_none(d["epochs"]),
-            best_epoch=d["best_epoch"],
-            stopped_early=d["stopped_early"],
+            epochs=list(data["epochs"]),
+            best_epoch=int(data["best_epoch"]),
+            stopped_early=bool(data["stopped_early"]),
         )
 
 
 def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, dict):
         return {k: _json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
     return value
 
 
-def _nan_for_none(value):
-    if isinstance(value, dict):
-        return {k: math.nan if v is None else _nan_for_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_nan_for_none(v) for v in value]
-    return value
+def _nan_if_none(value):
+    return math.nan if value is None else value
 
 
 class Trainer:
@@ -132,6 +161,7 @@ class Trainer:
         self.model = model
         self.config = config or TrainConfig()
         self.tasks = list(model.schema.tasks)
+        self.task_names = [t.name for t in self.tasks]
         self.strategy = make_strategy(strategy)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.history = History()
@@ -160,9 +190,10 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         generator = torch.Generator().manual_seed(cfg.seed)
         self.strategy.setup(self.model, len(self.tasks))
-        optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
-        )
+        groups = [{"params": list(self.model.parameters()), "weight_decay": cfg.weight_decay}]
+        if self.strategy.parameters():
+            groups.append({"params": self.strategy.parameters(), "weight_decay": 0.0})
+        optimizer = torch.optim.Adam(groups, lr=cfg.lr)
         scheduler = self._scheduler(optimizer)
         sign = -1.0 if cfg.monitor in HIGHER_IS_BETTER else 1.0
         # Until an epoch finishes, the initial weights are the last good ones.
@@ -171,15 +202,19 @@ class Trainer:
         bar = tqdm(range(1, cfg.epochs + 1), desc="epochs", disable=not cfg.progress, leave=False)
         for epoch in bar:
             start = time.perf_counter()
-            train_stats = self._train_epoch(train, optimizer, generator, epoch, best_state)
+            train_stats, diagnostics = self._train_epoch(
+                train, optimizer, generator, epoch, best_state
+            )
             val_metrics = self.evaluate(val)
+            weights = self.strategy.task_weights()
             record = {
                 "epoch": epoch,
                 "time_s": time.perf_counter() - start,
                 "lr": optimizer.param_groups[0]["lr"],
                 "train": train_stats,
                 "val": val_metrics,
-                "task_weights": self.strategy.task_weights(),
+                "task_weights": None if weights is None else dict(zip(self.task_names, weights)),
+                "diagnostics": diagnostics,
             }
             self.history.epochs.append(record)
             value = sign * _mean_metric(val_metrics, cfg.monitor)
@@ -207,33 +242,46 @@ class Trainer:
         generator: torch.Generator,
         epoch: int,
         best_state: dict,
-    ) -> dict[str, dict[str, float]]:
+    ) -> tuple[dict[str, dict[str, float]], dict | None]:
+        """One pass over the strategy's steps; returns train stats and the diagnostics.
+
+        A step's statistics count only the tasks it trains (``present``: labelled in the
+        batch, and the active task when the strategy names one). The model's auxiliary loss,
+        when it has one, goes to the strategy as ``extra`` and is added unweighted.
+        """
         self.model.train()
         n_tasks = len(self.tasks)
         loss_sum = torch.zeros(n_tasks)
         correct = torch.zeros(n_tasks)
         count = torch.zeros(n_tasks)
         clip = self.config.grad_clip
-        for batch in self.strategy.batches(train, self.config.batch_size, generator):
+        steps = list(self.strategy.batches(train, self.config.batch_size, generator))
+        probes = probe_steps(len(steps), self.config.diagnostic_batches)
+        monitor = ConflictMonitor(self.task_names, self.model.shared_parameters())
+        for i, (batch, active) in enumerate(steps):
             out = self.model(batch.x_cat, batch.x_num)
             losses = masked_task_losses(
                 self.tasks, out, batch.y, batch.mask, self.model.probability_outputs
             )
             if not torch.isfinite(losses).all():
                 self._diverged(losses, epoch, best_state)
+            labelled = batch.mask.any(0)
+            present = labelled.clone()
+            if active is not None:
+                present[:active] = False
+                present[active + 1 :] = False
+            if i in probes:
+                monitor.measure(losses, labelled, self.model.gate_weights())
             optimizer.zero_grad(set_to_none=True)
-            aux = self.model.auxiliary_loss()  # e.g. AITM's calibrator; its grads come first
-            if aux is not None:
-                aux.backward(retain_graph=True)
-            self.strategy.backward(losses)
+            self.strategy.backward(losses, present, self.model.auxiliary_loss())
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             optimizer.step()
             with torch.no_grad():
-                n = batch.mask.sum(0)
+                n = batch.mask.sum(0) * present
                 loss_sum += losses.detach() * n
                 count += n
-                correct += self._correct(out, batch)
+                correct += self._correct(out, batch) * present
         self.strategy.end_epoch(loss_sum / count.clamp(min=1))
         stats = {}
         for k, spec in enumerate(self.tasks):
@@ -241,7 +289,7 @@ class Trainer:
             stats[spec.name] = {"loss": float(loss_sum[k]) / c}
             if spec.kind != "regression":
                 stats[spec.name]["accuracy"] = float(correct[k]) / c
-        return stats
+        return stats, (monitor.summary() if probes else None)
 
     def _correct(self, out: dict[str, torch.Tensor], batch) -> torch.Tensor:
         """Correct predictions per task on the batch's labelled rows (classification)."""

@@ -1,0 +1,76 @@
+"""Per-epoch task-conflict diagnostics: gradient cosine and norms, expert utilization.
+
+Per-task gradients cost one batched (vmap) backward pass, so they are measured on a few
+evenly spaced batches of each epoch, not on every step (see ``TrainConfig.diagnostic_batches``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import combinations
+
+import numpy as np
+import torch
+from torch import nn
+from torchjd.autojac import jac
+
+
+def task_gradients(losses: torch.Tensor, params: Sequence[nn.Parameter]) -> torch.Tensor:
+    """``(T, P)`` matrix of each loss's gradient w.r.t. ``params``, flattened; keeps the graph."""
+    rows = jac(losses, list(params), retain_graph=True)
+    return torch.cat([r.reshape(len(losses), -1) for r in rows], dim=1)
+
+
+def probe_steps(n_steps: int, n_probes: int) -> set[int]:
+    """Up to ``n_probes`` evenly spaced step indices out of ``n_steps`` (none when 0)."""
+    if n_probes <= 0 or n_steps <= 0:
+        return set()
+    return {int(i) for i in np.linspace(0, n_steps - 1, min(n_probes, n_steps)).round()}
+
+
+class ConflictMonitor:
+    """Accumulates gradient conflict and gate usage over the probed batches of one epoch."""
+
+    def __init__(self, task_names: Sequence[str], shared: Sequence[nn.Parameter]) -> None:
+        self.task_names = list(task_names)
+        self.shared = [p for p in shared if p.requires_grad]
+        self._cos: dict[tuple[int, int], list[float]] = {}
+        self._norms: dict[int, list[float]] = {}
+        self._gates: dict[str, list[torch.Tensor]] = {}
+
+    def measure(
+        self, losses: torch.Tensor, labelled: torch.Tensor, gates: dict[str, torch.Tensor]
+    ) -> None:
+        """Record one batch: task gradients of the ``labelled`` tasks and the gate weights."""
+        for name, g in gates.items():
+            self._gates.setdefault(name, []).append(g.detach().mean(0))
+        idx = labelled.nonzero().flatten().tolist()
+        if not self.shared or not idx:
+            return
+        grads = task_gradients(losses[idx], self.shared).detach()
+        with torch.no_grad():
+            norms = grads.norm(dim=1)
+            for row, k in enumerate(idx):
+                self._norms.setdefault(k, []).append(float(norms[row]))
+            for (ra, a), (rb, b) in combinations(enumerate(idx), 2):
+                denom = float(norms[ra] * norms[rb])
+                if denom > 0:
+                    cos = float(grads[ra] @ grads[rb]) / denom
+                    self._cos.setdefault((a, b), []).append(cos)
+
+    def summary(self) -> dict:
+        """The epoch's record (see :class:`~mtlkit.training.trainer.History`)."""
+        names = self.task_names
+        pairs = {f"{names[a]}|{names[b]}": float(np.mean(v)) for (a, b), v in self._cos.items()}
+        norms = {names[k]: float(np.mean(v)) for k, v in sorted(self._norms.items())}
+        positive = [v for v in norms.values() if v > 0]
+        return {
+            "grad_cosine": float(np.mean(list(pairs.values()))) if pairs else math.nan,
+            "grad_cosine_pairs": pairs,
+            "grad_norm": norms,
+            "grad_norm_ratio": max(positive) / min(positive) if len(positive) >= 2 else math.nan,
+            "expert_utilization": {
+                name: torch.stack(v).mean(0).tolist() for name, v in self._gates.items()
+            },
+        }
