@@ -57,15 +57,18 @@ def plot_history(metric: str, histories: Mapping[str, Sequence[History]]) -> Fig
                 series = [np.asarray(h.series(split, task, metric), float) for h in runs]
                 if not series or all(np.isnan(s).all() for s in series):
                     continue
-                length = min(len(s) for s in series)
-                stacked = np.stack([s[:length] for s in series])
+                # Runs stop early at different epochs: pad with NaN, average what exists.
+                length = max(len(s) for s in series)
+                stacked = np.full((len(series), length), np.nan)
+                for row, s in zip(stacked, series):
+                    row[: len(s)] = s
                 epochs = np.arange(1, length + 1)
                 ax.plot(
                     epochs,
                     np.nanmean(stacked, 0),
                     style,
                     color=colour,
-                    label=f"{label} ({'train' if split == 'train' else 'val'})",
+                    label=label if split == "val" else None,
                 )
                 if len(series) > 1:
                     ax.fill_between(
@@ -78,8 +81,17 @@ def plot_history(metric: str, histories: Mapping[str, Sequence[History]]) -> Fig
     for ax, task in zip(axes, tasks):
         ax.set(title=task, xlabel="epoch", ylabel=metric)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+    # One legend for the whole figure (one entry per model), below the panels.
+    handles, labels = axes[0].get_legend_handles_labels()
     fig.tight_layout()
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=min(len(labels), 4),
+        fontsize="small",
+    )
     return fig
 
 
