@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mtlkit.cli import demo, models_cmd
+from mtlkit.cli import datasets_cmd, demo, models_cmd
 from mtlkit.errors import MtlkitError
 
-COMMANDS = (demo, models_cmd)
+COMMANDS = (demo, models_cmd, datasets_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
