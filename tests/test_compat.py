@@ -1,11 +1,14 @@
 """The original notebook API (mtlkit.compat): -1 labels, epoches, plots and clear errors."""
 
+import sys
+import types
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from mtlkit import ConfigError, DataError, make_synthetic, write_partial_label_files
+from mtlkit import ConfigError, DataError, compat, make_synthetic, write_partial_label_files
 from mtlkit.compat import CTCVRNet, TrainResult, get_data, mmoe_model, to_table
 from mtlkit.models import available
 from mtlkit.training.losses import masked_task_losses
@@ -158,3 +161,20 @@ def test_ctcvrnet_trains_esmm_on_a_funnel(tmp_path):
 def test_ctcvrnet_without_esmm_says_so(data):
     with pytest.raises(ConfigError, match="needs the 'esmm' model"):
         CTCVRNet().train(data, LABELS, [], epochs=1)
+
+
+def test_plots_are_shown_inline_in_a_notebook(data, tmp_path, monkeypatch):
+    shown = []
+    fake = types.ModuleType("IPython.display")
+    fake.display = shown.append
+    monkeypatch.setitem(sys.modules, "IPython.display", fake)
+    monkeypatch.setattr(compat, "_in_notebook", lambda: True)
+    result = mmoe_model(6, **FAST).train(
+        data, LABELS, ["loss", "pr"], epochs=1, verbose=0, plot_dir=tmp_path
+    )
+    assert [type(f).__name__ for f in shown] == ["Figure", "Figure"]
+    assert shown[1].axes[0].get_title() == "label0" and result.plots["pr"].is_file()
+
+
+def test_outside_a_notebook_nothing_is_shown():
+    assert compat._in_notebook() is False

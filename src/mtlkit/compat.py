@@ -149,9 +149,8 @@ class _CompatModel:
         if test_size + val_size >= 1:
             raise ConfigError(f"test_size + val_size must be below 1, got {test_size + val_size}.")
         labels = list(labels)
-        if isinstance(data, pd.DataFrame):
-            self._check(data, labels)
         table = to_table(data, labels)
+        self._check(data, labels)
         train, val, test = split_table(
             table, (1 - test_size - val_size, val_size, test_size), seed=seed
         )
