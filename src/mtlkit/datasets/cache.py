@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -119,13 +118,4 @@ def download(
         _record_path(dest).write_text(digest + "\n")
     finally:
         tmp.unlink(missing_ok=True)
-    return dest
-
-
-def copy_into(src: Path, dest: Path) -> Path:
-    """Copy a file into the cache atomically (used for files extracted from archives)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.part")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
     return dest
