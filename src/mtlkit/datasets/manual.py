@@ -18,10 +18,10 @@ def missing_files_error(
     name: str, folder: Path, expected: Sequence[str], where_to_get: str
 ) -> DataError:
     """The error for absent files: what is expected, where exactly, and where to get it."""
-    listed = "\n".join(f"  {folder / f}" for f in expected)
+    listed = ", ".join(str(folder / f) for f in expected)
     return DataError(
         f"{name}: the data files are not in {folder}. This data set needs a login to download, "
-        f"so mtlkit cannot fetch it: get it from {where_to_get} and put the files here:\n"
-        f"{listed}\n(or pass path=... to the folder that holds them; the cache folder is set "
+        f"so mtlkit cannot fetch it: get it from {where_to_get} and put the files here: "
+        f"{listed} (or pass path=... to the folder that holds them; the cache folder is set "
         "with cache_dir=... or the MTLKIT_DATA environment variable)."
     )
