@@ -125,6 +125,8 @@ def test_user_errors_are_clear(data):
         mmoe_model(5).train(data, LABELS, plot_list=[], epochs=1)
     with pytest.raises(ConfigError, match="num_features must be a positive integer"):
         mmoe_model(0)
+    with pytest.raises(ConfigError, match=r"pass \['epochs'\] to train"):
+        mmoe_model(6, epochs=3)
 
 
 def test_mmoe_model_has_the_original_sizes(data):

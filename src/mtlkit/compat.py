@@ -104,6 +104,9 @@ class _CompatModel:
     model_name = "mmoe"
 
     def __init__(self, num_features: int | None, model_params: dict, settings: dict) -> None:
+        per_call = sorted({"epochs", "epoches", "seed", "progress", "verbose"} & set(settings))
+        if per_call:
+            raise ConfigError(f"pass {per_call} to train(...), not to {type(self).__name__}(...).")
         self.num_features = num_features
         self.model_params = model_params
         self.settings = settings
