@@ -76,10 +76,16 @@ def test_shared_test_split_gives_the_paper_tasks(census_path):
 
 @pytest.mark.slow
 def test_mmoe_reaches_the_paper_level_auc_on_the_shared_test_split(census_path):
-    """MMoE through the main API on a 70/15/15 split of census-income.test (~2 min)."""
+    """MMoE (default sizes) through the main API on a 70/15/15 split of census-income.test.
+
+    Early stopping on validation ROC-AUC (patience 8) measured 0.9439/0.9942 (seed 0) and
+    0.9431/0.9943 (seed 1) for income/marital; the defaults (stopping on the loss) gave
+    0.9440/0.9944 and 0.9414/0.9944. Several minutes on 2 busy cores.
+    """
     table = load("census-income", path=census_path)
     train, val, test = split_table(table, (0.7, 0.15, 0.15), seed=0)
-    est = MultiTaskEstimator("mmoe", progress=False).fit(train, val)
+    est = MultiTaskEstimator("mmoe", monitor="roc_auc", patience=8, progress=False)
+    est.fit(train, val)
     auc = {task: m["roc_auc"] for task, m in est.evaluate(test).items()}
     assert auc["income"] >= 0.94, auc
     assert auc["marital"] >= 0.99, auc
