@@ -80,7 +80,7 @@ def test_mmoe_reaches_the_paper_level_auc_on_the_shared_test_split(census_path):
 
     Early stopping on validation ROC-AUC (patience 8) measured 0.9439/0.9942 (seed 0) and
     0.9431/0.9943 (seed 1) for income/marital; the defaults (stopping on the loss) gave
-    0.9440/0.9944 and 0.9414/0.9944. Several minutes on 2 busy cores.
+    0.9440/0.9944 and 0.9414/0.9944. About 45 s on 2 idle cores (minutes on busy ones).
     """
     table = load("census-income", path=census_path)
     train, val, test = split_table(table, (0.7, 0.15, 0.15), seed=0)
