@@ -7,6 +7,8 @@ import json
 import shlex
 from pathlib import Path
 
+import yaml
+
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import METRICS, CompareConfig, load_config_file
 from mtlkit.experiments.grid import CONFIG_FILE, check_data, run_grid
@@ -75,6 +77,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, help="early-stopping patience (default 5; 0: off)")
     p.add_argument("--split-seed", type=int, help="seed of the data split, shared by all runs")
     p.add_argument("--metric", choices=METRICS, help="the metric compared (default roc_auc)")
+    p.add_argument(
+        "--dataset-path",
+        type=Path,
+        help="built-in data sets only: a local copy of the data (see 'mtlkit datasets')",
+    )
+    p.add_argument(
+        "--dataset-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="built-in data sets only: a loader option, e.g. group=2 (repeatable)",
+    )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--out",
@@ -110,6 +123,16 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
             values[key] = given
     if args.data:
         values["data"] = [str(Path(d).resolve()) if Path(d).exists() else d for d in args.data]
+    options = dict(values.get("dataset_options") or {})
+    for item in args.dataset_option or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--dataset-option takes KEY=VALUE, got {item!r}.")
+        options[key] = yaml.safe_load(value)
+    if args.dataset_path is not None:
+        options["path"] = str(args.dataset_path.resolve())
+    if options:
+        values["dataset_options"] = options
     return CompareConfig.from_mapping(values, where)
 
 

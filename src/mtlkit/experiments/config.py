@@ -90,8 +90,9 @@ class CompareConfig:
     """Everything that decides a comparison's results (not how fast it runs: see ``jobs``).
 
     ``data`` is a list of files/folders/globs, or one built-in name (``"synthetic"``, or a
-    data set of :mod:`mtlkit.datasets`). ``correlations`` (synthetic only) makes the task
-    correlation a grid axis. The single-task baseline is always added.
+    data set of :mod:`mtlkit.datasets`, whose loader gets ``dataset_options`` such as
+    ``{"path": "census-income.test.gz", "group": 2}``). ``correlations`` (synthetic only)
+    makes the task correlation a grid axis. The single-task baseline is always added.
     """
 
     data: list[str]
@@ -108,6 +109,7 @@ class CompareConfig:
     split_seed: int = 0
     fractions: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])
     metric: str = "roc_auc"
+    dataset_options: dict = field(default_factory=dict)
 
     # ---- construction --------------------------------------------------------------------
     @classmethod
@@ -218,6 +220,13 @@ class CompareConfig:
             )
         elif self.builtin is None and self.labels is None:
             raise ConfigError("give the label columns of your files, e.g. --labels a b.")
+        if not isinstance(self.dataset_options, dict):
+            raise ConfigError(f"dataset_options must be a mapping, got {self.dataset_options!r}.")
+        if self.dataset_options and self.builtin in (None, SYNTHETIC):
+            raise ConfigError(
+                "dataset options (--dataset-path, --dataset-option) only apply to a built-in "
+                "data set such as 'census-income'; see 'mtlkit datasets'."
+            )
 
 
 def load_config_file(path: str | Path) -> dict:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-
+from mtlkit import datasets
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.data.splits import split_table
@@ -35,14 +34,12 @@ def load_data(config: CompareConfig, correlation: float | None = None) -> MultiT
         )
         return load_tables(frame.drop(columns=sorted(set(SYNTHETIC_LABELS) - set(labels))), labels)
     if name is not None:
-        try:
-            datasets = importlib.import_module("mtlkit.datasets")
-        except ModuleNotFoundError:
+        if name not in datasets.available():
             raise ConfigError(
-                f"{name!r} is neither a file nor a folder, and this mtlkit has no built-in data "
-                f"sets besides {SYNTHETIC!r}; check the path."
-            ) from None
-        table = datasets.load(name)
+                f"{name!r} is neither a file nor a folder nor a built-in data set "
+                f"({[SYNTHETIC, *datasets.available()]}); check the path or see 'mtlkit datasets'."
+            )
+        table = datasets.load(name, **config.dataset_options)
         if config.labels is not None and sorted(config.labels) != sorted(table.task_names):
             raise ConfigError(
                 f"data set {name!r} has the labels {table.task_names}; leave --labels out or "
