@@ -169,17 +169,3 @@ def test_fit_on_train_split_then_transform_all(merged_table):
     x_val = prep.transform(val).x_num[:, 0].numpy()
     expected = (val.features["hours"] - hours.mean()) / hours.std(ddof=0)
     assert x_val == pytest.approx(expected.to_numpy(), abs=1e-5)
-
-
-@pytest.mark.slow
-def test_transform_speed():
-    import time
-
-    n = 1_000_000
-    rng = np.random.default_rng(0)
-    columns = {f"f{i}": rng.standard_normal(n) for i in range(24)}
-    columns |= {f"s{i}": np.array(["a", "b", "c"])[rng.integers(0, 3, n)] for i in range(6)}
-    table = table_of(pd.DataFrame(columns | {"y": rng.integers(0, 2, n)}))
-    start = time.perf_counter()
-    Preprocessor().fit_transform(table)
-    assert time.perf_counter() - start < 10

@@ -1,10 +1,7 @@
 import gzip
-import time
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pytest
 
 from mtlkit.data.errors import DataError
@@ -230,17 +227,3 @@ def test_bad_arguments():
         load_tables(frame, ["y"], drop_columns=["z"])
     with pytest.raises(DataError, match="'x'.*numeric.*non-numeric"):
         load_tables(frame.assign(x=["a", "b"]), ["y"], feature_kinds={"x": "numeric"})
-
-
-@pytest.mark.slow
-def test_csv_load_speed(tmp_path):
-    n = 1_000_000
-    rng = np.random.default_rng(0)
-    columns = {f"f{i}": rng.standard_normal(n).round(4) for i in range(24)}
-    columns |= {f"s{i}": np.array(["a", "b", "c"])[rng.integers(0, 3, n)] for i in range(4)}
-    columns |= {"y1": rng.integers(0, 2, n), "y2": rng.standard_normal(n)}
-    pa_csv.write_csv(pa.table(columns), tmp_path / "big.csv")
-    start = time.perf_counter()
-    table = load_tables(tmp_path / "big.csv", ["y1", "y2"])
-    assert len(table) == n
-    assert n / (time.perf_counter() - start) > 200_000

@@ -33,6 +33,17 @@ SPLIT_FILES = {"train": "census-income.data", "test": "census-income.test"}
 #: SHA-256 of the uncompressed ``census-income.test`` (99,762 rows).
 TEST_SPLIT_SHA256 = "98402b1ab879573d0a7f38a699a40258080e25e33d3401e7bf9c96d3fa0fab8c"
 
+#: The README's continuous columns (``num_emp`` has only 7 values but counts people).
+NUMERIC_COLUMNS = (
+    "age",
+    "wage_per_hour",
+    "capital_gains",
+    "capital_losses",
+    "stock_dividends",
+    "num_emp",
+    "weeks_worked",
+)
+
 COLUMNS = (
     "age",
     "class_worker",
@@ -200,7 +211,8 @@ def load_census(
     ``census-income.test``, or the UCI ``census.tar.gz``; without it the archive is downloaded
     into the cache folder on first use. ``split`` ("all", "train" or "test") chooses the UCI
     splits to load from a folder or the archive. ``instance_weight`` (a survey weight) and
-    the task source columns are dropped; the code columns are categorical.
+    the task source columns are dropped; the seven continuous columns are numeric, all
+    others (the code columns included) categorical.
     """
     if group not in GROUPS:
         raise DataError(
@@ -219,5 +231,8 @@ def load_census(
         frames,
         labels=list(tasks),
         task_kinds={t: "binary" for t in tasks},
-        feature_kinds={c: "categorical" for c in CODE_COLUMNS},
+        feature_kinds={
+            **{c: "categorical" for c in CODE_COLUMNS},
+            **{c: "numeric" for c in NUMERIC_COLUMNS},
+        },
     )
