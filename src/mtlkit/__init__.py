@@ -5,7 +5,7 @@ split them with :func:`split_table`, fit a model with :class:`MultiTaskEstimator
 models by name from :mod:`mtlkit.models`.
 """
 
-from mtlkit.data.loading import load_tables
+from mtlkit.data.loading import load_features, load_tables
 from mtlkit.data.schema import MultiTaskTable, Schema, TaskSpec
 from mtlkit.data.splits import split_table
 from mtlkit.data.synthetic import make_synthetic, write_partial_label_files
@@ -22,6 +22,7 @@ __all__ = [
     "MultiTaskTable",
     "Schema",
     "TaskSpec",
+    "load_features",
     "load_tables",
     "make_synthetic",
     "split_table",

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mtlkit.data.errors import DataError
-from mtlkit.data.loading import load_tables
+from mtlkit.data.loading import load_features, load_tables
 
 
 def write(path, text: str):
@@ -227,3 +227,13 @@ def test_bad_arguments():
         load_tables(frame, ["y"], drop_columns=["z"])
     with pytest.raises(DataError, match="'x'.*numeric.*non-numeric"):
         load_tables(frame.assign(x=["a", "b"]), ["y"], feature_kinds={"x": "numeric"})
+
+
+def test_load_features_reads_rows_without_tasks_and_ignores_label_columns(tmp_path):
+    path = tmp_path / "new.csv"
+    pd.DataFrame({"a": [1.0, 2.0, 3.5], "b": ["x", "y", "x"], "label": [0, 1, 0]}).to_csv(
+        path, index=False
+    )
+    table = load_features(path, ignore=["label", "not_there"])
+    assert list(table.features.columns) == ["a", "b"]
+    assert table.tasks == [] and len(table) == 3

@@ -112,3 +112,15 @@ def test_history_round_trips_through_json_with_nan_and_diagnostics():
     assert back.best_epoch == 1 and back.stopped_early
     assert math.isnan(back.series("val", "a", "roc_auc")[0])
     assert back.epochs[0]["diagnostics"]["expert_utilization"] == {"a": [0.5, 0.5]}
+
+
+def test_a_loaded_model_scores_a_new_file_without_labels(tmp_path, synthetic_splits):
+    train, val, test = synthetic_splits
+    est = MultiTaskEstimator("shared_bottom", **{**FAST, "epochs": 2}).fit(train, val)
+    est.save(tmp_path / "model")
+    new_file = tmp_path / "new.csv"
+    test.features.to_csv(new_file, index=False)  # features only, no label column
+    scores = MultiTaskEstimator.load(tmp_path / "model").predict_proba(new_file)
+    expected = est.predict_proba(test)
+    for task in ("label0", "label1"):
+        np.testing.assert_allclose(scores[task], expected[task], rtol=1e-5)

@@ -237,10 +237,27 @@ def load_tables(
     ``feature_kinds`` override the inferred task and feature kinds.
     """
     labels = list(labels)
-    task_kinds = dict(task_kinds or {})
-    drop = set(drop_columns)
     if not labels:
         raise DataError("No label columns given; name at least one label column.")
+    return _load(sources, labels, task_kinds, feature_kinds, drop_columns)
+
+
+def load_features(sources: Sources, *, ignore: Iterable[str] = ()) -> MultiTaskTable:
+    """The rows of ``sources`` as a table without tasks, e.g. new data to score with a fitted
+    model. Columns named in ``ignore`` (such as label columns) are left out where present."""
+    return _load(sources, [], None, None, (), ignore=set(ignore))
+
+
+def _load(
+    sources: Sources,
+    labels: list[str],
+    task_kinds: Mapping[str, TaskKind] | None,
+    feature_kinds: Mapping[str, FeatureKind] | None,
+    drop_columns: Iterable[str],
+    ignore: set[str] = frozenset(),
+) -> MultiTaskTable:
+    task_kinds = dict(task_kinds or {})
+    drop = set(drop_columns)
     if len(set(labels)) < len(labels):
         raise DataError(f"Label columns {labels} contain duplicates; list each label once.")
     unknown_kinds = sorted(set(task_kinds) - set(labels))
@@ -259,6 +276,7 @@ def load_tables(
     not_found = sorted(drop - set(columns))
     if not_found:
         raise DataError(f"drop_columns names {not_found}, which are in none of {names}.")
+    drop |= ignore & set(columns)
     _check_types(names, types)
     merged = pd.concat(frames, ignore_index=True, sort=False).reindex(columns=columns)
     source = np.repeat(np.array(names, dtype=object), [len(f) for f in frames])

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from mtlkit.data.features import Preprocessor
+from mtlkit.data.loading import Sources, load_features
 from mtlkit.data.schema import MultiTaskTable, Schema
 from mtlkit.data.splits import split_table
 from mtlkit.errors import ConfigError
@@ -90,15 +91,21 @@ class MultiTaskEstimator:
         self.fit_time_ = time.perf_counter() - start
         return self
 
-    def predict_proba(self, table: MultiTaskTable) -> dict[str, np.ndarray]:
-        """P(y=1) for binary tasks, class probabilities for multiclass, values for regression."""
+    def predict_proba(self, data: MultiTaskTable | Sources) -> dict[str, np.ndarray]:
+        """P(y=1) for binary tasks, class probabilities for multiclass, values for regression.
+
+        ``data`` is a table, or files / data frames as :func:`load_tables` takes them (label
+        columns, if present, are ignored).
+        """
         self._check_fitted()
-        data = self.preprocessor_.transform(table, require_labels=False)
+        if not isinstance(data, MultiTaskTable):
+            data = load_features(data, ignore=self.schema_.task_names)
+        data = self.preprocessor_.transform(data, require_labels=False)
         return self.trainer_.predict_scores(data)
 
-    def predict(self, table: MultiTaskTable) -> dict[str, np.ndarray]:
+    def predict(self, data: MultiTaskTable | Sources) -> dict[str, np.ndarray]:
         """Predicted labels in the original label values (classes) or predicted values."""
-        scores = self.predict_proba(table)
+        scores = self.predict_proba(data)
         out = {}
         for spec in self.schema_.tasks:
             s = scores[spec.name]
