@@ -113,3 +113,13 @@ def test_report_on_a_folder_without_a_grid_says_so(tmp_path, capsys, missing):
         )
     assert main(["report", str(tmp_path)]) == 2
     assert "mtlkit compare" in capsys.readouterr().err
+
+
+def test_parallel_jobs_give_the_same_results_as_one_process(tmp_path, capsys):
+    args = ["compare", "synthetic", "--rows", "800", "--epochs", "2"]
+    args += ["--models", "shared_bottom", "--seeds", "0", "1", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    assert main([*args, "--out", str(tmp_path / "two"), "--jobs", "2"]) == 0
+    one, two = _cell_values(tmp_path / "one"), _cell_values(tmp_path / "two")
+    assert len(one) == 4  # (single_task + shared_bottom) x 2 seeds
+    assert one == two
