@@ -10,7 +10,6 @@ import torch
 
 from mtlkit import ConfigError, DataError, compat, make_synthetic, write_partial_label_files
 from mtlkit.compat import CTCVRNet, TrainResult, get_data, mmoe_model, to_table
-from mtlkit.models import available
 from mtlkit.training.losses import masked_task_losses
 
 LABELS = ["label0", "label1"]
@@ -139,12 +138,6 @@ def test_mmoe_model_has_the_original_sizes(data):
     )
 
 
-needs_esmm = pytest.mark.skipif(
-    "esmm" not in available(), reason="the 'esmm' model is not in this branch yet (merged later)"
-)
-
-
-@needs_esmm
 def test_ctcvrnet_trains_esmm_on_a_funnel(tmp_path):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(1500, 5)), columns=[f"f{i}" for i in range(5)])
@@ -157,12 +150,6 @@ def test_ctcvrnet_trains_esmm_on_a_funnel(tmp_path):
     assert set(result.test_metrics) == {"click", "buy"} and result.plots["auc"].is_file()
     with pytest.raises(ConfigError, match="two labels"):
         CTCVRNet().train(frame, ["click"], [], epochs=1)
-
-
-@pytest.mark.skipif("esmm" in available(), reason="only without the esmm model")
-def test_ctcvrnet_without_esmm_says_so(data):
-    with pytest.raises(ConfigError, match="needs the 'esmm' model"):
-        CTCVRNet().train(data, LABELS, [], epochs=1)
 
 
 def test_plots_are_shown_inline_in_a_notebook(data, tmp_path, monkeypatch):

@@ -26,7 +26,6 @@ from mtlkit.data.loading import Sources, load_tables
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.data.splits import split_table
 from mtlkit.errors import ConfigError, DataError
-from mtlkit.models import available
 from mtlkit.reporting.plots import plot_history, plot_pr, plot_roc, save_figure
 from mtlkit.training.estimator import MultiTaskEstimator
 from mtlkit.training.trainer import History
@@ -254,11 +253,6 @@ class CTCVRNet(_CompatModel):
         super().__init__(num_features, {}, settings)
 
     def _check(self, data: pd.DataFrame, labels: list[str]) -> None:
-        if self.model_name not in available():
-            raise ConfigError(
-                "CTCVRNet needs the 'esmm' model, which this mtlkit install does not have "
-                f"(available: {list(available())})."
-            )
         if len(labels) != 2:
             raise ConfigError(
                 f"CTCVRNet trains two labels in funnel order (click, conversion); got {labels}."

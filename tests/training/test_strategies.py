@@ -11,13 +11,13 @@ from torch import nn
 from mtlkit.data.schema import Schema, TaskSpec
 from mtlkit.data.tensors import TensorData
 from mtlkit.errors import ConfigError
-from mtlkit.models import available, create
+from mtlkit.models import create
 from mtlkit.models.shared_bottom import SharedBottom
 from mtlkit.training.losses import masked_task_losses
 from mtlkit.training.strategies import available_strategies, make_strategy
 from mtlkit.training.trainer import History, TrainConfig, Trainer
 
-FAMILIES = [m for m in ["shared_bottom", "mmoe", "ple", "esmm"] if m in available()]
+FAMILIES = ["shared_bottom", "mmoe", "ple", "esmm"]
 STRATEGIES = list(available_strategies())
 SCHEMA = Schema((5, 3), 4, (TaskSpec("click", "binary"), TaskSpec("buy", "binary")))
 
