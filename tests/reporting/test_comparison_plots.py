@@ -10,6 +10,7 @@ from mtlkit.reporting.comparison import (
     plot_gradient_conflict,
     plot_metric_bars,
     plot_metric_vs_correlation,
+    plot_task_weights,
     plot_train_time,
 )
 from mtlkit.reporting.plots import save_figure
@@ -102,3 +103,25 @@ def test_train_time_counts_each_run_once():
     )
     ax = plot_train_time(results).axes[0]
     assert [p.get_height() for p in ax.patches] == [3.0, 1.0]
+
+
+def test_task_weight_curves_only_for_strategies_whose_weights_change():
+    def weighted(values: list[float] | None) -> History:
+        h = History()
+        for e in range(3):
+            record = {"epoch": e + 1, "train": {"a": {"loss": 1.0}}, "val": {"a": {"loss": 1.0}}}
+            record["task_weights"] = None if values is None else {"a": values[e], "b": 1.0}
+            h.epochs.append(record)
+        return h
+
+    histories = {
+        "mmoe + uncertainty": [weighted([1.0, 1.5, 2.0]), weighted([1.0, 2.5, 3.0])],
+        "mmoe + joint": [weighted([1.0, 1.0, 1.0])],  # constant: not drawn
+        "mmoe + alternating": [weighted(None)],  # no weights: not drawn
+    }
+    fig = plot_task_weights(histories)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["a", "b"]
+    assert [line.get_label() for line in panels[0].lines] == ["mmoe + uncertainty"]
+    np.testing.assert_allclose(panels[0].lines[0].get_ydata(), [1.0, 2.0, 2.5])
+    assert plot_task_weights({"mmoe + joint": [weighted([1.0, 1.0, 1.0])]}) is None

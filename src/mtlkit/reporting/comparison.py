@@ -1,6 +1,7 @@
 """Plots of a comparison grid beyond the standard four (see :mod:`mtlkit.reporting.plots`):
 the test metric per model with confidence intervals, training time, the task-gradient
-conflict over epochs, expert utilization of gated models, and metric vs task correlation."""
+conflict over epochs, task weights over epochs, expert utilization of gated models, and
+metric vs task correlation."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mtlkit.reporting.diagnostics import diagnostic
+from mtlkit.reporting.diagnostics import diagnostic, task_weights
 from mtlkit.reporting.plots import _colours, _panels, plt
 from mtlkit.training.trainer import History
 
@@ -89,6 +90,37 @@ def plot_gradient_conflict(histories: Mapping[str, Sequence[History]]) -> Figure
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_task_weights(histories: Mapping[str, Sequence[History]]) -> Figure | None:
+    """The weight each strategy gave each task over epochs (one panel per task, mean over
+    seeds). Only runs whose weights change (uncertainty, DWA, GradNorm, aggregators) are
+    drawn; None when there is none."""
+    curves = {
+        label: [w for w in (task_weights(h) for h in runs) if w is not None]
+        for label, runs in histories.items()
+    }
+    curves = {label: c for label, c in curves.items() if c}
+    if not curves:
+        return None
+    tasks = list(dict.fromkeys(t for runs in curves.values() for w in runs for t in w))
+    fig, axes = _panels(len(tasks), "task weights per epoch (mean over seeds)")
+    for colour, (label, runs) in zip(_colours(), curves.items()):
+        for ax, task in zip(axes, tasks):
+            series = [w[task] for w in runs if task in w]
+            if not series:
+                continue
+            length = max(map(len, series))
+            stacked = np.full((len(series), length), np.nan)
+            for row, s in zip(stacked, series):
+                row[: len(s)] = s
+            ax.plot(np.arange(1, length + 1), np.nanmean(stacked, 0), color=colour, label=label)
+    for ax, task in zip(axes, tasks):
+        ax.set(title=task, xlabel="epoch", ylabel="task weight")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
 

@@ -16,3 +16,15 @@ def diagnostic(history: History, key: str) -> list | None:
     if not values or any(v is None for v in values):
         return None
     return values
+
+
+def task_weights(history: History) -> dict[str, list[float]] | None:
+    """``record["task_weights"]`` as ``{task: [weight per epoch]}``, or None when a record
+    lacks them (strategies without task weights) or they never change (e.g. plain joint)."""
+    records = [record.get("task_weights") for record in history.epochs]
+    if not records or any(not isinstance(r, dict) or not r for r in records):
+        return None
+    series = {task: [float(r.get(task, float("nan"))) for r in records] for task in records[0]}
+    if all(len(set(values)) == 1 for values in series.values()):
+        return None
+    return series

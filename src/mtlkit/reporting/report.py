@@ -36,6 +36,7 @@ from mtlkit.reporting.comparison import (
     plot_gradient_conflict,
     plot_metric_bars,
     plot_metric_vs_correlation,
+    plot_task_weights,
     plot_train_time,
 )
 from mtlkit.reporting.plots import plot_history, plot_pr, plot_roc, save_figure
@@ -99,7 +100,7 @@ def make_plots(
     folder: Path,
 ) -> list[Plot]:
     """Every plot of the grid as PNG files in ``folder``: the four standard plots, the
-    metric bars and (when recorded) conflict and utilization per data variant, then the
+    metric bars and (when recorded) conflict, task weights and utilization per data variant, then the
     training time and the metric vs correlation."""
     plots: list[Plot] = []
     tags = tag_columns(results)
@@ -127,6 +128,7 @@ def make_plots(
                 f"test {config.metric} per model with 95% CI",
             ),
             "conflict": (plot_gradient_conflict(histories), "task-gradient conflict"),
+            "weights": (plot_task_weights(histories), "task weights over epochs"),
             "utilization": (plot_expert_utilization(histories), "expert utilization"),
         }
         for name, (fig, caption) in figures.items():
