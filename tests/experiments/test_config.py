@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from mtlkit.cli.main import main
@@ -24,6 +26,8 @@ def csv_file(tmp_path):
         (["synthetic", "--models", "mmoe", "--epochs", "-3"], "epochs must be a positive"),
         (["synthetic", "--models", "mmoe:n_expert=4"], "has no hyperparameter(s) ['n_expert']"),
         (["synthetic", "--models", "mmoe", "--strategies", "pcgard"], "strategy must be one of"),
+        (["synthetic", "--models", "mmoe", "--strategies", "alternating:ordr=x"], "'ordr'"),
+        (["synthetic", "--models", "mmoe", "--strategies", "joint:weights"], "NAME:key=value"),
         (["synthetic", "--models", "mmoe", "--correlations", "1.5"], "in [-1, 1]"),
         (["synthetic", "--models", "mmoe", "--labels", "income"], "'income'"),
         (["nowhere.csv", "--models", "mmoe", "--labels", "a"], "does not exist"),
@@ -88,3 +92,13 @@ def test_cli_model_settings_are_parsed_as_values():
     assert choice.label == "mmoe:n_experts=4:expert_hidden=[8, 4]"
     with pytest.raises(ConfigError, match="NAME:key=value"):
         ModelChoice.parse("mmoe:4")
+
+
+def test_strategy_settings_reach_the_strategy(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["compare", "synthetic", "--rows", "600", "--epochs", "1", "--models", "mmoe"]
+    args += ["--strategies", "joint:weights=[1,3]", "--seeds", "0", "--out", str(out), "--quiet"]
+    assert main(args) == 0, capsys.readouterr().err
+    cell = next((out / "cells").glob("mmoe__joint*"))
+    history = json.loads(cell.read_text())["history"]
+    assert history["epochs"][0]["task_weights"] == {"label0": 1.0, "label1": 3.0}

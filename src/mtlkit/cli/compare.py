@@ -62,7 +62,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", type=Path, help="a YAML or TOML file with the grid's settings")
     p.add_argument("--labels", nargs="+", help="the label columns (one task each)")
     p.add_argument("--models", nargs="+", help="models to compare (see 'mtlkit models')")
-    p.add_argument("--strategies", nargs="+", help="training strategies (default: joint)")
+    p.add_argument(
+        "--strategies",
+        nargs="+",
+        help="training strategies, optionally with settings, e.g. joint uncertainty "
+        "alternating:order=proportional (default: joint)",
+    )
     p.add_argument("--seeds", type=int, nargs="+", help="model seeds (default: 0 1 2)")
     p.add_argument(
         "--correlations",

@@ -17,7 +17,7 @@ import yaml
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import HIGHER_IS_BETTER
 from mtlkit.models import available, hyperparameters
-from mtlkit.training.strategies import available_strategies
+from mtlkit.training.strategies import make_strategy
 from mtlkit.validation import (
     check_choice,
     check_fraction,
@@ -31,6 +31,22 @@ BASELINE = "single_task"
 #: The data set generated in-process (Ma et al. 2018 generator), no files needed.
 SYNTHETIC = "synthetic"
 METRICS = ("roc_auc", "pr_auc", "accuracy", "loss", "rmse", "mae", "r2")
+
+
+def parse_choice(value: str, what: str, example: str) -> tuple[str, dict]:
+    """``"NAME:key=value:key=value"`` -> ``(NAME, {key: value})``, values read as YAML
+    (numbers, lists, booleans)."""
+    name, *settings = value.split(":")
+    params = {}
+    for setting in settings:
+        key, sep, raw = setting.partition("=")
+        if not sep or not key:
+            raise ConfigError(
+                f"bad {what} setting {setting!r} in {value!r}; write NAME:key=value, "
+                f"e.g. {example}."
+            )
+        params[key] = yaml.safe_load(raw)
+    return name, params
 
 
 @dataclass(frozen=True)
@@ -62,16 +78,7 @@ class ModelChoice:
             return cls(str(value["model"]), dict(params), str(value.get("label") or ""))
         if not isinstance(value, str) or not value:
             raise ConfigError(f"a model must be a name such as 'mmoe', got {value!r}.")
-        name, *settings = value.split(":")
-        params = {}
-        for setting in settings:
-            key, sep, raw = setting.partition("=")
-            if not sep or not key:
-                raise ConfigError(
-                    f"bad model setting {setting!r} in {value!r}; write NAME:key=value, "
-                    "e.g. mmoe:n_experts=4."
-                )
-            params[key] = yaml.safe_load(raw)
+        name, params = parse_choice(value, "model", "mmoe:n_experts=4")
         return cls(name, params, value)
 
     def validate(self) -> None:
@@ -180,7 +187,10 @@ class CompareConfig:
         if not self.strategies:
             raise ConfigError("give at least one strategy, e.g. --strategies joint.")
         for s in self.strategies:
-            check_choice("strategy", s, available_strategies())
+            if not isinstance(s, str) or not s:
+                raise ConfigError(f"a strategy must be a name such as 'joint', got {s!r}.")
+            name, params = parse_strategy(s)
+            make_strategy(name, **params)  # checks the name and its parameters
         if len(set(self.strategies)) != len(self.strategies):
             raise ConfigError(f"strategies are listed twice: {self.strategies}.")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -272,3 +282,8 @@ def _looks_like_name(text: str) -> bool:
         and "." not in text
         and not any(c in text for c in "*?[")
     )
+
+
+def parse_strategy(value: str) -> tuple[str, dict]:
+    """``"alternating:order=proportional"`` -> ``("alternating", {"order": "proportional"})``."""
+    return parse_choice(value, "strategy", "alternating:order=proportional")

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from mtlkit.data.schema import MultiTaskTable
+from mtlkit.experiments.config import parse_strategy
 from mtlkit.training.estimator import MultiTaskEstimator
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What to train: a model name, a strategy name, a seed and their settings."""
+    """What to train: a model name, a strategy (a name, or ``NAME:key=value...`` with its
+    settings, e.g. ``alternating:order=proportional``), a seed and their settings."""
 
     model: str
     strategy: str = "joint"
@@ -42,9 +44,11 @@ def run_one(
 
     ``tags`` (e.g. ``{"correlation": 0.9}``) are copied into every row.
     """
+    strategy, strategy_params = parse_strategy(spec.strategy)
     est = MultiTaskEstimator(
         spec.model,
-        strategy=spec.strategy,
+        strategy=strategy,
+        strategy_params=strategy_params,
         seed=spec.seed,
         **spec.train_params,
         **spec.model_params,
