@@ -41,7 +41,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--rows", type=int, default=5000, help="rows per table (40%% train)")
     parser.add_argument("--features", type=int, default=100)
-    parser.add_argument("--noise", type=float, default=0.2, help="label noise-to-signal ratio (the signal has unit variance)")
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=0.2,
+        help="label noise-to-signal ratio (the signal has unit variance)",
+    )
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--out", type=Path, help="also write all result rows to this CSV")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
