@@ -17,17 +17,17 @@ demo: $(STAMP)
 	$(BIN)/mtlkit demo
 
 test: $(STAMP)
-	$(BIN)/python -m ruff check src tests benchmarks
-	$(BIN)/python -m ruff format --check src tests benchmarks
+	$(BIN)/python -m ruff check src tests benchmarks examples
+	$(BIN)/python -m ruff format --check src tests benchmarks examples
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check src tests benchmarks
-	$(BIN)/python -m ruff format --check src tests benchmarks
+	$(BIN)/python -m ruff check src tests benchmarks examples
+	$(BIN)/python -m ruff format --check src tests benchmarks examples
 
 format: $(STAMP)
-	$(BIN)/python -m ruff format src tests benchmarks
-	$(BIN)/python -m ruff check --fix src tests benchmarks
+	$(BIN)/python -m ruff format src tests benchmarks examples
+	$(BIN)/python -m ruff check --fix src tests benchmarks examples
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_foundation.py

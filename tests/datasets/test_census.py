@@ -74,7 +74,6 @@ def test_shared_test_split_gives_the_paper_tasks(census_path):
     assert table.labels["marital"].sum() == 99_762 - 43_143  # not " Never married"
 
 
-@pytest.mark.slow
 def test_mmoe_reaches_the_paper_level_auc_on_the_shared_test_split(census_path):
     """MMoE (default sizes) through the main API on a 70/15/15 split of census-income.test.
 
