@@ -42,8 +42,8 @@ def test_output_shapes(name, n_tasks):
         assert out[spec.name].shape == expected
 
 
-@pytest.mark.parametrize("name", _general_models())
-def test_gradients_reach_every_parameter(name):
+def _three_task_losses(name: str):
+    """A model on a binary, a 4-class and a regression task, and its (3,) losses on a batch."""
     torch.manual_seed(0)
     schema = _schema(3)
     model = create(name, schema)
@@ -52,6 +52,12 @@ def test_gradients_reach_every_parameter(name):
     losses = masked_task_losses(
         schema.tasks, model(x_cat, x_num), y.float(), torch.ones(64, 3).bool()
     )
+    return schema, model, losses
+
+
+@pytest.mark.parametrize("name", _general_models())
+def test_gradients_reach_every_parameter(name):
+    schema, model, losses = _three_task_losses(name)
     losses.sum().backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, pname
@@ -79,14 +85,7 @@ def test_mmoe_has_gates_and_single_task_shares_nothing():
 def test_task_modules_learn_only_from_their_own_task(name):
     """What a model calls task-specific gets no gradient from the other tasks' losses (the
     split between shared and task parameters that gradient-balancing strategies rely on)."""
-    torch.manual_seed(0)
-    schema = _schema(3)
-    model = create(name, schema)
-    x_cat, x_num = _inputs(64)
-    y = torch.stack([torch.randint(0, 2, (64,)), torch.randint(0, 4, (64,)), torch.randn(64)], 1)
-    losses = masked_task_losses(
-        schema.tasks, model(x_cat, x_num), y.float(), torch.ones(64, 3).bool()
-    )
+    schema, model, losses = _three_task_losses(name)
     for k, task in enumerate(schema.task_names):
         own = model.task_parameters(task)
         assert own, f"{name} lists no parameters of its own for {task}"
