@@ -16,7 +16,7 @@ import yaml
 
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import HIGHER_IS_BETTER
-from mtlkit.models import available, hyperparameters
+from mtlkit.models.registry import check_hyperparameter_names
 from mtlkit.training.strategies import make_strategy
 from mtlkit.validation import (
     check_choice,
@@ -82,14 +82,7 @@ class ModelChoice:
         return cls(name, params, value)
 
     def validate(self) -> None:
-        check_choice("model name", self.model, list(available()))
-        valid = hyperparameters(self.model)
-        unknown = sorted(set(self.params) - set(valid))
-        if unknown:
-            raise ConfigError(
-                f"model {self.model!r} has no hyperparameter(s) {unknown}; "
-                f"it takes {sorted(valid)}."
-            )
+        check_hyperparameter_names(self.model, self.params)
 
 
 @dataclass

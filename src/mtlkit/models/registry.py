@@ -57,14 +57,19 @@ def create(name: str, schema: Schema, **hparams: object) -> MTLModel:
 
     Unknown names and unknown or invalid hyperparameters raise :class:`ConfigError`.
     """
-    entry = _entry(name)
+    check_hyperparameter_names(name, hparams)
+    return _entry(name).cls(schema, **hparams)
+
+
+def check_hyperparameter_names(name: str, hparams: dict) -> None:
+    """Refuse an unknown model name or hyperparameter names it does not take (values are
+    checked when the model is built)."""
     valid = hyperparameters(name)
     unknown = sorted(set(hparams) - set(valid))
     if unknown:
         raise ConfigError(
             f"model {name!r} has no hyperparameter(s) {unknown}; it takes {sorted(valid)}."
         )
-    return entry.cls(schema, **hparams)
 
 
 def _entry(name: str) -> ModelEntry:

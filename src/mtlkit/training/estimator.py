@@ -16,6 +16,7 @@ from mtlkit.data.splits import split_table
 from mtlkit.errors import ConfigError
 from mtlkit.models import create
 from mtlkit.models.base import MTLModel
+from mtlkit.models.registry import check_hyperparameter_names
 from mtlkit.training.strategies import Strategy, make_strategy
 from mtlkit.training.trainer import History, TrainConfig, Trainer
 
@@ -52,6 +53,7 @@ class MultiTaskEstimator:
         feature_kinds: dict[str, str] | None = None,
         **model_params: object,
     ) -> None:
+        check_hyperparameter_names(model, model_params)  # refuse typos before any data is read
         self.model_name = model
         self.strategy = strategy
         self.strategy_params = dict(strategy_params or {})
