@@ -191,7 +191,11 @@ def _plots(
     show = _in_notebook()
     paths = {}
     for name in names:
-        fig = draw[name]()
+        try:
+            fig = draw[name]()
+        except ConfigError as err:  # e.g. accuracy or ROC asked for on regression tasks only
+            print(f"{name} plot skipped: {err}")
+            continue
         if show:
             from IPython.display import display
 

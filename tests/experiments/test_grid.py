@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -123,3 +124,38 @@ def test_parallel_jobs_give_the_same_results_as_one_process(tmp_path, capsys):
     one, two = _cell_values(tmp_path / "one"), _cell_values(tmp_path / "two")
     assert len(one) == 4  # (single_task + shared_bottom) x 2 seeds
     assert one == two
+
+
+def test_a_regression_task_is_reported_and_compared_with_report_metric(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 4))
+    frame = pd.DataFrame(x, columns=["a", "b", "c", "d"])
+    frame["price"] = 2 * x[:, 0] + rng.normal(0, 0.3, 600)
+    frame["buy"] = (x[:, 0] + rng.normal(0, 0.5, 600) > 0).astype(int)
+    frame.to_csv(tmp_path / "mixed.csv", index=False)
+    out = tmp_path / "run"
+    args = ["compare", str(tmp_path / "mixed.csv"), "--labels", "price", "buy"]
+    assert (
+        main(
+            [
+                *args,
+                "--models",
+                "mmoe",
+                "--seeds",
+                "0",
+                "1",
+                "--epochs",
+                "2",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    report = (out / "report.md").read_text()
+    assert "Task price reports no roc_auc" in report and "--metric rmse" in report
+    assert main(["report", str(out), "--metric", "rmse"]) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["task"]) == {"price"} and (summary["mean"] > 0).all()
+    assert "Task buy reports no rmse" in (out / "report.md").read_text()

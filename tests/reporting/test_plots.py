@@ -55,3 +55,17 @@ def test_unknown_metric_and_no_binary_task_are_refused():
         plot_history("auc", {"m": [_history(0)]})
     with pytest.raises(ConfigError, match="binary"):
         plot_roc({"m": [{"r": (np.arange(5.0), np.arange(5.0))}]})
+
+
+def test_accuracy_plot_leaves_out_tasks_without_accuracy():
+    h = _history(0)
+    for record in h.epochs:  # a regression task: loss only
+        record["train"]["r"] = {"loss": 1.0}
+        record["val"]["r"] = {"loss": 1.0}
+    titles = [
+        ax.get_title() for ax in plot_history("accuracy", {"m": [h]}).axes if ax.get_visible()
+    ]
+    assert titles == ["a", "b"]
+    only_regression = History(epochs=[{"train": {"r": {"loss": 1.0}}, "val": {"r": {"loss": 1.0}}}])
+    with pytest.raises(ConfigError, match="accuracy"):
+        plot_history("accuracy", {"m": [only_regression]})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mtlkit.experiments.config import METRICS
 from mtlkit.reporting.report import build_report
 
 
@@ -21,10 +22,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "run_dir", type=Path, metavar="RUN_DIR", help="the folder 'mtlkit compare' wrote"
     )
+    p.add_argument(
+        "--metric",
+        choices=METRICS,
+        help="compare this test metric instead of the grid's own (e.g. rmse for regression)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    report = build_report(args.run_dir)
+    report = build_report(args.run_dir, args.metric)
     print(f"Report written to {report.html} (and report.md next to it)")
     return 0

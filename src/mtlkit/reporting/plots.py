@@ -46,10 +46,22 @@ def _panels(n: int, title: str) -> tuple[Figure, list]:
 def plot_history(metric: str, histories: Mapping[str, Sequence[History]]) -> Figure:
     """``metric`` ("loss" or "accuracy") per task over epochs: training dashed, validation
     solid, one colour per model; with several seeds the line is the mean and the band spans
-    the seeds' minimum to maximum."""
+    the seeds' minimum to maximum. Tasks without the metric (regression has no accuracy)
+    are left out."""
     if metric not in ("loss", "accuracy"):
         raise ConfigError(f"plot_history plots 'loss' or 'accuracy', got {metric!r}.")
-    tasks = _tasks_of(histories)
+    tasks = [
+        t
+        for t in _tasks_of(histories)
+        if any(
+            not np.isnan(np.asarray(h.series(split, t, metric), float)).all()
+            for runs in histories.values()
+            for h in runs
+            for split in ("train", "val")
+        )
+    ]
+    if not tasks:
+        raise ConfigError(f"no task reports {metric!r} (regression tasks have no accuracy).")
     fig, axes = _panels(len(tasks), f"{metric} per epoch (dashed: train, solid: validation)")
     for colour, (label, runs) in zip(_colours(), histories.items()):
         for ax, task in zip(axes, tasks):
@@ -82,7 +94,8 @@ def plot_history(metric: str, histories: Mapping[str, Sequence[History]]) -> Fig
         ax.set(title=task, xlabel="epoch", ylabel=metric)
         ax.grid(alpha=0.3)
     # One legend for the whole figure (one entry per model), below the panels.
-    handles, labels = axes[0].get_legend_handles_labels()
+    entries = {lab: h for ax in axes for h, lab in zip(*ax.get_legend_handles_labels())}
+    handles, labels = list(entries.values()), list(entries)
     fig.tight_layout()
     fig.legend(
         handles,

@@ -59,15 +59,17 @@ class Report:
     sentences: list[str]
 
 
-def build_report(run_dir: str | Path) -> Report:
-    """Write the tables, plots, ``report.html`` and ``report.md`` of ``run_dir``."""
+def build_report(run_dir: str | Path, metric: str | None = None) -> Report:
+    """Write the tables, plots, ``report.html`` and ``report.md`` of ``run_dir``, comparing
+    ``metric`` (default: the grid's own)."""
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file():
         raise ConfigError(
             f"{run_dir} is not a comparison run folder ({CONFIG_FILE} is missing); pass the "
             "folder 'mtlkit compare' printed."
         )
-    config = CompareConfig.from_mapping(json.loads((run_dir / CONFIG_FILE).read_text()))
+    saved = json.loads((run_dir / CONFIG_FILE).read_text())
+    config = CompareConfig.from_mapping({**saved, **({"metric": metric} if metric else {})})
     cells = load_cells(run_dir, config)
     results = results_frame(cells)
     summary = summarize_grid(results, config.metric, "test", config.higher_is_better)
@@ -75,6 +77,7 @@ def build_report(run_dir: str | Path) -> Report:
     write_table(summary, run_dir / "summary")
     plots = make_plots(config, cells, results, summary, run_dir / "plots")
     sentences = recommendations(summary, config.metric)
+    sentences += _uncompared_tasks(results, summary, config.metric)
     context = {
         "run_dir": run_dir,
         "config": config,
@@ -118,7 +121,7 @@ def make_plots(
         figures = {
             "loss": (plot_history("loss", histories), "loss per task over epochs"),
             "accuracy": (
-                plot_history("accuracy", histories),
+                _optional(plot_history, "accuracy", histories),
                 "accuracy per task over epochs",
             ),
             "auc": (_optional(plot_roc, predictions), "test ROC curves per task"),
@@ -347,10 +350,25 @@ def _by_variant(cells: list[CellResult], tags: list[str]) -> dict:
     return out
 
 
-def _optional(plot, predictions):
-    """The ROC/PR plot, or None when the data has no binary task."""
+def _uncompared_tasks(results: pd.DataFrame, summary: pd.DataFrame, metric: str) -> list[str]:
+    """A sentence for each task the chosen metric does not cover (e.g. roc_auc on a
+    regression task), saying which metric to compare it with."""
+    kinds = {"roc_auc": "rmse", "pr_auc": "rmse", "accuracy": "rmse"}
+    missing = [t for t in dict.fromkeys(results["task"]) if t not in set(summary["task"])]
+    other = kinds.get(metric, "roc_auc")
+    return [
+        f"Task {t} reports no {metric} (a {'regression' if other == 'rmse' else 'classification'}"
+        f" task), so it is not compared above; 'mtlkit report RUN_DIR --metric {other}' "
+        "compares it without retraining."
+        for t in missing
+    ]
+
+
+def _optional(plot, *args):
+    """The plot, or None when no task has what it shows (no binary task for ROC/PR, only
+    regression tasks for accuracy)."""
     try:
-        return plot(predictions)
+        return plot(*args)
     except ConfigError:
         return None
 
