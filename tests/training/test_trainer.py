@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -124,3 +125,27 @@ def test_a_loaded_model_scores_a_new_file_without_labels(tmp_path, synthetic_spl
     expected = est.predict_proba(test)
     for task in ("label0", "label1"):
         np.testing.assert_allclose(scores[task], expected[task], rtol=1e-5)
+
+
+def test_device_choice_is_checked_and_auto_trains_here(tmp_path, synthetic_splits):
+    with pytest.raises(ConfigError, match="device"):
+        MultiTaskEstimator("mmoe", device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="sees no CUDA GPU"):
+            MultiTaskEstimator("mmoe", device="cuda")
+    train, val, test = synthetic_splits
+    est = MultiTaskEstimator("mmoe", device="auto", **{**FAST, "epochs": 1}).fit(train, val)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert next(est.model_.parameters()).device.type == expected
+    assert isinstance(est.predict_proba(test)["label0"], np.ndarray)
+    # A model saved with device="cuda" still loads (on the CPU) where there is no GPU.
+    est.save(tmp_path / "m")
+    meta_path = tmp_path / "m" / "estimator.json"
+    meta = json.loads(meta_path.read_text())
+    meta["train_config"]["device"] = "cuda"
+    meta_path.write_text(json.dumps(meta))
+    loaded = MultiTaskEstimator.load(tmp_path / "m")
+    assert loaded.config.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    np.testing.assert_allclose(
+        loaded.predict_proba(test)["label0"], est.predict_proba(test)["label0"], rtol=1e-5
+    )

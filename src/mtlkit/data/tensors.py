@@ -44,6 +44,12 @@ class TensorData(Batch):
                 data.mask[start:end],
             )
 
+    def to(self, device: torch.device | str) -> TensorData:
+        """The same split on ``device`` (no copy when it is already there)."""
+        return TensorData(
+            self.x_cat.to(device), self.x_num.to(device), self.y.to(device), self.mask.to(device)
+        )
+
     def subset(self, index: torch.Tensor) -> TensorData:
         """Rows selected by an index or boolean tensor."""
         return TensorData(self.x_cat[index], self.x_num[index], self.y[index], self.mask[index])

@@ -50,6 +50,7 @@ class MultiTaskEstimator:
         seed: int = 0,
         progress: bool = True,
         diagnostic_batches: int = 4,
+        device: str = "cpu",
         feature_kinds: dict[str, str] | None = None,
         **model_params: object,
     ) -> None:
@@ -72,6 +73,7 @@ class MultiTaskEstimator:
             seed=seed,
             progress=progress,
             diagnostic_batches=diagnostic_batches,
+            device=device,
         )
 
     def fit(self, train: MultiTaskTable, val: MultiTaskTable | None = None) -> MultiTaskEstimator:
@@ -161,6 +163,8 @@ class MultiTaskEstimator:
             )
         meta = json.loads((folder / "estimator.json").read_text())
         cfg = meta["train_config"]
+        if cfg.get("device", "cpu") != "cpu" and not torch.cuda.is_available():
+            cfg["device"] = "cpu"  # trained on a GPU, loaded on a machine without one
         est = cls(
             meta["model"],
             strategy=meta["strategy"],
@@ -171,7 +175,9 @@ class MultiTaskEstimator:
         est.preprocessor_ = Preprocessor.load(folder / "preprocessor.json")
         est.schema_ = Schema.from_dict(meta["schema"])
         est.model_: MTLModel = create(meta["model"], est.schema_, **meta["model_params"])
-        est.model_.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+        est.model_.load_state_dict(
+            torch.load(folder / "model.pt", weights_only=True, map_location="cpu")
+        )
         est.trainer_ = Trainer(
             est.model_, est.config, make_strategy(est.strategy, **est.strategy_params)
         )

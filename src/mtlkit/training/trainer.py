@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mtlkit.data.tensors import TensorData
-from mtlkit.errors import MtlkitError
+from mtlkit.errors import ConfigError, MtlkitError
 from mtlkit.evaluation.metrics import HIGHER_IS_BETTER, all_task_metrics
 from mtlkit.models.base import MTLModel
 from mtlkit.training.diagnostics import ConflictMonitor, probe_steps
@@ -29,6 +29,27 @@ from mtlkit.validation import (
 LR_SCHEDULES = (None, "cosine", "plateau")
 
 
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> the GPU if torch sees one, else the CPU; a clear error for a device this
+    machine does not have."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(
+            f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}."
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device {device!r} was asked for, but this torch ({torch.__version__}) sees no "
+            "CUDA GPU; use device='cpu' (or 'auto'), or install a CUDA build of torch."
+        )
+    if resolved.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}.")
+    return resolved
+
+
 class TrainingDiverged(MtlkitError):
     """A loss became NaN or infinite; the last good weights were restored."""
 
@@ -41,6 +62,9 @@ class TrainConfig:
     checkpoint choice ("loss" by default; e.g. "roc_auc"). ``patience`` counts epochs without
     improvement before stopping (0 = never stop early). ``diagnostic_batches`` is how many
     evenly spaced batches per epoch measure task-gradient conflict and gate usage (0 = off).
+    ``device`` is where training runs: "cpu" (default), "cuda", "cuda:1"..., or "auto" (the
+    GPU when torch sees one, else the CPU). Data and model move there once per fit; results
+    always come back as CPU arrays.
     """
 
     epochs: int = 50
@@ -54,6 +78,7 @@ class TrainConfig:
     seed: int = 0
     progress: bool = True
     diagnostic_batches: int = 4
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         check_non_negative_int("epochs", self.epochs)
@@ -67,6 +92,7 @@ class TrainConfig:
             check_positive_float("grad_clip", self.grad_clip)
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_non_negative_int("diagnostic_batches", self.diagnostic_batches)
+        resolve_device(self.device)
         if self.weight_decay < 0:
             check_positive_float("weight_decay", self.weight_decay)
 
@@ -171,12 +197,14 @@ class Trainer:
     def predict_scores(self, data: TensorData, batch_size: int = 16384) -> dict[str, np.ndarray]:
         """Probabilities (classification) or predictions (regression) per task."""
         self.model.eval()
+        device = next(self.model.parameters()).device
         parts: dict[str, list[torch.Tensor]] = {t.name: [] for t in self.tasks}
         for batch in data.batches(batch_size):
-            out = self.model(batch.x_cat, batch.x_num)
+            out = self.model(batch.x_cat.to(device), batch.x_num.to(device))
             for spec in self.tasks:
                 is_prob = spec.name in self.model.probability_outputs
-                parts[spec.name].append(output_to_scores(spec, out[spec.name], is_prob))
+                scores = output_to_scores(spec, out[spec.name], is_prob)
+                parts[spec.name].append(scores.cpu())
         return {t: torch.cat(p).numpy() for t, p in parts.items()}
 
     def evaluate(self, data: TensorData) -> dict[str, dict[str, float]]:
@@ -189,6 +217,9 @@ class Trainer:
         cfg = self.config
         torch.manual_seed(cfg.seed)
         generator = torch.Generator().manual_seed(cfg.seed)
+        device = resolve_device(cfg.device)
+        self.model.to(device)
+        train = train.to(device)
         self.strategy.setup(self.model, len(self.tasks))
         groups = [{"params": list(self.model.parameters()), "weight_decay": cfg.weight_decay}]
         if self.strategy.parameters():
@@ -251,9 +282,10 @@ class Trainer:
         """
         self.model.train()
         n_tasks = len(self.tasks)
-        loss_sum = torch.zeros(n_tasks)
-        correct = torch.zeros(n_tasks)
-        count = torch.zeros(n_tasks)
+        device = train.y.device
+        loss_sum = torch.zeros(n_tasks, device=device)
+        correct = torch.zeros(n_tasks, device=device)
+        count = torch.zeros(n_tasks, device=device)
         clip = self.config.grad_clip
         steps = list(self.strategy.batches(train, self.config.batch_size, generator))
         probes = probe_steps(len(steps), self.config.diagnostic_batches)
@@ -302,7 +334,7 @@ class Trainer:
             elif spec.kind == "multiclass":
                 pred = o.argmax(-1).to(batch.y.dtype)
             else:
-                hits.append(torch.zeros(()))
+                hits.append(torch.zeros((), device=batch.y.device))
                 continue
             hits.append(((pred == batch.y[:, k]) & batch.mask[:, k]).sum())
         return torch.stack(hits).to(torch.float32)

@@ -86,8 +86,8 @@ class Aggregation(Strategy):
         self._shared = [p for p in model.parameters() if p.requires_grad and id(p) in shared]
         self._specific = [p for p in model.parameters() if p.requires_grad and id(p) not in shared]
         self._aggregators: dict[tuple[int, ...], Aggregator] = {}
-        self._weight_sum = torch.zeros(n_tasks)
-        self._weight_count = torch.zeros(n_tasks)
+        self._weight_sum = torch.zeros(n_tasks, device=self.device)
+        self._weight_count = torch.zeros(n_tasks, device=self.device)
         self._epoch_weights: list[float] | None = None
 
     def backward(

@@ -45,6 +45,8 @@ class Strategy:
     def setup(self, model: MTLModel, n_tasks: int) -> None:
         self.model = model
         self.n_tasks = n_tasks
+        #: The model's device: tensors a strategy makes live there too.
+        self.device = next(model.parameters()).device
 
     def parameters(self) -> list[nn.Parameter]:
         return []

@@ -47,7 +47,9 @@ class Joint(WeightedSum):
                 f"strategy weights: got {len(self.fixed)} task weights for {n_tasks} tasks; "
                 "give one weight per task, in task order."
             )
-        self._w = torch.tensor(self.fixed if self.fixed is not None else [1.0] * n_tasks)
+        self._w = torch.tensor(
+            self.fixed if self.fixed is not None else [1.0] * n_tasks, device=self.device
+        )
 
     def weights(self) -> torch.Tensor:
         return self._w
@@ -64,7 +66,9 @@ class Uncertainty(WeightedSum):
 
     def setup(self, model: MTLModel, n_tasks: int) -> None:
         super().setup(model, n_tasks)
-        self.log_vars = nn.ParameterList([nn.Parameter(torch.zeros(())) for _ in range(n_tasks)])
+        self.log_vars = nn.ParameterList(
+            [nn.Parameter(torch.zeros((), device=self.device)) for _ in range(n_tasks)]
+        )
         self.scale = [0.5 if t.kind == "regression" else 1.0 for t in model.schema.tasks]
 
     def parameters(self) -> list[nn.Parameter]:
@@ -96,7 +100,7 @@ class DynamicWeightAverage(WeightedSum):
 
     def setup(self, model: MTLModel, n_tasks: int) -> None:
         super().setup(model, n_tasks)
-        self._w = torch.ones(n_tasks)
+        self._w = torch.ones(n_tasks, device=self.device)
         self._past: list[torch.Tensor] = []
 
     def weights(self) -> torch.Tensor:
@@ -126,8 +130,8 @@ class GradNorm(WeightedSum):
 
     def setup(self, model: MTLModel, n_tasks: int) -> None:
         super().setup(model, n_tasks)
-        self._w = nn.Parameter(torch.ones(n_tasks))
-        self._initial = torch.full((n_tasks,), float("nan"))
+        self._w = nn.Parameter(torch.ones(n_tasks, device=self.device))
+        self._initial = torch.full((n_tasks,), float("nan"), device=self.device)
         self._shared = [p for p in model.shared_parameters() if p.requires_grad]
 
     def parameters(self) -> list[nn.Parameter]:
