@@ -149,3 +149,15 @@ def test_device_choice_is_checked_and_auto_trains_here(tmp_path, synthetic_split
     np.testing.assert_allclose(
         loaded.predict_proba(test)["label0"], est.predict_proba(test)["label0"], rtol=1e-5
     )
+
+
+def test_best_checkpoint_is_written_atomically_while_training(tmp_path, synthetic_splits):
+    train, val, _ = synthetic_splits
+    est = MultiTaskEstimator("shared_bottom", **{**FAST, "epochs": 1}).fit(train, val)
+    path = tmp_path / "ckpt" / "best.pt"
+    trainer = Trainer(est.model_, TrainConfig(epochs=3, progress=False), checkpoint_path=path)
+    trainer.fit(est.preprocessor_.transform(train), est.preprocessor_.transform(val))
+    saved = torch.load(path, weights_only=True)
+    for k, v in est.model_.state_dict().items():  # the restored best epoch is what was saved
+        assert torch.equal(saved[k], v), k
+    assert [p.name for p in path.parent.iterdir()] == ["best.pt"]  # no temporary file left
