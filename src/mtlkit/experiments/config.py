@@ -11,7 +11,10 @@ import difflib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 import yaml
 
 from mtlkit.errors import ConfigError
