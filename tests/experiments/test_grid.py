@@ -37,7 +37,9 @@ N_CELLS = 9  # (single_task + 2 models) x 3 seeds
 
 
 def _compare(out: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    # One torch thread, as in this test process (tests/conftest.py), so that the results of
+    # the subprocess and of the in-process reference run are bit-identical.
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "mtlkit", *GRID, "--out", str(out), *extra],
         env=env,
