@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from mtlkit.cli.main import main
+from mtlkit.evaluation.record import RunRecord
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 GRID = [
@@ -52,7 +53,7 @@ def _compare(out: Path, *extra: str) -> subprocess.Popen:
 def _cell_values(run_dir: Path) -> dict[str, list]:
     out = {}
     for path in (run_dir / "cells").glob("*.json"):
-        rows = json.loads(path.read_text())["rows"]
+        rows = RunRecord.from_dict(json.loads(path.read_text())).rows()
         out[path.stem] = sorted((r["task"], r["split"], r["metric"], r["value"]) for r in rows)
     return out
 
@@ -156,8 +157,9 @@ def test_a_regression_task_is_reported_and_compared_with_report_metric(tmp_path,
         == 0
     )
     report = (out / "report.md").read_text()
-    assert "Task price reports no roc_auc" in report and "--metric rmse" in report
+    assert "Task price (a regression task) reports no roc_auc" in report
+    assert "--metric rmse" in report
     assert main(["report", str(out), "--metric", "rmse"]) == 0
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary["task"]) == {"price"} and (summary["mean"] > 0).all()
-    assert "Task buy reports no rmse" in (out / "report.md").read_text()
+    assert "Task buy (a binary task) reports no rmse" in (out / "report.md").read_text()

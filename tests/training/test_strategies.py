@@ -11,11 +11,13 @@ from torch import nn
 from mtlkit.data.schema import Schema, TaskSpec
 from mtlkit.data.tensors import TensorData
 from mtlkit.errors import ConfigError
-from mtlkit.models import create
+from mtlkit.evaluation.record import History
+from mtlkit.models import check_hyperparameters, create
 from mtlkit.models.shared_bottom import SharedBottom
 from mtlkit.training.losses import masked_task_losses
-from mtlkit.training.strategies import available_strategies, make_strategy
-from mtlkit.training.trainer import History, TrainConfig, Trainer
+from mtlkit.training.settings import TrainConfig
+from mtlkit.training.strategies import available_strategies, check_strategy, make_strategy
+from mtlkit.training.trainer import Trainer
 
 FAMILIES = ["shared_bottom", "mmoe", "ple", "esmm"]
 STRATEGIES = list(available_strategies())
@@ -81,12 +83,11 @@ def test_masked_entries_contribute_zero_gradient(strategy):
     assert hidden.any()
     perturbed.x_num[hidden] = torch.randn(int(hidden.sum()), 4) * 5
     perturbed.x_cat[hidden] = (perturbed.x_cat[hidden] + 1) % 3
-    present = torch.tensor([True, strategy != "alternating"])  # alternating: one task a step
     grads = []
     for data in (batch, perturbed):
         model = _model("mmoe")
-        strat = make_strategy(strategy)
-        strat.setup(model, 2)
+        strat = make_strategy(strategy, model)
+        present = torch.tensor([True, not strat.one_task_per_step])  # e.g. alternating
         strat.backward(_step_losses(model, data), present)
         grads.append(_grads(model, strat))
     assert grads[0].keys() == grads[1].keys() and grads[0]
@@ -96,8 +97,7 @@ def test_masked_entries_contribute_zero_gradient(strategy):
 
 def test_alternating_updates_only_the_active_tasks_tower():
     model = _model("mmoe")
-    strat = make_strategy("alternating")
-    strat.setup(model, 2)
+    strat = make_strategy("alternating", model)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     data = _data(512)
     steps = list(strat.batches(data, 64, torch.Generator().manual_seed(0)))
@@ -123,8 +123,7 @@ def test_alternating_updates_only_the_active_tasks_tower():
 
 def test_proportional_alternation_covers_each_tasks_labelled_rows_once():
     data = _data(1000, labelled=0.5)
-    strat = make_strategy("alternating", order="proportional")
-    strat.setup(_model("shared_bottom"), 2)
+    strat = make_strategy("alternating", _model("shared_bottom"), order="proportional")
     steps = list(strat.batches(data, 50, torch.Generator().manual_seed(0)))
     for k in range(2):
         assert sum(len(b) for b, t in steps if t == k) == int(data.mask[:, k].sum())
@@ -167,7 +166,7 @@ class _Calibrated(SharedBottom):
     """A model with an auxiliary loss on a parameter no task loss touches."""
 
     def __init__(self, schema):
-        super().__init__(schema)
+        super().__init__(schema, **check_hyperparameters("shared_bottom", {}))
         self.calibrator = nn.Parameter(torch.zeros(()))
 
     def auxiliary_loss(self):
@@ -196,18 +195,18 @@ def test_history_round_trips_through_json():
 
 def test_bad_strategy_settings_are_refused():
     with pytest.raises(ConfigError, match="Did you mean 'pcgrad'"):
-        make_strategy("pcgard")
-    with pytest.raises(ConfigError, match="cagrad"):
-        make_strategy("cagrad", c=-1.0)
+        check_strategy("pcgard")
+    with pytest.raises(ConfigError, match="'c' must be >= 0"):
+        check_strategy("cagrad", {"c": -1.0})
     with pytest.raises(ConfigError, match="order"):
-        make_strategy("alternating", order="random")
-    with pytest.raises(ConfigError, match="bad parameters"):
-        make_strategy("uncertainty", alpha=2)
+        make_strategy("alternating", _model("mmoe"), order="random")
+    with pytest.raises(ConfigError, match="'uncertainty' has no setting"):
+        check_strategy("uncertainty", {"alpha": 2})
+    with pytest.raises(ConfigError, match=r"'weights' must be >= 0"):
+        check_strategy("joint", {"weights": [-1.0, 1.0]})  # gradient ascent on a task
     with pytest.raises(ConfigError, match="one weight per task"):
         Trainer(
-            _model("mmoe"),
-            TrainConfig(epochs=1, progress=False),
-            make_strategy("joint", weights=[1.0]),
+            _model("mmoe"), TrainConfig(epochs=1, progress=False), "joint", {"weights": [1.0]}
         ).fit(_data(64), _data(64))
 
 
@@ -216,7 +215,9 @@ def test_estimator_takes_strategy_parameters_and_saves_the_history(tmp_path, syn
 
     train, val, test = synthetic_splits
     with pytest.raises(ConfigError, match="order"):
-        MultiTaskEstimator("mmoe", strategy="alternating", strategy_params={"order": "rr"})
+        MultiTaskEstimator(
+            "mmoe", strategy="alternating", strategy_params={"order": "rr"}
+        ).check_params()
     est = MultiTaskEstimator(
         "mmoe",
         strategy="alternating",

@@ -7,7 +7,8 @@ import torch
 
 from mtlkit.errors import ConfigError
 from mtlkit.training.estimator import MultiTaskEstimator
-from mtlkit.training.trainer import TrainConfig, Trainer, TrainingDiverged
+from mtlkit.training.settings import TrainConfig
+from mtlkit.training.trainer import Trainer, TrainingDiverged
 
 FAST = {"epochs": 15, "batch_size": 256, "lr": 3e-3, "patience": 3, "progress": False}
 
@@ -75,9 +76,9 @@ def test_save_and_load_predict_the_same(tmp_path, synthetic_splits):
 
 def test_bad_training_settings_are_refused():
     with pytest.raises(ConfigError, match="epochs"):
-        MultiTaskEstimator("mmoe", epochs=-1)
+        MultiTaskEstimator("mmoe", epochs=-1).check_params()
     with pytest.raises(ConfigError, match="monitor"):
-        MultiTaskEstimator("mmoe", monitor="auc")
+        MultiTaskEstimator("mmoe", monitor="auc").check_params()
     with pytest.raises(ConfigError, match="not fitted"):
         MultiTaskEstimator("mmoe").predict_proba(None)
 
@@ -86,7 +87,7 @@ def test_history_round_trips_through_json_with_nan_and_diagnostics():
     import json
     import math
 
-    from mtlkit.training.trainer import History
+    from mtlkit.evaluation.record import History
 
     h = History(
         [
@@ -119,12 +120,12 @@ def test_a_loaded_model_scores_a_new_file_without_labels(tmp_path, synthetic_spl
 
 
 def test_device_choice_is_checked_and_auto_trains_here(tmp_path, synthetic_splits):
+    train, val, test = synthetic_splits
     with pytest.raises(ConfigError, match="device"):
-        MultiTaskEstimator("mmoe", device="tpu")
+        MultiTaskEstimator("mmoe", device="tpu").check_params()
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="sees no CUDA GPU"):
-            MultiTaskEstimator("mmoe", device="cuda")
-    train, val, test = synthetic_splits
+            MultiTaskEstimator("mmoe", device="cuda").fit(train, validation=val)
     est = MultiTaskEstimator("mmoe", device="auto", **{**FAST, "epochs": 1}).fit(train, val)
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert next(est.model_.parameters()).device.type == expected
@@ -133,10 +134,10 @@ def test_device_choice_is_checked_and_auto_trains_here(tmp_path, synthetic_split
     est.save(tmp_path / "m")
     meta_path = tmp_path / "m" / "estimator.json"
     meta = json.loads(meta_path.read_text())
-    meta["train_config"]["device"] = "cuda"
+    meta["params"]["device"] = "cuda"
     meta_path.write_text(json.dumps(meta))
     loaded = MultiTaskEstimator.load(tmp_path / "m")
-    assert loaded.config.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert loaded.device == ("cuda" if torch.cuda.is_available() else "cpu")
     np.testing.assert_allclose(
         loaded.predict_proba(test)["label0"], est.predict_proba(test)["label0"], rtol=1e-5
     )

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import argparse
 
+from mtlkit.cli.options import command
 from mtlkit.datasets import available, cache_root
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "datasets",
-        help="list the built-in data sets",
-        description=(
-            "List the built-in data sets with their tasks, size and source. Load one in "
-            "Python with mtlkit.datasets.load(name, path=None, ...)."
-        ),
+        "list the built-in data sets",
+        "List the built-in data sets with their tasks, size and source. Load one in\n"
+        "Python with mtlkit.datasets.load(name, path=None, ...).",
+        run,
     )
     p.add_argument(
         "--cache-dir",
         default=None,
         help="cache folder to report (default: $MTLKIT_DATA or ~/.cache/mtlkit)",
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

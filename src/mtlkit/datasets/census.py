@@ -24,6 +24,7 @@ import pandas as pd
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.datasets.cache import CHUNK, cache_root, download
+from mtlkit.datasets.registry import DATASETS
 from mtlkit.errors import DataError
 
 URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/census-income-mld/census.tar.gz"
@@ -196,6 +197,13 @@ def _split_files(
     return [f for f in files if f is not None]
 
 
+@DATASETS.register(
+    "census-income",
+    "UCI Census-Income (KDD), downloaded on first use",
+    tasks="group=1: income, marital; group=2: education, marital (binary)",
+    size="299,285 rows (199,523 train + 99,762 test) x 39 features",
+    download=True,
+)
 def load_census(
     path: str | Path | None = None,
     *,

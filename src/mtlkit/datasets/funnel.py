@@ -23,6 +23,7 @@ import pandas as pd
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.datasets.manual import data_folder, missing_files_error
+from mtlkit.datasets.registry import DATASETS
 from mtlkit.errors import DataError
 
 TASKS = ("ctr", "ctcvr")
@@ -78,6 +79,13 @@ def _load_funnel(
     )
 
 
+@DATASETS.register(
+    "ali-ccp",
+    "Alibaba Ali-CCP on Tianchi (login; place the files)",
+    tasks="ctr, ctcvr (binary, every impression)",
+    size="~85M impressions (train + test)",
+    download=False,
+)
 def load_ali_ccp(
     path: str | Path | None = None, *, cache_dir: str | Path | None = None
 ) -> MultiTaskTable:
@@ -95,6 +103,13 @@ def load_ali_ccp(
     )
 
 
+@DATASETS.register(
+    "aliexpress",
+    "AliExpress search logs on Tianchi (login; place the files)",
+    tasks="ctr, ctcvr (binary, every impression)",
+    size="millions of impressions per country",
+    download=False,
+)
 def load_aliexpress(
     path: str | Path | None = None,
     *,

@@ -9,9 +9,17 @@ from pathlib import Path
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.data.synthetic import make_synthetic, write_partial_label_files
+from mtlkit.datasets.registry import DATASETS
 from mtlkit.errors import DataError
 
 
+@DATASETS.register(
+    "synthetic",
+    "generated (Ma et al., KDD 2018)",
+    tasks="label0, label1 (binary; correlation=..., partial_labels=True: one label per file)",
+    size="n_rows (default 10,000) x 100 numeric features",
+    download=True,
+)
 def load_synthetic(
     path: str | Path | None = None,
     *,

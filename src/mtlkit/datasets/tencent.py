@@ -24,6 +24,7 @@ import pandas as pd
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.datasets.manual import data_folder, missing_files_error
+from mtlkit.datasets.registry import DATASETS
 from mtlkit.errors import DataError
 
 NAME = "tencent-ads-2020"
@@ -96,6 +97,13 @@ def user_features(clicks: pd.DataFrame, ads: pd.DataFrame) -> pd.DataFrame:
     return out.fillna({c: 0.0 for c in share.columns}).reset_index()
 
 
+@DATASETS.register(
+    "tencent-ads-2020",
+    "Tencent Ads Algorithm Competition 2020 (login; place the files)",
+    tasks="age (10 classes), gender (binary); test users unlabelled",
+    size="900,000 labelled + 1,000,000 test users (preliminary round), ~30M click records",
+    download=False,
+)
 def load_tencent_ads(
     path: str | Path | None = None, *, cache_dir: str | Path | None = None
 ) -> MultiTaskTable:

@@ -19,6 +19,7 @@ import pandas as pd
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.datasets.cache import cache_root, download
+from mtlkit.datasets.registry import DATASETS
 from mtlkit.errors import DataError
 
 URL = "https://raw.githubusercontent.com/datasciencedojo/datasets/master/titanic.csv"
@@ -28,6 +29,13 @@ DROPPED = ("passengerid", "name", "ticket", "boat", "body", "home.dest", "cabin"
 REQUIRED = ("survived", "pclass", "sex", "age", "sibsp", "parch", "fare", "embarked")
 
 
+@DATASETS.register(
+    "titanic",
+    "public CSV, downloaded on first use",
+    tasks="survived (binary) + pclass (3 classes) or sex (second='sex')",
+    size="891 rows (Kaggle train) or 1,309 (OpenML)",
+    download=True,
+)
 def load_titanic(
     path: str | Path | None = None,
     *,
