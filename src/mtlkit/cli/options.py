@@ -9,6 +9,7 @@ when they run.
 from __future__ import annotations
 
 import argparse
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,16 +24,18 @@ _SCALAR_TYPES = {"int": int, "float": float, "str": str}
 def command(
     sub: argparse._SubParsersAction,
     name: str,
-    summary: str,
-    description: str,
     run: Callable[[argparse.Namespace], int],
+    doc: str,
     epilog: str | None = None,
 ) -> argparse.ArgumentParser:
-    """A subcommand whose ``run(args)`` returns the exit code."""
+    """A subcommand described by ``doc`` (first line: the one-line summary of ``mtlkit
+    --help``; all of it: the description of ``mtlkit NAME --help``); ``run(args)`` returns
+    the exit code."""
+    text = inspect.cleandoc(doc)
     parser = sub.add_parser(
         name,
-        help=summary,
-        description=description,
+        help=text.splitlines()[0].rstrip("."),
+        description=text,
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

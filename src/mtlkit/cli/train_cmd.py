@@ -13,17 +13,27 @@ from mtlkit.training.settings import TrainConfig
 SPLIT_PARAMS = tuple(p for p in GRID_PARAMS if p.name in ("split_seed", "fractions"))
 TRAIN_FLAGS = tuple(p for p in TrainConfig.params() if p.name != "progress")
 
+TRAIN_DOC = """Fit one model on your files and save it (with its preprocessor).
+
+Fit one model on CSV/Parquet files (rows stacked, a missing label masked), split
+them into train/validation/test (--fractions, --split-seed), early-stop on the
+validation part, print the test metrics and save the model folder that
+'mtlkit predict' uses.
+"""
+PREDICT_DOC = """Score new files with a model saved by 'mtlkit train'.
+
+Score the rows of new files (label columns not needed) with a saved model and write
+one CSV row per input row: the source file, then per task the predicted probability
+(binary), one probability per class (multiclass) or the value.
+"""
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = command(
         sub,
         "train",
-        "fit one model on your files and save it (with its preprocessor)",
-        "Fit one model on CSV/Parquet files (rows stacked, a missing label masked), split\n"
-        "them into train/validation/test (--fractions, --split-seed), early-stop on the\n"
-        "validation part, print the test metrics and save the model folder that\n"
-        "'mtlkit predict' uses.",
         run_train,
+        TRAIN_DOC,
         epilog="example: mtlkit train data/ --labels income marital --model mmoe:n_experts=4 "
         "--strategy uncertainty --out my-model",
     )
@@ -49,11 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q = command(
         sub,
         "predict",
-        "score new files with a model saved by 'mtlkit train'",
-        "Score the rows of new files (label columns not needed) with a saved model and write\n"
-        "one CSV row per input row: the source file, then per task the predicted probability\n"
-        "(binary), one probability per class (multiclass) or the value.",
         run_predict,
+        PREDICT_DOC,
         epilog="example: mtlkit predict my-model new_rows.csv --out predictions.csv",
     )
     q.add_argument("model_dir", type=Path, help="a folder written by 'mtlkit train'")

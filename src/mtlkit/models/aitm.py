@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema
-from mtlkit.models.base import MTLModel, check_sequential_tasks
+from mtlkit.models.base import FUNNEL_TOWER_HIDDEN, MTLModel, check_sequential_tasks
 from mtlkit.models.blocks import MLP, BatchedMLP, Tower
 from mtlkit.models.registry import MODELS
-from mtlkit.params import Choice, Float, Sizes
+from mtlkit.params import Float
 
 ORDER = (
     "earliest step first, each later step a subset of the one before, e.g. "
@@ -46,12 +46,7 @@ class InfoTransfer(nn.Module):
     "aitm",
     "funnel tasks (click -> conversion ...): attention info transfer + calibrator (Xi et al. 2021)",
     params=[
-        Sizes(
-            "tower_hidden",
-            (32, 16),
-            "hidden widths of each task's tower",
-            search=Choice(((16,), (32, 16), (64, 32))),
-        ),
+        FUNNEL_TOWER_HIDDEN,
         Float(
             "calibrator_weight",
             0.6,

@@ -8,10 +8,9 @@ import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema
-from mtlkit.models.base import MTLModel, check_sequential_tasks
+from mtlkit.models.base import FUNNEL_TOWER_HIDDEN, MTLModel, check_sequential_tasks
 from mtlkit.models.blocks import Tower
 from mtlkit.models.registry import MODELS
-from mtlkit.params import Choice, Sizes
 
 ORDER = (
     "first the click label (CTR), then the conversion label over all impressions (CTCVR, "
@@ -23,12 +22,7 @@ ORDER = (
     "esmm",
     "click -> conversion: pCTCVR = pCTR x pCVR, trained over all impressions (Ma et al. 2018)",
     params=[
-        Sizes(
-            "tower_hidden",
-            (32, 16),
-            "hidden widths of the CTR and the CVR tower",
-            search=Choice(((16,), (32, 16), (64, 32))),
-        ),
+        FUNNEL_TOWER_HIDDEN,
     ],
 )
 class ESMM(MTLModel):

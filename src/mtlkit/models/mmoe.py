@@ -9,13 +9,11 @@ from torch import nn
 
 from mtlkit.data.schema import Schema
 from mtlkit.errors import ConfigError
-from mtlkit.models.base import MTLModel
+from mtlkit.models.base import EXPERT_HIDDEN, TOWER_HIDDEN, MTLModel
 from mtlkit.models.blocks import BatchedMLP, Gate, importance_loss, mix_experts
 from mtlkit.models.registry import MODELS
-from mtlkit.params import Bool, Choice, Float, Int, IntRange, Sizes, Str
+from mtlkit.params import Bool, Float, Int, Range, Str
 
-EXPERT_SIZES = Choice(((16,), (32,), (64,), (64, 32)))
-TOWER_SIZES = Choice(((8,), (16,), (32,)))
 GATINGS = ("per_task", "shared")
 
 
@@ -23,15 +21,9 @@ GATINGS = ("per_task", "shared")
     "mmoe",
     "multi-gate mixture of experts: shared experts, one softmax gate per task (Ma et al. 2018)",
     params=[
-        Int("n_experts", 8, "number of shared experts", low=1, search=IntRange(2, 16)),
-        Sizes("expert_hidden", (16,), "layer widths of each expert", search=EXPERT_SIZES),
-        Sizes(
-            "tower_hidden",
-            (8,),
-            "hidden widths of each task's tower",
-            allow_empty=True,
-            search=TOWER_SIZES,
-        ),
+        Int("n_experts", 8, "number of shared experts", low=1, search=Range(2, 16)),
+        EXPERT_HIDDEN,
+        TOWER_HIDDEN,
         Int("top_k", None, "keep each row's k highest-weighted experts (None: all)", low=1),
         Bool("gate_noise", False, "trainable Gaussian noise on the gate logits while training"),
         Float("balance_weight", 0.0, "weight of the experts' load-balancing loss", low=0.0),

@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_array
 
 from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import Sources, load_features, load_tables
@@ -59,6 +61,10 @@ OWN_PARAMS: tuple[Param, ...] = (
         high=0.5,
     ),
 )
+
+
+class NotFittedYet(ConfigError, NotFittedError):
+    """Predicting, scoring or saving before ``fit`` (also scikit-learn's NotFittedError)."""
 
 
 class MultiTaskEstimator(BaseEstimator):
@@ -116,6 +122,12 @@ class MultiTaskEstimator(BaseEstimator):
         ``fit`` calls this first; call it yourself to fail fast before reading data.
         """
         check_hyperparameters(self.model, self.model_params)
+        if not isinstance(self.strategy, str):
+            raise ConfigError(
+                f"strategy must be a registered strategy name such as 'joint' (see 'mtlkit "
+                f"strategies'), got {self.strategy!r}; to use your own strategy class, register "
+                "it with @register_strategy('a-name', ...) and pass that name."
+            )
         for p in OWN_PARAMS:
             p.validate(getattr(self, p.name), "estimator")
         check_strategy(self.strategy, self.strategy_params)
@@ -259,25 +271,29 @@ class MultiTaskEstimator(BaseEstimator):
         if isinstance(X, MultiTaskTable):
             return X
         if y is not None:
-            frame, labels = _xy_frame(X, y)
-            return load_tables(frame, labels, self.task_kinds, self.feature_kinds)
+            frame, labels = _xy_frame(X, y, getattr(self, "n_features_in_", None))
+            return load_tables(
+                frame, labels, task_kinds=self.task_kinds, feature_kinds=self.feature_kinds
+            )
         if not self.labels:
             raise ConfigError(
                 "pass labels=[...] (the label columns) to fit on files or data frames, or "
                 "give the labels as y."
             )
-        return load_tables(X, list(self.labels), self.task_kinds, self.feature_kinds)
+        return load_tables(
+            X, list(self.labels), task_kinds=self.task_kinds, feature_kinds=self.feature_kinds
+        )
 
     def _features(self, X: Any) -> MultiTaskTable:  # noqa: N803
         if isinstance(X, MultiTaskTable):
             return X
-        if isinstance(X, np.ndarray):
-            X = _feature_frame(X)  # noqa: N806
+        if not isinstance(X, (pd.DataFrame, str, Path, list, tuple)):
+            X = _feature_frame(X, self.n_features_in_)  # noqa: N806
         return load_features(X, ignore=self.schema_.task_names)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            raise ConfigError("this estimator is not fitted yet; call fit(train) first.")
+            raise NotFittedYet("this estimator is not fitted yet; call fit(train) first.")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -298,7 +314,7 @@ def _signature() -> inspect.Signature:
             inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
             inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default="mmoe"),
             *(inspect.Parameter(n, kw, default=d) for n, d in _setting_defaults().items()),
-            inspect.Parameter("model_params", inspect.Parameter.VAR_KEYWORD),
+            inspect.Parameter("hyperparameters", inspect.Parameter.VAR_KEYWORD),
         ]
     )
 
@@ -312,16 +328,29 @@ def _check_kinds(name: str, kinds: Mapping | None, allowed: Sequence[str]) -> No
             raise ConfigError(f"{name}[{column!r}] is {kind!r}; use one of {list(allowed)}.")
 
 
-def _feature_frame(X: np.ndarray) -> pd.DataFrame:  # noqa: N803
-    X = np.asarray(X)  # noqa: N806
-    if X.ndim != 2:
-        raise DataError(f"X must be a 2-D array (rows x features), got shape {X.shape}.")
+def _feature_frame(X: Any, n_features: int | None = None) -> pd.DataFrame:  # noqa: N803
+    """A numeric feature array (scikit-learn style) as a frame with columns x0, x1, ...;
+    scikit-learn's own checks give the errors (1-D, empty, sparse, complex, text)."""
+    X = check_array(
+        X,
+        dtype=np.float64,
+        ensure_all_finite="allow-nan",
+        ensure_min_samples=2 if n_features is None else 1,
+    )  # noqa: N806
+    if n_features is not None and X.shape[1] != n_features:
+        raise DataError(
+            f"X has {X.shape[1]} features, but MultiTaskEstimator is expecting {n_features} "
+            "features as input (the number it was fitted on)."
+        )
     return pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
 
 
-def _xy_frame(X: Any, y: Any) -> tuple[pd.DataFrame, list[str]]:  # noqa: N803
+def _xy_frame(X: Any, y: Any, n_features: int | None) -> tuple[pd.DataFrame, list[str]]:  # noqa: N803
     """Features and labels as one frame for the data layer; ``y`` columns are the tasks."""
-    frame = X.reset_index(drop=True) if isinstance(X, pd.DataFrame) else _feature_frame(X)
+    if isinstance(X, pd.DataFrame):
+        frame = X.reset_index(drop=True)
+    else:
+        frame = _feature_frame(X, n_features)
     if isinstance(y, pd.Series):
         y = y.to_frame(y.name if y.name is not None else "y")
     if isinstance(y, pd.DataFrame):
