@@ -67,8 +67,10 @@ def summarize_grid(
     higher_is_better: bool = True,
 ) -> pd.DataFrame:
     """One row per (data variant x) model x strategy x task: seeds, mean, std, 95% CI, the gain
-    over single-task with its CI and p-value, ``significant``, the rank within the task, and
-    mean training time and parameter count."""
+    over single-task with its CI and p-value, ``significant``, the rank within the task, mean
+    training time and parameter count, and two stability measures: ``std`` across seeds and
+    ``val_fluctuation``, the mean over seeds of the epoch-to-epoch noise of the validation
+    metric (:meth:`~mtlkit.evaluation.record.History.fluctuation`)."""
     tags = tag_columns(results)
     sel = results[(results["metric"] == metric) & (results["split"] == split)]
     keys = [*tags, "model", "strategy", "task"]
@@ -90,6 +92,7 @@ def summarize_grid(
                 ci_high=high,
                 train_time_s=float(runs["train_time_s"].mean()),
                 n_params=int(runs["n_params"].iloc[0]),
+                val_fluctuation=float(runs.get("val_fluctuation", pd.Series(math.nan)).mean()),
             )
             if model == BASELINE or base.empty:
                 row.update(gain=0.0 if model == BASELINE else math.nan)

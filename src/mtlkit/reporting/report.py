@@ -157,6 +157,7 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
                 "strategy": r["strategy"],
                 "seeds": int(r["n_seeds"]),
                 "mean ± std": f"{r['mean']:.4f} ± {r['std']:.4f}",
+                "val fluct.": _number(r.get("val_fluctuation")),
                 "95% CI": f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]",
                 "gain vs single-task [95% CI]": "—"
                 if r["model"] == "single_task"
@@ -168,6 +169,10 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _number(value) -> str:
+    return "—" if value is None or pd.isna(value) else f"{value:.4f}"
 
 
 def table_groups(summary: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -297,8 +302,10 @@ def _legend(config: CompareConfig) -> str:
         f"Mean and sample standard deviation over {len(config.seeds)} seed(s), a t-based 95% "
         "confidence interval, and the relative gain over the single-task baseline paired by "
         "seed (positive = better) with a paired t-test; 'n.s.' marks a difference to "
-        "single-task that is not significant at p < 0.05. All models share the same splits "
-        f"(split seed {config.split_seed})."
+        "single-task that is not significant at p < 0.05. 'val fluct.' is the typical "
+        "epoch-to-epoch jump of the validation metric beyond its trend, averaged over seeds "
+        "(0 for a smooth learning curve): with the std over seeds, how stable a model trains. "
+        f"All models share the same splits (split seed {config.split_seed})."
     )
 
 
