@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 
 import numpy as np
 import pandas as pd
@@ -222,13 +223,33 @@ def test_memory_holds_the_buffer_and_a_record_batch_not_the_data(tmp_path, peopl
     frame = people(5000, 0).assign(y=np.arange(5000) % 2)
     folder = write(tmp_path / "d", {"f": frame}, group_rows=250)
     table = stream_tables(folder, ["y"])
-    data = StreamingData(table, fit_preprocessor(table, read_rows=100), read_rows=100)
-    data.buffer_rows = 400
+    prep = fit_preprocessor(table, read_rows=100)
+    data = StreamingData(table, prep, read_rows=100, buffer_rows=400, prefetch=0)
     for shuffle in (False, True):
         n = sum(map(len, data.batches(32, shuffle, torch.Generator().manual_seed(0))))
         assert n == 5000
         assert data.peak_rows <= 400 * shuffle + 100 + 32
         assert data.peak_rows >= (400 if shuffle else 100)  # the measure is live
+
+
+def test_reading_ahead_in_a_thread_changes_nothing_and_stops_with_the_consumer(tmp_path, people):
+    frame = people(600, 0).assign(age=np.arange(600.0), y=np.arange(600) % 2)
+    folder = write(tmp_path / "d", {"f": frame}, group_rows=50)
+    table = stream_tables(folder, ["y"])
+    prep = fit_preprocessor(table)
+    epochs = []
+    for prefetch in (0, 1, 3):
+        data = StreamingData(table, prep, read_rows=20, buffer_rows=100, prefetch=prefetch)
+        epochs.append(row_ids(data.batches(16, True, torch.Generator().manual_seed(3))))
+    assert epochs[0] == epochs[1] == epochs[2]
+    batches = data.batches(16)
+    next(batches)
+    batches.close()  # e.g. early stopping in the middle of an epoch
+    assert not [t for t in threading.enumerate() if t.name == "mtlkit-prefetch"]
+    bad = frame.assign(age=np.where(np.arange(600) == 555, np.inf, frame["age"]))
+    bad_table = stream_tables(write(tmp_path / "bad", {"f": bad}, group_rows=50), ["y"])
+    with pytest.raises(DataError, match=r"f.parquet.*'age' holds infinite"):
+        list(StreamingData(bad_table, prep, read_rows=20, prefetch=2).batches(16))
 
 
 def test_evaluation_and_prediction_passes(folder, tmp_path, people):

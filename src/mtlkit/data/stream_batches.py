@@ -12,8 +12,11 @@ holds at most ``buffer_rows + read_rows + batch_size`` encoded rows, whatever th
 from __future__ import annotations
 
 import math
+import queue
+import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -27,6 +30,7 @@ from mtlkit.errors import ConfigError
 from mtlkit.validation import check_non_negative_int, check_positive_int
 
 BUFFER_ROWS = 250_000
+T = TypeVar("T")
 
 
 def _tensors(batch: Batch) -> tuple[torch.Tensor, ...]:
@@ -145,6 +149,53 @@ class ShuffleBuffer:
         return [block]
 
 
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def prefetched(items: Generator[T, None, None], depth: int) -> Iterator[T]:
+    """``items`` produced by a background thread at most ``depth`` ahead of the consumer (as
+    is, without a thread, when ``depth`` is 0). An error in the thread is raised here; when
+    the consumer stops early, the thread stops too."""
+    if depth == 0:
+        yield from items
+        return
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop, done = threading.Event(), object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(done)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer
+            put(_Failed(error))
+        finally:
+            items.close()
+
+    thread = threading.Thread(target=produce, name="mtlkit-prefetch", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not done:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 class StreamingData:
     """Encoded batches of a :class:`~mtlkit.data.streaming.StreamingTable`: the streaming
     counterpart of :class:`~mtlkit.data.tensors.TensorData`.
@@ -152,8 +203,9 @@ class StreamingData:
     ``rank``/``world_size`` select this process's shard for data-parallel training (see
     :func:`shard`; with ``equal_steps`` every rank yields the same number of batches, so no
     rank waits for another at the end of an epoch). ``buffer_rows`` bounds the shuffle
-    buffer, ``read_rows`` the record batches read. With ``require_labels=False`` label
-    columns absent from the data are masked out (prediction).
+    buffer, ``read_rows`` the record batches read; a background thread reads and encodes up
+    to ``prefetch`` record batches ahead of training (0: no thread). With
+    ``require_labels=False`` label columns absent from the data are masked out (prediction).
     """
 
     def __init__(
@@ -167,6 +219,7 @@ class StreamingData:
         world_size: int = 1,
         equal_steps: bool = True,
         require_labels: bool = True,
+        prefetch: int = 1,
     ) -> None:
         self.table, self.preprocessor = table, preprocessor
         self.buffer_rows = check_positive_int("buffer_rows", buffer_rows)
@@ -176,6 +229,7 @@ class StreamingData:
         if rank >= world_size:
             raise ConfigError(f"rank must be below world_size ({world_size}), got {rank}.")
         self.equal_steps, self.require_labels = equal_steps, require_labels
+        self.prefetch = check_non_negative_int("prefetch", prefetch)
         self.tasks = list(preprocessor.schema().tasks)
         names = preprocessor.feature_names  # indicator names are not columns: never read
         self.columns = [*names["categorical"], *names["numeric"], *(t.name for t in self.tasks)]
@@ -209,6 +263,10 @@ class StreamingData:
         except DataError as err:
             raise DataError(f"{path}: {err}") from err
 
+    def _chunks(self, pieces: Sequence[Piece]) -> Generator[Batch, None, None]:
+        for path, frame in self.table.frames(pieces, self.columns, self.read_rows):
+            yield self._encode(frame, path)
+
     def batches(
         self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None
     ) -> Iterator[Batch]:
@@ -223,17 +281,16 @@ class StreamingData:
             order = np.random.default_rng(seed).permutation(len(order)).tolist()
             capacity = min(self.buffer_rows, self.num_rows)
             buffer = ShuffleBuffer(capacity, np.random.default_rng([seed, self.rank]))
-        queue = _Queue()
+        rows = _Queue()
         self.peak_rows = 0
-        for path, frame in self.table.frames(self._shard(order), self.columns, self.read_rows):
-            chunk = self._encode(frame, path)
-            queue.add([(chunk, None)] if buffer is None else buffer.push(chunk))
-            held = queue.held_rows + (0 if buffer is None else buffer.rows)
+        for chunk in prefetched(self._chunks(self._shard(order)), self.prefetch):
+            rows.add([(chunk, None)] if buffer is None else buffer.push(chunk))
+            held = rows.held_rows + (0 if buffer is None else buffer.rows)
             self.peak_rows = max(self.peak_rows, held)
-            while queue.rows >= batch_size:
-                yield queue.take(batch_size)
-            queue.compact()
+            while rows.rows >= batch_size:
+                yield rows.take(batch_size)
+            rows.compact()
         if buffer is not None:
-            queue.add(buffer.drain())
-        while queue.rows:
-            yield queue.take(min(batch_size, queue.rows))
+            rows.add(buffer.drain())
+        while rows.rows:
+            yield rows.take(min(batch_size, rows.rows))
