@@ -125,6 +125,10 @@ def test_unshuffled_batches_equal_the_in_memory_batches(folder):
     data = StreamingData(table, prep, read_rows=37, buffer_rows=60)
     assert len(data) == 280 and data.num_batches(50) == 6
     assert_same_batches(expected, data.batches(50))
+    files = sorted(folder.glob("*.parquet"))
+    for sources in (str(folder / "*.parquet"), files, [files[0], str(folder / "[bc].parquet")]):
+        again = stream_tables(sources, LABELS)
+        assert (again.features, again.num_rows) == (table.features, table.num_rows)
 
 
 def test_masks_and_missing_labels_behave_as_in_memory(folder):
