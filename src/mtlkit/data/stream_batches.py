@@ -6,7 +6,8 @@ rank's share of the row groups, encodes every record batch with the fitted prepr
 cuts batches of exactly ``batch_size`` rows (the last one of an epoch may be smaller). With
 ``shuffle`` the row groups are permuted and the rows pass through a shuffle buffer, so memory
 holds at most ``buffer_rows + read_rows + batch_size`` encoded rows, whatever the data size
-(plus the record batch being decoded).
+(plus the ``prefetch`` record batches a background thread encodes ahead, and the row group
+Arrow is decoding).
 """
 
 from __future__ import annotations
