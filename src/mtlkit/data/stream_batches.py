@@ -180,7 +180,7 @@ def prefetched(items: Generator[T, None, None], depth: int) -> Iterator[T]:
                 if not put(item):
                     return
             put(done)
-        except BaseException as error:  # noqa: BLE001 - handed to the consumer
+        except BaseException as error:  # handed to the consumer, raised there
             put(_Failed(error))
         finally:
             items.close()
