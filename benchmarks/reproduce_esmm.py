@@ -37,7 +37,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from reproduce_common import FIGURES, RUNS, ci_row, fmt_gain, markdown, paired_row
+from reproduce_common import FIGURES, RUNS, ci_row, markdown
+from scipy import stats as stats_test
 from sklearn.metrics import roc_auc_score
 
 from mtlkit import MultiTaskEstimator, load_tables
@@ -166,27 +167,39 @@ METRICS = {
 }
 
 
+#: Columns of the summary left out of the printed table (the numbers behind the figure).
+NUMBERS = ("_mean", "_low", "_high")
+HIDDEN = ("encoding", "click_rate", "cvr", "AUC, unclicked: ESMM", "AUC, unclicked: BASE")
+
+
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per setting: each model's mean [95% CI] over seeds, and ESMM - BASE paired by seed."""
     out = []
     keys = ["encoding", "click_rate", "cvr"]
     for key, part in runs.groupby(keys, sort=False):
         by = {m: g.set_index("seed") for m, g in part.groupby("model")}
-        row = dict(zip(keys, key))
+        esmm, base = by["esmm"], by["base"]
+        row = {"features": key[0], "click rate": f"{key[1]:.0%}", "CVR": f"{key[2]:.0%}"}
+        row.update(dict(zip(keys, key)))
         row["train clicks / conv."] = (
-            f"{by['esmm']['train_clicks'].mean():.0f} / {by['esmm']['train_conversions'].mean():.0f}"
+            f"{esmm['train_clicks'].mean():.0f} / {esmm['train_conversions'].mean():.0f}"
         )
-        for metric, (label, higher) in METRICS.items():
-            for name in ("esmm", "base"):
-                stats = ci_row(by[name][metric], digits=3)
-                row[f"{label}: {name}"] = stats["text"]
+        for metric, (label, _) in METRICS.items():
+            for name, frame in (("esmm", esmm), ("base", base)):
+                stats = ci_row(frame[metric], digits=3)
                 row[f"{metric}_{name}_mean"] = stats["mean"]
                 row[f"{metric}_{name}_low"] = stats["ci_low"]
                 row[f"{metric}_{name}_high"] = stats["ci_high"]
-            row[f"{label}: ESMM vs BASE"] = fmt_gain(
-                paired_row(by["esmm"][metric], by["base"][metric], higher)
-            )
-        row["oracle AUC"] = f"{by['esmm']['oracle_auc'].mean():.3f}"
-        row["converged"] = f"{int(part['converged'].sum())}/{len(part)}"
+            row[f"{label}: ESMM"] = f"{esmm[metric].mean():.3f}"
+            row[f"{label}: BASE"] = f"{base[metric].mean():.3f}"
+            diff = esmm[metric] - base[metric]
+            p = stats_test.ttest_rel(esmm[metric], base[metric]).pvalue
+            row[f"{label}: ESMM - BASE [95% CI]"] = ci_row(diff, digits=3)["text"] + f", p={p:.3f}"
+        row["mean pCVR: ESMM / BASE / truth"] = (
+            f"{esmm['mean_pred'].mean():.3f} / {base['mean_pred'].mean():.3f} / "
+            f"{esmm['mean_true'].mean():.3f}"
+        )
+        row["converged runs"] = f"{int(part['converged'].sum())}/{len(part)}"
         out.append(row)
     return pd.DataFrame(out)
 
@@ -205,7 +218,7 @@ def figure(summary: pd.DataFrame, path: Path) -> None:
                         part[f"{metric}_{name}_high"] - mean,
                     ]
                     ax.errorbar(
-                        part["click_rate"] * 100,
+                        [CLICK_RATES.index(c) for c in part["click_rate"]],
                         mean,
                         yerr=err,
                         linestyle=style,
@@ -213,13 +226,13 @@ def figure(summary: pd.DataFrame, path: Path) -> None:
                         capsize=3,
                         label=f"{name.upper()}, CVR {cvr:.0%}",
                     )
-            ax.set_xscale("log")
-            ax.set_xticks([c * 100 for c in CLICK_RATES], [f"{c:.0%}" for c in CLICK_RATES])
+            ax.set_xticks(range(len(CLICK_RATES)), [f"{c:.0%}" for c in CLICK_RATES])
             ax.set_xlabel("click rate")
             ax.set_ylabel(METRICS[metric][0])
             ax.set_title(f"{encoding} features: {METRICS[metric][0]}")
     axes[0][0].legend(fontsize=8)
     fig.suptitle("ESMM vs BASE pCVR on funnels with known truth (95% CI over seeds)")
+    fig.tight_layout()
     save_figure(fig, path)
 
 
@@ -232,7 +245,7 @@ def main() -> None:
     runs = run(args)
     runs = runs[runs["rows"] == args.rows]
     summary = summarize(runs)
-    shown = summary[[c for c in summary.columns if not c.endswith(("_mean", "_low", "_high"))]]
+    shown = summary[[c for c in summary.columns if c not in HIDDEN and not c.endswith(NUMBERS)]]
     text = markdown(shown)
     print("\n" + text)
     summary.to_csv(args.out / "summary.csv", index=False)
