@@ -14,7 +14,7 @@ import io
 import json
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,9 +144,11 @@ class MultiTaskEstimator(BaseEstimator):
         y: Any = None,
         *,
         validation: MultiTaskTable | Sources | None = None,
+        on_epoch: Callable[[int, float], None] | None = None,
     ) -> MultiTaskEstimator:
         """Fit the preprocessor on the training rows and train the model, early-stopping on
-        ``validation`` (a ``validation_fraction`` of ``X`` when not given).
+        ``validation`` (a ``validation_fraction`` of ``X`` when not given). ``on_epoch`` is
+        :meth:`Trainer.fit <mtlkit.training.trainer.Trainer.fit>`'s per-epoch callback.
 
         ``fit(train_table, val_table)`` (a table as the second argument) is read as
         ``fit(train_table, validation=val_table)``, as in earlier versions.
@@ -171,7 +173,7 @@ class MultiTaskEstimator(BaseEstimator):
         self.model_.check_labels(train_t.y, train_t.mask)
         self.trainer_ = Trainer(self.model_, config, self.strategy, self.strategy_params)
         start = time.perf_counter()
-        self.history_: History = self.trainer_.fit(train_t, val_t)
+        self.history_: History = self.trainer_.fit(train_t, val_t, on_epoch)
         self.fit_time_ = time.perf_counter() - start
         return self
 

@@ -98,7 +98,15 @@ class Trainer:
         return all_task_metrics(self.tasks, data.y.numpy(), data.mask.numpy(), scores)
 
     # ---- training ---------------------------------------------------------------------
-    def fit(self, train: TensorData, val: TensorData) -> History:
+    def fit(
+        self,
+        train: TensorData,
+        val: TensorData,
+        on_epoch: Callable[[int, float], None] | None = None,
+    ) -> History:
+        """Train on ``train``, early-stopping on ``val``. ``on_epoch(epoch, value)`` is called
+        after every epoch with the monitored validation metric (mean over the tasks that
+        report it); it may stop training by raising (a tuner's pruning does)."""
         cfg = self.config
         check_reported(cfg.monitor, self.tasks)
         torch.manual_seed(cfg.seed)
@@ -143,6 +151,8 @@ class Trainer:
                 self._save_checkpoint(best_state)
             else:
                 since_best += 1
+            if on_epoch is not None:
+                on_epoch(epoch, sign * value)
             bar.set_postfix(val_loss=f"{_mean_metric(val_metrics, 'loss'):.4f}")
             if scheduler is not None:
                 scheduler.step(value) if cfg.lr_schedule == "plateau" else scheduler.step()
