@@ -17,7 +17,14 @@ import json
 import shlex
 from pathlib import Path
 
-from mtlkit.cli.options import add_quiet, add_settings, command, flag, given_settings
+from mtlkit.cli.options import (
+    add_quiet,
+    add_settings,
+    command,
+    flag,
+    given_settings,
+    plugin_listing,
+)
 from mtlkit.cli.train_cmd import SPLIT_PARAMS
 from mtlkit.experiments.config import (
     GRID_PARAMS,
@@ -49,6 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "tune",
         run,
         __doc__,
+        listing=plugin_listing,
         epilog="example: mtlkit tune data/ --labels income marital --model mmoe --trials 30 "
         "--out runs/tune-mmoe",
     )
