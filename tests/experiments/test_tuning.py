@@ -59,6 +59,7 @@ def _finished(run_dir: Path) -> dict[str, list[tuple]]:
 
 
 def test_every_model_gets_the_same_budget_and_its_cells_train_with_the_tuned_values(tmp_path):
+    # Also: studies run in parallel processes give the same tuned values.
     config = CompareConfig.from_mapping(GRID)
     assert run_grid(config, tmp_path, progress=False) == (6, 0)
     trials = _finished(tmp_path)
@@ -80,6 +81,11 @@ def test_every_model_gets_the_same_budget_and_its_cells_train_with_the_tuned_val
         given = {"n_experts": 2} if cell.architecture == "mmoe" else {}
         model = create(cell.architecture, schema, **given, **best["model"])
         assert cell.n_params == sum(p.numel() for p in model.parameters())
+
+    # Studies in parallel processes (sharing the SQLite file) find what one process finds.
+    assert tune_grid(config, tmp_path / "parallel", jobs=2, progress=False) == 3
+    parallel = {r.study: (r.best, r.best_value) for r in load_studies(tmp_path / "parallel")}
+    assert parallel == {r.study: (r.best, r.best_value) for r in records.values()}
 
     report = build_report(tmp_path)
     page = (tmp_path / "report.md").read_text()
