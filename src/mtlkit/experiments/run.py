@@ -51,7 +51,7 @@ def run_one(
         spec.model,
         strategy=strategy,
         strategy_params={**strategy_params, **spec.strategy_params},
-        **{**spec.train_params, "seed": spec.seed},
+        **{**spec.train_params, "seed": spec.seed, "progress": False},
         **spec.model_params,
     ).fit(train, validation=val)
     metrics = {"val": est.evaluate(val)}
