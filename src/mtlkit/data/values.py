@@ -231,6 +231,8 @@ def numbers_typed_as_text(
 def check_magnitudes(what: str, column: pd.Series, origins: Origins, bad_values: str) -> pd.Series:
     """``column`` (numbers) with no infinite value or value beyond the float32 range; such
     values raise, or under ``bad_values="missing"`` become NaN."""
+    if pd.api.types.is_integer_dtype(column):
+        return column  # 64-bit integers are within the float32 range
     values = column.to_numpy(dtype=float, na_value=np.nan)
     bad = np.abs(values) > FLOAT32_MAX
     if not bad.any():
