@@ -30,7 +30,8 @@ from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_tables
 from mtlkit.data.splits import split_table
 from mtlkit.models import create
-from mtlkit.training.trainer import TrainConfig, Trainer
+from mtlkit.training.settings import TrainConfig
+from mtlkit.training.trainer import Trainer
 
 CENSUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "census-income.test.gz"
 

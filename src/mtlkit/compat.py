@@ -26,9 +26,9 @@ from mtlkit.data.loading import Sources, load_tables
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.data.splits import split_table
 from mtlkit.errors import ConfigError, DataError
+from mtlkit.evaluation.record import History
 from mtlkit.reporting.plots import plot_history, plot_pr, plot_roc, save_figure
 from mtlkit.training.estimator import MultiTaskEstimator
-from mtlkit.training.trainer import History
 from mtlkit.validation import check_choice, check_fraction
 
 #: The label value that means "missing" in a compat DataFrame.
@@ -165,7 +165,7 @@ class _CompatModel:
             **self.model_params,
         )
         start = time.perf_counter()
-        self.estimator.fit(train, val)
+        self.estimator.fit(train, validation=val)
         elapsed = time.perf_counter() - start
         print(f"training time: {elapsed:.1f} s ({len(self.estimator.history_.epochs)} epochs)")
         metrics = self.estimator.evaluate(test)
@@ -218,6 +218,9 @@ def _epochs(epochs: int | None, epoches: int | None) -> int:
 class mmoe_model(_CompatModel):  # noqa: N801 - the original's name
     """MMoE (Ma et al., KDD 2018) for ``num_features`` feature columns: ``n_experts`` experts
     of ``expert_units`` units, towers of ``tower_units`` (8, 16 and 8, as the original).
+    ``expert_units``/``tower_units`` are the original's spellings of mtlkit's
+    ``expert_hidden=[16]``/``tower_hidden=[8]``, which may be given instead (e.g. deeper
+    experts: ``expert_hidden=[32, 16]``).
 
     Other keyword arguments go to :class:`mtlkit.MultiTaskEstimator` (``lr``, ``batch_size``,
     ``embedding_dim``...).
@@ -237,8 +240,8 @@ class mmoe_model(_CompatModel):  # noqa: N801 - the original's name
             raise ConfigError(f"num_features must be a positive integer, got {num_features!r}.")
         params = {
             "n_experts": n_experts,
-            "expert_hidden": [expert_units],
-            "tower_hidden": [tower_units],
+            "expert_hidden": settings.pop("expert_hidden", [expert_units]),
+            "tower_hidden": settings.pop("tower_hidden", [tower_units]),
         }
         super().__init__(num_features, params, settings)
 

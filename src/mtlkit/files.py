@@ -1,7 +1,11 @@
-"""Run folders and atomic result files (never half a file after a crash)."""
+"""Run folders and the one atomic writer (never half a file after a crash).
+
+Every file mtlkit writes goes through :func:`atomic_write_bytes` (or its text/JSON forms).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from datetime import datetime
@@ -33,6 +37,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(Path(path), text.encode())
+
+
+def atomic_write_json(path: Path, value: object, indent: int | None = 2) -> None:
+    """``value`` as strict JSON (NaN refused: make it None first)."""
+    atomic_write_bytes(Path(path), json.dumps(value, indent=indent, allow_nan=False).encode())
 
 
 def write_table(frame: pd.DataFrame, stem: Path) -> None:

@@ -25,19 +25,21 @@ def test_demo_writes_results_and_prints_a_table(tmp_path, capsys):
             "2",
             "--correlations",
             "0.9",
+            "--seeds",
+            "0",
             "--out",
-            str(tmp_path),
+            str(tmp_path / "demo"),
             "--quiet",
         ]
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "Test ROC-AUC" in out and "mmoe" in out
-    run_dir = next(tmp_path.iterdir())
+    run_dir = tmp_path / "demo"
+    assert "Test roc_auc" in out and "mmoe" in out
     results = pd.read_parquet(run_dir / "results.parquet")
     assert set(results["model"]) == {"single_task", "shared_bottom", "mmoe"}
-    assert (run_dir / "results.csv").is_file() and (run_dir / "summary.json").is_file()
-    assert str(run_dir) in out
+    assert (run_dir / "summary.csv").is_file() and (run_dir / "report.html").is_file()
+    assert f"Report: {run_dir / 'report.html'}" in out
 
 
 def test_user_errors_are_reported_without_traceback(tmp_path, capsys):
@@ -45,3 +47,26 @@ def test_user_errors_are_reported_without_traceback(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "correlation" in err and "Traceback" not in err
+
+
+def test_strategies_lists_every_strategy_with_its_settings(capsys):
+    from mtlkit.training.strategies import available_strategies
+
+    assert main(["strategies", "--verbose"]) == 0
+    out = capsys.readouterr().out
+    for name in available_strategies():
+        assert name in out
+    assert "c=0.4" in out and "order=round_robin" in out
+
+
+def test_compare_help_is_generated_from_the_declared_settings(capsys):
+    import pytest
+
+    from mtlkit.training.settings import TrainConfig
+
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    out = capsys.readouterr().out
+    for p in TrainConfig.params():
+        if p.name not in ("seed", "progress"):
+            assert "--" + p.name.replace("_", "-") in out

@@ -9,13 +9,12 @@ from mtlkit.data.schema import Schema, TaskSpec
 from mtlkit.data.splits import split_table
 from mtlkit.data.synthetic import make_funnel
 from mtlkit.errors import DataError
-from mtlkit.models import available, create
-from mtlkit.models.registry import _REGISTRY
+from mtlkit.models import MODELS, available, create
 from mtlkit.training.estimator import MultiTaskEstimator
 
 FAST = {"epochs": 12, "batch_size": 256, "lr": 3e-3, "patience": 3, "progress": False}
-GENERAL = [name for name in available() if _REGISTRY[name].cls.task_roles is None]
-SEQUENTIAL = [name for name in available() if _REGISTRY[name].cls.task_roles is not None]
+GENERAL = [name for name in available() if MODELS.entry(name).target.task_roles is None]
+SEQUENTIAL = [name for name in available() if MODELS.entry(name).target.task_roles is not None]
 
 
 @pytest.fixture(scope="module")

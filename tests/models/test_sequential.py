@@ -9,7 +9,8 @@ from mtlkit.errors import ConfigError
 from mtlkit.models import create
 from mtlkit.models.aitm import calibrator_penalty
 from mtlkit.training.losses import masked_task_losses
-from mtlkit.training.trainer import TrainConfig, Trainer
+from mtlkit.training.settings import TrainConfig
+from mtlkit.training.trainer import Trainer
 
 
 def _funnel_schema(n_tasks: int) -> Schema:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mtlkit.reporting.comparison import (
-    plot_expert_utilization,
-    plot_gradient_conflict,
+from mtlkit.evaluation.record import History
+from mtlkit.reporting.plots import save_figure
+from mtlkit.reporting.plots.comparison import (
     plot_metric_bars,
     plot_metric_vs_correlation,
-    plot_task_weights,
     plot_train_time,
 )
-from mtlkit.reporting.plots import save_figure
-from mtlkit.training.trainer import History
+from mtlkit.reporting.plots.training import (
+    plot_expert_utilization,
+    plot_gradient_conflict,
+    plot_task_weights,
+)
 
 
 def _history(diagnostics: bool, shift: float = 0.0, gated: bool = True) -> History:

@@ -1,4 +1,12 @@
-"""``mtlkit compare``: run the model x strategy x seed grid and write the comparison report."""
+"""Compare models x strategies x seeds against single-task; write a report.
+
+Train every model x strategy x seed on the same train/validation/test splits,
+plus the single-task baseline, then write tidy results, a summary with 95%
+confidence intervals and paired tests against single-task, plots and a
+self-contained report.html. Rerun the same command (same --out) to resume an
+interrupted grid: finished runs are kept and skipped. Every setting can also be
+given in a --config file (the same names, with _ for -).
+"""
 
 from __future__ import annotations
 
@@ -9,50 +17,34 @@ from pathlib import Path
 
 import yaml
 
+from mtlkit.cli.options import add_quiet, add_settings, command, given_settings
 from mtlkit.errors import ConfigError
-from mtlkit.experiments.config import METRICS, CompareConfig, load_config_file
-from mtlkit.experiments.grid import CONFIG_FILE, check_data, run_grid
-from mtlkit.files import atomic_write_bytes, new_run_dir
-from mtlkit.reporting.report import COMMAND_FILE, build_report, table_groups
-
-#: CLI option dest -> config key, for the settings a command line may give or override.
-_OVERRIDES = {
-    "data": "data",
-    "labels": "labels",
-    "models": "models",
-    "strategies": "strategies",
-    "seeds": "seeds",
-    "correlations": "correlations",
-    "rows": "rows",
-    "epochs": "epochs",
-    "batch_size": "batch_size",
-    "lr": "lr",
-    "patience": "patience",
-    "split_seed": "split_seed",
-    "metric": "metric",
-}
+from mtlkit.experiments.cells import COMMAND_FILE, CONFIG_FILE
+from mtlkit.experiments.config import (
+    GRID_PARAMS,
+    TRAIN_PARAMS,
+    CompareConfig,
+    load_config_file,
+)
+from mtlkit.files import atomic_write_text, new_run_dir
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "compare",
-        help="compare models x strategies x seeds against single-task; write a report",
-        description=(
-            "Train every model x strategy x seed on the same train/validation/test splits,\n"
-            "plus the single-task baseline, then write tidy results, a summary with 95%\n"
-            "confidence intervals and paired tests against single-task, plots and a\n"
-            "self-contained report.html. Rerun the same command (same --out) to resume an\n"
-            "interrupted grid: finished runs are kept and skipped."
-        ),
+        run,
+        __doc__,
         epilog=(
             "examples:\n"
             "  mtlkit compare synthetic --correlations 0.9 0.5 "
             "--models shared_bottom mmoe --seeds 0 1 2 --epochs 10 --out runs/synth\n"
             "  mtlkit compare data/ --labels income marital --models mmoe --jobs 2\n"
             "  mtlkit compare --config grid.yaml --out runs/census\n"
-            "A model may carry hyperparameters: mmoe:n_experts=4:expert_hidden=[32]."
+            "A model may carry hyperparameters: mmoe:n_experts=4:expert_hidden=[32] (see\n"
+            "'mtlkit models -v'); a strategy its settings: alternating:order=proportional\n"
+            "(see 'mtlkit strategies -v')."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "data",
@@ -60,28 +52,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="data files, folders or globs, or a built-in data set name such as 'synthetic'",
     )
     p.add_argument("--config", type=Path, help="a YAML or TOML file with the grid's settings")
-    p.add_argument("--labels", nargs="+", help="the label columns (one task each)")
     p.add_argument("--models", nargs="+", help="models to compare (see 'mtlkit models')")
-    p.add_argument(
-        "--strategies",
-        nargs="+",
-        help="training strategies, optionally with settings, e.g. joint uncertainty "
-        "alternating:order=proportional (default: joint)",
-    )
-    p.add_argument("--seeds", type=int, nargs="+", help="model seeds (default: 0 1 2)")
-    p.add_argument(
-        "--correlations",
-        type=float,
-        nargs="+",
-        help="synthetic data only: task correlations to compare, each in [-1, 1]",
-    )
-    p.add_argument("--rows", type=int, help="synthetic data only: rows (default 10000)")
-    p.add_argument("--epochs", type=int, help="maximum epochs per run (default 20)")
-    p.add_argument("--batch-size", type=int, help="batch size (default 512)")
-    p.add_argument("--lr", type=float, help="learning rate (default 0.001)")
-    p.add_argument("--patience", type=int, help="early-stopping patience (default 5; 0: off)")
-    p.add_argument("--split-seed", type=int, help="seed of the data split, shared by all runs")
-    p.add_argument("--metric", choices=METRICS, help="the metric compared (default roc_auc)")
+    grid = p.add_argument_group("grid settings")
+    add_settings(grid, GRID_PARAMS, defaults=False)
+    training = p.add_argument_group("training settings (every run)")
+    add_settings(training, TRAIN_PARAMS, defaults=False)
     p.add_argument(
         "--dataset-path",
         type=Path,
@@ -91,7 +66,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--dataset-option",
         action="append",
         metavar="KEY=VALUE",
-        help="built-in data sets only: a loader option, e.g. group=2 (repeatable)",
+        help="a built-in data set's loader option, e.g. group=2, or synthetic's noise=0.5 "
+        "(repeatable)",
     )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
@@ -104,8 +80,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--resume", type=Path, metavar="RUN_DIR", help="finish the grid saved in RUN_DIR"
     )
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (default 1)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+    add_quiet(p)
 
 
 def resolve_config(args: argparse.Namespace) -> CompareConfig:
@@ -122,10 +97,9 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         values, where = json.loads(saved.read_text()), str(saved)
     elif args.config is not None:
         values, where = load_config_file(args.config), str(args.config)
-    for dest, key in _OVERRIDES.items():
-        given = getattr(args, dest)
-        if given not in (None, []):
-            values[key] = given
+    values.update(given_settings(args, (*GRID_PARAMS, *TRAIN_PARAMS)))
+    if args.models:
+        values["models"] = args.models
     if args.data:
         values["data"] = [str(Path(d).resolve()) if Path(d).exists() else d for d in args.data]
     options = dict(values.get("dataset_options") or {})
@@ -145,19 +119,38 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be a positive integer, got {args.jobs}.")
     config = resolve_config(args)
+    run_dir = args.resume or args.out
+    execute(config, run_dir, jobs=args.jobs, progress=not args.quiet, argv=args.argv)
+    return 0
+
+
+def execute(
+    config: CompareConfig,
+    run_dir: Path | None,
+    *,
+    jobs: int = 1,
+    progress: bool = True,
+    argv: list[str] | None = None,
+    prefix: str = "compare",
+) -> Path:
+    """Run (or resume) the grid of ``config`` in ``run_dir`` (default: a new folder under
+    runs/), build its report and print the summary; returns the run folder."""
+    from mtlkit.experiments.grid import check_data, run_grid  # here: loads PyTorch
+    from mtlkit.reporting.report import build_report, table_groups
+
     check_data(config)
-    run_dir = args.resume or args.out or new_run_dir(Path("runs"), "compare")
+    run_dir = run_dir or new_run_dir(Path("runs"), prefix)
     run_dir.mkdir(parents=True, exist_ok=True)
 
     def announce(todo: int, done: int) -> None:
         skipped = f", {done} already finished (skipped)" if done else ""
         print(f"{todo + done} runs in the grid{skipped}; writing to {run_dir}", flush=True)
 
-    command = run_dir / COMMAND_FILE
-    if not command.is_file():
-        atomic_write_bytes(command, shlex.join(["mtlkit", *args.argv]).encode())
+    command_file = run_dir / COMMAND_FILE
+    if argv is not None and not command_file.is_file():
+        atomic_write_text(command_file, shlex.join(["mtlkit", *argv]))
     try:
-        run_grid(config, run_dir, jobs=args.jobs, progress=not args.quiet, on_start=announce)
+        run_grid(config, run_dir, jobs=jobs, progress=progress, on_start=announce)
     except KeyboardInterrupt:
         print(
             f"\nInterrupted. Finished runs are saved in {run_dir}; rerun the same command "
@@ -172,8 +165,9 @@ def run(args: argparse.Namespace) -> int:
     print()
     for sentence in report.sentences:
         print(f"- {sentence}")
-    print(f"\nReport: {report.html}\nTables: {run_dir / 'results.csv'}, {run_dir / 'summary.csv'}")
-    return 0
+    print(f"\nTables: {run_dir / 'results.csv'}, {run_dir / 'summary.csv'}")
+    print(f"Report: {report.html}")
+    return run_dir
 
 
 _SHOWN = [

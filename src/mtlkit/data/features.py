@@ -20,6 +20,7 @@ from mtlkit.data.tasks import recode_labels
 from mtlkit.data.tensors import TensorData
 from mtlkit.data.values import FLOAT32_MAX, text_numbers
 from mtlkit.errors import ConfigError
+from mtlkit.files import atomic_write_json
 from mtlkit.validation import check_positive_int
 
 FORMAT = "mtlkit-preprocessor/1"
@@ -210,7 +211,7 @@ class Preprocessor:
             "numeric": self._numeric,
             "tasks": [t.to_dict() for t in self._tasks_or_raise()],
         }
-        Path(path).write_text(json.dumps(state, indent=1), encoding="utf-8")
+        atomic_write_json(Path(path), state, indent=1)
 
     @classmethod
     def load(cls, path: str | Path) -> Preprocessor:

@@ -112,11 +112,14 @@ def split_with_test(
     return train, val, test
 
 
-def check_splits(train: MultiTaskTable, val: MultiTaskTable, test: MultiTaskTable) -> None:
+def check_splits(
+    train: MultiTaskTable, val: MultiTaskTable, test: MultiTaskTable | None = None
+) -> None:
     """Raise DataError when a task has no labels in some split or one class in training."""
     problems = []
+    parts = (train, val) if test is None else (train, val, test)
     for task in train.tasks:
-        for split_name, part in zip(SPLIT_NAMES, (train, val, test)):
+        for split_name, part in zip(SPLIT_NAMES, parts):
             if not part.masks[task.name].any():
                 problems.append(
                     f"task {task.name!r} has no labelled rows in the {split_name} split "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mtlkit import datasets
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
-from mtlkit.data.splits import split_table
+from mtlkit.data.splits import check_splits, split_table
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import SYNTHETIC, CompareConfig
@@ -28,9 +28,10 @@ def load_data(config: CompareConfig, correlation: float | None = None) -> MultiT
                 f"synthetic data has the labels {SYNTHETIC_LABELS}; {unknown} are not among them."
             )
         frame = make_synthetic(
-            config.rows,
+            config.n_rows,
             correlation=0.9 if correlation is None else correlation,
             seed=config.split_seed,
+            **(config.dataset_options or {}),
         )
         return load_tables(frame.drop(columns=sorted(set(SYNTHETIC_LABELS) - set(labels))), labels)
     if name is not None:
@@ -39,7 +40,7 @@ def load_data(config: CompareConfig, correlation: float | None = None) -> MultiT
                 f"{name!r} is neither a file nor a folder nor a built-in data set "
                 f"({[SYNTHETIC, *datasets.available()]}); check the path or see 'mtlkit datasets'."
             )
-        table = datasets.load(name, **config.dataset_options)
+        table = datasets.load(name, **(config.dataset_options or {}))
         if config.labels is not None and sorted(config.labels) != sorted(table.task_names):
             raise ConfigError(
                 f"data set {name!r} has the labels {table.task_names}; leave --labels out or "
@@ -53,4 +54,6 @@ def load_splits(
     config: CompareConfig, correlation: float | None = None
 ) -> tuple[MultiTaskTable, MultiTaskTable, MultiTaskTable]:
     """(train, validation, test): the same for every cell, fixed by ``config.split_seed``."""
-    return split_table(load_data(config, correlation), config.fractions, seed=config.split_seed)
+    splits = split_table(load_data(config, correlation), config.fractions, seed=config.split_seed)
+    check_splits(*splits)
+    return splits

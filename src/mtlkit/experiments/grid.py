@@ -1,88 +1,28 @@
-"""The comparison grid: every model x strategy x seed (x correlation) on the same splits.
+"""Running the comparison grid: every model x strategy x seed (x correlation) on the same
+splits.
 
-Each finished cell is written atomically as one JSON file under ``RUN_DIR/cells/`` (its tidy
-result rows, its training history and its test predictions), so an interrupted grid loses no
-finished cell and a rerun skips them. The final tables are always rebuilt from these files.
+Each finished cell is written atomically as one JSON file (see :mod:`.cells`), so an
+interrupted grid loses no finished cell and a rerun skips them.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing
-import re
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from mtlkit.errors import ConfigError
-from mtlkit.experiments.config import BASELINE, CompareConfig
+from mtlkit.evaluation.metrics import check_reported
+from mtlkit.experiments.cells import CONFIG_FILE, Cell, cell_path, grid_cells
+from mtlkit.experiments.config import CompareConfig
 from mtlkit.experiments.data import load_splits
 from mtlkit.experiments.run import RunSpec, run_one
-from mtlkit.files import atomic_write_bytes
-from mtlkit.training.trainer import History
-
-CONFIG_FILE = "config.json"
-CELLS_DIR = "cells"
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One training run of the grid."""
-
-    spec: RunSpec
-    correlation: float | None = None
-
-    @property
-    def id(self) -> str:
-        """A file-name-safe, unique name, e.g. ``corr+0.90__mmoe__joint__seed1``."""
-        prefix = "" if self.correlation is None else f"corr{self.correlation:+.2f}__"
-        return re.sub(r"[^A-Za-z0-9_.+=-]+", "-", prefix + self.spec.run_id)
-
-    @property
-    def tags(self) -> dict:
-        return {} if self.correlation is None else {"correlation": self.correlation}
-
-
-@dataclass
-class CellResult:
-    """What one finished cell left in its file."""
-
-    cell_id: str
-    rows: list[dict]
-    history: History
-    #: ``{task: (y_true, y_score)}`` on the labelled test rows.
-    predictions: dict[str, tuple[np.ndarray, np.ndarray]]
-
-
-def grid_cells(config: CompareConfig) -> list[Cell]:
-    """The cells of ``config``: the baseline with the joint strategy, every other model with
-    every strategy, each for every seed and correlation."""
-    cells = []
-    for corr in config.correlations or [None]:
-        for choice in config.grid_models():
-            strategies = ["joint"] if choice.label == BASELINE else config.strategies
-            for strategy in strategies:
-                for seed in config.seeds:
-                    spec = RunSpec(
-                        choice.model,
-                        strategy,
-                        seed,
-                        model_params=choice.params,
-                        train_params=config.train_params(),
-                        label=choice.label,
-                    )
-                    cells.append(Cell(spec, corr))
-    return cells
-
-
-def cell_path(run_dir: Path, cell: Cell) -> Path:
-    return Path(run_dir) / CELLS_DIR / f"{cell.id}.json"
+from mtlkit.files import atomic_write_json
 
 
 def prepare_run_dir(config: CompareConfig, run_dir: Path) -> None:
@@ -102,7 +42,7 @@ def prepare_run_dir(config: CompareConfig, run_dir: Path) -> None:
                 "same settings to resume it, or choose a new --out folder."
             )
         return
-    atomic_write_bytes(saved_path, json.dumps(current, indent=2).encode())
+    atomic_write_json(saved_path, current)
 
 
 def run_grid(
@@ -172,69 +112,22 @@ def _splits(config: CompareConfig, correlation: float | None) -> tuple:
 
 
 def check_data(config: CompareConfig) -> None:
-    """Load and split every data variant: missing files or labels fail here, clearly."""
+    """Load and split every data variant: missing files or labels, a task without labels in
+    a split, or a metric no task reports fail here, clearly."""
     for correlation in config.correlations or [None]:
-        _splits(config, correlation)
+        train, _, _ = _splits(config, correlation)
+        check_reported(config.metric, train.tasks, "metric")
+        check_reported(config.train.monitor, train.tasks, "monitor")
 
 
 def run_cell(raw_config: dict, cell: Cell, run_dir: Path) -> str:
-    """Train one cell and write its file atomically; returns the cell id."""
-    train, val, test = _splits(CompareConfig.from_mapping(raw_config), cell.correlation)
+    """Train one cell and write its record atomically; returns the cell id."""
+    config = CompareConfig.from_mapping(raw_config, validate=False)
+    train, val, test = _splits(config, cell.correlation)
     spec = RunSpec(
-        cell.spec.model,
-        cell.spec.strategy,
-        cell.spec.seed,
-        cell.spec.model_params,
-        {**cell.spec.train_params, "progress": False},
-        cell.spec.label,
+        cell.model, cell.strategy, cell.seed, cell.model_params, config.train_params(), cell.label
     )
-    rows, est = run_one(spec, train, val, test, tags=cell.tags)
-    scores = est.predict_proba(test)
-    predictions = {
-        task: {
-            "y_true": test.labels[task][test.masks[task]].tolist(),
-            "y_score": np.asarray(scores[task])[test.masks[task]].tolist(),
-        }
-        for task in test.task_names
-    }
-    payload = {
-        "cell_id": cell.id,
-        "rows": [{**r, "run_id": cell.id} for r in rows],
-        "history": est.history_.to_dict(),
-        "predictions": predictions,
-    }
-    atomic_write_bytes(cell_path(run_dir, cell), json.dumps(payload).encode())
+    record = run_one(spec, train, val, test, tags=cell.tags)
+    record.run_id = cell.id
+    atomic_write_json(cell_path(run_dir, cell), record.to_dict(), indent=None)
     return cell.id
-
-
-def load_cells(run_dir: Path, config: CompareConfig | None = None) -> list[CellResult]:
-    """Every finished cell of ``run_dir``, in the grid order of ``config`` (else by name)."""
-    files = sorted((Path(run_dir) / CELLS_DIR).glob("*.json"))
-    if not files:
-        raise ConfigError(
-            f"{run_dir} holds no finished grid cells ({CELLS_DIR}/*.json); run "
-            "'mtlkit compare' into it first."
-        )
-    out = []
-    for path in files:
-        d = json.loads(path.read_text())
-        out.append(
-            CellResult(
-                d["cell_id"],
-                d["rows"],
-                History.from_dict(d["history"]),
-                {
-                    t: (np.asarray(p["y_true"]), np.asarray(p["y_score"]))
-                    for t, p in d["predictions"].items()
-                },
-            )
-        )
-    if config is not None:
-        order = {c.id: i for i, c in enumerate(grid_cells(config))}
-        out.sort(key=lambda c: order.get(c.cell_id, len(order)))
-    return out
-
-
-def results_frame(cells: list[CellResult]) -> pd.DataFrame:
-    """The tidy table: one row per run x task x split x metric."""
-    return pd.DataFrame([row for c in cells for row in c.rows])

@@ -1,12 +1,14 @@
-"""One run = one model x strategy x seed on fixed splits, giving tidy result rows."""
+"""One run = one model x strategy x seed on fixed splits, giving a :class:`RunRecord`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pandas as pd
+import numpy as np
 
 from mtlkit.data.schema import MultiTaskTable
+from mtlkit.evaluation.metrics import all_task_metrics
+from mtlkit.evaluation.record import RunRecord
 from mtlkit.experiments.config import parse_strategy
 from mtlkit.training.estimator import MultiTaskEstimator
 
@@ -39,61 +41,37 @@ def run_one(
     val: MultiTaskTable,
     test: MultiTaskTable,
     tags: dict | None = None,
-) -> tuple[list[dict], MultiTaskEstimator]:
-    """Train ``spec`` and return one row per task x split x metric, plus the fitted estimator.
-
-    ``tags`` (e.g. ``{"correlation": 0.9}``) are copied into every row.
-    """
+) -> RunRecord:
+    """Train ``spec``; its record holds the validation and test metrics and the test
+    predictions. ``tags`` (e.g. ``{"correlation": 0.9}``) identify the data variant."""
     strategy, strategy_params = parse_strategy(spec.strategy)
     est = MultiTaskEstimator(
         spec.model,
         strategy=strategy,
         strategy_params=strategy_params,
-        seed=spec.seed,
-        **spec.train_params,
+        **{**spec.train_params, "seed": spec.seed},
         **spec.model_params,
-    ).fit(train, val)
-    base = {
-        **(tags or {}),
-        "run_id": spec.run_id,
-        "model": spec.name,
-        "architecture": spec.model,
-        "strategy": spec.strategy,
-        "seed": spec.seed,
-        "train_time_s": est.fit_time_,
-        "epochs": len(est.history_.epochs),
-        "best_epoch": est.history_.best_epoch,
-        "n_params": est.n_parameters_,
-    }
-    rows = []
-    for split, table in (("val", val), ("test", test)):
-        for task, metrics in est.evaluate(table).items():
-            for metric, value in metrics.items():
-                rows.append(
-                    {**base, "task": task, "split": split, "metric": metric, "value": value}
-                )
-    return rows, est
-
-
-def summarize(results: pd.DataFrame, metric: str = "roc_auc", split: str = "test") -> pd.DataFrame:
-    """Mean of one metric per model x strategy x task (x any tag columns), tasks as columns."""
-    keys = [c for c in results.columns if c not in _ROW_COLUMNS]
-    sel = results[(results["metric"] == metric) & (results["split"] == split)]
-    return sel.pivot_table(index=keys + ["model", "strategy"], columns="task", values="value")
-
-
-_ROW_COLUMNS = {
-    "run_id",
-    "model",
-    "architecture",
-    "strategy",
-    "seed",
-    "train_time_s",
-    "epochs",
-    "best_epoch",
-    "n_params",
-    "task",
-    "split",
-    "metric",
-    "value",
-}
+    ).fit(train, validation=val)
+    metrics = {"val": est.evaluate(val)}
+    scores = est.predict_proba(test)
+    tasks = list(est.schema_.tasks)
+    y = np.stack([test.labels[t.name] for t in tasks], axis=1)
+    mask = np.stack([test.masks[t.name] for t in tasks], axis=1)
+    metrics["test"] = all_task_metrics(tasks, np.nan_to_num(y), mask, scores)
+    return RunRecord(
+        run_id=spec.run_id,
+        model=spec.name,
+        architecture=spec.model,
+        strategy=spec.strategy,
+        seed=spec.seed,
+        task_kinds={t.name: t.kind for t in tasks},
+        train_time_s=est.fit_time_,
+        n_params=est.n_parameters_,
+        history=est.history_,
+        metrics=metrics,
+        predictions={
+            t.name: (test.labels[t.name][test.masks[t.name]], scores[t.name][test.masks[t.name]])
+            for t in tasks
+        },
+        tags=dict(tags or {}),
+    )

@@ -8,10 +8,9 @@ import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema
-from mtlkit.models.base import MTLModel, check_sequential_tasks
+from mtlkit.models.base import FUNNEL_TOWER_HIDDEN, MTLModel, check_sequential_tasks
 from mtlkit.models.blocks import Tower
-from mtlkit.models.registry import register
-from mtlkit.validation import check_sizes
+from mtlkit.models.registry import MODELS
 
 ORDER = (
     "first the click label (CTR), then the conversion label over all impressions (CTCVR, "
@@ -19,9 +18,12 @@ ORDER = (
 )
 
 
-@register(
+@MODELS.register(
     "esmm",
     "click -> conversion: pCTCVR = pCTR x pCVR, trained over all impressions (Ma et al. 2018)",
+    params=[
+        FUNNEL_TOWER_HIDDEN,
+    ],
 )
 class ESMM(MTLModel):
     """Entire Space Multi-task Model (Ma et al., "Entire Space Multi-Task Model: An Effective
@@ -37,10 +39,9 @@ class ESMM(MTLModel):
 
     task_roles = ("ctr", "ctcvr")
 
-    def __init__(self, schema: Schema, *, tower_hidden: Sequence[int] = (32, 16), **common) -> None:
+    def __init__(self, schema: Schema, *, tower_hidden: Sequence[int], **common) -> None:
         check_sequential_tasks("esmm", schema, ORDER, n_tasks=2)
         super().__init__(schema, **common)
-        tower_hidden = check_sizes("tower_hidden", tower_hidden)
         in_dim = self.encoder.output_dim
         self.ctr_tower = Tower(in_dim, tower_hidden, 1, **self.block_kwargs)
         self.cvr_tower = Tower(in_dim, tower_hidden, 1, **self.block_kwargs)

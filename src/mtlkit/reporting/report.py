@@ -21,27 +21,21 @@ from pathlib import Path
 import pandas as pd
 
 from mtlkit.errors import ConfigError
-from mtlkit.experiments.config import CompareConfig
-from mtlkit.experiments.grid import (
+from mtlkit.evaluation.metrics import metrics_for
+from mtlkit.evaluation.record import RunRecord
+from mtlkit.experiments.cells import (
+    COMMAND_FILE,
     CONFIG_FILE,
-    CellResult,
     grid_cells,
     load_cells,
     results_frame,
 )
+from mtlkit.experiments.config import CompareConfig
 from mtlkit.experiments.stats import recommendations, summarize_grid, tag_columns
 from mtlkit.files import atomic_write_bytes, write_table
-from mtlkit.reporting.comparison import (
-    plot_expert_utilization,
-    plot_gradient_conflict,
-    plot_metric_bars,
-    plot_metric_vs_correlation,
-    plot_task_weights,
-    plot_train_time,
-)
-from mtlkit.reporting.plots import plot_history, plot_pr, plot_roc, save_figure
+from mtlkit.reporting.figures import save_figure
+from mtlkit.reporting.plots import PlotInput, report_plots
 
-COMMAND_FILE = "command.txt"
 LIBRARIES = ("mtlkit", "torch", "numpy", "pandas", "scikit-learn", "scipy", "matplotlib")
 
 
@@ -69,7 +63,8 @@ def build_report(run_dir: str | Path, metric: str | None = None) -> Report:
             "folder 'mtlkit compare' printed."
         )
     saved = json.loads((run_dir / CONFIG_FILE).read_text())
-    config = CompareConfig.from_mapping({**saved, **({"metric": metric} if metric else {})})
+    overrides = {"metric": metric} if metric else {}
+    config = CompareConfig.from_mapping({**saved, **overrides}, validate=False)
     cells = load_cells(run_dir, config)
     results = results_frame(cells)
     summary = summarize_grid(results, config.metric, "test", config.higher_is_better)
@@ -77,7 +72,7 @@ def build_report(run_dir: str | Path, metric: str | None = None) -> Report:
     write_table(summary, run_dir / "summary")
     plots = make_plots(config, cells, results, summary, run_dir / "plots")
     sentences = recommendations(summary, config.metric)
-    sentences += _uncompared_tasks(results, summary, config.metric)
+    sentences += uncompared_tasks(results, summary, config.metric)
     context = {
         "run_dir": run_dir,
         "config": config,
@@ -97,66 +92,40 @@ def build_report(run_dir: str | Path, metric: str | None = None) -> Report:
 
 def make_plots(
     config: CompareConfig,
-    cells: list[CellResult],
+    cells: list[RunRecord],
     results: pd.DataFrame,
     summary: pd.DataFrame,
     folder: Path,
 ) -> list[Plot]:
-    """Every plot of the grid as PNG files in ``folder``: the four standard plots, the
-    metric bars and (when recorded) conflict, task weights and utilization per data variant, then the
-    training time and the metric vs correlation."""
+    """Every registered report plot as PNG files in ``folder``: the per-variant plots for
+    each data variant, then the plots across the grid (see :data:`~.plots.PLOTS`)."""
     plots: list[Plot] = []
     tags = tag_columns(results)
-    for variant, variant_cells in _by_variant(cells, tags).items():
+    for variant, records in _by_variant(cells, tags).items():
         suffix = f"_corr{variant:+.2f}" if variant is not None else ""
         section = f"Task correlation {variant:+.2f}" if variant is not None else "Models"
         histories: dict[str, list] = {}
         predictions: dict[str, list] = {}
-        for cell in variant_cells:
-            first = cell.rows[0]
-            label = f"{first['model']} + {first['strategy']}"
-            histories.setdefault(label, []).append(cell.history)
-            predictions.setdefault(label, []).append(cell.predictions)
+        for record in records:
+            label = f"{record.model} + {record.strategy}"
+            histories.setdefault(label, []).append(record.history)
+            predictions.setdefault(label, []).append(record.predictions)
         part = summary if variant is None else summary[summary["correlation"] == variant]
-        figures = {
-            "loss": (plot_history("loss", histories), "loss per task over epochs"),
-            "accuracy": (
-                _optional(plot_history, "accuracy", histories),
-                "accuracy per task over epochs",
-            ),
-            "auc": (_optional(plot_roc, predictions), "test ROC curves per task"),
-            "pr": (_optional(plot_pr, predictions), "test precision-recall curves per task"),
-            "metric": (
-                plot_metric_bars(part, config.metric),
-                f"test {config.metric} per model with 95% CI",
-            ),
-            "conflict": (plot_gradient_conflict(histories), "task-gradient conflict"),
-            "weights": (plot_task_weights(histories), "task weights over epochs"),
-            "utilization": (plot_expert_utilization(histories), "expert utilization"),
-        }
-        for name, (fig, caption) in figures.items():
-            if fig is not None:
-                plots.append(
-                    Plot(section, caption, save_figure(fig, folder / f"{name}{suffix}.png"))
-                )
-    overall = "Across the grid"
-    plots.append(
-        Plot(
-            overall,
-            "training time per model",
-            save_figure(plot_train_time(results), folder / "time.png"),
-        )
-    )
-    corr = plot_metric_vs_correlation(summary, config.metric)
-    if corr is not None:
-        plots.append(
-            Plot(
-                overall,
-                f"test {config.metric} vs task correlation",
-                save_figure(corr, folder / "metric_vs_correlation.png"),
-            )
-        )
-    return plots
+        view = PlotInput(config.metric, histories, predictions, part, results)
+        plots += _draw("variant", view, section, folder, suffix)
+    everything = PlotInput(config.metric, {}, {}, summary, results)
+    return plots + _draw("grid", everything, "Across the grid", folder, "")
+
+
+def _draw(scope: str, view: PlotInput, section: str, folder: Path, suffix: str) -> list[Plot]:
+    out = []
+    for entry in report_plots(scope):
+        fig = entry.target(view)
+        if fig is not None:
+            path = save_figure(fig, folder / f"{entry.name}{suffix}.png")
+            caption = entry.description.replace("test metric", f"test {view.metric}")
+            out.append(Plot(section, caption, path))
+    return out
 
 
 def environment() -> dict[str, str]:
@@ -342,35 +311,30 @@ def _status(finished: int, total: int) -> str:
     )
 
 
-def _by_variant(cells: list[CellResult], tags: list[str]) -> dict:
+def _by_variant(cells: list[RunRecord], tags: list[str]) -> dict:
     out: dict = {}
     for cell in cells:
-        key = cell.rows[0].get(tags[0]) if tags else None
+        key = cell.tags.get(tags[0]) if tags else None
         out.setdefault(key, []).append(cell)
     return out
 
 
-def _uncompared_tasks(results: pd.DataFrame, summary: pd.DataFrame, metric: str) -> list[str]:
-    """A sentence for each task the chosen metric does not cover (e.g. roc_auc on a
-    regression task), saying which metric to compare it with."""
-    kinds = {"roc_auc": "rmse", "pr_auc": "rmse", "accuracy": "rmse"}
-    missing = [t for t in dict.fromkeys(results["task"]) if t not in set(summary["task"])]
-    other = kinds.get(metric, "roc_auc")
-    return [
-        f"Task {t} reports no {metric} (a {'regression' if other == 'rmse' else 'classification'}"
-        f" task), so it is not compared above; 'mtlkit report RUN_DIR --metric {other}' "
-        "compares it without retraining."
-        for t in missing
-    ]
-
-
-def _optional(plot, *args):
-    """The plot, or None when no task has what it shows (no binary task for ROC/PR, only
-    regression tasks for accuracy)."""
-    try:
-        return plot(*args)
-    except ConfigError:
-        return None
+def uncompared_tasks(results: pd.DataFrame, summary: pd.DataFrame, metric: str) -> list[str]:
+    """A sentence for each task the compared metric does not cover (e.g. roc_auc on a
+    regression task, pr_auc on a multiclass one), naming the metrics it does report."""
+    kinds = results.drop_duplicates("task").set_index("task")["task_kind"]
+    covered = set(summary["task"]) if not summary.empty else set()
+    sentences = []
+    for task, kind in kinds.items():
+        if task in covered:
+            continue
+        offered = [m for m in metrics_for(kind) if m != "loss"]
+        sentences.append(
+            f"Task {task} (a {kind} task) reports no {metric}, so it is not compared above; "
+            f"'mtlkit report RUN_DIR --metric {offered[0]}' compares it without retraining "
+            f"(it reports {', '.join(metrics_for(kind))})."
+        )
+    return sentences
 
 
 def _read(path: Path) -> str | None:

@@ -3,30 +3,26 @@
 from __future__ import annotations
 
 import copy
+import io
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mtlkit.data.tensors import TensorData
+from mtlkit.data.tensors import Batch, TensorData
 from mtlkit.errors import ConfigError, MtlkitError
-from mtlkit.evaluation.metrics import HIGHER_IS_BETTER, all_task_metrics
+from mtlkit.evaluation.metrics import all_task_metrics, check_reported, metric
+from mtlkit.evaluation.record import History
+from mtlkit.files import atomic_write_bytes
 from mtlkit.models.base import MTLModel
 from mtlkit.training.diagnostics import ConflictMonitor, probe_steps
 from mtlkit.training.losses import masked_task_losses, output_to_scores
-from mtlkit.training.strategies import Strategy, make_strategy
-from mtlkit.validation import (
-    check_choice,
-    check_non_negative_int,
-    check_positive_float,
-    check_positive_int,
-)
-
-LR_SCHEDULES = (None, "cosine", "plateau")
+from mtlkit.training.settings import TrainConfig
+from mtlkit.training.strategies import Strategy, check_strategy, make_strategy
 
 
 def resolve_device(device: str) -> torch.device:
@@ -54,141 +50,30 @@ class TrainingDiverged(MtlkitError):
     """A loss became NaN or infinite; the last good weights were restored."""
 
 
-@dataclass
-class TrainConfig:
-    """Settings of one training run.
-
-    ``monitor`` is the validation metric averaged over tasks that drives early stopping and
-    checkpoint choice ("loss" by default; e.g. "roc_auc"). ``patience`` counts epochs without
-    improvement before stopping (0 = never stop early). ``diagnostic_batches`` is how many
-    evenly spaced batches per epoch measure task-gradient conflict and gate usage (0 = off).
-    ``device`` is where training runs: "cpu" (default), "cuda", "cuda:1"..., or "auto" (the
-    GPU when torch sees one, else the CPU). Data and model move there once per fit; results
-    always come back as CPU arrays.
-    """
-
-    epochs: int = 50
-    batch_size: int = 1024
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    patience: int = 5
-    monitor: str = "loss"
-    grad_clip: float | None = None
-    lr_schedule: str | None = None
-    seed: int = 0
-    progress: bool = True
-    diagnostic_batches: int = 4
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        check_non_negative_int("epochs", self.epochs)
-        check_positive_int("batch_size", self.batch_size)
-        check_positive_float("lr", self.lr)
-        check_non_negative_int("patience", self.patience)
-        check_choice(
-            "monitor", self.monitor, ["loss", "accuracy", "roc_auc", "pr_auc", "rmse", "mae", "r2"]
-        )
-        if self.grad_clip is not None:
-            check_positive_float("grad_clip", self.grad_clip)
-        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        check_non_negative_int("diagnostic_batches", self.diagnostic_batches)
-        resolve_device(self.device)
-        if self.weight_decay < 0:
-            check_positive_float("weight_decay", self.weight_decay)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class History:
-    """What happened in training, one record per epoch; JSON-ready via :meth:`to_dict`.
-
-    Each record in ``epochs`` is a dict::
-
-        {
-          "epoch": 1,                       # 1-based
-          "time_s": 0.84,                   # wall-clock seconds of the epoch (train + val)
-          "lr": 0.001,                      # learning rate used in the epoch
-          "train": {task: {"loss": .., "accuracy": ..}},   # means over the labelled rows
-                                            # the epoch trained (no accuracy for regression)
-          "val": {task: {"loss": .., "roc_auc": .., ...}}, # evaluation.metrics per task
-          "task_weights": {task: w} | None, # the strategy's task weights after the epoch
-                                            # (for aggregators: the mean weight given to
-                                            # each task's gradient over the epoch)
-          "diagnostics": {                  # on the probed batches (TrainConfig.diagnostic_batches)
-            "grad_cosine": c,               # mean cosine of task gradients on the shared
-                                            # parameters, averaged over task pairs
-            "grad_cosine_pairs": {"a|b": c},
-            "grad_norm": {task: n},         # mean gradient norm per task
-            "grad_norm_ratio": r,           # largest / smallest mean task gradient norm
-            "expert_utilization": {gate: [mean weight per expert]},  # gated models only
-          } | None,
-        }
-
-    Values that could not be measured are NaN in memory and ``null`` in :meth:`to_dict`.
-    ``best_epoch`` is the restored epoch; ``stopped_early`` says if patience ran out.
-    """
-
-    epochs: list[dict] = field(default_factory=list)
-    best_epoch: int = 0
-    stopped_early: bool = False
-
-    def series(self, split: str, task: str, metric: str) -> list[float]:
-        """One metric of one task over epochs, e.g. ``series("val", "income", "loss")``."""
-        return [_nan_if_none(e[split][task].get(metric)) for e in self.epochs]
-
-    def diagnostic(self, name: str) -> list:
-        """One diagnostic over epochs, e.g. ``diagnostic("grad_cosine")`` (NaN when off)."""
-        return [_nan_if_none((e.get("diagnostics") or {}).get(name, math.nan)) for e in self.epochs]
-
-    def to_dict(self) -> dict:
-        """Strict-JSON data (NaN and infinities become None)."""
-        return _json_safe(asdict(self))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> History:
-        return cls(
-            epochs=list(data["epochs"]),
-            best_epoch=int(data["best_epoch"]),
-            stopped_early=bool(data["stopped_early"]),
-        )
-
-
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def _nan_if_none(value):
-    return math.nan if value is None else value
-
-
 class Trainer:
     """Train an :class:`MTLModel` on :class:`TensorData` splits.
 
     Each epoch: the strategy's batches, masked task losses, the strategy's backward, an
     optimizer step; then one validation pass. The best epoch (by ``config.monitor``) is kept
-    and restored at the end.
+    and restored at the end. The strategy (a registered name and its settings) is built for
+    the model when ``fit`` starts.
     """
 
     def __init__(
         self,
         model: MTLModel,
         config: TrainConfig | None = None,
-        strategy: str | Strategy = "joint",
+        strategy: str = "joint",
+        strategy_params: dict | None = None,
         checkpoint_path: str | Path | None = None,
     ) -> None:
         self.model = model
         self.config = config or TrainConfig()
         self.tasks = list(model.schema.tasks)
         self.task_names = [t.name for t in self.tasks]
-        self.strategy = make_strategy(strategy)
+        self.strategy_name = strategy
+        self.strategy_params = check_strategy(strategy, strategy_params)
+        self.strategy: Strategy | None = None
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.history = History()
 
@@ -215,25 +100,26 @@ class Trainer:
     # ---- training ---------------------------------------------------------------------
     def fit(self, train: TensorData, val: TensorData) -> History:
         cfg = self.config
+        check_reported(cfg.monitor, self.tasks)
         torch.manual_seed(cfg.seed)
         generator = torch.Generator().manual_seed(cfg.seed)
         device = resolve_device(cfg.device)
         self.model.to(device)
         train = train.to(device)
-        self.strategy.setup(self.model, len(self.tasks))
+        self.strategy = make_strategy(self.strategy_name, self.model, **self.strategy_params)
         groups = [{"params": list(self.model.parameters()), "weight_decay": cfg.weight_decay}]
         if self.strategy.parameters():
             groups.append({"params": self.strategy.parameters(), "weight_decay": 0.0})
         optimizer = torch.optim.Adam(groups, lr=cfg.lr)
         scheduler = self._scheduler(optimizer)
-        sign = -1.0 if cfg.monitor in HIGHER_IS_BETTER else 1.0
+        sign = -1.0 if metric(cfg.monitor).higher_is_better else 1.0
         # Until an epoch finishes, the initial weights are the last good ones.
         best_value, since_best = math.inf, 0
         best_state = copy.deepcopy(self.model.state_dict())
         bar = tqdm(range(1, cfg.epochs + 1), desc="epochs", disable=not cfg.progress, leave=False)
         for epoch in bar:
             start = time.perf_counter()
-            train_stats, diagnostics = self._train_epoch(
+            train_stats, diagnostics, steps = self._train_epoch(
                 train, optimizer, generator, epoch, best_state
             )
             val_metrics = self.evaluate(val)
@@ -242,6 +128,7 @@ class Trainer:
                 "epoch": epoch,
                 "time_s": time.perf_counter() - start,
                 "lr": optimizer.param_groups[0]["lr"],
+                "steps": steps,
                 "train": train_stats,
                 "val": val_metrics,
                 "task_weights": None if weights is None else dict(zip(self.task_names, weights)),
@@ -249,7 +136,7 @@ class Trainer:
             }
             self.history.epochs.append(record)
             value = sign * _mean_metric(val_metrics, cfg.monitor)
-            if value < best_value or self.history.best_epoch == 0:
+            if self.history.best_epoch == 0 or _improves(value, best_value):
                 best_value, since_best = value, 0
                 best_state = copy.deepcopy(self.model.state_dict())
                 self.history.best_epoch = epoch
@@ -273,8 +160,9 @@ class Trainer:
         generator: torch.Generator,
         epoch: int,
         best_state: dict,
-    ) -> tuple[dict[str, dict[str, float]], dict | None]:
-        """One pass over the strategy's steps; returns train stats and the diagnostics.
+    ) -> tuple[dict[str, dict[str, float]], dict | None, int]:
+        """One pass over the strategy's steps; returns train stats, the diagnostics and the
+        number of optimizer steps.
 
         A step's statistics count only the tasks it trains (``present``: labelled in the
         batch, and the active task when the strategy names one). The model's auxiliary loss,
@@ -305,10 +193,12 @@ class Trainer:
             if i in probes:
                 monitor.measure(losses, labelled, self.model.gate_weights())
             optimizer.zero_grad(set_to_none=True)
+            self.strategy.before_step()
             self.strategy.backward(losses, present, self.model.auxiliary_loss())
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             optimizer.step()
+            self.strategy.after_step(self._losses_of(batch))
             with torch.no_grad():
                 n = batch.mask.sum(0) * present
                 loss_sum += losses.detach() * n
@@ -321,7 +211,19 @@ class Trainer:
             stats[spec.name] = {"loss": float(loss_sum[k]) / c}
             if spec.kind != "regression":
                 stats[spec.name]["accuracy"] = float(correct[k]) / c
-        return stats, (monitor.summary() if probes else None)
+        return stats, (monitor.summary() if probes else None), len(steps)
+
+    def _losses_of(self, batch: Batch) -> Callable[[], torch.Tensor]:
+        """The task losses of ``batch`` under the current parameters, computed on call."""
+
+        @torch.no_grad()
+        def losses() -> torch.Tensor:
+            out = self.model(batch.x_cat, batch.x_num)
+            return masked_task_losses(
+                self.tasks, out, batch.y, batch.mask, self.model.probability_outputs
+            )
+
+        return losses
 
     def _correct(self, out: dict[str, torch.Tensor], batch) -> torch.Tensor:
         """Correct predictions per task on the batch's labelled rows (classification)."""
@@ -365,13 +267,18 @@ class Trainer:
     def _save_checkpoint(self, state: dict) -> None:
         if self.checkpoint_path is None:
             return
-        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.checkpoint_path)
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write_bytes(self.checkpoint_path, buffer.getvalue())
+
+
+def _improves(value: float, best: float) -> bool:
+    """Whether ``value`` beats ``best`` (lower is better); a NaN value (the metric undefined
+    this epoch) never does, and anything beats a NaN best."""
+    return not math.isnan(value) and (math.isnan(best) or value < best)
 
 
 def _mean_metric(metrics: dict[str, dict[str, float]], name: str) -> float:
-    """Mean of one metric over the tasks that report it (NaN-safe); +inf if none does."""
+    """Mean of one metric over the tasks that report it (NaN-safe); NaN if none does."""
     values = [m[name] for m in metrics.values() if name in m and math.isfinite(m[name])]
-    return float(np.mean(values)) if values else math.inf
+    return float(np.mean(values)) if values else math.nan

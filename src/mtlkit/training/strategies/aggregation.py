@@ -9,6 +9,8 @@ neither adds a zero row (which would stall MGDA-like methods) nor counts in the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torchjd.aggregation import (
@@ -24,39 +26,79 @@ from torchjd.aggregation import (
 from torchjd.autojac import backward as jac_backward
 from torchjd.autojac import jac_to_grad
 
-from mtlkit.errors import ConfigError
 from mtlkit.models.base import MTLModel
-from mtlkit.training.strategies.base import Strategy, add_extra, present_indices
-from mtlkit.validation import check_choice
+from mtlkit.params import Float, Int, Param, Range, Str
+from mtlkit.training.strategies.base import (
+    STRATEGIES,
+    Strategy,
+    add_extra,
+    present_indices,
+)
 
-#: name -> (aggregator factory taking (n_tasks, **params), citation)
-AGGREGATORS: dict[str, tuple[Callable[..., Aggregator], str]] = {
-    "pcgrad": (
-        lambda n, **kw: PCGrad(**kw),
+
+@dataclass(frozen=True)
+class AggregatorSpec:
+    """A torchjd aggregator offered as a strategy: its factory ``(n_tasks, **params)``, a
+    citation and its declared settings."""
+
+    factory: Callable[..., Aggregator]
+    description: str
+    params: tuple[Param, ...] = ()
+
+
+AGGREGATORS: dict[str, AggregatorSpec] = {
+    "pcgrad": AggregatorSpec(
+        lambda n: PCGrad(),
         "PCGrad: project away conflicting task gradients (Yu et al., NeurIPS 2020)",
     ),
-    "mgda": (
+    "mgda": AggregatorSpec(
         lambda n, **kw: MGDA(**kw),
         "MGDA: min-norm point of the task gradients' convex hull (Sener & Koltun, NeurIPS 2018)",
+        (
+            Float(
+                "epsilon",
+                0.001,
+                "convergence tolerance of the min-norm solver",
+                low=0.0,
+                open_low=True,
+            ),
+            Int("max_iters", 100, "iterations of the min-norm solver", low=1),
+        ),
     ),
-    "cagrad": (
-        lambda n, c=0.4, **kw: CAGrad(c=c, **kw),
+    "cagrad": AggregatorSpec(
+        lambda n, **kw: CAGrad(**kw),
         "CAGrad: conflict-averse gradient near the mean gradient (Liu et al., NeurIPS 2021)",
+        (
+            Float(
+                "c",
+                0.4,
+                "radius of the ball around the mean gradient",
+                low=0.0,
+                search=Range(0.1, 0.9),
+            ),
+            Float("norm_eps", 1e-4, "numerical floor of the gradient norm", low=0.0, open_low=True),
+        ),
     ),
-    "imtl_g": (
-        lambda n, **kw: IMTLG(**kw),
+    "imtl_g": AggregatorSpec(
+        lambda n: IMTLG(),
         "IMTL-G: update with equal projections on every task gradient (Liu et al., ICLR 2021)",
     ),
-    "nash_mtl": (
+    "nash_mtl": AggregatorSpec(
         lambda n, **kw: NashMTL(n_tasks=n, **kw),
         "Nash-MTL: Nash bargaining solution over task gradients (Navon et al., ICML 2022)",
+        (
+            Float("max_norm", 1.0, "largest norm of the update", low=0.0, open_low=True),
+            Int("update_weights_every", 1, "steps between two solves of the weights", low=1),
+            Int("optim_niter", 20, "iterations of the weight solver", low=1),
+        ),
     ),
-    "aligned_mtl": (
+    "aligned_mtl": AggregatorSpec(
         lambda n, **kw: AlignedMTL(**kw),
         "Aligned-MTL: align the task gradients' principal components (Senushkin et al., CVPR 2023)",
+        (Str("scale_mode", "min", "eigenvalue used to scale", choices=("min", "median", "rmse")),),
     ),
-    "upgrad": (
-        lambda n, **kw: UPGrad(**kw),
+    "upgrad": AggregatorSpec(
+        lambda n: UPGrad(),
         "UPGrad: project each gradient onto the dual cone of all (Quinton & Rey, 2024)",
     ),
 }
@@ -71,17 +113,11 @@ class Aggregation(Strategy):
     parameters (the single-task baseline) fall back to the plain sum of losses.
     """
 
-    def __init__(self, method: str, **params: object) -> None:
-        check_choice("aggregation method", method, AGGREGATORS)
+    def __init__(self, model: MTLModel, method: str, **params: object) -> None:
+        super().__init__(model)
         self.method = method
         self.params = params
-        try:  # fail now on bad parameters, not mid-training
-            AGGREGATORS[method][0](2, **params)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"bad parameters for strategy {method!r}: {exc}") from None
-
-    def setup(self, model: MTLModel, n_tasks: int) -> None:
-        super().setup(model, n_tasks)
+        n_tasks = self.n_tasks
         shared = {id(p) for p in model.shared_parameters()}
         self._shared = [p for p in model.parameters() if p.requires_grad and id(p) in shared]
         self._specific = [p for p in model.parameters() if p.requires_grad and id(p) not in shared]
@@ -112,7 +148,7 @@ class Aggregation(Strategy):
 
     def _aggregator(self, key: tuple[int, ...]) -> Aggregator:
         if key not in self._aggregators:
-            self._aggregators[key] = AGGREGATORS[self.method][0](len(key), **self.params)
+            self._aggregators[key] = AGGREGATORS[self.method].factory(len(key), **self.params)
         return self._aggregators[key]
 
     def end_epoch(self, train_losses: torch.Tensor) -> None:
@@ -126,3 +162,9 @@ class Aggregation(Strategy):
 
     def task_weights(self) -> list[float] | None:
         return self._epoch_weights
+
+
+for _name, _spec in AGGREGATORS.items():
+    STRATEGIES.add(
+        _name, partial(Aggregation, method=_name), _spec.description, params=_spec.params
+    )

@@ -9,12 +9,17 @@ from torch import nn
 
 from mtlkit.data.tensors import TensorData
 from mtlkit.models.base import MTLModel
-from mtlkit.training.strategies.base import Step, Strategy, add_extra
-from mtlkit.validation import check_choice
+from mtlkit.params import Str
+from mtlkit.training.strategies.base import Step, Strategy, add_extra, register_strategy
 
 ORDERS = ("round_robin", "proportional")
 
 
+@register_strategy(
+    "alternating",
+    "one task per step on its labelled rows, order='round_robin' or 'proportional'",
+    params=[Str("order", "round_robin", "how tasks take turns", choices=ORDERS)],
+)
 class Alternating(Strategy):
     """One task per step; an epoch passes once over each task's labelled rows.
 
@@ -28,11 +33,12 @@ class Alternating(Strategy):
     them untouched (no momentum step either).
     """
 
-    def __init__(self, order: str = "round_robin") -> None:
-        self.order = check_choice("order", order, ORDERS)
+    one_task_per_step = True
 
-    def setup(self, model: MTLModel, n_tasks: int) -> None:
-        super().setup(model, n_tasks)
+    def __init__(self, model: MTLModel, order: str) -> None:
+        super().__init__(model)
+        self.order = order
+        n_tasks = self.n_tasks
         owned = [{id(p) for p in model.task_parameters(t)} for t in model.task_names]
         self._inputs: list[list[nn.Parameter]] = []
         for k in range(n_tasks):

@@ -1,4 +1,4 @@
-"""The strategy interface and the name registry.
+"""The strategy interface and its registry.
 
 A strategy decides two things the trainer leaves open: which batches an epoch consists of
 (``batches``), and how the ``(T,)`` vector of masked task losses of a batch becomes parameter
@@ -8,43 +8,55 @@ validation, early stopping, diagnostics).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from mtlkit.data.tensors import Batch, TensorData
-from mtlkit.errors import ConfigError
 from mtlkit.models.base import MTLModel
-from mtlkit.validation import check_choice
+from mtlkit.registry import Registry
 
 #: One training step: a batch and the index of the only task it trains (None = every task).
 Step = tuple[Batch, int | None]
 
+#: Every strategy, by name; each module of this package registers its own.
+STRATEGIES: Registry[Callable[..., Strategy]] = Registry("strategy", "mtlkit.training.strategies")
+register_strategy = STRATEGIES.register
 
-class Strategy:
+
+class Strategy(ABC):
     """Base strategy: shuffled batches of all rows, every task trained on every batch.
 
-    Hooks, in the order the trainer calls them:
+    A strategy is built for one model, once per fit (``make_strategy(name, model, **params)``);
+    its state (learnable weights, loss history...) is created in ``__init__``. Hooks, in the
+    order the trainer calls them:
 
-    - ``setup(model, n_tasks)`` once before training (reset all state here);
     - ``parameters()``: learnable strategy parameters (e.g. uncertainty log-variances) that the
       trainer adds to its optimizer, without weight decay;
     - per epoch ``batches(data, batch_size, generator)`` -> steps ``(batch, active task)``;
-    - per step ``backward(losses, present, extra)``: fill ``.grad``. ``present`` is a ``(T,)``
-      bool tensor of the tasks this step trains (labelled rows in the batch, and the active
-      task only when one is given). ``extra`` is the model's auxiliary loss or None; every
-      strategy adds it, unweighted, to what it backpropagates;
+    - per step ``before_step()``, then ``backward(losses, present, extra)``: fill ``.grad``.
+      ``present`` is a ``(T,)`` bool tensor of the tasks this step trains (labelled rows in the
+      batch, and the active task only when one is given); ``extra`` is the model's auxiliary
+      loss or None, which every strategy adds, unweighted, to what it backpropagates; then the
+      optimizer steps and ``after_step(step_losses)`` runs, where ``step_losses()`` recomputes
+      the step's task losses with the updated parameters (without a graph; computed only when
+      called, e.g. by FAMO);
     - ``end_epoch(train_losses)`` with the epoch's mean training loss per task;
     - ``task_weights()`` for the history (None when the strategy does not weight tasks).
+
+    A strategy's identity is the name it is registered under; see :data:`STRATEGIES`.
     """
 
-    name = "base"
+    #: Whether each step trains one task only (alternating training); every other task's
+    #: parameters then get no gradient in that step.
+    one_task_per_step: ClassVar[bool] = False
 
-    def setup(self, model: MTLModel, n_tasks: int) -> None:
+    def __init__(self, model: MTLModel) -> None:
         self.model = model
-        self.n_tasks = n_tasks
+        self.n_tasks = len(model.task_names)
         #: The model's device: tensors a strategy makes live there too.
         self.device = next(model.parameters()).device
 
@@ -57,16 +69,40 @@ class Strategy:
         for batch in data.batches(batch_size, shuffle=True, generator=generator):
             yield batch, None
 
+    def before_step(self) -> None:  # noqa: B027 (optional hook)
+        """Called before each step's ``backward``."""
+
+    @abstractmethod
     def backward(
         self, losses: torch.Tensor, present: torch.Tensor, extra: torch.Tensor | None = None
     ) -> None:
-        raise NotImplementedError
+        """Fill the parameters' ``.grad`` from the step's task losses."""
 
-    def end_epoch(self, train_losses: torch.Tensor) -> None:
+    def after_step(self, step_losses: Callable[[], torch.Tensor]) -> None:  # noqa: B027
+        """Called after the optimizer step; ``step_losses()`` gives the step's task losses
+        under the updated parameters."""
+
+    def end_epoch(self, train_losses: torch.Tensor) -> None:  # noqa: B027
         """Called after each epoch with the mean training loss per task."""
 
     def task_weights(self) -> list[float] | None:
         return None
+
+
+def available_strategies() -> dict[str, str]:
+    """Registered strategy names with a one-line description each."""
+    return STRATEGIES.available()
+
+
+def check_strategy(name: str, params: dict | None = None) -> dict:
+    """Every setting of strategy ``name``, ``params`` validated (no model needed): unknown
+    names and bad values raise :class:`~mtlkit.errors.ConfigError` before any training."""
+    return STRATEGIES.entry(name).resolve(params or {}, "strategy")
+
+
+def make_strategy(name: str, model: MTLModel, **params: object) -> Strategy:
+    """Strategy ``name`` built for ``model`` with its (validated) settings."""
+    return STRATEGIES.entry(name).target(model, **check_strategy(name, params))
 
 
 def present_indices(present: torch.Tensor) -> list[int]:
@@ -76,40 +112,3 @@ def present_indices(present: torch.Tensor) -> list[int]:
 
 def add_extra(objective: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
     return objective if extra is None else objective + extra
-
-
-@dataclass(frozen=True)
-class StrategyEntry:
-    name: str
-    factory: Callable[..., Strategy]
-    description: str
-
-
-_STRATEGIES: dict[str, StrategyEntry] = {}
-
-
-def register_strategy(name: str, factory: Callable[..., Strategy], description: str) -> None:
-    """Make ``factory`` (a class or function taking keyword parameters) available by ``name``."""
-    if name in _STRATEGIES:
-        raise ValueError(f"strategy name {name!r} is registered twice")
-    _STRATEGIES[name] = StrategyEntry(name, factory, description)
-
-
-def available_strategies() -> dict[str, str]:
-    """Registered strategy names with a one-line description each."""
-    return {name: entry.description for name, entry in _STRATEGIES.items()}
-
-
-def make_strategy(strategy: str | Strategy, **params: object) -> Strategy:
-    """A strategy from its name (with its parameters), or a ready instance."""
-    if isinstance(strategy, Strategy):
-        if params:
-            raise ConfigError("strategy parameters can only go with a strategy name.")
-        return strategy
-    check_choice("strategy", strategy, _STRATEGIES)
-    try:
-        made = _STRATEGIES[strategy].factory(**params)
-    except TypeError as exc:
-        raise ConfigError(f"bad parameters for strategy {strategy!r}: {exc}") from None
-    made.name = strategy
-    return made

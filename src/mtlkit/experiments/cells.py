@@ -1,0 +1,90 @@
+"""The cells of a comparison grid and their files (torch-free: the report reads them).
+
+Each finished cell is one JSON file under ``RUN_DIR/cells/`` holding its
+:class:`~mtlkit.evaluation.record.RunRecord`, written atomically; the final tables are
+always rebuilt from these files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from mtlkit.errors import ConfigError
+from mtlkit.evaluation.record import RunRecord
+from mtlkit.experiments.config import BASELINE, CompareConfig
+
+CONFIG_FILE = "config.json"
+#: The command line that started the grid (for the report's "Reproduce" section).
+COMMAND_FILE = "command.txt"
+CELLS_DIR = "cells"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run of the grid: a model x strategy x seed, on one data variant."""
+
+    model: str
+    strategy: str
+    seed: int
+    model_params: dict
+    label: str
+    correlation: float | None = None
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.label}__{self.strategy}__seed{self.seed}"
+
+    @property
+    def id(self) -> str:
+        """A file-name-safe, unique name, e.g. ``corr+0.90__mmoe__joint__seed1``."""
+        prefix = "" if self.correlation is None else f"corr{self.correlation:+.2f}__"
+        return re.sub(r"[^A-Za-z0-9_.+=-]+", "-", prefix + self.run_id)
+
+    @property
+    def tags(self) -> dict:
+        return {} if self.correlation is None else {"correlation": self.correlation}
+
+
+def grid_cells(config: CompareConfig) -> list[Cell]:
+    """The cells of ``config``: the baseline with the joint strategy, every other model with
+    every strategy, each for every seed and correlation."""
+    cells = []
+    for corr in config.correlations or [None]:
+        for choice in config.grid_models():
+            strategies = ["joint"] if choice.label == BASELINE else config.strategies
+            for strategy in strategies:
+                for seed in config.seeds:
+                    cells.append(
+                        Cell(choice.model, strategy, seed, choice.params, choice.label, corr)
+                    )
+    return cells
+
+
+def cell_path(run_dir: Path, cell: Cell) -> Path:
+    return Path(run_dir) / CELLS_DIR / f"{cell.id}.json"
+
+
+def load_cells(run_dir: Path, config: CompareConfig | None = None) -> list[RunRecord]:
+    """The record of every finished cell of ``run_dir``, in the grid order of ``config``
+    (else by file name)."""
+    files = sorted((Path(run_dir) / CELLS_DIR).glob("*.json"))
+    if not files:
+        raise ConfigError(
+            f"{run_dir} holds no finished grid cells ({CELLS_DIR}/*.json); run "
+            "'mtlkit compare' into it first."
+        )
+    records = {path.stem: RunRecord.from_dict(json.loads(path.read_text())) for path in files}
+    if config is None:
+        return list(records.values())
+    order = {c.id: i for i, c in enumerate(grid_cells(config))}
+    return [records[k] for k in sorted(records, key=lambda k: order.get(k, len(order)))]
+
+
+def results_frame(records: list[RunRecord]) -> pd.DataFrame:
+    """The tidy table: one row per run x task x split x metric."""
+    return pd.DataFrame([row for r in records for row in r.rows()])
