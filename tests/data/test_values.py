@@ -195,6 +195,17 @@ def test_a_stray_string_in_a_label_is_an_error_or_a_marker(tmp_path, clean):
         assert table.labels["y"][keep].tolist() == clean["y"][keep].astype(float).tolist()
 
 
+def test_missing_labels_on_a_declared_binary_label_of_text():
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": ["yes", "?", "no", "yes"]})
+    frame["z"] = pd.Series(["0", "1", "-1", "1"], dtype="str")
+    kinds = {"y": "binary", "z": "binary"}
+    table = load_tables(frame, ["y", "z"], task_kinds=kinds, missing_labels=["?", -1])
+    assert table.tasks[0].classes == ("no", "yes") and table.tasks[1].classes == (0, 1)
+    assert table.masks["y"].tolist() == [True, False, True, True]
+    assert table.masks["z"].tolist() == [True, True, False, True]
+    assert table.labels["z"][[0, 1, 3]].tolist() == [0.0, 1.0, 1.0]
+
+
 def test_a_binary_label_with_a_rare_third_value_is_an_error(clean):
     rare = clean.assign(y=clean["y"].where(np.arange(300) != 5, 2))
     with pytest.raises(DataError, match=r"'y' looks binary \(0, 1\) but also holds 2 in 1 of 300"):

@@ -202,7 +202,9 @@ def numbers_typed_as_text(
     """
     for name, role in roles.items():
         guessing, label = role in ("feature", "label"), role.endswith("label")
-        if types.get(name) != "string" or guessing and _plainly_text(frame[name]):
+        if types.get(name) != "string" or role == "class label" and name not in masked:
+            continue  # declared binary or multiclass: text classes are fine
+        if guessing and _plainly_text(frame[name]):
             continue
         numbers, bad = text_numbers(frame[name])
         n_bad = int(np.count_nonzero(bad))
@@ -211,7 +213,7 @@ def numbers_typed_as_text(
                 _to_numbers(frame, types, name, numbers)
             continue
         if role == "class label" or guessing and not _numbers_with_mistakes(numbers, n_bad, label):
-            continue
+            continue  # text classes, or text that is not numbers with mistakes
         fix = (
             "fix or empty those cells, list the value in missing_labels if it marks a missing "
             "label, or pass bad_values='missing'"
