@@ -181,7 +181,9 @@ def _plots(
 ) -> dict[str, Path]:
     """Draw the named plots with :mod:`mtlkit.reporting.plots`; show inline, save as PNG."""
     scores = est.predict_proba(test)
-    predictions = {t: (test.labels[t][test.masks[t]], scores[t][test.masks[t]]) for t in scores}
+    predictions = {
+        t: (test.labels[t][test.masks[t]], scores[t][test.masks[t]]) for t in test.task_names
+    }
     draw = {
         "loss": lambda: plot_history("loss", {label: [est.history_]}),
         "accuracy": lambda: plot_history("accuracy", {label: [est.history_]}),
@@ -252,11 +254,14 @@ class CTCVRNet(_CompatModel):
 
     ``train`` takes two labels in funnel order: the click and the conversion over impressions
     (1 = clicked and converted). Keyword arguments go to :class:`mtlkit.MultiTaskEstimator`.
+    As in the original project, labels that are not a funnel (e.g. Titanic's Survived and
+    Pclass) train with a warning rather than an error (``funnel_check="warn"``).
     """
 
     model_name = "esmm"
 
     def __init__(self, num_features: int | None = None, **settings: object) -> None:
+        settings.setdefault("funnel_check", "warn")
         super().__init__(num_features, {}, settings)
 
     def _check(self, data: pd.DataFrame, labels: list[str]) -> None:

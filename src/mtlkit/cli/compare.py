@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from mtlkit.cli.options import add_quiet, add_settings, command, given_settings
+from mtlkit.cli.options import add_quiet, add_settings, command, given_settings, plugin_listing
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.cells import COMMAND_FILE, CONFIG_FILE
 from mtlkit.experiments.config import (
@@ -35,6 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "compare",
         run,
         __doc__,
+        listing=plugin_listing,
         epilog=(
             "examples:\n"
             "  mtlkit compare synthetic --correlations 0.9 0.5 "

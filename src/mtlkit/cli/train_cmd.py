@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mtlkit.cli.options import add_quiet, add_settings, command
+from mtlkit.cli.options import add_quiet, add_settings, command, plugin_listing
 from mtlkit.experiments.config import GRID_PARAMS, check_fractions, parse_choice, parse_strategy
 from mtlkit.training.settings import TrainConfig
 
@@ -24,7 +24,8 @@ PREDICT_DOC = """Score new files with a model saved by 'mtlkit train'.
 
 Score the rows of new files (label columns not needed) with a saved model and write
 one CSV row per input row: the source file, then per task the predicted probability
-(binary), one probability per class (multiclass) or the value.
+(binary), one probability per class (multiclass) or the value; funnel models (esmm, aitm)
+add their conditional probabilities, e.g. ESMM's pCVR as conversion_given_click.
 """
 
 
@@ -34,6 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "train",
         run_train,
         TRAIN_DOC,
+        listing=plugin_listing,
         epilog="example: mtlkit train data/ --labels income marital --model mmoe:n_experts=4 "
         "--strategy uncertainty --out my-model",
     )
@@ -115,12 +117,13 @@ def run_predict(args: argparse.Namespace) -> int:
     scores = est.predict_proba(table)
     columns: dict = {"source": table.source}
     for spec in est.schema_.tasks:
-        values = scores[spec.name]
+        values = scores.pop(spec.name)
         if spec.kind == "multiclass":
             for k, cls in enumerate(spec.classes or range(spec.n_classes)):
                 columns[f"{spec.name}_p_{cls}"] = values[:, k]
         else:
             columns[spec.name] = values
+    columns.update(scores)  # conditional funnel probabilities, e.g. ESMM's pCVR
     frame = pd.DataFrame(columns)
     atomic_write_text(args.out, frame.to_csv(index=False))
     print(f"{len(frame):,} rows scored for {est.schema_.task_names}; written to {args.out}")

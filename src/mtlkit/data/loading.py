@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 import glob
 import gzip
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from itertools import chain
 from pathlib import Path
@@ -29,6 +29,7 @@ from mtlkit.data.values import (
     MAX_CATEGORICAL_INTEGERS,
     Origin,
     Origins,
+    RowSources,
     check_bad_values,
     check_magnitudes,
     mask_missing_labels,
@@ -70,6 +71,15 @@ def _expand(source: PathLike) -> list[Path]:
             raise DataError(f"Pattern {text!r} matches no {', '.join(SUFFIXES)} files.")
         return files
     raise DataError(f"Path {text!r} does not exist; check the file or folder name.")
+
+
+def csv_convert_options(
+    column_types: Mapping[str, pa.DataType] | None = None,
+) -> pa_csv.ConvertOptions:
+    """How CSV cells are read: the usual spellings of a missing value become nulls."""
+    return pa_csv.ConvertOptions(
+        null_values=_NULLS, strings_can_be_null=True, column_types=dict(column_types or {})
+    )
 
 
 def _text_encoding(encoding: object) -> str:
@@ -121,9 +131,10 @@ def _read_file(path: Path, encoding: str = "utf8") -> pa.Table:
         if not csv:
             table = pq.read_table(path)
         else:
-            options = pa_csv.ConvertOptions(null_values=_NULLS, strings_can_be_null=True)
             reading = pa_csv.ReadOptions(encoding=encoding)
-            table = pa_csv.read_csv(path, read_options=reading, convert_options=options)
+            table = pa_csv.read_csv(
+                path, read_options=reading, convert_options=csv_convert_options()
+            )
             table.column_names  # noqa: B018 - a header that is not valid UTF-8 raises here
     except (pa.ArrowException, OSError, ValueError) as err:
         message = _undecodable(path, encoding) if csv else None
@@ -261,15 +272,18 @@ def _is_number(column: pd.Series) -> bool:
 
 
 def _feature_kinds(
-    features: pd.DataFrame,
+    columns: Iterable[str],
     types: Sequence[dict[str, str]],
+    n_distinct: Callable[[str], int],
     overrides: Mapping[str, FeatureKind],
 ) -> dict[str, FeatureKind]:
+    """Numbers are numeric, except integer columns with at most MAX_CATEGORICAL_INTEGERS
+    distinct values (``n_distinct(column)``); other columns are categorical."""
     kinds: dict[str, FeatureKind] = {}
-    for column in features.columns:
+    for column in columns:
         classes = {t[column] for t in types if column in t} - {"empty"}
         if classes == {"integer"}:
-            many = features[column].nunique() > MAX_CATEGORICAL_INTEGERS
+            many = n_distinct(column) > MAX_CATEGORICAL_INTEGERS
             kinds[column] = "numeric" if many else "categorical"
         else:
             kinds[column] = "numeric" if classes <= {"integer", "float"} else "categorical"
@@ -284,25 +298,70 @@ def _feature_kinds(
     return kinds
 
 
+def _reject_empty(columns: Sequence[str]) -> None:
+    """Feature columns without a single value in any source are an error."""
+    if columns:
+        raise DataError(
+            f"Feature column(s) {list(columns)} are empty (all values missing) in every source; "
+            "pass them in drop_columns or fill them."
+        )
+
+
+def _not_numeric(column: str) -> DataError:
+    return DataError(
+        f"Feature {column!r} is declared numeric but holds non-numeric values; "
+        "declare it categorical or fix the values."
+    )
+
+
 def _check_features(
     features: pd.DataFrame, kinds: Mapping[str, FeatureKind], origins: Origins, bad_values: str
 ) -> None:
-    empty = features.columns[features.isna().all().to_numpy()].tolist()
-    if empty:
-        raise DataError(
-            f"Feature column(s) {empty} are empty (all values missing) in every source; "
-            "pass them in drop_columns or fill them."
-        )
+    _reject_empty(features.columns[features.isna().all().to_numpy()].tolist())
     for column in features.columns:
         if kinds[column] != "numeric":
             continue
         if not _is_number(features[column]):
-            raise DataError(
-                f"Feature {column!r} is declared numeric but holds non-numeric values; "
-                "declare it categorical or fix the values."
-            )
+            raise _not_numeric(column)
         what = f"Feature {column!r}"
         features[column] = check_magnitudes(what, features[column], origins, bad_values)
+
+
+def _check_finite(what: str, values: pd.Series, source: np.ndarray) -> None:
+    """Reject infinite and out-of-range numbers, naming the sources that hold them (for tables
+    whose rows are known by their source only, e.g. streamed ones)."""
+    check_magnitudes(what, values, RowSources(source), None)
+
+
+def _check_labels(
+    labels: Sequence[str], task_kinds: Mapping[str, TaskKind], drop: Iterable[str] = ()
+) -> None:
+    if len(set(labels)) < len(labels):
+        raise DataError(f"Label columns {labels} contain duplicates; list each label once.")
+    unknown_kinds = sorted(set(task_kinds) - set(labels))
+    if unknown_kinds:
+        raise DataError(f"task_kinds names {unknown_kinds}, which are not label columns.")
+    dropped = [c for c in labels if c in set(drop)]
+    if dropped:
+        raise DataError(
+            f"Label column(s) {dropped} are also listed in drop_columns; a label is never a "
+            "feature, so remove it from drop_columns (or from the labels)."
+        )
+
+
+def _check_columns(
+    labels: Sequence[str], drop: set[str], columns: Sequence[str], names: Sequence[str]
+) -> None:
+    """Every label column and every column to drop is in at least one of the sources."""
+    missing = [c for c in labels if c not in columns]
+    if missing:
+        raise DataError(
+            f"Label column(s) {missing} are in none of the sources {names}; the columns found "
+            f"are {columns[:30]}. Check the spelling of the labels."
+        )
+    not_found = sorted(drop - set(columns))
+    if not_found:
+        raise DataError(f"drop_columns names {not_found}, which are in none of {names}.")
 
 
 def load_tables(
@@ -368,30 +427,12 @@ def _load(
     drop = set(drop_columns)
     bad_values, markers = check_bad_values(bad_values), missing_markers(missing_labels)
     encoding = _text_encoding(encoding)
-    if len(set(labels)) < len(labels):
-        raise DataError(f"Label columns {labels} contain duplicates; list each label once.")
-    unknown_kinds = sorted(set(task_kinds) - set(labels))
-    if unknown_kinds:
-        raise DataError(f"task_kinds names {unknown_kinds}, which are not label columns.")
-    dropped_labels = [c for c in labels if c in drop]
-    if dropped_labels:
-        raise DataError(
-            f"Label column(s) {dropped_labels} are also listed in drop_columns; a label is "
-            "never a feature, so remove it from drop_columns (or from the labels)."
-        )
+    _check_labels(labels, task_kinds, drop)
     pairs = _collect(sources)
     names = [name for name, _ in pairs]
     frames, types, origins = zip(*(_load_one(name, item, encoding) for name, item in pairs))
     columns = list(dict.fromkeys(c for f in frames for c in f.columns))
-    missing = [c for c in labels if c not in columns]
-    if missing:
-        raise DataError(
-            f"Label column(s) {missing} are in none of the sources {names}; the columns found "
-            f"are {columns[:30]}. Check the spelling of the labels."
-        )
-    not_found = sorted(drop - set(columns))
-    if not_found:
-        raise DataError(f"drop_columns names {not_found}, which are in none of {names}.")
+    _check_columns(labels, drop, columns, names)
     drop |= ignore & set(columns)
     roles = _roles(columns, labels, drop, task_kinds, feature_kinds)
     for frame, column_types, origin in zip(frames, types, origins):
@@ -411,7 +452,7 @@ def _load(
         label_arrays[name] = encode_labels(spec, raw)
         masks[name] = present
     features = merged.drop(columns=[*labels, *sorted(drop)])
-    kinds = _feature_kinds(features, types, feature_kinds)
+    kinds = _feature_kinds(features.columns, types, lambda c: features[c].nunique(), feature_kinds)
     _check_features(features, kinds, rows, bad_values)
     source = np.repeat(np.array(names, dtype=object), [len(f) for f in frames])
     return MultiTaskTable(features, label_arrays, masks, tasks, source, kinds)

@@ -85,6 +85,18 @@ class Origins:
         return ", ".join(parts) + (f" and {rest} more" if rest else "")
 
 
+@dataclass(frozen=True)
+class RowSources:
+    """Rows known only by the name of their source (e.g. a streamed table)."""
+
+    source: np.ndarray
+
+    def rows(self, where: np.ndarray) -> str:
+        names = pd.unique(self.source[where])
+        more = f" and {len(names) - SHOWN} more files" if len(names) > SHOWN else ""
+        return ", ".join(repr(str(n)) for n in names[:SHOWN]) + more
+
+
 def _count(n: int, what: str) -> str:
     return f"{n} {what}" + ("" if n == 1 else "s")
 
@@ -230,9 +242,11 @@ def numbers_typed_as_text(
         _to_numbers(frame, types, name, numbers)
 
 
-def check_magnitudes(what: str, column: pd.Series, origins: Origins, bad_values: str) -> pd.Series:
+def check_magnitudes(
+    what: str, column: pd.Series, origins: Origins | RowSources, bad_values: str | None
+) -> pd.Series:
     """``column`` (numbers) with no infinite value or value beyond the float32 range; such
-    values raise, or under ``bad_values="missing"`` become NaN."""
+    values raise, or under ``bad_values="missing"`` become NaN (``None``: no such option)."""
     if pd.api.types.is_integer_dtype(column):
         return column  # 64-bit integers are within the float32 range
     values = column.to_numpy(dtype=float, na_value=np.nan)
@@ -240,10 +254,9 @@ def check_magnitudes(what: str, column: pd.Series, origins: Origins, bad_values:
     if not bad.any():
         return column
     n = int(np.count_nonzero(bad))
-    problem = (
-        f"{what} holds {_count(n, 'infinite or too large value')} (beyond +-3.4e38, the "
-        "float32 range)"
-    )
-    fix = "replace them, leave those cells empty, or pass bad_values='missing'"
-    _handle(bad_values, problem, values[bad], origins.rows(bad), fix, n)
+    problem = f"{what} holds infinite or too large values ({n} beyond +-3.4e38, the float32 range)"
+    fix = "replace them or leave those cells empty"
+    if bad_values is not None:
+        fix = "replace them, leave those cells empty, or pass bad_values='missing'"
+    _handle(bad_values or "error", problem, values[bad], origins.rows(bad), fix, n)
     return column.mask(bad)

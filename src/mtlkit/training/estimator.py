@@ -14,6 +14,7 @@ import io
 import json
 import math
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import Sources, load_features, load_tables
 from mtlkit.data.schema import TASK_KINDS, MultiTaskTable, Schema
 from mtlkit.data.splits import check_splits, split_table
+from mtlkit.data.tensors import TensorData
 from mtlkit.errors import ConfigError, DataError
 from mtlkit.evaluation.metrics import all_task_metrics
 from mtlkit.evaluation.record import History
@@ -51,6 +53,13 @@ OWN_PARAMS: tuple[Param, ...] = (
     Param("task_kinds", None, "mapping", "task kind overrides: label -> kind", optional=True),
     Param(
         "feature_kinds", None, "mapping", "feature kind overrides: column -> kind", optional=True
+    ),
+    Str(
+        "funnel_check",
+        "error",
+        "funnel models (esmm, aitm): a training row positive for a step but not for the step "
+        "before is an error, or only a warning",
+        choices=("error", "warn"),
     ),
     Float(
         "validation_fraction",
@@ -168,29 +177,49 @@ class MultiTaskEstimator(BaseEstimator):
         self.n_features_in_ = len(train.features.columns)
         torch.manual_seed(config.seed)
         self.model_ = create(self.model, self.schema_, **self.model_params)
-        self.model_.check_labels(train_t.y, train_t.mask)
+        self._check_funnel(train_t)
         self.trainer_ = Trainer(self.model_, config, self.strategy, self.strategy_params)
         start = time.perf_counter()
         self.history_: History = self.trainer_.fit(train_t, val_t)
         self.fit_time_ = time.perf_counter() - start
         return self
 
+    def _check_funnel(self, train: TensorData) -> None:
+        """The funnel-order check of sequential models; ``funnel_check="warn"`` lets training
+        go on, saying what the model then assumes."""
+        try:
+            self.model_.check_labels(train.y, train.mask)
+        except DataError as err:
+            if self.funnel_check == "error":
+                raise
+            warnings.warn(
+                f"{err} Training goes on (funnel_check='warn'), but these labels are not a "
+                "funnel: the model's product of step probabilities (ESMM: pCTCVR = pCTR x "
+                "pCVR) is then only a modelling assumption, not a property of the data, and "
+                "its conditional outputs (pCVR) have no direct meaning.",
+                UserWarning,
+                stacklevel=3,
+            )
+
     # ---- prediction ---------------------------------------------------------------------
     def predict_proba(self, X: MultiTaskTable | Sources | np.ndarray) -> dict[str, np.ndarray]:  # noqa: N803
         """P(y=1) for binary tasks, class probabilities for multiclass, values for regression.
 
         ``X`` is a table, files / data frames as :func:`~mtlkit.load_tables` takes them
-        (label columns, if present, are ignored), or a feature array.
+        (label columns, if present, are ignored), or a feature array. Funnel models add
+        their conditional probabilities next to the tasks, named ``"<step>_given_<previous
+        step>"``: ESMM trained on ``["click", "conversion"]`` returns ``"click"`` (pCTR),
+        ``"conversion"`` (pCTCVR) and ``"conversion_given_click"`` (pCVR).
         """
         self._check_fitted()
         data = self.preprocessor_.transform(self._features(X), require_labels=False)
-        return self.trainer_.predict_scores(data)
+        return self.trainer_.predict_scores(data, conditional=True)
 
     def predict(self, X: MultiTaskTable | Sources | np.ndarray) -> dict[str, np.ndarray]:  # noqa: N803
         """Predicted labels in the original label values (classes) or predicted values."""
         scores = self.predict_proba(X)
         out = {}
-        for spec in self.schema_.tasks:
+        for spec in self.schema_.tasks:  # labels per task (not the conditional outputs)
             s = scores[spec.name]
             if spec.kind == "regression":
                 out[spec.name] = s
