@@ -25,7 +25,8 @@ class ScoreModule(nn.Module):
 
     def __init__(self, model: MTLModel) -> None:
         super().__init__()
-        self.model = model.eval()
+        self.model = model
+        self.eval()
         self.tasks = list(model.schema.tasks)
         with torch.no_grad():
             model(*example_inputs(model.schema, 2))

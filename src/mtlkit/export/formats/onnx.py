@@ -4,6 +4,7 @@ needs ``onnxscript``), checked with ``onnxruntime``."""
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from pathlib import Path
 
@@ -47,7 +48,7 @@ class Onnx(ExportFormat):
         try:
             with warnings.catch_warnings():
                 for message in _NOISE:
-                    warnings.filterwarnings("ignore", message=f"{message}.*")
+                    warnings.filterwarnings("ignore", message=re.escape(message))
                 program = torch.onnx.export(
                     module,
                     example,

@@ -35,7 +35,9 @@ class TorchScript(ExportFormat):
 
     @staticmethod
     def runner(path: Path) -> Runner:
-        loaded = torch.jit.load(str(path))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\.load` is deprecated")
+            loaded = torch.jit.load(str(path))
 
         @torch.no_grad()
         def run(x_cat, x_num):
