@@ -19,15 +19,11 @@ written next to it. ONNX needs: pip install 'mtlkit[export]'.
 """
 
 
+EXAMPLE = "example: mtlkit export my-model --format onnx --out serving/model.onnx"
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = command(
-        sub,
-        "export",
-        run,
-        DOC,
-        listing=_formats,
-        epilog="example: mtlkit export my-model --format onnx --out serving/model.onnx",
-    )
+    p = command(sub, "export", run, DOC, epilog=EXAMPLE, listing=_formats)
     p.add_argument("model_dir", type=Path, help="a folder written by 'mtlkit train'")
     p.add_argument("--format", default="onnx", help="the file format (default onnx; see below)")
     p.add_argument(

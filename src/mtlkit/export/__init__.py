@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mtlkit.errors import MtlkitError
-from mtlkit.export.base import FORMATS, ExportFormat
+from mtlkit.export.base import FORMATS
 from mtlkit.export.contract import contract_readme
 from mtlkit.export.scores import ScoreModule, example_inputs
 from mtlkit.files import atomic_write_bytes, atomic_write_text
@@ -45,15 +45,16 @@ def export_model(
     ``<stem>.README.md`` go next to it."""
     from mtlkit.training.estimator import MultiTaskEstimator
 
-    kind: type[ExportFormat] = FORMATS.entry(format).target
+    entry = FORMATS.entry(format)
+    suffix = entry.info["suffix"]
     est = MultiTaskEstimator.load(model_dir)
-    path = Path(out) if out is not None else Path(model_dir) / "export" / f"model{kind.suffix}"
+    path = Path(out) if out is not None else Path(model_dir) / "export" / f"model{suffix}"
     module = ScoreModule(est.model_)
-    kind.write(module, example_inputs(est.schema_, 16), path)
+    run = entry.target(module, example_inputs(est.schema_, 16), path)
     x_cat, x_num = (t.numpy() for t in example_inputs(est.schema_, 61, seed=1))
     difference = max(
         float(np.abs(got - want).max(initial=0.0))
-        for got, want in zip(kind.runner(path)(x_cat, x_num), module.scores(x_cat, x_num))
+        for got, want in zip(run(x_cat, x_num), module.scores(x_cat, x_num))
     )
     if not difference <= TOLERANCE:
         raise MtlkitError(
@@ -71,10 +72,10 @@ def export_model(
         path.name,
         prep.name,
         format,
-        kind.run_code,
+        entry.info["run_code"],
     )
     atomic_write_text(readme, text)
     return Exported(path, prep, readme, module.output_names, difference)
 
 
-__all__ = ["FORMATS", "Exported", "ExportFormat", "export_model"]
+__all__ = ["FORMATS", "Exported", "export_model"]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -17,28 +17,19 @@ from mtlkit.registry import Registry
 Runner = Callable[[np.ndarray, np.ndarray], list[np.ndarray]]
 
 
-class ExportFormat(ABC):
-    """Writes a :class:`ScoreModule` to a file with a dynamic batch axis, and runs the file
-    (the export checks its outputs against PyTorch's)."""
-
-    #: The file name's ending, e.g. ".onnx".
-    suffix: str
-    #: Python that runs the file on arrays ``x_cat``, ``x_num`` (``{file}``: its name).
-    run_code: str
-
-    @staticmethod
-    @abstractmethod
-    def write(module: ScoreModule, example: tuple[torch.Tensor, torch.Tensor], path: Path) -> None:
-        """Write ``module`` (traced on ``example``) to ``path``."""
-
-    @staticmethod
-    @abstractmethod
-    def runner(path: Path) -> Runner:
-        """A function running the file at ``path`` outside mtlkit."""
+class WriteFormat(Protocol):
+    def __call__(
+        self, module: ScoreModule, example: tuple[torch.Tensor, torch.Tensor], path: Path
+    ) -> Runner:
+        """Write ``module`` (traced on ``example``, dynamic batch axis) to ``path``; return
+        a function that runs the written file outside mtlkit (the export checks its outputs
+        against PyTorch's)."""
 
 
-#: Export formats by name (info: ``extra``, the pip extra its packages come with).
-FORMATS: Registry[type[ExportFormat]] = Registry("export format", "mtlkit.export.formats")
+#: Export formats by name: their write function (info: ``suffix``, the file name's ending;
+#: ``run_code``, Python that runs the file on arrays ``x_cat``, ``x_num``, with ``{file}``
+#: for its name; ``extra``, the pip extra of its packages, if any).
+FORMATS: Registry[WriteFormat] = Registry("export format", "mtlkit.export.formats")
 
 
 def missing_export_extra(err: ImportError) -> ConfigError:
