@@ -7,7 +7,7 @@ label for that task is masked out, and a feature a source lacks is NaN for its r
 from __future__ import annotations
 
 import glob
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -56,13 +56,21 @@ def _expand(source: PathLike) -> list[Path]:
     raise DataError(f"Path {text!r} does not exist; check the file or folder name.")
 
 
+def csv_convert_options(
+    column_types: Mapping[str, pa.DataType] | None = None,
+) -> pa_csv.ConvertOptions:
+    """How CSV cells are read: the usual spellings of a missing value become nulls."""
+    return pa_csv.ConvertOptions(
+        null_values=_NULLS, strings_can_be_null=True, column_types=dict(column_types or {})
+    )
+
+
 def _read_file(path: Path) -> pa.Table:
     try:
         if _suffix(path) == ".parquet":
             table = pq.read_table(path)
         else:
-            options = pa_csv.ConvertOptions(null_values=_NULLS, strings_can_be_null=True)
-            table = pa_csv.read_csv(path, convert_options=options)
+            table = pa_csv.read_csv(path, convert_options=csv_convert_options())
     except (pa.ArrowException, OSError, ValueError) as err:
         raise DataError(
             f"Cannot read {str(path)!r}: {err}. Check that it is a valid, non-empty "
@@ -177,15 +185,18 @@ def _check_finite(what: str, values: pd.Series, source: np.ndarray) -> None:
 
 
 def _feature_kinds(
-    features: pd.DataFrame,
+    columns: Iterable[str],
     types: Sequence[dict[str, str]],
+    n_distinct: Callable[[str], int],
     overrides: Mapping[str, FeatureKind],
 ) -> dict[str, FeatureKind]:
+    """Numbers are numeric, except integer columns with at most MAX_CATEGORICAL_INTEGERS
+    distinct values (``n_distinct(column)``); other columns are categorical."""
     kinds: dict[str, FeatureKind] = {}
-    for column in features.columns:
+    for column in columns:
         classes = {t[column] for t in types if column in t} - {"empty"}
         if classes == {"integer"}:
-            many = features[column].nunique() > MAX_CATEGORICAL_INTEGERS
+            many = n_distinct(column) > MAX_CATEGORICAL_INTEGERS
             kinds[column] = "numeric" if many else "categorical"
         else:
             kinds[column] = "numeric" if classes <= {"integer", "float"} else "categorical"
@@ -200,24 +211,55 @@ def _feature_kinds(
     return kinds
 
 
+def _reject_empty(columns: Sequence[str]) -> None:
+    """Feature columns without a single value in any source are an error."""
+    if columns:
+        raise DataError(
+            f"Feature column(s) {list(columns)} are empty (all values missing) in every source; "
+            "pass them in drop_columns or fill them."
+        )
+
+
+def _not_numeric(column: str) -> DataError:
+    return DataError(
+        f"Feature {column!r} is declared numeric but holds non-numeric values; "
+        "declare it categorical or fix the values."
+    )
+
+
 def _check_features(
     features: pd.DataFrame, kinds: Mapping[str, FeatureKind], source: np.ndarray
 ) -> None:
-    empty = features.columns[features.isna().all().to_numpy()].tolist()
-    if empty:
-        raise DataError(
-            f"Feature column(s) {empty} are empty (all values missing) in every source; "
-            "pass them in drop_columns or fill them."
-        )
+    _reject_empty(features.columns[features.isna().all().to_numpy()].tolist())
     for column in features.columns:
         if kinds[column] != "numeric":
             continue
         if not pd.api.types.is_numeric_dtype(features[column]):
-            raise DataError(
-                f"Feature {column!r} is declared numeric but holds non-numeric values; "
-                "declare it categorical or fix the values."
-            )
+            raise _not_numeric(column)
         _check_finite(f"Feature {column!r}", features[column], source)
+
+
+def _check_labels(labels: Sequence[str], task_kinds: Mapping[str, TaskKind]) -> None:
+    if len(set(labels)) < len(labels):
+        raise DataError(f"Label columns {labels} contain duplicates; list each label once.")
+    unknown_kinds = sorted(set(task_kinds) - set(labels))
+    if unknown_kinds:
+        raise DataError(f"task_kinds names {unknown_kinds}, which are not label columns.")
+
+
+def _check_columns(
+    labels: Sequence[str], drop: set[str], columns: Sequence[str], names: Sequence[str]
+) -> None:
+    """Every label column and every column to drop is in at least one of the sources."""
+    missing = [c for c in labels if c not in columns]
+    if missing:
+        raise DataError(
+            f"Label column(s) {missing} are in none of the sources {names}; the columns found "
+            f"are {columns[:30]}. Check the spelling of the labels."
+        )
+    not_found = sorted(drop - set(columns))
+    if not_found:
+        raise DataError(f"drop_columns names {not_found}, which are in none of {names}.")
 
 
 def load_tables(
@@ -258,24 +300,12 @@ def _load(
 ) -> MultiTaskTable:
     task_kinds = dict(task_kinds or {})
     drop = set(drop_columns)
-    if len(set(labels)) < len(labels):
-        raise DataError(f"Label columns {labels} contain duplicates; list each label once.")
-    unknown_kinds = sorted(set(task_kinds) - set(labels))
-    if unknown_kinds:
-        raise DataError(f"task_kinds names {unknown_kinds}, which are not label columns.")
+    _check_labels(labels, task_kinds)
     pairs = _collect(sources)
     names = [name for name, _ in pairs]
     frames, types = zip(*(_load_one(name, item) for name, item in pairs))
     columns = list(dict.fromkeys(c for f in frames for c in f.columns))
-    missing = [c for c in labels if c not in columns]
-    if missing:
-        raise DataError(
-            f"Label column(s) {missing} are in none of the sources {names}; the columns found "
-            f"are {columns[:30]}. Check the spelling of the labels."
-        )
-    not_found = sorted(drop - set(columns))
-    if not_found:
-        raise DataError(f"drop_columns names {not_found}, which are in none of {names}.")
+    _check_columns(labels, drop, columns, names)
     drop |= ignore & set(columns)
     _check_types(names, types)
     merged = pd.concat(frames, ignore_index=True, sort=False).reindex(columns=columns)
@@ -291,6 +321,8 @@ def _load(
         label_arrays[name] = encode_labels(spec, raw)
         masks[name] = present
     features = merged.drop(columns=[*labels, *sorted(drop - set(labels))])
-    kinds = _feature_kinds(features, types, feature_kinds or {})
+    kinds = _feature_kinds(
+        features.columns, types, lambda c: features[c].nunique(), feature_kinds or {}
+    )
     _check_features(features, kinds, source)
     return MultiTaskTable(features, label_arrays, masks, tasks, source, kinds)
