@@ -142,7 +142,7 @@ def execute(
     """Run (or resume) the grid of ``config`` in ``run_dir`` (default: a new folder under
     runs/), build its report and print the summary; returns the run folder. ``track``
     ("mlflow", "tensorboard") logs the grid as a parent run with one child run per cell."""
-    from mtlkit.experiments.grid import check_data, run_grid  # here: loads PyTorch
+    from mtlkit.experiments.grid import check_data, prepare_run_dir, run_grid  # loads PyTorch
     from mtlkit.reporting.report import build_report, table_groups
     from mtlkit.tracking.grid import track_grid
 
@@ -157,6 +157,7 @@ def execute(
     command_file = run_dir / COMMAND_FILE
     if argv is not None and not command_file.is_file():
         atomic_write_text(command_file, shlex.join(["mtlkit", *argv]))
+    prepare_run_dir(config, run_dir)  # a folder holding another grid is refused before tracking
     with track_grid(track, run_dir, config) as tracked:
         try:
             run_grid(
