@@ -9,6 +9,7 @@ from mtlkit.cli.options import add_quiet, add_settings, command, given_settings,
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import GRID_PARAMS, check_fractions, parse_choice, parse_strategy
 from mtlkit.experiments.tuning import read_best
+from mtlkit.tracking import TRACK
 from mtlkit.training.settings import TrainConfig
 
 #: The split settings ``mtlkit train`` shares with ``mtlkit compare``.
@@ -63,6 +64,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="the folder to save the model in")
     add_settings(p.add_argument_group("split"), SPLIT_PARAMS, defaults=True)
     add_settings(p.add_argument_group("training settings"), TRAIN_FLAGS, defaults=False)
+    add_settings(p, [TRACK], defaults=True)
     add_quiet(p)
 
     q = command(
@@ -83,6 +85,8 @@ def run_train(args: argparse.Namespace) -> int:
     from mtlkit.data.loading import load_tables
     from mtlkit.data.splits import check_splits, split_table
     from mtlkit.files import atomic_write_json
+    from mtlkit.tracking import make_tracker
+    from mtlkit.tracking.fit import log_fit
     from mtlkit.training.estimator import MultiTaskEstimator  # here: loads PyTorch
 
     model, model_params, strategy, strategy_params, saved = _choices(args)
@@ -96,6 +100,7 @@ def run_train(args: argparse.Namespace) -> int:
         **model_params,
     )
     est.check_params()  # every setting checked before the data is read
+    tracker = make_tracker(args.track)
     split = {p.name: p.validate(getattr(args, p.name)) for p in SPLIT_PARAMS}
     check_fractions(split["fractions"])
     table = load_tables(args.data, labels=args.labels)
@@ -108,6 +113,9 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"trained {model} + {strategy} in {est.fit_time_:.1f} s")
     print(pd.DataFrame(metrics).T.round(4).to_string())
     print(f"model saved to {args.out} (test metrics in test_metrics.json)")
+    if tracker is not None:
+        run_id = log_fit(tracker, est, args.out.name, {"test": metrics}, args.out)
+        print(f"tracked: {tracker.describe(run_id)}")
     return 0
 
 

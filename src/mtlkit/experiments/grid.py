@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -26,6 +27,7 @@ from mtlkit.experiments.run import RunSpec, run_one
 from mtlkit.experiments.study import StudySpec, finished_trials, run_study
 from mtlkit.experiments.tuning import StudyRecord, study_path
 from mtlkit.files import atomic_write_json
+from mtlkit.tracking.grid import CellTracking
 
 
 def prepare_run_dir(config: CompareConfig, run_dir: Path) -> None:
@@ -54,12 +56,14 @@ def run_grid(
     jobs: int = 1,
     progress: bool = True,
     on_start: Callable[[int, int], None] | None = None,
+    tracking: CellTracking | None = None,
 ) -> tuple[int, int]:
     """Run the cells of ``config`` that ``run_dir`` does not hold yet; returns (ran, skipped).
 
     With ``jobs > 1`` cells run in that many worker processes (one torch thread each).
-    ``on_start(todo, done)`` is called once the pending cells are known. A grid that tunes
-    (``config.tune``) runs its studies first (:func:`tune_grid`).
+    ``on_start(todo, done)`` is called once the pending cells are known. With ``tracking``
+    each cell is logged as a child of the grid's tracked run (see :mod:`mtlkit.tracking`).
+    A grid that tunes (``config.tune``) runs its studies first (:func:`tune_grid`).
     """
     run_dir = Path(run_dir)
     check_data(config)  # bad data fails before the run folder is touched or any training
@@ -79,9 +83,9 @@ def run_grid(
         if jobs <= 1:
             for cell in todo:
                 bar.set_postfix_str(cell.id)
-                bar.update(run_cell(raw, cell, run_dir))
+                bar.update(run_cell(raw, cell, run_dir, tracking))
         else:
-            _run_parallel(run_cell, raw, todo, run_dir, jobs, bar)
+            _run_parallel(run_cell, raw, todo, run_dir, jobs, bar, tracking)
     finally:
         bar.close()
     return len(todo), done
@@ -125,13 +129,15 @@ def tune_grid(
     return len(todo)
 
 
-def _run_parallel(task: Callable, raw: dict, todo: list[Cell], run_dir: Path, jobs: int, bar):
-    """``task(raw, cell, run_dir)`` for every cell in ``jobs`` processes; the bar advances
-    by what each returns."""
+def _run_parallel(
+    task: Callable, raw: dict, todo: list[Cell], run_dir: Path, jobs: int, bar, *extra
+) -> None:
+    """``task(raw, cell, run_dir, *extra)`` for every cell in ``jobs`` processes; the bar
+    advances by what each returns."""
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker)
     try:
-        pending = {pool.submit(task, raw, cell, run_dir) for cell in todo}
+        pending = {pool.submit(task, raw, cell, run_dir, *extra) for cell in todo}
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
@@ -153,9 +159,12 @@ def check_data(config: CompareConfig) -> None:
         check_reported(config.train.monitor, train.tasks, "monitor")
 
 
-def run_cell(raw_config: dict, cell: Cell, run_dir: Path) -> int:
-    """Train one cell (with its study's tuned settings when the grid tunes) and write its
-    record atomically; returns 1 (one cell done)."""
+def run_cell(
+    raw_config: dict, cell: Cell, run_dir: Path, tracking: CellTracking | None = None
+) -> int:
+    """Train one cell (with its study's tuned settings when the grid tunes), log it with
+    ``tracking`` (its model folder included) and write its record atomically; returns 1 (one
+    cell done)."""
     config = CompareConfig.from_mapping(raw_config, validate=False)
     train, val, test = cached_splits(config, cell.correlation)
     model_params, strategy_params, train_params = cell.model_params, {}, config.train_params()
@@ -173,8 +182,12 @@ def run_cell(raw_config: dict, cell: Cell, run_dir: Path) -> int:
         cell.label,
         strategy_params=strategy_params,
     )
-    record = run_one(spec, train, val, test, tags=cell.tags)
-    record.run_id = cell.id
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = Path(tmp) / "model" if tracking else None
+        record = run_one(spec, train, val, test, tags=cell.tags, model_dir=model_dir)
+        record.run_id = cell.id
+        if tracking:
+            tracking.log_cell(cell, config, record, model_dir)
     atomic_write_json(cell_path(run_dir, cell), record.to_dict(), indent=None)
     return 1
 

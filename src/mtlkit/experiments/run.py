@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -43,9 +44,11 @@ def run_one(
     val: MultiTaskTable,
     test: MultiTaskTable,
     tags: dict | None = None,
+    model_dir: Path | None = None,
 ) -> RunRecord:
     """Train ``spec``; its record holds the validation and test metrics and the test
-    predictions. ``tags`` (e.g. ``{"correlation": 0.9}``) identify the data variant."""
+    predictions. ``tags`` (e.g. ``{"correlation": 0.9}``) identify the data variant; the
+    fitted model is saved in ``model_dir`` when given."""
     strategy, strategy_params = parse_strategy(spec.strategy)
     est = MultiTaskEstimator(
         spec.model,
@@ -54,6 +57,8 @@ def run_one(
         **{**spec.train_params, "seed": spec.seed, "progress": False},
         **spec.model_params,
     ).fit(train, validation=val)
+    if model_dir is not None:
+        est.save(model_dir)
     metrics = {"val": est.evaluate(val)}
     scores = est.predict_proba(test)
     tasks = list(est.schema_.tasks)

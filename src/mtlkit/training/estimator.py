@@ -38,6 +38,7 @@ from mtlkit.files import atomic_write_bytes, atomic_write_json
 from mtlkit.models import check_hyperparameters, create
 from mtlkit.models.base import MTLModel
 from mtlkit.params import Float, Param, Str
+from mtlkit.tracking import TRACK, make_tracker
 from mtlkit.training.settings import TrainConfig
 from mtlkit.training.strategies import check_strategy
 from mtlkit.training.trainer import Trainer, resolve_device
@@ -69,6 +70,7 @@ OWN_PARAMS: tuple[Param, ...] = (
         open_low=True,
         high=0.5,
     ),
+    TRACK,
 )
 
 
@@ -156,13 +158,16 @@ class MultiTaskEstimator(BaseEstimator):
         on_epoch: Callable[[int, float], None] | None = None,
     ) -> MultiTaskEstimator:
         """Fit the preprocessor on the training rows and train the model, early-stopping on
-        ``validation`` (a ``validation_fraction`` of ``X`` when not given). ``on_epoch`` is
-        :meth:`Trainer.fit <mtlkit.training.trainer.Trainer.fit>`'s per-epoch callback.
+        ``validation`` (a ``validation_fraction`` of ``X`` when not given). With ``track``
+        the fit is logged as one run (its id in ``tracked_run_``, see :mod:`mtlkit.tracking`).
+        ``on_epoch`` is :meth:`Trainer.fit <mtlkit.training.trainer.Trainer.fit>`'s per-epoch
+        callback.
 
         ``fit(train_table, val_table)`` (a table as the second argument) is read as
         ``fit(train_table, validation=val_table)``, as in earlier versions.
         """
         config = self.check_params()
+        tracker = make_tracker(self.track)  # a missing tracking package fails before training
         if isinstance(y, MultiTaskTable) and validation is None:
             y, validation = None, y
         train = self._table(X, y)
@@ -184,6 +189,10 @@ class MultiTaskEstimator(BaseEstimator):
         start = time.perf_counter()
         self.history_: History = self.trainer_.fit(train_t, val_t, on_epoch)
         self.fit_time_ = time.perf_counter() - start
+        if tracker is not None:
+            from mtlkit.tracking.fit import log_fit
+
+            self.tracked_run_ = log_fit(tracker, self, f"{self.model}-{self.strategy}")
         return self
 
     def _check_funnel(self, train: TensorData) -> None:
