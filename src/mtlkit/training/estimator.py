@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import inspect
-import io
 import json
 import math
 import time
@@ -32,13 +31,13 @@ from mtlkit.data.splits import check_splits, split_table
 from mtlkit.errors import ConfigError, DataError
 from mtlkit.evaluation.metrics import all_task_metrics
 from mtlkit.evaluation.record import History
-from mtlkit.files import atomic_write_bytes, atomic_write_json
+from mtlkit.files import atomic_write_json
 from mtlkit.models import check_hyperparameters, create
 from mtlkit.models.base import MTLModel
 from mtlkit.params import Float, Param, Str
 from mtlkit.training.settings import TrainConfig
 from mtlkit.training.strategies import check_strategy
-from mtlkit.training.trainer import Trainer, resolve_device
+from mtlkit.training.trainer import Trainer, resolve_device, save_torch
 
 FEATURE_KINDS = ("numeric", "categorical")
 
@@ -144,12 +143,15 @@ class MultiTaskEstimator(BaseEstimator):
         y: Any = None,
         *,
         validation: MultiTaskTable | Sources | None = None,
+        state: dict | None = None,
     ) -> MultiTaskEstimator:
         """Fit the preprocessor on the training rows and train the model, early-stopping on
         ``validation`` (a ``validation_fraction`` of ``X`` when not given).
 
         ``fit(train_table, val_table)`` (a table as the second argument) is read as
-        ``fit(train_table, validation=val_table)``, as in earlier versions.
+        ``fit(train_table, validation=val_table)``, as in earlier versions. ``state`` (the
+        :meth:`training_state` of an earlier fit on the same data with the same settings
+        and fewer ``epochs``) continues that fit instead of starting over.
         """
         config = self.check_params()
         if isinstance(y, MultiTaskTable) and validation is None:
@@ -171,9 +173,15 @@ class MultiTaskEstimator(BaseEstimator):
         self.model_.check_labels(train_t.y, train_t.mask)
         self.trainer_ = Trainer(self.model_, config, self.strategy, self.strategy_params)
         start = time.perf_counter()
-        self.history_: History = self.trainer_.fit(train_t, val_t)
+        self.history_: History = self.trainer_.fit(train_t, val_t, state=state)
         self.fit_time_ = time.perf_counter() - start
         return self
+
+    def training_state(self) -> dict | None:
+        """The state a later ``fit(..., state=...)`` continues from (see
+        :meth:`Trainer.training_state`); save it with :func:`~mtlkit.training.trainer.save_torch`."""
+        self._check_fitted()
+        return self.trainer_.training_state()
 
     # ---- prediction ---------------------------------------------------------------------
     def predict_proba(self, X: MultiTaskTable | Sources | np.ndarray) -> dict[str, np.ndarray]:  # noqa: N803
@@ -230,9 +238,7 @@ class MultiTaskEstimator(BaseEstimator):
         self._check_fitted()
         folder = Path(folder)
         self.preprocessor_.save(folder / "preprocessor.json")
-        buffer = io.BytesIO()
-        torch.save(self.model_.state_dict(), buffer)
-        atomic_write_bytes(folder / "model.pt", buffer.getvalue())
+        save_torch(folder / "model.pt", self.model_.state_dict())
         params = {k: _plain(v) for k, v in self.get_params().items()}
         meta = {"params": params, "schema": self.schema_.to_dict()}
         atomic_write_json(folder / "estimator.json", meta)
