@@ -9,7 +9,7 @@ from mtlkit.evaluation.record import History
 from mtlkit.reporting.plots import save_figure
 from mtlkit.reporting.plots.comparison import (
     plot_metric_bars,
-    plot_metric_vs_correlation,
+    plot_metric_vs,
     plot_train_time,
 )
 from mtlkit.reporting.plots.training import (
@@ -87,10 +87,10 @@ def test_metric_bars_have_ci_error_bars_and_the_correlation_curve_is_sorted():
     (caps,) = [c for c in ax.collections]  # the error bars
     segments = caps.get_segments()
     np.testing.assert_allclose([s[:, 1] for s in segments], [[0.79, 0.82], [0.81, 0.84]])
-    curve = plot_metric_vs_correlation(summary, "roc_auc")
+    curve = plot_metric_vs(summary, "roc_auc", "correlation")
     mmoe = curve.axes[0].lines[1]
     assert list(mmoe.get_xdata()) == [0.1, 0.9] and list(mmoe.get_ydata()) == [0.78, 0.82]
-    assert plot_metric_vs_correlation(summary[summary["correlation"] == 0.9], "roc_auc") is None
+    assert plot_metric_vs(summary[summary["correlation"] == 0.9], "roc_auc", "correlation") is None
 
 
 def test_train_time_counts_each_run_once():

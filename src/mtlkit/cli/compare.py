@@ -64,11 +64,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_settings(grid, GRID_PARAMS, defaults=False)
     training = p.add_argument_group("training settings (every run)")
     add_settings(training, TRAIN_PARAMS, defaults=False)
-    p.add_argument(
-        "--label-fractions",
-        metavar="TASK=F,F,...",
-        help=next(q.help for q in GRID_PARAMS if q.name == "label_fractions"),
-    )
+    add_label_fractions(p)
     p.add_argument(
         "--dataset-path",
         type=Path,
@@ -93,6 +89,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (default 1)")
     add_quiet(p)
+
+
+def add_label_fractions(parser: argparse.ArgumentParser) -> None:
+    """The ``--label-fractions TASK=F,F,...`` flag (the ``label_fractions`` setting)."""
+    parser.add_argument(
+        "--label-fractions",
+        metavar="TASK=F,F,...",
+        help=next(q.help for q in GRID_PARAMS if q.name == "label_fractions"),
+    )
 
 
 def resolve_config(args: argparse.Namespace) -> CompareConfig:

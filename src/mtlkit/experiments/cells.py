@@ -23,6 +23,8 @@ CONFIG_FILE = "config.json"
 #: The command line that started the grid (for the report's "Reproduce" section).
 COMMAND_FILE = "command.txt"
 CELLS_DIR = "cells"
+#: The training state of cells that did not converge (see :func:`state_path`).
+STATE_DIR = "state"
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def cell_path(run_dir: Path, cell: Cell) -> Path:
 
 def state_path(run_dir: Path, cell: Cell) -> Path:
     """Where an unconverged cell keeps what continuing it needs (weights, optimizer...)."""
-    return Path(run_dir) / CELLS_DIR / f"{cell.id}.state.pt"
+    return Path(run_dir) / STATE_DIR / f"{cell.id}.pt"
 
 
 def needs_training(run_dir: Path, cell: Cell, epochs: int) -> bool:

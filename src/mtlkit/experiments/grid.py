@@ -3,7 +3,7 @@ fraction) on the same splits.
 
 Each finished cell is written atomically as one JSON file (see :mod:`.cells`), so an
 interrupted grid loses no finished cell and a rerun skips them. A cell whose run did not
-converge also keeps its training state (``<cell>.state.pt``): resuming the grid with a
+converge also keeps its training state (``state/<cell>.pt``): resuming the grid with a
 larger epoch budget continues exactly those cells from where they stopped.
 """
 
@@ -151,7 +151,9 @@ def run_cell(raw_config: dict, cell: Cell, run_dir: Path) -> str:
     config = CompareConfig.from_mapping(raw_config, validate=False)
     train, val, test = _splits(config, cell.correlation, cell.label_fraction)
     train_params = {**config.train_params(), "progress": False}  # the grid has its own bar
-    spec = RunSpec(cell.model, cell.strategy, cell.seed, cell.model_params, train_params, cell.label)
+    spec = RunSpec(
+        cell.model, cell.strategy, cell.seed, cell.model_params, train_params, cell.label
+    )
     record = run_one(spec, train, val, test, tags=cell.tags, state=state_path(run_dir, cell))
     record.run_id = cell.id
     atomic_write_json(cell_path(run_dir, cell), record.to_dict(), indent=None)

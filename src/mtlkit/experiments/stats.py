@@ -148,8 +148,8 @@ def recommendations(
     summary: pd.DataFrame, metric: str = "roc_auc", scarce_task: str | None = None
 ) -> list[str]:
     """One sentence per (data variant x) task, derived from :func:`summarize_grid`'s numbers;
-    with label fractions (``scarce_task``) also one sentence per correlation on where MTL pays
-    for the scarce task."""
+    with label fractions (``scarce_task``) first one sentence per correlation on where MTL
+    pays for the scarce task."""
     tags = [c for c in TAG_COLUMNS if c in summary.columns]
     sentences, verdicts = [], {}
     for key, group in summary.groupby([*tags, "task"], sort=False):
@@ -158,7 +158,7 @@ def recommendations(
         verdicts[tuple(key.items())] = verdict
         sentences.append(_sentence(verdict, key, metric, scarce_task))
     if scarce_task is not None and "label_fraction" in tags:
-        sentences += _scarcity_sentences(verdicts, scarce_task)
+        sentences = _scarcity_sentences(verdicts, scarce_task) + sentences
     return sentences
 
 
@@ -231,33 +231,34 @@ def _scarcity_sentences(verdicts: dict, task: str) -> list[str]:
         where = variant_text({"correlation": correlation})
         where = "" if where == "on this data" else f" {where}"
         fractions = sorted(per_fraction, reverse=True)
-        pays = [f for f in fractions if per_fraction[f][0] == "better"]
-        open_ = [f for f in fractions if per_fraction[f][0] == "unconverged"]
-        rest = [f for f in fractions if f not in pays and f not in open_]
-        if not pays and not rest:
-            text = f"Label scarcity{where}: no verdict for {task} yet"
-        elif not pays:
-            text = (
-                f"Label scarcity{where}: no MTL model beats single-task for {task} at "
-                f"{_shares(rest)} of its training labels"
-            )
-        else:
-            below = pays == fractions[len(fractions) - len(pays) :]
-            shares = (
-                f"{percent(pays[0])} of its training labels and below"
-                if below and len(pays) > 1
-                else f"{_shares(pays)} of its training labels"
-            )
+        kinds = {f: per_fraction[f][0] for f in fractions}
+        pays = [f for f in fractions if kinds[f] == "better"]
+        pending = [f for f in fractions if kinds[f] == "unconverged"]
+        rest = [f for f in fractions if f not in pays and f not in pending]
+        parts = []
+        if pays:
+            below = len(pays) > 1 and pays == fractions[-len(pays) :]
+            shares = f"{percent(pays[0])} of its training labels and below" if below else None
             gains = ", ".join(
                 f"{_name(per_fraction[f][1])} {per_fraction[f][1]['gain']:+.2%} at {percent(f)}"
                 for f in pays
             )
-            text = f"Label scarcity{where}: MTL pays for {task} at {shares} ({gains})"
-            if rest:
-                text += f"; at {_shares(rest)} no MTL model beats single-task"
-        if open_:
-            text += f"{';' if pays or rest else ''} at {_shares(open_)} (runs not converged)"
-        sentences.append(text + ".")
+            shares = shares or f"{_shares(pays)} of its training labels"
+            parts.append(f"MTL pays for {task} at {shares} ({gains})")
+        if rest:
+            parts.append(
+                f"at {_shares(rest)} no MTL model beats single-task"
+                if pays
+                else f"no MTL model beats single-task for {task} at {_shares(rest)} of its "
+                "training labels"
+            )
+        if pending:
+            parts.append(
+                f"no verdict yet at {_shares(pending)} (runs not converged)"
+                if parts
+                else f"no verdict for {task} yet (runs not converged at {_shares(pending)})"
+            )
+        sentences.append(f"Label scarcity{where}: " + "; ".join(parts) + ".")
     return sentences
 
 

@@ -66,7 +66,7 @@ def plot_metric_vs(summary: pd.DataFrame, metric: str, axis: str) -> Figure | No
     if axis not in summary or summary[axis].nunique() < 2:
         return None
     what = AXES[axis]
-    others = [c for c in ("correlation", "label_fraction") if c != axis and c in summary]
+    others = [c for c in AXES if c != axis and c in summary and summary[c].nunique() > 1]
     tasks = list(dict.fromkeys(summary["task"]))
     fig, axes = panels(len(tasks), f"test {metric} vs {what} (band: 95% CI)")
     for ax, task in zip(axes, tasks):
@@ -93,7 +93,10 @@ def plot_metric_vs(summary: pd.DataFrame, metric: str, axis: str) -> Figure | No
 
 
 #: The data-variant columns a plot can put on its x axis, with their axis labels.
-AXES = {"correlation": "task correlation", "label_fraction": "share of training labels"}
+AXES = {
+    "correlation": "task correlation",
+    "label_fraction": "share of the scarce task's training labels",
+}
 
 
 @PLOTS.register("metric", "test metric per model with 95% CI", scope="variant", order=50)
