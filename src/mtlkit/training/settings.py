@@ -33,7 +33,8 @@ class TrainConfig:
     batch_size: int | None = setting(
         None,
         "int",
-        "rows per optimizer step (none: adapt to the training rows, see auto_batch_size)",
+        "rows per optimizer step (none: adapt to the training rows, the largest power of "
+        "two from 32 to 512 that gives at least 20 steps per epoch)",
         low=1,
         optional=True,
         search=Choice((128, 256, 512, 1024)),
