@@ -127,3 +127,14 @@ def test_task_weight_curves_only_for_strategies_whose_weights_change():
     assert [line.get_label() for line in panels[0].lines] == ["mmoe + uncertainty"]
     np.testing.assert_allclose(panels[0].lines[0].get_ydata(), [1.0, 2.0, 2.5])
     assert plot_task_weights({"mmoe + joint": [weighted([1.0, 1.0, 1.0])]}) is None
+
+
+def test_metric_vs_label_fraction_uses_a_log_axis_and_one_line_per_model():
+    summary = _summary().rename(columns={"correlation": "label_fraction"})
+    summary["correlation"] = 0.9  # one correlation: not named in the legend
+    ax = plot_metric_vs(summary, "roc_auc", "label_fraction").axes[0]
+    assert ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["10%", "90%"]
+    assert [line.get_label() for line in ax.lines] == ["single_task + joint", "mmoe + joint"]
+    assert list(ax.lines[1].get_xdata()) == [0.1, 0.9]
+    assert list(ax.lines[1].get_ydata()) == [0.78, 0.82]

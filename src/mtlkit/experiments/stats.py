@@ -156,7 +156,7 @@ def recommendations(
         key = dict(zip([*tags, "task"], key if isinstance(key, tuple) else (key,)))
         verdict = _verdict(group)
         verdicts[tuple(key.items())] = verdict
-        sentences.append(_sentence(verdict, key, metric, scarce_task))
+        sentences.append(_sentence(verdict, key, metric, scarce_task, len(group)))
     if scarce_task is not None and "label_fraction" in tags:
         sentences = _scarcity_sentences(verdicts, scarce_task) + sentences
     return sentences
@@ -179,18 +179,22 @@ def _verdict(group: pd.DataFrame) -> tuple[str, pd.Series | None, pd.DataFrame |
     return "tie", best, base_mean
 
 
-def _sentence(verdict: tuple, key: dict, metric: str, scarce_task: str | None) -> str:
+def _sentence(verdict: tuple, key: dict, metric: str, scarce_task: str | None, n_rows: int) -> str:
+    """The recommendation sentence of one task and variant (``n_rows`` model x strategy
+    rows compared)."""
     kind, best, other = verdict
     task = key["task"]
     where = variant_text(key, scarce_task)
     where = where[0].upper() + where[1:]
     if kind == "unconverged":
-        runs = "; ".join(
+        runs = "runs of " + "; ".join(
             f"{_name(r)} ({r['n_seeds'] - r['n_converged']} of {r['n_seeds']} seeds)"
             for _, r in other.iterrows()
         )
+        if len(other) == n_rows and (other["n_converged"] == 0).all():
+            runs = "every run"
         return (
-            f"{where}, no verdict for {task} yet: runs of {runs} hit the epoch cap while their "
+            f"{where}, no verdict for {task} yet: {runs} hit the epoch cap while the "
             "validation metric was still improving (not converged), so they are not ranked; "
             "finish them with the command below."
         )

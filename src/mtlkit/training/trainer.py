@@ -166,22 +166,25 @@ class Trainer:
                 break
         bar.close()
         self.history.converged = is_converged(self.history, cfg.patience)
-        self._state = {
-            "settings": _resumable_settings(cfg, self.strategy_name, self.strategy_params),
+        self._state = self._snapshot(optimizer, scheduler, generator)
+        self._state.update(best_state=best_state, best_value=best_value, since_best=since_best)
+        self.model.load_state_dict(best_state)
+        return self.history
+
+    def _snapshot(self, optimizer: torch.optim.Optimizer, scheduler, generator) -> dict:
+        """The state after the last epoch (see :meth:`training_state`), less early stopping's."""
+        device = next(self.model.parameters()).device
+        return {
+            "settings": _resumable_settings(self.config, self.strategy_name, self.strategy_params),
             "model": copy.deepcopy(self.model.state_dict()),
             "optimizer": optimizer.state_dict(),
             "scheduler": None if scheduler is None else scheduler.state_dict(),
             "strategy": self.strategy.state_dict(),
-            "best_state": best_state,
-            "best_value": best_value,
-            "since_best": since_best,
             "history": self.history.to_dict(),
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "generator": generator.get_state(),
         }
-        self.model.load_state_dict(best_state)
-        return self.history
 
     def training_state(self) -> dict | None:
         """Everything :meth:`fit` needs to continue the last fit (its last epoch's weights,
