@@ -77,3 +77,4 @@ def test_compare_help_is_generated_from_the_declared_settings(capsys):
     for p in TrainConfig.params():
         if p.name not in ("seed", "progress"):
             assert "--" + p.name.replace("_", "-") in out
+    assert "strategies: " in out and "pcgrad" in out and "uncertainty" in out

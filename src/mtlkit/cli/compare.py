@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from mtlkit.cli.options import add_quiet, add_settings, command, given_settings
+from mtlkit.cli.options import add_quiet, add_settings, command, given_settings, plugin_listing
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.cells import COMMAND_FILE, CONFIG_FILE
 from mtlkit.experiments.config import (
@@ -31,6 +31,7 @@ from mtlkit.experiments.config import (
     load_config_file,
 )
 from mtlkit.files import atomic_write_text, new_run_dir
+from mtlkit.tracking import TRACK
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "compare",
         run,
         __doc__,
+        listing=plugin_listing,
         epilog=(
             "examples:\n"
             "  mtlkit compare synthetic --correlations 0.9 0.5 "
@@ -88,6 +90,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--resume", type=Path, metavar="RUN_DIR", help="finish the grid saved in RUN_DIR"
     )
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (default 1)")
+    add_settings(p, [TRACK], defaults=True)
     add_quiet(p)
 
 
@@ -139,7 +142,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--jobs must be a positive integer, got {args.jobs}.")
     config = resolve_config(args)
     run_dir = args.resume or args.out
-    execute(config, run_dir, jobs=args.jobs, progress=not args.quiet, argv=args.argv)
+    execute(
+        config, run_dir, jobs=args.jobs, progress=not args.quiet, argv=args.argv, track=args.track
+    )
     return 0
 
 
@@ -151,11 +156,14 @@ def execute(
     progress: bool = True,
     argv: list[str] | None = None,
     prefix: str = "compare",
+    track: str | None = None,
 ) -> Path:
     """Run (or resume) the grid of ``config`` in ``run_dir`` (default: a new folder under
-    runs/), build its report and print the summary; returns the run folder."""
-    from mtlkit.experiments.grid import check_data, run_grid  # here: loads PyTorch
+    runs/), build its report and print the summary; returns the run folder. ``track``
+    ("mlflow", "tensorboard") logs the grid as a parent run with one child run per cell."""
+    from mtlkit.experiments.grid import check_data, prepare_run_dir, run_grid  # loads PyTorch
     from mtlkit.reporting.report import build_report, table_groups
+    from mtlkit.tracking.grid import track_grid
 
     check_data(config)
     run_dir = run_dir or new_run_dir(Path("runs"), prefix)
@@ -171,15 +179,26 @@ def execute(
         print(f"{todo + done} runs in the grid{skipped}; writing to {run_dir}", flush=True)
 
     record_command(run_dir, argv)
-    try:
-        run_grid(config, run_dir, jobs=jobs, progress=progress, on_start=announce)
-    except KeyboardInterrupt:
-        print(
-            f"\nInterrupted. Finished runs are saved in {run_dir}; rerun the same command "
-            f"(or 'mtlkit compare --resume {run_dir}') to continue."
-        )
-        raise
-    report = build_report(run_dir)
+    prepare_run_dir(config, run_dir)  # a folder holding another grid is refused before tracking
+    with track_grid(track, run_dir, config) as tracked:
+        try:
+            run_grid(
+                config,
+                run_dir,
+                jobs=jobs,
+                progress=progress,
+                on_start=announce,
+                tracking=tracked and tracked.cells,
+            )
+        except KeyboardInterrupt:
+            print(
+                f"\nInterrupted. Finished runs are saved in {run_dir}; rerun the same command "
+                f"(or 'mtlkit compare --resume {run_dir}') to continue."
+            )
+            raise
+        report = build_report(run_dir)
+        if tracked:
+            tracked.log_report(run_dir)
     print(f"\nTest {config.metric}, mean over seeds (n.s.: not significantly different):")
     for title, table in table_groups(report.summary, config.scarce_task):
         print(f"\n{title}")
@@ -189,6 +208,8 @@ def execute(
         print(f"- {sentence}")
     print(f"\nTables: {run_dir / 'results.csv'}, {run_dir / 'summary.csv'}")
     print(f"Report: {report.html}")
+    if tracked:
+        print(f"Tracked: {tracked.describe()}")
     return run_dir
 
 

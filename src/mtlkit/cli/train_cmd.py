@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mtlkit.cli.options import add_quiet, add_settings, command
+from mtlkit.cli.options import add_quiet, add_settings, command, plugin_listing
 from mtlkit.experiments.config import GRID_PARAMS, check_fractions, parse_choice, parse_strategy
+from mtlkit.tracking import TRACK
 from mtlkit.training.settings import TrainConfig
 
 #: The split settings ``mtlkit train`` shares with ``mtlkit compare``.
@@ -24,7 +25,8 @@ PREDICT_DOC = """Score new files with a model saved by 'mtlkit train'.
 
 Score the rows of new files (label columns not needed) with a saved model and write
 one CSV row per input row: the source file, then per task the predicted probability
-(binary), one probability per class (multiclass) or the value.
+(binary), one probability per class (multiclass) or the value; funnel models (esmm, aitm)
+add their conditional probabilities, e.g. ESMM's pCVR as conversion_given_click.
 """
 
 
@@ -34,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "train",
         run_train,
         TRAIN_DOC,
+        listing=plugin_listing,
         epilog="example: mtlkit train data/ --labels income marital --model mmoe:n_experts=4 "
         "--strategy uncertainty --out my-model",
     )
@@ -54,6 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="the folder to save the model in")
     add_settings(p.add_argument_group("split"), SPLIT_PARAMS, defaults=True)
     add_settings(p.add_argument_group("training settings"), TRAIN_FLAGS, defaults=True)
+    add_settings(p, [TRACK], defaults=True)
     add_quiet(p)
 
     q = command(
@@ -74,6 +78,8 @@ def run_train(args: argparse.Namespace) -> int:
     from mtlkit.data.loading import load_tables
     from mtlkit.data.splits import check_splits, split_table
     from mtlkit.files import atomic_write_json
+    from mtlkit.tracking import make_tracker
+    from mtlkit.tracking.fit import log_fit
     from mtlkit.training.estimator import MultiTaskEstimator  # here: loads PyTorch
 
     model, model_params = parse_choice(args.model, "model", "mmoe:n_experts=4")
@@ -88,6 +94,7 @@ def run_train(args: argparse.Namespace) -> int:
         **model_params,
     )
     est.check_params()  # every setting checked before the data is read
+    tracker = make_tracker(args.track)
     split = {p.name: p.validate(getattr(args, p.name)) for p in SPLIT_PARAMS}
     check_fractions(split["fractions"])
     table = load_tables(args.data, labels=args.labels)
@@ -111,6 +118,9 @@ def run_train(args: argparse.Namespace) -> int:
     )
     print(pd.DataFrame(metrics).T.round(4).to_string())
     print(f"model saved to {args.out} (test metrics in test_metrics.json)")
+    if tracker is not None:
+        run_id = log_fit(tracker, est, args.out.name, {"test": metrics}, args.out)
+        print(f"tracked: {tracker.describe(run_id)}")
     return 0
 
 
@@ -126,12 +136,13 @@ def run_predict(args: argparse.Namespace) -> int:
     scores = est.predict_proba(table)
     columns: dict = {"source": table.source}
     for spec in est.schema_.tasks:
-        values = scores[spec.name]
+        values = scores.pop(spec.name)
         if spec.kind == "multiclass":
             for k, cls in enumerate(spec.classes or range(spec.n_classes)):
                 columns[f"{spec.name}_p_{cls}"] = values[:, k]
         else:
             columns[spec.name] = values
+    columns.update(scores)  # conditional funnel probabilities, e.g. ESMM's pCVR
     frame = pd.DataFrame(columns)
     atomic_write_text(args.out, frame.to_csv(index=False))
     print(f"{len(frame):,} rows scored for {est.schema_.task_names}; written to {args.out}")

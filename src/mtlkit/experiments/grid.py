@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -32,6 +33,7 @@ from mtlkit.experiments.config import CompareConfig
 from mtlkit.experiments.data import load_splits, with_label_fraction
 from mtlkit.experiments.run import RunSpec, run_one
 from mtlkit.files import atomic_write_json
+from mtlkit.tracking.grid import CellTracking
 
 
 def prepare_run_dir(config: CompareConfig, run_dir: Path) -> None:
@@ -73,13 +75,15 @@ def run_grid(
     jobs: int = 1,
     progress: bool = True,
     on_start: Callable[[int, int, int], None] | None = None,
+    tracking: CellTracking | None = None,
 ) -> tuple[int, int]:
     """Run the cells of ``config`` that ``run_dir`` does not hold yet, and continue those that
     did not converge within a smaller epoch budget; returns (ran, skipped).
 
     With ``jobs > 1`` cells run in that many worker processes (one torch thread each).
     ``on_start(todo, done, continued)`` is called once the pending cells are known
-    (``continued`` of the ``todo`` cells resume from their saved state).
+    (``continued`` of the ``todo`` cells resume from their saved state). With ``tracking``
+    each cell is logged as a child of the grid's tracked run (see :mod:`mtlkit.tracking`).
     """
     run_dir = Path(run_dir)
     check_data(config)  # bad data fails before the run folder is touched or any training
@@ -97,20 +101,22 @@ def run_grid(
         if jobs <= 1:
             for cell in todo:
                 bar.set_postfix_str(cell.id)
-                run_cell(raw, cell, run_dir)
+                run_cell(raw, cell, run_dir, tracking)
                 bar.update()
         else:
-            _run_parallel(raw, todo, run_dir, jobs, bar)
+            _run_parallel(raw, todo, run_dir, jobs, bar, tracking)
     finally:
         bar.close()
     return len(todo), done
 
 
-def _run_parallel(raw: dict, todo: list[Cell], run_dir: Path, jobs: int, bar) -> None:
+def _run_parallel(
+    raw: dict, todo: list[Cell], run_dir: Path, jobs: int, bar, tracking: CellTracking | None
+) -> None:
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker)
     try:
-        pending = {pool.submit(run_cell, raw, cell, run_dir) for cell in todo}
+        pending = {pool.submit(run_cell, raw, cell, run_dir, tracking) for cell in todo}
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
@@ -145,16 +151,30 @@ def check_data(config: CompareConfig) -> None:
         check_reported(config.train.monitor, train.tasks, "monitor")
 
 
-def run_cell(raw_config: dict, cell: Cell, run_dir: Path) -> str:
-    """Train one cell (or continue it from its saved state) and write its record
-    atomically; returns the cell id."""
+def run_cell(
+    raw_config: dict, cell: Cell, run_dir: Path, tracking: CellTracking | None = None
+) -> str:
+    """Train one cell (or continue it from its saved state), log it with ``tracking`` (its
+    model folder included) and write its record atomically; returns the cell id."""
     config = CompareConfig.from_mapping(raw_config, validate=False)
     train, val, test = _splits(config, cell.correlation, cell.label_fraction)
     train_params = {**config.train_params(), "progress": False}  # the grid has its own bar
     spec = RunSpec(
         cell.model, cell.strategy, cell.seed, cell.model_params, train_params, cell.label
     )
-    record = run_one(spec, train, val, test, tags=cell.tags, state=state_path(run_dir, cell))
-    record.run_id = cell.id
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = Path(tmp) / "model" if tracking else None
+        record = run_one(
+            spec,
+            train,
+            val,
+            test,
+            tags=cell.tags,
+            model_dir=model_dir,
+            state=state_path(run_dir, cell),
+        )
+        record.run_id = cell.id
+        if tracking:
+            tracking.log_cell(cell, config, record, model_dir)
     atomic_write_json(cell_path(run_dir, cell), record.to_dict(), indent=None)
     return cell.id

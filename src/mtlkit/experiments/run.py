@@ -43,10 +43,12 @@ def run_one(
     val: MultiTaskTable,
     test: MultiTaskTable,
     tags: dict | None = None,
+    model_dir: Path | None = None,
     state: Path | None = None,
 ) -> RunRecord:
     """Train ``spec``; its record holds the validation and test metrics and the test
-    predictions. ``tags`` (e.g. ``{"correlation": 0.9}``) identify the data variant.
+    predictions. ``tags`` (e.g. ``{"correlation": 0.9}``) identify the data variant; the
+    fitted model is saved in ``model_dir`` when given.
 
     ``state`` is a file for the training state: a run that does not converge saves there
     what continuing it needs, and a later call with a larger epoch budget continues from it
@@ -68,6 +70,8 @@ def run_one(
             state.unlink(missing_ok=True)
         else:
             save_torch(state, {"training": training, "train_time_s": train_time})
+    if model_dir is not None:
+        est.save(model_dir)
     metrics = {"val": est.evaluate(val)}
     scores = est.predict_proba(test)
     tasks = list(est.schema_.tasks)

@@ -128,6 +128,13 @@ class MTLModel(nn.Module):
         """
         return None
 
+    def conditional_outputs(self) -> dict[str, torch.Tensor]:
+        """Per-row conditional probabilities of the last forward pass, named
+        ``"<step>_given_<previous step>"`` (funnel models: ESMM's pCVR, AITM's per-step
+        probabilities); empty for other models. ``predict_proba`` returns them next to the
+        tasks."""
+        return {}
+
     def gate_weights(self) -> dict[str, torch.Tensor]:
         """Gate weights of the last forward pass per task; empty for models without gates."""
         return dict(self.last_gates)

@@ -65,6 +65,11 @@ class ESMM(MTLModel):
         self.train(was_training)
         return self.last_cvr
 
+    def conditional_outputs(self) -> dict[str, torch.Tensor]:
+        """pCVR = P(conversion | click, x) as ``"<conversion>_given_<click>"``."""
+        ctr, ctcvr = self.task_names
+        return {} if self.last_cvr is None else {f"{ctcvr}_given_{ctr}": self.last_cvr}
+
     def task_modules(self, task: str) -> list[nn.Module]:
         # The CTR tower feeds pCTR and pCTCVR, so only the CVR tower is task-specific.
         return [self.cvr_tower] if task == self.task_names[1] else []

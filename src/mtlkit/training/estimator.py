@@ -13,6 +13,7 @@ import inspect
 import json
 import math
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import Sources, load_features, load_tables
 from mtlkit.data.schema import TASK_KINDS, MultiTaskTable, Schema
 from mtlkit.data.splits import check_splits, split_table
+from mtlkit.data.tensors import TensorData
 from mtlkit.errors import ConfigError, DataError
 from mtlkit.evaluation.metrics import all_task_metrics
 from mtlkit.evaluation.record import History
@@ -35,6 +37,7 @@ from mtlkit.files import atomic_write_json
 from mtlkit.models import check_hyperparameters, create
 from mtlkit.models.base import MTLModel
 from mtlkit.params import Float, Param, Str
+from mtlkit.tracking import TRACK, make_tracker
 from mtlkit.training.settings import TrainConfig
 from mtlkit.training.strategies import check_strategy
 from mtlkit.training.trainer import Trainer, resolve_device, save_torch
@@ -51,6 +54,13 @@ OWN_PARAMS: tuple[Param, ...] = (
     Param(
         "feature_kinds", None, "mapping", "feature kind overrides: column -> kind", optional=True
     ),
+    Str(
+        "funnel_check",
+        "error",
+        "funnel models (esmm, aitm): a training row positive for a step but not for the step "
+        "before is an error, or only a warning",
+        choices=("error", "warn"),
+    ),
     Float(
         "validation_fraction",
         0.15,
@@ -59,6 +69,7 @@ OWN_PARAMS: tuple[Param, ...] = (
         open_low=True,
         high=0.5,
     ),
+    TRACK,
 )
 
 
@@ -146,7 +157,8 @@ class MultiTaskEstimator(BaseEstimator):
         state: dict | None = None,
     ) -> MultiTaskEstimator:
         """Fit the preprocessor on the training rows and train the model, early-stopping on
-        ``validation`` (a ``validation_fraction`` of ``X`` when not given).
+        ``validation`` (a ``validation_fraction`` of ``X`` when not given). With ``track``
+        the fit is logged as one run (its id in ``tracked_run_``, see :mod:`mtlkit.tracking`).
 
         ``fit(train_table, val_table)`` (a table as the second argument) is read as
         ``fit(train_table, validation=val_table)``, as in earlier versions. ``state`` (the
@@ -154,6 +166,7 @@ class MultiTaskEstimator(BaseEstimator):
         and fewer ``epochs``) continues that fit instead of starting over.
         """
         config = self.check_params()
+        tracker = make_tracker(self.track)  # a missing tracking package fails before training
         if isinstance(y, MultiTaskTable) and validation is None:
             y, validation = None, y
         train = self._table(X, y)
@@ -170,11 +183,15 @@ class MultiTaskEstimator(BaseEstimator):
         self.n_features_in_ = len(train.features.columns)
         torch.manual_seed(config.seed)
         self.model_ = create(self.model, self.schema_, **self.model_params)
-        self.model_.check_labels(train_t.y, train_t.mask)
+        self._check_funnel(train_t)
         self.trainer_ = Trainer(self.model_, config, self.strategy, self.strategy_params)
         start = time.perf_counter()
         self.history_: History = self.trainer_.fit(train_t, val_t, state=state)
         self.fit_time_ = time.perf_counter() - start
+        if tracker is not None:
+            from mtlkit.tracking.fit import log_fit
+
+            self.tracked_run_ = log_fit(tracker, self, f"{self.model}-{self.strategy}")
         return self
 
     def training_state(self) -> dict | None:
@@ -183,22 +200,42 @@ class MultiTaskEstimator(BaseEstimator):
         self._check_fitted()
         return self.trainer_.training_state()
 
+    def _check_funnel(self, train: TensorData) -> None:
+        """The funnel-order check of sequential models; ``funnel_check="warn"`` lets training
+        go on, saying what the model then assumes."""
+        try:
+            self.model_.check_labels(train.y, train.mask)
+        except DataError as err:
+            if self.funnel_check == "error":
+                raise
+            warnings.warn(
+                f"{err} Training goes on (funnel_check='warn'), but these labels are not a "
+                "funnel: the model's product of step probabilities (ESMM: pCTCVR = pCTR x "
+                "pCVR) is then only a modelling assumption, not a property of the data, and "
+                "its conditional outputs (pCVR) have no direct meaning.",
+                UserWarning,
+                stacklevel=3,
+            )
+
     # ---- prediction ---------------------------------------------------------------------
     def predict_proba(self, X: MultiTaskTable | Sources | np.ndarray) -> dict[str, np.ndarray]:  # noqa: N803
         """P(y=1) for binary tasks, class probabilities for multiclass, values for regression.
 
         ``X`` is a table, files / data frames as :func:`~mtlkit.load_tables` takes them
-        (label columns, if present, are ignored), or a feature array.
+        (label columns, if present, are ignored), or a feature array. Funnel models add
+        their conditional probabilities next to the tasks, named ``"<step>_given_<previous
+        step>"``: ESMM trained on ``["click", "conversion"]`` returns ``"click"`` (pCTR),
+        ``"conversion"`` (pCTCVR) and ``"conversion_given_click"`` (pCVR).
         """
         self._check_fitted()
         data = self.preprocessor_.transform(self._features(X), require_labels=False)
-        return self.trainer_.predict_scores(data)
+        return self.trainer_.predict_scores(data, conditional=True)
 
     def predict(self, X: MultiTaskTable | Sources | np.ndarray) -> dict[str, np.ndarray]:  # noqa: N803
         """Predicted labels in the original label values (classes) or predicted values."""
         scores = self.predict_proba(X)
         out = {}
-        for spec in self.schema_.tasks:
+        for spec in self.schema_.tasks:  # labels per task (not the conditional outputs)
             s = scores[spec.name]
             if spec.kind == "regression":
                 out[spec.name] = s
