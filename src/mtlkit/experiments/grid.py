@@ -1,9 +1,12 @@
-"""Running the comparison grid: every model x strategy x seed (x correlation) on the same
-splits, after tuning every model x strategy with the same budget when the grid tunes.
+"""Running the comparison grid: every model x strategy x seed (x correlation x label
+fraction) on the same splits, after tuning every model x strategy with the same budget when
+the grid tunes.
 
 Each finished cell is written atomically as one JSON file (see :mod:`.cells`), so an
 interrupted grid loses no finished cell and a rerun skips them; tuning studies resume the
-same way (see :mod:`.study`).
+same way (see :mod:`.study`). A cell whose run did not
+converge also keeps its training state (``state/<cell>.pt``): resuming the grid with a
+larger epoch budget continues exactly those cells from where they stopped.
 """
 
 from __future__ import annotations
@@ -20,9 +23,16 @@ from tqdm.auto import tqdm
 
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import check_reported
-from mtlkit.experiments.cells import CONFIG_FILE, Cell, cell_path, grid_cells
+from mtlkit.experiments.cells import (
+    CONFIG_FILE,
+    Cell,
+    cell_path,
+    grid_cells,
+    needs_training,
+    state_path,
+)
 from mtlkit.experiments.config import CompareConfig
-from mtlkit.experiments.data import cached_splits
+from mtlkit.experiments.data import cached_splits, with_label_fraction
 from mtlkit.experiments.run import RunSpec, run_one
 from mtlkit.experiments.study import StudySpec, finished_trials, run_study
 from mtlkit.experiments.tuning import StudyRecord, study_path
@@ -31,22 +41,35 @@ from mtlkit.tracking.grid import CellTracking
 
 
 def prepare_run_dir(config: CompareConfig, run_dir: Path) -> None:
-    """Save the config in ``run_dir``, or check it equals the saved one when resuming."""
+    """Save the config in ``run_dir``, or check it against the saved one when resuming.
+
+    Only the epoch budget may change, and only grow (to continue the runs that did not
+    converge); the saved config then records the new budget.
+    """
     run_dir = Path(run_dir)
     saved_path = run_dir / CONFIG_FILE
     current = config.to_dict()
     if saved_path.is_file():
         saved = json.loads(saved_path.read_text())
-        differs = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+        keys = set(saved) | set(current)
+        differs = sorted(k for k in keys if k != "epochs" and saved.get(k) != current.get(k))
         if differs:
             detail = "; ".join(
                 f"{k}: {saved.get(k)!r} there, {current.get(k)!r} now" for k in differs
             )
             raise ConfigError(
                 f"{run_dir} holds a grid with another configuration ({detail}). Rerun with the "
-                "same settings to resume it, or choose a new --out folder."
+                "same settings to resume it (only --epochs may grow), or choose a new --out "
+                "folder."
             )
-        return
+        if current["epochs"] < saved["epochs"]:
+            raise ConfigError(
+                f"{run_dir} holds a grid trained for up to {saved['epochs']} epochs; resuming "
+                f"may raise the epoch budget (to continue runs that did not converge), not lower "
+                f"it to {current['epochs']}. Rerun with --epochs {saved['epochs']} or more."
+            )
+        if current["epochs"] == saved["epochs"]:
+            return
     atomic_write_json(saved_path, current)
 
 
@@ -55,13 +78,15 @@ def run_grid(
     run_dir: Path,
     jobs: int = 1,
     progress: bool = True,
-    on_start: Callable[[int, int], None] | None = None,
+    on_start: Callable[[int, int, int], None] | None = None,
     tracking: CellTracking | None = None,
 ) -> tuple[int, int]:
-    """Run the cells of ``config`` that ``run_dir`` does not hold yet; returns (ran, skipped).
+    """Run the cells of ``config`` that ``run_dir`` does not hold yet, and continue those that
+    did not converge within a smaller epoch budget; returns (ran, skipped).
 
     With ``jobs > 1`` cells run in that many worker processes (one torch thread each).
-    ``on_start(todo, done)`` is called once the pending cells are known. With ``tracking``
+    ``on_start(todo, done, continued)`` is called once the pending cells are known
+    (``continued`` of the ``todo`` cells resume from their saved state). With ``tracking``
     each cell is logged as a child of the grid's tracked run (see :mod:`mtlkit.tracking`).
     A grid that tunes (``config.tune``) runs its studies first (:func:`tune_grid`).
     """
@@ -71,10 +96,10 @@ def run_grid(
     if config.tune is not None:
         tune_grid(config, run_dir, jobs, progress)
     cells = grid_cells(config)
-    todo = [c for c in cells if not cell_path(run_dir, c).is_file()]
+    todo = [c for c in cells if needs_training(run_dir, c, config.train.epochs)]
     done = len(cells) - len(todo)
     if on_start:
-        on_start(len(todo), done)
+        on_start(len(todo), done, sum(cell_path(run_dir, c).is_file() for c in todo))
     if not todo:
         return 0, done
     bar = tqdm(total=len(cells), initial=done, desc="grid cells", unit="cell", disable=not progress)
@@ -98,7 +123,7 @@ def tune_grid(
     progress: bool = True,
     studies: list[Cell] | None = None,
 ) -> int:
-    """Tune every model x strategy (x correlation) of ``config``, the single-task baseline
+    """Tune every model x strategy (x data variant) of ``config``, the single-task baseline
     included, with the same budget (or only the ``studies`` of these cells); studies that
     ``run_dir`` holds finished are skipped, an interrupted one continues. Returns the number
     of studies run. With ``jobs > 1`` studies run in that many processes (each study's
@@ -150,11 +175,17 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
+def _splits(config: CompareConfig, correlation: float | None, fraction: float | None) -> tuple:
+    """The splits of one data variant (loaded once per process per correlation)."""
+    return with_label_fraction(config, cached_splits(config, correlation), fraction)
+
+
 def check_data(config: CompareConfig) -> None:
     """Load and split every data variant: missing files or labels, a task without labels in
     a split, or a metric no task reports fail here, clearly."""
     for correlation in config.correlations or [None]:
-        train, _, _ = cached_splits(config, correlation)
+        for fraction in config.label_fraction_values() or [None]:
+            train, _, _ = _splits(config, correlation, fraction)
         check_reported(config.metric, train.tasks, "metric")
         check_reported(config.train.monitor, train.tasks, "monitor")
 
@@ -162,12 +193,13 @@ def check_data(config: CompareConfig) -> None:
 def run_cell(
     raw_config: dict, cell: Cell, run_dir: Path, tracking: CellTracking | None = None
 ) -> int:
-    """Train one cell (with its study's tuned settings when the grid tunes), log it with
-    ``tracking`` (its model folder included) and write its record atomically; returns 1 (one
-    cell done)."""
+    """Train one cell (or continue it from its saved state) with its study's tuned settings
+    when the grid tunes, log it with ``tracking`` (its model folder included) and write its
+    record atomically; returns 1 (one cell done)."""
     config = CompareConfig.from_mapping(raw_config, validate=False)
-    train, val, test = cached_splits(config, cell.correlation)
-    model_params, strategy_params, train_params = cell.model_params, {}, config.train_params()
+    train, val, test = _splits(config, cell.correlation, cell.label_fraction)
+    train_params = {**config.train_params(), "progress": False}  # the grid has its own bar
+    model_params, strategy_params = cell.model_params, {}
     if config.tune is not None:
         path = study_path(run_dir, cell.study_id)
         best = StudyRecord.from_dict(json.loads(path.read_text())).best
@@ -184,7 +216,15 @@ def run_cell(
     )
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model" if tracking else None
-        record = run_one(spec, train, val, test, tags=cell.tags, model_dir=model_dir)
+        record = run_one(
+            spec,
+            train,
+            val,
+            test,
+            tags=cell.tags,
+            model_dir=model_dir,
+            state=state_path(run_dir, cell),
+        )
         record.run_id = cell.id
         if tracking:
             tracking.log_cell(cell, config, record, model_dir)
@@ -196,9 +236,10 @@ def tune_cell(
     raw_config: dict, cell: Cell, run_dir: Path, on_trial: Callable[[], None] | None = None
 ) -> int:
     """Run (or finish) the tuning study of ``cell``'s model x strategy on the training and
-    validation splits only, and write its record; returns the trials run."""
+    validation splits of its data variant only, and write its record; returns the trials
+    run."""
     config = CompareConfig.from_mapping(raw_config, validate=False)
-    train, val, _ = cached_splits(config, cell.correlation)  # the test split stays here
+    train, val, _ = _splits(config, cell.correlation, cell.label_fraction)  # test stays here
     spec = StudySpec(
         cell.study_id,
         cell.model,
