@@ -23,6 +23,7 @@ from mtlkit.data.features import Preprocessor
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.evaluation.record import RunRecord
 from mtlkit.experiments import data as experiment_data
+from mtlkit.experiments.cells import grid_cells
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.experiments.grid import run_grid, tune_grid
 from mtlkit.experiments.study import FINISHED, StudySpec, _objective, run_study, storage
@@ -218,6 +219,15 @@ def test_bad_tune_settings_fail_before_training(tmp_path, capsys, extra, message
     assert main(["compare", "synthetic", "--models", "mmoe", *extra, "--out", str(out)]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_each_data_variant_gets_its_own_study():
+    config = CompareConfig.from_mapping(
+        {**GRID, "label_fractions": {"label1": [1.0, 0.1]}, "correlations": [0.5]}
+    )
+    studies = {c.study_id for c in grid_cells(config)}
+    assert len(studies) == 2 * 3  # fractions x (single_task, shared_bottom, mmoe)
+    assert "corr+0.50__frac0.1__single_task__joint" in studies
 
 
 def test_the_search_space_leaves_out_what_the_user_gave():

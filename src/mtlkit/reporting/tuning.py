@@ -140,7 +140,10 @@ def _title(record: StudyRecord) -> str:
 
 
 def _variant(record: StudyRecord) -> str:
-    return ", ".join(f"{k} {v:+.2f}" for k, v in record.tags.items())
+    return ", ".join(
+        f"{k} {v:+.2f}" if k == "correlation" else f"{k.replace('_', ' ')} {v:g}"
+        for k, v in record.tags.items()
+    )
 
 
 def _shown(value: object) -> str:
