@@ -37,27 +37,23 @@ from mtlkit.tracking import TRACK
 TUNE_FLAGS = tune_flags("tune", tuned_by_default=False)
 
 
+EXAMPLES = (
+    "examples:\n"
+    "  mtlkit compare synthetic --correlations 0.9 0.5 "
+    "--models shared_bottom mmoe --seeds 0 1 2 --epochs 10 --out runs/synth\n"
+    "  mtlkit compare data/ --labels income marital --models mmoe --jobs 2\n"
+    "  mtlkit compare data/ --labels income marital --models shared_bottom "
+    "--label-fractions income=1.0,0.1,0.02\n"
+    "  mtlkit compare --resume runs/synth --epochs 200   # finish unconverged runs\n"
+    "  mtlkit compare --config grid.yaml --out runs/census\n"
+    "A model may carry hyperparameters: mmoe:n_experts=4:expert_hidden=[32] (see\n"
+    "'mtlkit models -v'); a strategy its settings: alternating:order=proportional\n"
+    "(see 'mtlkit strategies -v')."
+)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = command(
-        sub,
-        "compare",
-        run,
-        __doc__,
-        listing=plugin_listing,
-        epilog=(
-            "examples:\n"
-            "  mtlkit compare synthetic --correlations 0.9 0.5 "
-            "--models shared_bottom mmoe --seeds 0 1 2 --epochs 10 --out runs/synth\n"
-            "  mtlkit compare data/ --labels income marital --models mmoe --jobs 2\n"
-            "  mtlkit compare data/ --labels income marital --models shared_bottom "
-            "--label-fractions income=1.0,0.1,0.02\n"
-            "  mtlkit compare --resume runs/synth --epochs 200   # finish unconverged runs\n"
-            "  mtlkit compare --config grid.yaml --out runs/census\n"
-            "A model may carry hyperparameters: mmoe:n_experts=4:expert_hidden=[32] (see\n"
-            "'mtlkit models -v'); a strategy its settings: alternating:order=proportional\n"
-            "(see 'mtlkit strategies -v')."
-        ),
-    )
+    p = command(sub, "compare", run, __doc__, listing=plugin_listing, epilog=EXAMPLES)
     p.add_argument(
         "data",
         nargs="*",

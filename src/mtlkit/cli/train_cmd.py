@@ -24,6 +24,10 @@ validation part, print the test metrics and save the model folder that
 'mtlkit predict' uses. --params FILE takes the model, strategy and training
 settings that 'mtlkit tune' saved (training flags given here override them).
 """
+TRAIN_EXAMPLE = (
+    "example: mtlkit train data/ --labels income marital --model mmoe:n_experts=4 "
+    "--strategy uncertainty --out my-model"
+)
 PREDICT_DOC = """Score new files with a model saved by 'mtlkit train'.
 
 Score the rows of new files (label columns not needed) with a saved model and write
@@ -34,15 +38,7 @@ add their conditional probabilities, e.g. ESMM's pCVR as conversion_given_click.
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = command(
-        sub,
-        "train",
-        run_train,
-        TRAIN_DOC,
-        listing=plugin_listing,
-        epilog="example: mtlkit train data/ --labels income marital --model mmoe:n_experts=4 "
-        "--strategy uncertainty --out my-model",
-    )
+    p = command(sub, "train", run_train, TRAIN_DOC, listing=plugin_listing, epilog=TRAIN_EXAMPLE)
     p.add_argument("data", nargs="+", help="data files, folders or globs")
     p.add_argument("--labels", nargs="+", required=True, help="the label columns (one task each)")
     p.add_argument(

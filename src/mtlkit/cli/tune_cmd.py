@@ -50,16 +50,11 @@ DATA_PARAMS = (*SPLIT_PARAMS, *(p for p in GRID_PARAMS if p.name == "n_rows"))
 BEST_FILE = "best.json"
 
 
+EXAMPLE = "example: mtlkit tune data/ --labels income marital --model mmoe --trials 30 --out runs/tune-mmoe"
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = command(
-        sub,
-        "tune",
-        run,
-        __doc__,
-        listing=plugin_listing,
-        epilog="example: mtlkit tune data/ --labels income marital --model mmoe --trials 30 "
-        "--out runs/tune-mmoe",
-    )
+    p = command(sub, "tune", run, __doc__, listing=plugin_listing, epilog=EXAMPLE)
     p.add_argument(
         "data",
         nargs="+",
