@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from mtlkit import datasets
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
-from mtlkit.data.splits import check_splits, split_table
+from mtlkit.data.splits import check_splits, keep_label_fraction, split_table
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import SYNTHETIC, CompareConfig
@@ -57,3 +59,29 @@ def load_splits(
     splits = split_table(load_data(config, correlation), config.fractions, seed=config.split_seed)
     check_splits(*splits)
     return splits
+
+
+def with_label_fraction(
+    config: CompareConfig, splits: tuple[MultiTaskTable, ...], fraction: float | None
+) -> tuple[MultiTaskTable, ...]:
+    """``splits`` with only ``fraction`` of the scarce task's training labels kept (nested
+    subsets, see :func:`~mtlkit.data.splits.keep_label_fraction`); as they are for None."""
+    if fraction is None:
+        return splits
+    train, val, test = splits
+    train = keep_label_fraction(train, config.scarce_task, fraction, config.split_seed)
+    check_splits(train, val, test)
+    return train, val, test
+
+
+_SPLITS: dict[tuple[str, float | None], tuple] = {}
+
+
+def cached_splits(
+    config: CompareConfig, correlation: float | None = None
+) -> tuple[MultiTaskTable, MultiTaskTable, MultiTaskTable]:
+    """:func:`load_splits`, loaded once per process (the grid's cells and studies share it)."""
+    key = (json.dumps(config.to_dict(), sort_keys=True), correlation)
+    if key not in _SPLITS:
+        _SPLITS[key] = load_splits(config, correlation)
+    return _SPLITS[key]

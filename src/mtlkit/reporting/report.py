@@ -12,6 +12,7 @@ import html
 import json
 import os
 import platform
+import shlex
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,10 +32,18 @@ from mtlkit.experiments.cells import (
     results_frame,
 )
 from mtlkit.experiments.config import CompareConfig
-from mtlkit.experiments.stats import recommendations, summarize_grid, tag_columns
+from mtlkit.experiments.stats import (
+    all_converged,
+    recommendations,
+    summarize_grid,
+    tag_columns,
+    unconverged_runs,
+    variant_text,
+)
 from mtlkit.files import atomic_write_bytes, write_table
 from mtlkit.reporting.figures import save_figure
 from mtlkit.reporting.plots import PlotInput, report_plots
+from mtlkit.reporting.tuning import tuning_section
 
 LIBRARIES = ("mtlkit", "torch", "numpy", "pandas", "scikit-learn", "scipy", "matplotlib")
 
@@ -71,8 +80,11 @@ def build_report(run_dir: str | Path, metric: str | None = None) -> Report:
     write_table(results, run_dir / "results")
     write_table(summary, run_dir / "summary")
     plots = make_plots(config, cells, results, summary, run_dir / "plots")
-    sentences = recommendations(summary, config.metric)
+    tuning = tuning_section(run_dir, config, run_dir / "plots")
+    plots += [Plot("Tuning", caption, path) for caption, path in tuning.figures] if tuning else []
+    sentences = recommendations(summary, config.metric, config.scarce_task)
     sentences += uncompared_tasks(results, summary, config.metric)
+    sentences += finish_unconverged(results, run_dir, config.train.epochs)
     context = {
         "run_dir": run_dir,
         "config": config,
@@ -83,6 +95,7 @@ def build_report(run_dir: str | Path, metric: str | None = None) -> Report:
         "total": len(grid_cells(config)),
         "command": _read(run_dir / COMMAND_FILE),
         "environment": environment(),
+        "tuning": tuning,
     }
     atomic_write_bytes(run_dir / "report.md", render_markdown(**context).encode())
     path = run_dir / "report.html"
@@ -102,15 +115,25 @@ def make_plots(
     plots: list[Plot] = []
     tags = tag_columns(results)
     for variant, records in _by_variant(cells, tags).items():
-        suffix = f"_corr{variant:+.2f}" if variant is not None else ""
-        section = f"Task correlation {variant:+.2f}" if variant is not None else "Models"
+        key = dict(zip(tags, variant))
+        suffix = "".join(
+            f"_{name}{key[tag]:{spec}}"
+            for tag, name, spec in (
+                ("correlation", "corr", "+.2f"),
+                ("label_fraction", "frac", "g"),
+            )
+            if tag in key
+        )
+        section = variant_text(key, config.scarce_task, heading=True)
         histories: dict[str, list] = {}
         predictions: dict[str, list] = {}
         for record in records:
             label = f"{record.model} + {record.strategy}"
             histories.setdefault(label, []).append(record.history)
             predictions.setdefault(label, []).append(record.predictions)
-        part = summary if variant is None else summary[summary["correlation"] == variant]
+        part = summary
+        for tag, value in key.items():
+            part = part[part[tag] == value]
         view = PlotInput(config.metric, histories, predictions, part, results)
         plots += _draw("variant", view, section, folder, suffix)
     everything = PlotInput(config.metric, {}, {}, summary, results)
@@ -140,23 +163,35 @@ def environment() -> dict[str, str]:
     return env
 
 
+#: Marks the numbers of a model whose runs did not all converge.
+UNCONVERGED_MARK = "†"
+
+
 def display_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary as people read it: formatted numbers and a significance marker."""
+    """The summary as people read it: formatted numbers, a significance marker, and the
+    converged runs (a model whose runs did not all converge is marked, unranked and
+    judged "not converged")."""
     rows = []
     for _, r in summary.iterrows():
-        if r["model"] == "single_task":
+        converged = all_converged(r)
+        if not converged:
+            verdict = "not converged"
+        elif r["model"] == "single_task":
             verdict = "baseline"
         elif not r["significant"]:
             verdict = "n.s."
         else:
             verdict = "better" if r["gain"] > 0 else "worse"
+        mark = "" if converged else f" {UNCONVERGED_MARK}"
+        n_converged = int(r.get("n_converged", r["n_seeds"]))
         rows.append(
             {
-                "rank": int(r["rank"]),
+                "rank": "—" if pd.isna(r["rank"]) else int(r["rank"]),
                 "model": r["model"],
                 "strategy": r["strategy"],
                 "seeds": int(r["n_seeds"]),
-                "mean ± std": f"{r['mean']:.4f} ± {r['std']:.4f}",
+                "converged": f"{n_converged}/{int(r['n_seeds'])}{mark}",
+                "mean ± std": f"{r['mean']:.4f} ± {r['std']:.4f}{mark}",
                 "val fluct.": _number(r.get("val_fluctuation")),
                 "95% CI": f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]",
                 "gain vs single-task [95% CI]": "—"
@@ -175,14 +210,17 @@ def _number(value) -> str:
     return "—" if value is None or pd.isna(value) else f"{value:.4f}"
 
 
-def table_groups(summary: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """(title, display table) per (data variant x) task, best first."""
+def table_groups(
+    summary: pd.DataFrame, scarce_task: str | None = None
+) -> list[tuple[str, pd.DataFrame]]:
+    """(title, display table) per (data variant x) task, best first, unranked rows last."""
     tags = tag_columns(summary)
     out = []
     for key, group in summary.groupby([*tags, "task"], sort=False):
         key = key if isinstance(key, tuple) else (key,)
-        title = f"{key[-1]}" + (f" — task correlation {key[0]:+.2f}" if tags else "")
-        out.append((title, display_table(group.sort_values("rank"))))
+        variant = variant_text(dict(zip(tags, key)), scarce_task, heading=True)
+        title = f"{key[-1]}" + (f" — {variant}" if tags else "")
+        out.append((title, display_table(group.sort_values("rank", na_position="last"))))
     return out
 
 
@@ -201,7 +239,7 @@ figcaption{color:#555;font-size:.9em}pre{background:#f7f7f7;padding:.8em;overflo
 
 
 def render_html(
-    run_dir, config, summary, sentences, plots, finished, total, command, environment
+    run_dir, config, summary, sentences, plots, finished, total, command, environment, tuning=None
 ) -> str:
     e = html.escape
     parts = [
@@ -218,9 +256,12 @@ def render_html(
         f"<h2>Summary: test {e(config.metric)} over seeds</h2>",
         f"<p>{e(_legend(config))}</p>",
     ]
-    for title, table in table_groups(summary):
+    for title, table in table_groups(summary, config.scarce_task):
         parts.append(f"<h3>{e(title)}</h3>")
         parts.append(table.to_html(index=False, border=0, escape=True))
+    if tuning is not None:
+        parts += ["<h2>Tuning</h2>", f"<p>{e(tuning.intro)}</p>"]
+        parts.append(tuning.table.to_html(index=False, border=0, escape=True))
     parts.append("<h2>Plots</h2>")
     section = None
     for plot in plots:
@@ -249,7 +290,7 @@ def _reproduce_html(config, command, environment) -> list[str]:
 
 
 def render_markdown(
-    run_dir, config, summary, sentences, plots, finished, total, command, environment
+    run_dir, config, summary, sentences, plots, finished, total, command, environment, tuning=None
 ) -> str:
     lines = [
         f"# mtlkit comparison: {run_dir.name}",
@@ -265,8 +306,10 @@ def render_markdown(
         _legend(config),
         "",
     ]
-    for title, table in table_groups(summary):
+    for title, table in table_groups(summary, config.scarce_task):
         lines += [f"### {title}", "", _markdown_table(table), ""]
+    if tuning is not None:
+        lines += ["## Tuning", "", tuning.intro, "", _markdown_table(tuning.table), ""]
     lines += ["## Plots", ""]
     for plot in plots:
         lines.append(f"![{plot.section}: {plot.caption}](plots/{plot.path.name})")
@@ -302,10 +345,13 @@ def _legend(config: CompareConfig) -> str:
         f"Mean and sample standard deviation over {len(config.seeds)} seed(s), a t-based 95% "
         "confidence interval, and the relative gain over the single-task baseline paired by "
         "seed (positive = better) with a paired t-test; 'n.s.' marks a difference to "
-        "single-task that is not significant at p < 0.05. 'val fluct.' is the typical "
-        "epoch-to-epoch jump of the validation metric beyond its trend, averaged over seeds "
-        "(0 for a smooth learning curve): with the std over seeds, how stable a model trains. "
-        f"All models share the same splits (split seed {config.split_seed})."
+        "single-task that is not significant at p < 0.05. 'converged' counts the runs that "
+        f"early stopping ended; {UNCONVERGED_MARK} marks a model whose runs did not all "
+        "converge (they hit the epoch cap while the validation metric was still improving): "
+        "it is not ranked or judged. 'val fluct.' is the typical epoch-to-epoch jump of the "
+        "validation metric beyond its trend, averaged over seeds (0 for a smooth learning "
+        "curve): with the std over seeds, how stable a model trains. All models share the "
+        f"same splits (split seed {config.split_seed})."
     )
 
 
@@ -321,9 +367,23 @@ def _status(finished: int, total: int) -> str:
 def _by_variant(cells: list[RunRecord], tags: list[str]) -> dict:
     out: dict = {}
     for cell in cells:
-        key = cell.tags.get(tags[0]) if tags else None
-        out.setdefault(key, []).append(cell)
+        out.setdefault(tuple(cell.tags.get(t) for t in tags), []).append(cell)
     return out
+
+
+def finish_unconverged(results: pd.DataFrame, run_dir: Path, epochs: int) -> list[str]:
+    """The sentence that names the runs that did not converge and the command that
+    continues them (with twice the epoch budget) from their saved state."""
+    runs = unconverged_runs(results)
+    if not runs:
+        return []
+    shown = ", ".join(runs[:6]) + (f" and {len(runs) - 6} more" if len(runs) > 6 else "")
+    total = results["run_id"].nunique()
+    return [
+        f"{len(runs)} of {total} runs did not converge within {epochs} epochs ({shown}). "
+        "Continue them from where they stopped (converged runs are kept): "
+        f"mtlkit compare --resume {shlex.quote(str(run_dir))} --epochs {2 * epochs}"
+    ]
 
 
 def uncompared_tasks(results: pd.DataFrame, summary: pd.DataFrame, metric: str) -> list[str]:
