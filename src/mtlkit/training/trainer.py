@@ -194,7 +194,7 @@ class Trainer:
                 monitor.measure(losses, labelled, self.model.gate_weights())
             optimizer.zero_grad(set_to_none=True)
             self.strategy.before_step()
-            self.strategy.backward(losses, present, self.model.auxiliary_loss())
+            self.strategy.backward(losses, present, self._extra_loss(batch, present))
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             optimizer.step()
@@ -212,6 +212,15 @@ class Trainer:
             if spec.kind != "regression":
                 stats[spec.name]["accuracy"] = float(correct[k]) / c
         return stats, (monitor.summary() if probes else None), len(steps)
+
+    def _extra_loss(self, batch: Batch, present: torch.Tensor) -> torch.Tensor | None:
+        """The model's auxiliary loss plus its label loss on the labels this step trains."""
+        terms = [
+            self.model.auxiliary_loss(),
+            self.model.label_loss(batch.y, batch.mask & present),
+        ]
+        terms = [t for t in terms if t is not None]
+        return sum(terms[1:], terms[0]) if terms else None
 
     def _losses_of(self, batch: Batch) -> Callable[[], torch.Tensor]:
         """The task losses of ``batch`` under the current parameters, computed on call."""
