@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -11,9 +12,9 @@ from torch import nn
 from mtlkit.data.schema import Schema
 from mtlkit.models.base import MTLModel
 from mtlkit.models.blocks import BatchedMLP, Gate, mix_experts
-from mtlkit.models.mmoe import EXPERT_SIZES, TOWER_SIZES
+from mtlkit.models.mmoe import EXPERT_HIDDEN, N_TASK_EXPERTS, TOWER_HIDDEN
 from mtlkit.models.registry import MODELS
-from mtlkit.params import Int, IntRange, Sizes
+from mtlkit.params import Int, IntRange
 
 
 class FusionUnit(nn.Module):
@@ -74,22 +75,10 @@ class FusionLevel(nn.Module):
     "task-specific experts fused per task by a gate over all experts plus a native residual "
     "(Li et al. 2023)",
     params=[
+        N_TASK_EXPERTS,
         Int("n_levels", 2, "fusion levels", low=1, search=IntRange(1, 3)),
-        Int(
-            "n_task_experts",
-            2,
-            "experts each task owns (per level)",
-            low=1,
-            search=IntRange(1, 4),
-        ),
-        Sizes("expert_hidden", (16,), "layer widths of each expert", search=EXPERT_SIZES),
-        Sizes(
-            "tower_hidden",
-            (8,),
-            "hidden widths of each task's tower",
-            allow_empty=True,
-            search=TOWER_SIZES,
-        ),
+        EXPERT_HIDDEN,
+        TOWER_HIDDEN,
     ],
 )
 class AdaTT(MTLModel):
@@ -112,29 +101,27 @@ class AdaTT(MTLModel):
         self,
         schema: Schema,
         *,
-        n_levels: int,
-        n_task_experts: int,
         expert_hidden: Sequence[int],
         tower_hidden: Sequence[int],
+        n_task_experts: int,
+        n_levels: int,
         **common,
     ) -> None:
         super().__init__(schema, **common)
-        n_tasks, in_dim = len(self.task_names), self.encoder.output_dim
-        levels = []
+        in_dim, levels = self.encoder.output_dim, []
         for _ in range(n_levels):
-            levels.append(
-                FusionLevel(n_tasks, in_dim, n_task_experts, expert_hidden, **self.block_kwargs)
+            level = FusionLevel(
+                len(self.task_names), in_dim, n_task_experts, expert_hidden, **self.block_kwargs
             )
-            in_dim = levels[-1].output_dim
+            levels.append(level)
+            in_dim = level.output_dim
         self.levels = nn.ModuleList(levels)
         self.towers = self.make_towers(in_dim, tower_hidden)
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
-        h = self.encoder(x_cat, x_num)
-        for level in self.levels:
-            h = level(h)
+        fused = functools.reduce(lambda h, level: level(h), self.levels, self.encoder(x_cat, x_num))
         self.last_gates = dict(zip(self.task_names, self.levels[-1].last_gates))
-        return {t: self.towers[t](h[k]) for k, t in enumerate(self.task_names)}
+        return {t: tower(h) for (t, tower), h in zip(self.towers.items(), fused)}
 
     def task_modules(self, task: str) -> list[nn.Module]:
         # The last level's experts feed every task's gate; only t's fusion unit is its own.

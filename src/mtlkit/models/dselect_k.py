@@ -12,9 +12,9 @@ from mtlkit.data.schema import Schema
 from mtlkit.errors import ConfigError
 from mtlkit.models.base import MTLModel
 from mtlkit.models.blocks import BatchedMLP, mix_experts
-from mtlkit.models.mmoe import EXPERT_SIZES, TOWER_SIZES
+from mtlkit.models.mmoe import EXPERT_HIDDEN, TOWER_HIDDEN
 from mtlkit.models.registry import MODELS
-from mtlkit.params import Float, FloatRange, Int, IntRange, Sizes
+from mtlkit.params import Float, FloatRange, Int, IntRange
 
 
 def smooth_step(t: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -82,14 +82,8 @@ def selector_penalty(selectors: torch.Tensor) -> torch.Tensor:
             low=0.0,
             search=FloatRange(1e-3, 1.0, log=True),
         ),
-        Sizes("expert_hidden", (16,), "layer widths of each expert", search=EXPERT_SIZES),
-        Sizes(
-            "tower_hidden",
-            (8,),
-            "hidden widths of each task's tower",
-            allow_empty=True,
-            search=TOWER_SIZES,
-        ),
+        EXPERT_HIDDEN,
+        TOWER_HIDDEN,
     ],
 )
 class DSelectK(MTLModel):

@@ -10,9 +10,9 @@ from torch import nn
 
 from mtlkit.data.schema import Schema
 from mtlkit.models.blocks import Tower
-from mtlkit.models.esmm import ESMM
+from mtlkit.models.esmm import ESMM, FUNNEL_TOWERS
 from mtlkit.models.registry import MODELS
-from mtlkit.params import Choice, Float, Sizes, Str
+from mtlkit.params import Float, Str
 from mtlkit.training.losses import PROB_EPS
 
 COUNTERFACTUALS = ("ips", "dr")
@@ -23,12 +23,7 @@ COUNTERFACTUALS = ("ips", "dr")
     "click -> conversion: ESMM plus a counterfactual CVR risk on clicked rows, doubly robust "
     "(counterfactual='dr') or IPS (Wang et al. 2022)",
     params=[
-        Sizes(
-            "tower_hidden",
-            (32, 16),
-            "hidden widths of the CTR, CVR (and imputation) towers",
-            search=Choice(((16,), (32, 16), (64, 32))),
-        ),
+        FUNNEL_TOWERS,
         Str("counterfactual", "dr", "the CVR risk estimator", choices=COUNTERFACTUALS),
         Float(
             "counterfactual_weight",

@@ -19,17 +19,19 @@ ORDER = (
 )
 
 
+#: The CTR and CVR towers' widths (shared with the models built on ESMM).
+FUNNEL_TOWERS = Sizes(
+    "tower_hidden",
+    (32, 16),
+    "hidden widths of the CTR and the CVR tower",
+    search=Choice(((16,), (32, 16), (64, 32))),
+)
+
+
 @MODELS.register(
     "esmm",
     "click -> conversion: pCTCVR = pCTR x pCVR, trained over all impressions (Ma et al. 2018)",
-    params=[
-        Sizes(
-            "tower_hidden",
-            (32, 16),
-            "hidden widths of the CTR and the CVR tower",
-            search=Choice(((16,), (32, 16), (64, 32))),
-        ),
-    ],
+    params=[FUNNEL_TOWERS],
 )
 class ESMM(MTLModel):
     """Entire Space Multi-task Model (Ma et al., "Entire Space Multi-Task Model: An Effective

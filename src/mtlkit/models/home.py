@@ -11,9 +11,9 @@ from mtlkit.data.schema import Schema
 from mtlkit.errors import ConfigError
 from mtlkit.models.base import MTLModel
 from mtlkit.models.blocks import BatchedMLP, Gate, mix_experts
-from mtlkit.models.mmoe import EXPERT_SIZES, TOWER_SIZES
+from mtlkit.models.mmoe import EXPERT_HIDDEN, N_SHARED_EXPERTS, N_TASK_EXPERTS, TOWER_HIDDEN
 from mtlkit.models.registry import MODELS
-from mtlkit.params import Int, IntRange, Param, Sizes
+from mtlkit.params import Int, IntRange, Ints
 
 
 class FeatureGate(nn.Module):
@@ -57,15 +57,13 @@ class GatedExperts(nn.Module):
     "two-level hierarchy (shared / task-category / task experts), normalised Swish experts, "
     "feature and self gates (Wang et al. 2024)",
     params=[
-        Param(
+        Ints(
             "task_groups",
             None,
-            "ints",
-            "category of each task, in task order, e.g. [0, 0, 1] (None: one per task)",
+            "category of each task in task order, e.g. [0, 0, 1] (None: one category per task)",
             low=0,
-            optional=True,
         ),
-        Int("n_shared_experts", 2, "experts shared by all tasks (per level)", low=1),
+        N_SHARED_EXPERTS,
         Int(
             "n_group_experts",
             1,
@@ -73,16 +71,10 @@ class GatedExperts(nn.Module):
             low=1,
             search=IntRange(1, 3),
         ),
-        Int("n_task_experts", 1, "experts each task owns", low=1, search=IntRange(1, 3)),
+        N_TASK_EXPERTS.with_default(1),
         Int("feature_gate_rank", 4, "rank of each expert's feature gate", low=1),
-        Sizes("expert_hidden", (16,), "layer widths of each expert", search=EXPERT_SIZES),
-        Sizes(
-            "tower_hidden",
-            (8,),
-            "hidden widths of each task's tower",
-            allow_empty=True,
-            search=TOWER_SIZES,
-        ),
+        EXPERT_HIDDEN,
+        TOWER_HIDDEN,
     ],
 )
 class HoME(MTLModel):
@@ -194,9 +186,4 @@ class HoME(MTLModel):
         return out
 
     def task_modules(self, task: str) -> list[nn.Module]:
-        return [
-            self.task_experts[task],
-            self.gates[task],
-            self.self_gates[task],
-            self.towers[task],
-        ]
+        return [m[task] for m in (self.task_experts, self.gates, self.self_gates, self.towers)]

@@ -18,20 +18,26 @@ EXPERT_SIZES = Choice(((16,), (32,), (64,), (64, 32)))
 TOWER_SIZES = Choice(((8,), (16,), (32,)))
 GATINGS = ("per_task", "shared")
 
+#: Declarations shared by the expert models (a model may give one another default).
+EXPERT_HIDDEN = Sizes("expert_hidden", (16,), "layer widths of each expert", search=EXPERT_SIZES)
+TOWER_HIDDEN = Sizes(
+    "tower_hidden", (8,), "hidden widths of each task's tower", allow_empty=True, search=TOWER_SIZES
+)
+N_TASK_EXPERTS = Int(
+    "n_task_experts", 2, "experts each task owns (per level)", low=1, search=IntRange(1, 4)
+)
+N_SHARED_EXPERTS = Int(
+    "n_shared_experts", 2, "experts shared by all tasks (per level)", low=1, search=IntRange(1, 4)
+)
+
 
 @MODELS.register(
     "mmoe",
     "multi-gate mixture of experts: shared experts, one softmax gate per task (Ma et al. 2018)",
     params=[
         Int("n_experts", 8, "number of shared experts", low=1, search=IntRange(2, 16)),
-        Sizes("expert_hidden", (16,), "layer widths of each expert", search=EXPERT_SIZES),
-        Sizes(
-            "tower_hidden",
-            (8,),
-            "hidden widths of each task's tower",
-            allow_empty=True,
-            search=TOWER_SIZES,
-        ),
+        EXPERT_HIDDEN,
+        TOWER_HIDDEN,
         Int("top_k", None, "keep each row's k highest-weighted experts (None: all)", low=1),
         Bool("gate_noise", False, "trainable Gaussian noise on the gate logits while training"),
         Float("balance_weight", 0.0, "weight of the experts' load-balancing loss", low=0.0),

@@ -12,7 +12,7 @@ from mtlkit.errors import ConfigError
 from mtlkit.models.base import MTLModel
 from mtlkit.models.blocks import MLP
 from mtlkit.models.registry import MODELS
-from mtlkit.params import Choice, Int, Param, Sizes
+from mtlkit.params import Choice, Int, Ints, Sizes
 
 #: The gate neural unit's scale: outputs lie in (0, 2) and start near 1 (no change).
 GATE_SCALE = 2.0
@@ -61,23 +61,18 @@ class PersonalisedTower(nn.Module):
     "gate neural units personalise the shared embedding and every tower layer from prior "
     "features (Chang et al. 2023)",
     params=[
-        Param(
+        Ints(
             "prior_columns",
             None,
-            "ints",
             "positions of the categorical columns whose embeddings are the personal prior "
             "(None: every categorical column)",
             low=0,
-            optional=True,
         ),
-        Param(
+        Ints(
             "domain_columns",
             None,
-            "ints",
-            "positions of the categorical columns that describe the domain (None: no domain "
-            "side information)",
+            "positions of the categorical columns that describe the domain (None: none)",
             low=0,
-            optional=True,
         ),
         Int("gate_hidden", 32, "hidden width of each gate neural unit", low=1),
         Sizes(

@@ -10,9 +10,9 @@ from torch import nn
 from mtlkit.data.schema import Schema
 from mtlkit.models.base import MTLModel
 from mtlkit.models.blocks import BatchedMLP, Gate, mix_experts
-from mtlkit.models.mmoe import EXPERT_SIZES, TOWER_SIZES
+from mtlkit.models.mmoe import EXPERT_HIDDEN, N_SHARED_EXPERTS, N_TASK_EXPERTS, TOWER_HIDDEN
 from mtlkit.models.registry import MODELS
-from mtlkit.params import Int, IntRange, Sizes
+from mtlkit.params import Int, IntRange
 
 
 class ExtractionLayer(nn.Module):
@@ -71,28 +71,10 @@ class ExtractionLayer(nn.Module):
     "progressive layered extraction: stacked CGC levels with shared gates (Tang et al. 2020)",
     params=[
         Int("n_levels", 2, "extraction levels", low=1, search=IntRange(1, 3)),
-        Int(
-            "n_task_experts",
-            2,
-            "experts each task owns (per level)",
-            low=1,
-            search=IntRange(1, 4),
-        ),
-        Int(
-            "n_shared_experts",
-            2,
-            "experts shared by all tasks (per level)",
-            low=1,
-            search=IntRange(1, 4),
-        ),
-        Sizes("expert_hidden", (16,), "layer widths of each expert", search=EXPERT_SIZES),
-        Sizes(
-            "tower_hidden",
-            (8,),
-            "hidden widths of each task's tower",
-            allow_empty=True,
-            search=TOWER_SIZES,
-        ),
+        N_TASK_EXPERTS,
+        N_SHARED_EXPERTS,
+        EXPERT_HIDDEN,
+        TOWER_HIDDEN,
     ],
 )
 class PLE(MTLModel):

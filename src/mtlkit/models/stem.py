@@ -10,9 +10,8 @@ from torch import nn
 from mtlkit.data.schema import Schema
 from mtlkit.models.base import MTLModel
 from mtlkit.models.blocks import BatchedMLP, Gate, InputEncoder, mix_experts
-from mtlkit.models.mmoe import EXPERT_SIZES, TOWER_SIZES
+from mtlkit.models.mmoe import EXPERT_HIDDEN, N_SHARED_EXPERTS, N_TASK_EXPERTS, TOWER_HIDDEN
 from mtlkit.models.registry import MODELS
-from mtlkit.params import Int, IntRange, Sizes
 
 
 @MODELS.register(
@@ -20,28 +19,10 @@ from mtlkit.params import Int, IntRange, Sizes
     "shared + per-task embeddings; each task's gate sees every expert but trains only its own "
     "(Su et al. 2024)",
     params=[
-        Int(
-            "n_task_experts",
-            1,
-            "experts each task owns, reading its own embeddings",
-            low=1,
-            search=IntRange(1, 4),
-        ),
-        Int(
-            "n_shared_experts",
-            1,
-            "experts shared by all tasks, reading the shared embeddings",
-            low=1,
-            search=IntRange(1, 4),
-        ),
-        Sizes("expert_hidden", (16,), "layer widths of each expert", search=EXPERT_SIZES),
-        Sizes(
-            "tower_hidden",
-            (8,),
-            "hidden widths of each task's tower",
-            allow_empty=True,
-            search=TOWER_SIZES,
-        ),
+        N_TASK_EXPERTS.with_default(1),
+        N_SHARED_EXPERTS.with_default(1),
+        EXPERT_HIDDEN,
+        TOWER_HIDDEN,
     ],
 )
 class STEM(MTLModel):
@@ -66,8 +47,8 @@ class STEM(MTLModel):
         self,
         schema: Schema,
         *,
-        n_task_experts: int,
         n_shared_experts: int,
+        n_task_experts: int,
         expert_hidden: Sequence[int],
         tower_hidden: Sequence[int],
         **common,
@@ -104,9 +85,4 @@ class STEM(MTLModel):
         return out
 
     def task_modules(self, task: str) -> list[nn.Module]:
-        return [
-            self.task_encoders[task],
-            self.task_experts[task],
-            self.gates[task],
-            self.towers[task],
-        ]
+        return [m[task] for m in (self.task_encoders, self.task_experts, self.gates, self.towers)]

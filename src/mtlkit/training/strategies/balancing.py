@@ -12,6 +12,10 @@ from mtlkit.training.diagnostics import task_gradients
 from mtlkit.training.strategies.base import register_strategy
 from mtlkit.training.strategies.gradients import SharedGradientStrategy
 
+#: The tracking rate of the task gradients, ``beta / step^beta_sigma``.
+BETA = Float("beta", 0.9, "tracking (EMA) rate of the task gradients", low=0.0, high=1.0)
+BETA_SIGMA = Float("beta_sigma", 0.0, "decay exponent of the tracking rate", low=0.0)
+
 
 class Tracked(SharedGradientStrategy):
     """A method with a running state of the task gradients: one state per set of tasks
@@ -49,10 +53,7 @@ class Tracked(SharedGradientStrategy):
     "db_mtl",
     "DB-MTL: log losses, then every task's averaged gradient scaled to the largest norm "
     "(Lin et al., 2023)",
-    params=[
-        Float("beta", 0.9, "EMA rate of the task gradients", low=0.0, high=1.0),
-        Float("beta_sigma", 0.0, "decay exponent of the EMA rate (beta / step^sigma)", low=0.0),
-    ],
+    params=[BETA, BETA_SIGMA],
 )
 class DBMTL(Tracked):
     """Dual-balancing multi-task learning (Lin et al., "Dual-Balancing for Multi-Task
@@ -85,8 +86,8 @@ class DBMTL(Tracked):
     "MoCo: tracked, loss-scaled gradients and weights by a stochastic min-norm step "
     "(Fernando et al., ICLR 2023)",
     params=[
-        Float("beta", 0.5, "tracking rate of the gradients", low=0.0, high=1.0),
-        Float("beta_sigma", 0.5, "decay exponent of the tracking rate", low=0.0),
+        BETA.with_default(0.5),
+        BETA_SIGMA.with_default(0.5),
         Float("gamma", 0.1, "step size of the weights", low=0.0, open_low=True),
         Float("gamma_sigma", 0.5, "decay exponent of the weights' step size", low=0.0),
         Float("rho", 0.0, "L2 regularisation of the weights", low=0.0),

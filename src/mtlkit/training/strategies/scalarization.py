@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torchjd import scalarization
@@ -13,6 +14,7 @@ from torchjd import scalarization
 from mtlkit.models.base import MTLModel
 from mtlkit.params import Float, FloatRange, Int
 from mtlkit.training.strategies.base import (
+    STRATEGIES,
     Strategy,
     WeightRecord,
     add_extra,
@@ -56,42 +58,40 @@ class Scalarized(Strategy):
         return self._record.epoch_weights()
 
 
-@register_strategy(
-    "rlw",
-    "RLW: task losses weighted by softmax of Gaussian draws, anew each step "
-    "(Lin et al., TMLR 2022)",
-)
-class RandomLossWeighting(Scalarized):
-    """Random loss weighting (Lin et al., "Reasonable Effectiveness of Random Weighting: A
-    Litmus Test for Multi-Task Learning", TMLR 2022): each step draws ``w = softmax(N(0, I))``
-    over the present tasks and minimises ``sum_k w_k L_k`` (torchjd's ``Random`` scalarizer).
-    ``rgw`` draws the same weights for the shared parameters' gradients instead."""
+class Stateless(Scalarized):
+    """A stateless torchjd scalarizer of the present tasks' losses:
 
-    def __init__(self, model: MTLModel) -> None:
+    - ``rlw``, random loss weighting (Lin et al., "Reasonable Effectiveness of Random
+      Weighting: A Litmus Test for Multi-Task Learning", TMLR 2022): each step draws
+      ``w = softmax(N(0, I))`` and minimises ``sum_k w_k L_k`` (``Random``); ``rgw`` draws the
+      same weights for the shared parameters' gradients instead;
+    - ``gls``, the geometric loss strategy (Chennupati et al., "MultiNet++: Multi-Stream
+      Feature Aggregation and Geometric Loss Strategy for Multi-Task Learning", CVPR
+      Workshops 2019): minimise ``(prod_k L_k)^(1/T)`` (``GeometricMean``); each task's
+      effective weight is ``GM / (T L_k)``, so no task's loss scale dominates.
+    """
+
+    def __init__(self, model: MTLModel, scalarizer: Callable[[], scalarization.Scalarizer]):
         super().__init__(model)
-        self._random = scalarization.Random()
+        self._scalarizer = scalarizer()
 
     def scalarize(self, losses: torch.Tensor, idx: list[int]) -> torch.Tensor:
-        return self._random(losses)
+        return self._scalarizer(losses)
 
 
-@register_strategy(
-    "gls",
-    "GLS: minimise the geometric mean of the task losses (Chennupati et al., CVPRW 2019)",
-)
-class GeometricLossStrategy(Scalarized):
-    """Geometric loss strategy (Chennupati et al., "MultiNet++: Multi-Stream Feature
-    Aggregation and Geometric Loss Strategy for Multi-Task Learning", CVPR Workshops 2019):
-    minimise ``(prod_k L_k)^(1/T)`` over the present tasks (torchjd's ``GeometricMean``). Each
-    task's effective weight is ``GM / (T L_k)``: the lower a task's loss, the more weight, so
-    no task's scale dominates."""
-
-    def __init__(self, model: MTLModel) -> None:
-        super().__init__(model)
-        self._mean = scalarization.GeometricMean()
-
-    def scalarize(self, losses: torch.Tensor, idx: list[int]) -> torch.Tensor:
-        return self._mean(losses)
+STATELESS = {
+    "rlw": (
+        scalarization.Random,
+        "RLW: task losses weighted by softmax of Gaussian draws, anew each step "
+        "(Lin et al., TMLR 2022)",
+    ),
+    "gls": (
+        scalarization.GeometricMean,
+        "GLS: minimise the geometric mean of the task losses (Chennupati et al., CVPRW 2019)",
+    ),
+}
+for _name, (_factory, _description) in STATELESS.items():
+    STRATEGIES.add(_name, partial(Stateless, scalarizer=_factory), _description)
 
 
 @register_strategy(
