@@ -165,8 +165,9 @@ class Trainer:
         number of optimizer steps.
 
         A step's statistics count only the tasks it trains (``present``: labelled in the
-        batch, and the active task when the strategy names one). The model's auxiliary loss,
-        when it has one, goes to the strategy as ``extra`` and is added unweighted.
+        batch, and the active task when the strategy names one). The model's auxiliary loss
+        and its label loss on the labels of the present tasks, when it has them, go to the
+        strategy as ``extra`` and are added unweighted.
         """
         self.model.train()
         n_tasks = len(self.tasks)
