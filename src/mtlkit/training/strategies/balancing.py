@@ -3,6 +3,8 @@ MetaBalance (not in torchjd; written from the papers)."""
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import torch
 
 from mtlkit.errors import ConfigError
@@ -41,12 +43,12 @@ class Tracked(SharedGradientStrategy):
         """The state before the first step, for Jacobians shaped like ``grads``."""
         return {"buffer": torch.zeros_like(grads)}
 
+    @abstractmethod
     def combine(
         self, grads: torch.Tensor, values: torch.Tensor, state: dict
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The update direction and the task weights from the ``(t, P)`` gradients of the
         objectives ``values``; updates ``state`` in place."""
-        raise NotImplementedError
 
 
 @register_strategy(
