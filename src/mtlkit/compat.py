@@ -40,10 +40,11 @@ def get_data(path: Sources, labels: Sequence[str], *, seed: int = 0) -> pd.DataF
     """Read every CSV of a folder (or one file), merge and shuffle them into one DataFrame.
 
     The rows are merged as :func:`mtlkit.load_tables` does: the features are the union of the
-    files' columns (NaN where a file lacks one), and a label a file lacks is ``-1``. Prints
+    files' columns (NaN where a file lacks one), and a label a file lacks is ``-1``; a ``-1``
+    already in a file's label column also means "missing", as in the original project. Prints
     the files and features used.
     """
-    table = load_tables(path, labels=labels)
+    table = load_tables(path, labels=labels, missing_labels=[MISSING_LABEL])
     frame = table.features.copy()
     for spec in table.tasks:
         ids = table.labels[spec.name]
@@ -181,7 +182,9 @@ def _plots(
 ) -> dict[str, Path]:
     """Draw the named plots with :mod:`mtlkit.reporting.plots`; show inline, save as PNG."""
     scores = est.predict_proba(test)
-    predictions = {t: (test.labels[t][test.masks[t]], scores[t][test.masks[t]]) for t in scores}
+    predictions = {
+        t: (test.labels[t][test.masks[t]], scores[t][test.masks[t]]) for t in test.task_names
+    }
     draw = {
         "loss": lambda: plot_history("loss", {label: [est.history_]}),
         "accuracy": lambda: plot_history("accuracy", {label: [est.history_]}),
@@ -252,11 +255,14 @@ class CTCVRNet(_CompatModel):
 
     ``train`` takes two labels in funnel order: the click and the conversion over impressions
     (1 = clicked and converted). Keyword arguments go to :class:`mtlkit.MultiTaskEstimator`.
+    As in the original project, labels that are not a funnel (e.g. Titanic's Survived and
+    Pclass) train with a warning rather than an error (``funnel_check="warn"``).
     """
 
     model_name = "esmm"
 
     def __init__(self, num_features: int | None = None, **settings: object) -> None:
+        settings.setdefault("funnel_check", "warn")
         super().__init__(num_features, {}, settings)
 
     def _check(self, data: pd.DataFrame, labels: list[str]) -> None:

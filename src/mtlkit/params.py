@@ -26,26 +26,17 @@ class Trial(Protocol):
 
 
 @dataclass(frozen=True)
-class IntRange:
-    """Integers in ``[low, high]`` for tuning (``log``: sampled on a log scale)."""
-
-    low: int
-    high: int
-    log: bool = False
-
-    def suggest(self, trial: Trial, name: str) -> int:
-        return trial.suggest_int(name, self.low, self.high, log=self.log)
-
-
-@dataclass(frozen=True)
-class FloatRange:
-    """Numbers in ``[low, high]`` for tuning (``log``: sampled on a log scale)."""
+class Range:
+    """Numbers in ``[low, high]`` for tuning: integers when both bounds are ints, else
+    floats (``log``: sampled on a log scale)."""
 
     low: float
     high: float
     log: bool = False
 
     def suggest(self, trial: Trial, name: str) -> float:
+        if isinstance(self.low, int) and isinstance(self.high, int):
+            return trial.suggest_int(name, self.low, self.high, log=self.log)
         return trial.suggest_float(name, self.low, self.high, log=self.log)
 
 
@@ -62,7 +53,7 @@ class Choice:
         return self.options[labels.index(picked)]
 
 
-SearchSpace = IntRange | FloatRange | Choice
+SearchSpace = Range | Choice
 
 #: The kinds of value a parameter holds.
 KINDS = ("int", "float", "bool", "str", "names", "ints", "sizes", "floats", "mapping")

@@ -47,3 +47,27 @@ def test_user_errors_are_reported_without_traceback(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "correlation" in err and "Traceback" not in err
+
+
+def test_strategies_lists_every_strategy_with_its_settings(capsys):
+    from mtlkit.training.strategies import available_strategies
+
+    assert main(["strategies", "--verbose"]) == 0
+    out = capsys.readouterr().out
+    for name in available_strategies():
+        assert name in out
+    assert "c=0.4" in out and "order=round_robin" in out
+
+
+def test_compare_help_is_generated_from_the_declared_settings(capsys):
+    import pytest
+
+    from mtlkit.training.settings import TrainConfig
+
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    out = capsys.readouterr().out
+    for p in TrainConfig.params():
+        if p.name not in ("seed", "progress"):
+            assert "--" + p.name.replace("_", "-") in out
+    assert "strategies: " in out and "pcgrad" in out and "uncertainty" in out

@@ -52,3 +52,21 @@ def test_train_and_predict_refuse_mistakes_clearly(files, capsys):
     assert main([*missing, "--out", str(files / "p.csv")]) == 2
     assert "holds no saved mtlkit model" in capsys.readouterr().err
     assert not (files / "p.csv").exists()
+
+
+def test_predict_writes_esmms_pcvr_as_a_column(tmp_path):
+    from mtlkit.data.synthetic import make_funnel
+
+    frame = make_funnel(1500, n_features=6, seed=0)
+    frame.to_csv(tmp_path / "funnel.csv", index=False)
+    frame.drop(columns=["click", "conversion"]).head(20).to_csv(tmp_path / "new.csv", index=False)
+    args = ["train", str(tmp_path / "funnel.csv"), "--labels", "click", "conversion"]
+    args += ["--model", "esmm", "--epochs", "3", "--out", str(tmp_path / "m"), "--quiet"]
+    assert main(args) == 0
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "new.csv"), "--out", str(out)]) == 0
+    preds = pd.read_csv(out)
+    assert list(preds.columns) == ["source", "click", "conversion", "conversion_given_click"]
+    np.testing.assert_allclose(
+        preds["conversion"], preds["click"] * preds["conversion_given_click"], rtol=1e-5
+    )

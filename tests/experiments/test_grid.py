@@ -163,3 +163,34 @@ def test_a_regression_task_is_reported_and_compared_with_report_metric(tmp_path,
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary["task"]) == {"price"} and (summary["mean"] > 0).all()
     assert "Task buy (a binary task) reports no rmse" in (out / "report.md").read_text()
+
+
+def test_mtlkit_report_does_not_load_pytorch(tmp_path):
+    out = tmp_path / "run"
+    args = [*GRID[:7], "shared_bottom", "--seeds", "0", "--quiet", "--out", str(out)]
+    assert main(args) == 0
+    code = (
+        "import sys; from mtlkit.cli.main import main; "
+        f"assert main(['report', {str(out)!r}]) == 0; "
+        "assert 'torch' not in sys.modules, 'report imported torch'"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_a_task_without_labels_in_a_split_fails_before_the_grid_trains(tmp_path, capsys):
+    # Before: the grid trained every cell, then could not build its report.
+    frame = pd.DataFrame(
+        {"x": np.arange(300.0), "a": np.arange(300) % 2, "b": np.where(np.arange(300) < 2, 1, None)}
+    )
+    frame.loc[1, "b"] = 0
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    out = tmp_path / "run"
+    code = main(
+        ["compare", str(tmp_path / "data.csv"), "--labels", "a", "b", "--models", "mmoe"]
+        + ["--out", str(out), "--quiet"]
+    )
+    assert code == 2
+    assert "task 'b' has no labelled rows in the" in capsys.readouterr().err
+    assert not (out / "cells").exists()

@@ -16,7 +16,12 @@ from mtlkit.models import check_hyperparameters, create
 from mtlkit.models.shared_bottom import SharedBottom
 from mtlkit.training.losses import masked_task_losses
 from mtlkit.training.settings import TrainConfig
-from mtlkit.training.strategies import available_strategies, check_strategy, make_strategy
+from mtlkit.training.strategies import (
+    Strategy,
+    available_strategies,
+    check_strategy,
+    make_strategy,
+)
 from mtlkit.training.trainer import Trainer
 
 FAMILIES = ["shared_bottom", "mmoe", "ple", "esmm"]
@@ -253,3 +258,55 @@ def test_the_label_loss_gets_only_the_labels_of_the_tasks_a_step_trains(strategy
     cfg = TrainConfig(epochs=1, batch_size=64, patience=0, progress=False)
     Trainer(model, cfg, strategy).fit(_data(), _data(256, seed=1))
     assert model.seen and all(int(s.sum()) == per_step for s in model.seen)
+
+
+def test_a_strategy_is_named_so_that_a_saved_model_reloads(tmp_path, synthetic_splits):
+    # Before: MultiTaskEstimator(strategy=<instance>).save() wrote "strategy": "base" and load()
+    # failed. A strategy is now a registered name, its identity, kept through save/load.
+    from mtlkit.training.estimator import MultiTaskEstimator
+    from mtlkit.training.strategies.weighting import Uncertainty
+
+    with pytest.raises(ConfigError, match="registered strategy name"):
+        MultiTaskEstimator("mmoe", strategy=Uncertainty).check_params()
+    train, val, _ = synthetic_splits
+    est = MultiTaskEstimator("mmoe", strategy="uncertainty", epochs=1, progress=False)
+    loaded = MultiTaskEstimator.load(est.fit(train, validation=val).save(tmp_path / "m"))
+    assert loaded.strategy == "uncertainty"
+
+
+class _Recorder(Strategy):
+    """Sums the losses and records the hook calls."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.calls: list[str] = []
+        self.after: list[torch.Tensor] = []
+
+    def before_step(self):
+        self.calls.append("before")
+
+    def backward(self, losses, present, extra=None):
+        self.calls.append("backward")
+        self.before_losses = losses.detach()
+        losses[present].sum().backward()
+
+    def after_step(self, step_losses):
+        self.calls.append("after")
+        self.after.append(step_losses())
+
+
+def test_step_hooks_run_around_each_step_with_the_updated_losses(monkeypatch):
+    from mtlkit.training.strategies import STRATEGIES
+
+    entry = STRATEGIES.add("_recorder", _Recorder, "test only")
+    try:
+        model = _model("shared_bottom")
+        cfg = TrainConfig(epochs=1, batch_size=512, lr=0.05, patience=0, progress=False)
+        trainer = Trainer(model, cfg, entry.name)
+        trainer.fit(_data(512), _data(64, seed=1))
+        strat = trainer.strategy
+        assert strat.calls == ["before", "backward", "after"]  # one step
+        # after_step sees the same batch's losses under the stepped parameters: lower.
+        assert (strat.after[0] < strat.before_losses).all()
+    finally:
+        STRATEGIES._entries.pop("_recorder")

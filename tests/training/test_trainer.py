@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from mtlkit.errors import ConfigError
+from mtlkit.data.loading import load_tables
+from mtlkit.data.splits import split_table
+from mtlkit.data.synthetic import make_synthetic
+from mtlkit.errors import ConfigError, DataError
 from mtlkit.training.estimator import MultiTaskEstimator
 from mtlkit.training.settings import TrainConfig
 from mtlkit.training.trainer import Trainer, TrainingDiverged
@@ -153,3 +156,44 @@ def test_best_checkpoint_is_written_atomically_while_training(tmp_path, syntheti
     for k, v in est.model_.state_dict().items():  # the restored best epoch is what was saved
         assert torch.equal(saved[k], v), k
     assert [p.name for p in path.parent.iterdir()] == ["best.pt"]  # no temporary file left
+
+
+def _regression_splits():
+    frame = make_synthetic(800, n_features=5, task_type="regression", seed=0)
+    return split_table(load_tables(frame, labels=["label0", "label1"]), seed=0)
+
+
+def test_a_monitor_no_task_reports_is_refused_when_fit_starts():
+    # Before: roc_auc on regression tasks averaged to +inf, epoch 1 stayed "best" and training
+    # stopped silently after `patience` epochs with the epoch-1 weights.
+    train, val, _ = _regression_splits()
+    est = MultiTaskEstimator("shared_bottom", monitor="roc_auc", **{**FAST, "epochs": 1})
+    with pytest.raises(ConfigError) as err:
+        est.fit(train, validation=val)
+    message = str(err.value)
+    assert "monitor 'roc_auc' is not reported by any task" in message
+    assert "label0 (regression): loss, rmse, mae, r2" in message
+
+
+def test_a_monitor_undefined_in_one_epoch_does_not_freeze_the_best_epoch():
+    from mtlkit.training.trainer import _improves
+
+    nan = float("nan")
+    assert _improves(0.3, nan) and not _improves(nan, 0.3) and _improves(0.2, 0.3)
+
+
+def test_feature_kind_typos_are_refused_by_the_estimator(synthetic_splits):
+    # Before: feature_kinds={"x0": "numerc"} silently made x0 categorical.
+    train, val, _ = synthetic_splits
+    est = MultiTaskEstimator("mmoe", feature_kinds={"x0": "numerc"}, **FAST)
+    with pytest.raises(ConfigError, match=r"feature_kinds\['x0'\] is 'numerc'"):
+        est.fit(train, validation=val)
+
+
+def test_a_task_without_validation_labels_is_refused_before_training(synthetic_splits):
+    # Before: check_splits was never called; early stopping ran on nothing.
+    train, val, _ = synthetic_splits
+    unlabelled = val.take(np.arange(len(val)))
+    unlabelled.masks["label1"][:] = False
+    with pytest.raises(DataError, match="'label1' has no labelled rows in the validation"):
+        MultiTaskEstimator("mmoe", **FAST).fit(train, validation=unlabelled)

@@ -1,4 +1,12 @@
-"""``mtlkit compare``: run the model x strategy x seed grid and write the comparison report."""
+"""Compare models x strategies x seeds against single-task; write a report.
+
+Train every model x strategy x seed on the same train/validation/test splits,
+plus the single-task baseline, then write tidy results, a summary with 95%
+confidence intervals and paired tests against single-task, plots and a
+self-contained report.html. Rerun the same command (same --out) to resume an
+interrupted grid: finished runs are kept and skipped. Every setting can also be
+given in a --config file (the same names, with _ for -).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from mtlkit.cli.options import add_quiet, add_settings, command, given_settings
+from mtlkit.cli.options import add_quiet, add_settings, command, given_settings, plugin_listing
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.cells import COMMAND_FILE, CONFIG_FILE
 from mtlkit.experiments.config import (
@@ -25,14 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = command(
         sub,
         "compare",
-        "compare models x strategies x seeds against single-task; write a report",
-        "Train every model x strategy x seed on the same train/validation/test splits,\n"
-        "plus the single-task baseline, then write tidy results, a summary with 95%\n"
-        "confidence intervals and paired tests against single-task, plots and a\n"
-        "self-contained report.html. Rerun the same command (same --out) to resume an\n"
-        "interrupted grid: finished runs are kept and skipped. Every setting can also be\n"
-        "given in a --config file (the same names, with _ for -).",
         run,
+        __doc__,
+        listing=plugin_listing,
         epilog=(
             "examples:\n"
             "  mtlkit compare synthetic --correlations 0.9 0.5 "

@@ -1,4 +1,8 @@
-"""``mtlkit datasets``: list the built-in data sets."""
+"""List the built-in data sets.
+
+List the built-in data sets with their tasks, size and source. Load one in
+Python with mtlkit.datasets.load(name, path=None, ...).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,7 @@ from mtlkit.datasets import available, cache_root
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = command(
-        sub,
-        "datasets",
-        "list the built-in data sets",
-        "List the built-in data sets with their tasks, size and source. Load one in\n"
-        "Python with mtlkit.datasets.load(name, path=None, ...).",
-        run,
-    )
+    p = command(sub, "datasets", run, __doc__)
     p.add_argument(
         "--cache-dir",
         default=None,
@@ -26,7 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     root = cache_root(args.cache_dir)
-    for info in available().values():
+    sets = available()
+    for name in sorted(sets, key=lambda n: (n != "synthetic", n)):
+        info = sets[name]
         print(info.name)
         print(f"  tasks:  {info.tasks}")
         print(f"  size:   {info.size}")

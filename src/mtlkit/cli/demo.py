@@ -1,4 +1,10 @@
-"""``mtlkit demo``: the comparison report on built-in synthetic data, no download needed."""
+"""Compare single-task, shared-bottom and MMoE on built-in synthetic data.
+
+Run 'mtlkit compare' on synthetic two-task data (Ma et al. 2018 generator) at a
+high and a low task correlation: a single-task baseline, a shared-bottom network
+and MMoE over three seeds. Prints the comparison and the path of report.html.
+Needs no download.
+"""
 
 from __future__ import annotations
 
@@ -26,16 +32,7 @@ DEMO_FLAGS = tuple(
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = command(
-        sub,
-        "demo",
-        "compare single-task, shared-bottom and MMoE on built-in synthetic data",
-        "Run 'mtlkit compare' on synthetic two-task data (Ma et al. 2018 generator) at a\n"
-        "high and a low task correlation: a single-task baseline, a shared-bottom network\n"
-        "and MMoE over three seeds. Prints the comparison and the path of report.html.\n"
-        "Needs no download.",
-        run,
-    )
+    p = command(sub, "demo", run, __doc__)
     add_settings(p, DEMO_FLAGS, defaults=False)
     p.add_argument("--noise", type=float, help="label noise-to-signal ratio (default 0.3)")
     p.add_argument("--out", type=Path, help="the run folder (default: a new one under runs/)")

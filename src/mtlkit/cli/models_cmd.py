@@ -13,14 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ("models", "the model zoo", _models),
         ("strategies", "the training strategies", _strategies),
     ):
-        p = command(
-            sub,
-            name,
-            f"list {what}",
-            f"List {what} with a one-line description each (-v: with their settings, "
-            "defaults and allowed values).",
-            run,
-        )
+        doc = f"List {what}.\n\nList {what} with a one-line description each (-v: with their\nsettings, defaults and allowed values)."
+        p = command(sub, name, run, doc)
         p.add_argument("-v", "--verbose", action="store_true", help="also list the settings")
 
 

@@ -9,6 +9,7 @@ when they run.
 from __future__ import annotations
 
 import argparse
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,21 +24,39 @@ _SCALAR_TYPES = {"int": int, "float": float, "str": str}
 def command(
     sub: argparse._SubParsersAction,
     name: str,
-    summary: str,
-    description: str,
     run: Callable[[argparse.Namespace], int],
+    doc: str,
     epilog: str | None = None,
+    listing: Callable[[], str] | None = None,
 ) -> argparse.ArgumentParser:
-    """A subcommand whose ``run(args)`` returns the exit code."""
+    """A subcommand described by ``doc`` (first line: the one-line summary of ``mtlkit
+    --help``; all of it: the description of ``mtlkit NAME --help``); ``run(args)`` returns
+    the exit code. ``listing()`` is appended to ``--help`` when it is printed (it may load the
+    registries, so other commands do not pay for it)."""
+    text = inspect.cleandoc(doc)
     parser = sub.add_parser(
         name,
-        help=summary,
-        description=description,
+        help=text.splitlines()[0].rstrip("."),
+        description=text,
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(func=run)
+    if listing is not None:
+        plain = parser.format_help
+        parser.format_help = lambda: f"{plain()}\n{listing()}\n"
     return parser
+
+
+def plugin_listing() -> str:
+    """The registered model and strategy names, for ``--help``."""
+    from mtlkit.models import MODELS  # here: loads PyTorch
+    from mtlkit.training.strategies import STRATEGIES
+
+    return (
+        f"models: {', '.join(sorted(MODELS.names()))}\n"
+        f"strategies: {', '.join(sorted(STRATEGIES.names()))}"
+    )
 
 
 def flag(name: str) -> str:

@@ -1,4 +1,9 @@
-"""``mtlkit report RUN_DIR``: rebuild a comparison's tables, plots and report, no training."""
+"""Rebuild the report of a comparison run folder.
+
+Rebuild results.csv/.parquet, summary.csv/.parquet, the plots, report.html and
+report.md of a 'mtlkit compare' run folder from its saved runs, without training.
+On an unfinished grid the report covers the finished runs and says so.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,7 @@ from mtlkit.evaluation.metrics import METRIC_NAMES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = command(
-        sub,
-        "report",
-        "rebuild the report of a comparison run folder",
-        "Rebuild results.csv/.parquet, summary.csv/.parquet, the plots, report.html and\n"
-        "report.md of a 'mtlkit compare' run folder from its saved runs, without training.\n"
-        "On an unfinished grid the report covers the finished runs and says so.",
-        run,
-    )
+    p = command(sub, "report", run, __doc__)
     p.add_argument(
         "run_dir", type=Path, metavar="RUN_DIR", help="the folder 'mtlkit compare' wrote"
     )

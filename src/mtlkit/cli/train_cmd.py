@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mtlkit.cli.options import add_quiet, add_settings, command
+from mtlkit.cli.options import add_quiet, add_settings, command, plugin_listing
 from mtlkit.experiments.config import GRID_PARAMS, check_fractions, parse_choice, parse_strategy
 from mtlkit.training.settings import TrainConfig
 
@@ -13,17 +13,29 @@ from mtlkit.training.settings import TrainConfig
 SPLIT_PARAMS = tuple(p for p in GRID_PARAMS if p.name in ("split_seed", "fractions"))
 TRAIN_FLAGS = tuple(p for p in TrainConfig.params() if p.name != "progress")
 
+TRAIN_DOC = """Fit one model on your files and save it (with its preprocessor).
+
+Fit one model on CSV/Parquet files (rows stacked, a missing label masked), split
+them into train/validation/test (--fractions, --split-seed), early-stop on the
+validation part, print the test metrics and save the model folder that
+'mtlkit predict' uses.
+"""
+PREDICT_DOC = """Score new files with a model saved by 'mtlkit train'.
+
+Score the rows of new files (label columns not needed) with a saved model and write
+one CSV row per input row: the source file, then per task the predicted probability
+(binary), one probability per class (multiclass) or the value; funnel models (esmm, aitm)
+add their conditional probabilities, e.g. ESMM's pCVR as conversion_given_click.
+"""
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = command(
         sub,
         "train",
-        "fit one model on your files and save it (with its preprocessor)",
-        "Fit one model on CSV/Parquet files (rows stacked, a missing label masked), split\n"
-        "them into train/validation/test (--fractions, --split-seed), early-stop on the\n"
-        "validation part, print the test metrics and save the model folder that\n"
-        "'mtlkit predict' uses.",
         run_train,
+        TRAIN_DOC,
+        listing=plugin_listing,
         epilog="example: mtlkit train data/ --labels income marital --model mmoe:n_experts=4 "
         "--strategy uncertainty --out my-model",
     )
@@ -49,11 +61,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q = command(
         sub,
         "predict",
-        "score new files with a model saved by 'mtlkit train'",
-        "Score the rows of new files (label columns not needed) with a saved model and write\n"
-        "one CSV row per input row: the source file, then per task the predicted probability\n"
-        "(binary), one probability per class (multiclass) or the value.",
         run_predict,
+        PREDICT_DOC,
         epilog="example: mtlkit predict my-model new_rows.csv --out predictions.csv",
     )
     q.add_argument("model_dir", type=Path, help="a folder written by 'mtlkit train'")
@@ -108,12 +117,13 @@ def run_predict(args: argparse.Namespace) -> int:
     scores = est.predict_proba(table)
     columns: dict = {"source": table.source}
     for spec in est.schema_.tasks:
-        values = scores[spec.name]
+        values = scores.pop(spec.name)
         if spec.kind == "multiclass":
             for k, cls in enumerate(spec.classes or range(spec.n_classes)):
                 columns[f"{spec.name}_p_{cls}"] = values[:, k]
         else:
             columns[spec.name] = values
+    columns.update(scores)  # conditional funnel probabilities, e.g. ESMM's pCVR
     frame = pd.DataFrame(columns)
     atomic_write_text(args.out, frame.to_csv(index=False))
     print(f"{len(frame):,} rows scored for {est.schema_.task_names}; written to {args.out}")

@@ -27,6 +27,11 @@ from mtlkit.datasets.manual import data_folder, missing_files_error
 from mtlkit.datasets.registry import DATASETS
 from mtlkit.errors import DataError
 
+#: What `mtlkit datasets` says about the data set(s) of this module.
+ABOUT_SOURCE = "Tencent Ads Algorithm Competition 2020 (login; place the files)"
+ABOUT_TASKS = "age (10 classes), gender (binary); test users unlabelled"
+ABOUT_SIZE = "900,000 labelled + 1,000,000 test users (preliminary round), ~30M click records"
+
 NAME = "tencent-ads-2020"
 WHERE = "https://algo.qq.com (Tencent Advertising Algorithm Competition 2020, data page)"
 SUBFOLDERS = (".", "train_preliminary", "train_semi_final", "test")
@@ -98,11 +103,7 @@ def user_features(clicks: pd.DataFrame, ads: pd.DataFrame) -> pd.DataFrame:
 
 
 @DATASETS.register(
-    "tencent-ads-2020",
-    "Tencent Ads Algorithm Competition 2020 (login; place the files)",
-    tasks="age (10 classes), gender (binary); test users unlabelled",
-    size="900,000 labelled + 1,000,000 test users (preliminary round), ~30M click records",
-    download=False,
+    "tencent-ads-2020", ABOUT_SOURCE, tasks=ABOUT_TASKS, size=ABOUT_SIZE, download=False
 )
 def load_tencent_ads(
     path: str | Path | None = None, *, cache_dir: str | Path | None = None

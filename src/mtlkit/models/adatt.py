@@ -10,11 +10,10 @@ import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema
-from mtlkit.models.base import MTLModel
+from mtlkit.models.base import EXPERT_HIDDEN, N_TASK_EXPERTS, TOWER_HIDDEN, MTLModel
 from mtlkit.models.blocks import BatchedMLP, Gate, mix_experts
-from mtlkit.models.mmoe import EXPERT_HIDDEN, N_TASK_EXPERTS, TOWER_HIDDEN
 from mtlkit.models.registry import MODELS
-from mtlkit.params import Int, IntRange
+from mtlkit.params import Int, Range
 
 
 class FusionUnit(nn.Module):
@@ -76,7 +75,7 @@ class FusionLevel(nn.Module):
     "(Li et al. 2023)",
     params=[
         N_TASK_EXPERTS,
-        Int("n_levels", 2, "fusion levels", low=1, search=IntRange(1, 3)),
+        Int("n_levels", 2, "fusion levels", low=1, search=Range(1, 3)),
         EXPERT_HIDDEN,
         TOWER_HIDDEN,
     ],

@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema
-from mtlkit.models.base import MTLModel, check_sequential_tasks
+from mtlkit.models.base import FUNNEL_TOWER_HIDDEN, MTLModel, check_sequential_tasks
 from mtlkit.models.blocks import MLP, BatchedMLP, Tower
 from mtlkit.models.registry import MODELS
-from mtlkit.params import Choice, Float, Sizes
+from mtlkit.params import Float
 
 ORDER = (
     "earliest step first, each later step a subset of the one before, e.g. "
@@ -46,12 +46,7 @@ class InfoTransfer(nn.Module):
     "aitm",
     "funnel tasks (click -> conversion ...): attention info transfer + calibrator (Xi et al. 2021)",
     params=[
-        Sizes(
-            "tower_hidden",
-            (32, 16),
-            "hidden widths of each task's tower",
-            search=Choice(((16,), (32, 16), (64, 32))),
-        ),
+        FUNNEL_TOWER_HIDDEN,
         Float(
             "calibrator_weight",
             0.6,
@@ -112,7 +107,19 @@ class AITM(MTLModel):
             out[task] = self.heads[task](z)
         if self.calibrator_weight:
             self._aux = self.calibrator_weight * calibrator_penalty(list(out.values()))
+        self._last_probs = [torch.sigmoid(x).detach() for x in out.values()]
         return out
+
+    def conditional_outputs(self) -> dict[str, torch.Tensor]:
+        """P(step t | step t-1, x) = p_t / p_{t-1} for every step after the first, clipped to
+        [0, 1] (the calibrator discourages, but does not forbid, p_t > p_{t-1})."""
+        names, probs = self.task_names, getattr(self, "_last_probs", [])
+        return {
+            f"{names[k]}_given_{names[k - 1]}": (probs[k] / probs[k - 1].clamp_min(1e-12)).clamp(
+                0.0, 1.0
+            )
+            for k in range(1, len(probs))
+        }
 
     def auxiliary_loss(self) -> torch.Tensor | None:
         return self._aux

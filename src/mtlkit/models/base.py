@@ -10,7 +10,7 @@ from torch import nn
 from mtlkit.data.schema import Schema
 from mtlkit.errors import ConfigError, DataError
 from mtlkit.models.blocks import ACTIVATIONS, NORMS, InputEncoder, Tower
-from mtlkit.params import Float, FloatRange, Int, IntRange, Str
+from mtlkit.params import Choice, Float, Int, Range, Sizes, Str
 
 #: Hyperparameters every model takes (declared once; the registry adds them to each model).
 COMMON_PARAMS = (
@@ -19,7 +19,7 @@ COMMON_PARAMS = (
         4,
         "size of each categorical column's embedding",
         low=1,
-        search=IntRange(2, 16, log=True),
+        search=Range(2, 16, log=True),
     ),
     Str("activation", "relu", "activation of every hidden layer", choices=tuple(ACTIVATIONS)),
     Float(
@@ -28,7 +28,7 @@ COMMON_PARAMS = (
         "dropout after every hidden layer",
         low=0.0,
         high=0.9,
-        search=FloatRange(0.0, 0.5),
+        search=Range(0.0, 0.5),
     ),
     Str(
         "norm",
@@ -37,6 +37,34 @@ COMMON_PARAMS = (
         choices=tuple(n for n in NORMS if n),
         optional=True,
     ),
+)
+
+
+#: Declarations several models share (same meaning, default and search space).
+TOWER_HIDDEN = Sizes(
+    "tower_hidden",
+    (8,),
+    "hidden widths of each task's tower",
+    allow_empty=True,
+    search=Choice(((8,), (16,), (32,))),
+)
+EXPERT_HIDDEN = Sizes(
+    "expert_hidden",
+    (16,),
+    "layer widths of each expert",
+    search=Choice(((16,), (32,), (64,), (64, 32))),
+)
+N_TASK_EXPERTS = Int(
+    "n_task_experts", 2, "experts each task owns (per level)", low=1, search=Range(1, 4)
+)
+N_SHARED_EXPERTS = Int(
+    "n_shared_experts", 2, "experts shared by all tasks (per level)", low=1, search=Range(1, 4)
+)
+FUNNEL_TOWER_HIDDEN = Sizes(
+    "tower_hidden",
+    (32, 16),
+    "hidden widths of each funnel step's tower",
+    search=Choice(((16,), (32, 16), (64, 32))),
 )
 
 
@@ -116,6 +144,13 @@ class MTLModel(nn.Module):
         :meth:`auxiliary_loss`.
         """
         return None
+
+    def conditional_outputs(self) -> dict[str, torch.Tensor]:
+        """Per-row conditional probabilities of the last forward pass, named
+        ``"<step>_given_<previous step>"`` (funnel models: ESMM's pCVR, AITM's per-step
+        probabilities); empty for other models. ``predict_proba`` returns them next to the
+        tasks."""
+        return {}
 
     def gate_weights(self) -> dict[str, torch.Tensor]:
         """Gate weights of the last forward pass per task; empty for models without gates."""

@@ -8,9 +8,8 @@ import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema
-from mtlkit.models.base import MTLModel
+from mtlkit.models.base import TOWER_HIDDEN, MTLModel
 from mtlkit.models.blocks import BatchedMLP
-from mtlkit.models.mmoe import TOWER_SIZES
 from mtlkit.models.registry import MODELS
 from mtlkit.params import Choice, Float, Sizes
 
@@ -43,13 +42,7 @@ class CrossStitch(nn.Module):
             "widths of each task's column (one cross-stitch unit after each layer)",
             search=Choice(((16,), (32, 16), (64, 32))),
         ),
-        Sizes(
-            "tower_hidden",
-            (8,),
-            "hidden widths of each task's tower",
-            allow_empty=True,
-            search=TOWER_SIZES,
-        ),
+        TOWER_HIDDEN,
         Float(
             "stitch_self_weight",
             0.9,

@@ -10,11 +10,10 @@ from torch import nn
 
 from mtlkit.data.schema import Schema
 from mtlkit.errors import ConfigError
-from mtlkit.models.base import MTLModel
+from mtlkit.models.base import EXPERT_HIDDEN, TOWER_HIDDEN, MTLModel
 from mtlkit.models.blocks import BatchedMLP, mix_experts
-from mtlkit.models.mmoe import EXPERT_HIDDEN, TOWER_HIDDEN
 from mtlkit.models.registry import MODELS
-from mtlkit.params import Float, FloatRange, Int, IntRange
+from mtlkit.params import Float, Int, Range
 
 
 def smooth_step(t: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -72,7 +71,7 @@ def selector_penalty(selectors: torch.Tensor) -> torch.Tensor:
     "MMoE with differentiable k-sparse gates: each task mixes exactly k experts "
     "(Hazimeh et al. 2021)",
     params=[
-        Int("n_experts", 8, "number of shared experts", low=2, search=IntRange(2, 16)),
+        Int("n_experts", 8, "number of shared experts", low=2, search=Range(2, 16)),
         Int("k", 2, "experts each task's gate selects (non-zero weights)", low=1),
         Float("gamma", 1.0, "width of the smooth-step's transition region", low=0.0, open_low=True),
         Float(
@@ -80,7 +79,7 @@ def selector_penalty(selectors: torch.Tensor) -> torch.Tensor:
             0.1,
             "weight of the selectors' entropy penalty, which drives the gates to exact sparsity",
             low=0.0,
-            search=FloatRange(1e-3, 1.0, log=True),
+            search=Range(1e-3, 1.0, log=True),
         ),
         EXPERT_HIDDEN,
         TOWER_HIDDEN,

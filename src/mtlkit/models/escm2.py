@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from mtlkit.data.schema import Schema
+from mtlkit.models.base import FUNNEL_TOWER_HIDDEN
 from mtlkit.models.blocks import Tower
-from mtlkit.models.esmm import ESMM, FUNNEL_TOWERS
+from mtlkit.models.esmm import ESMM
 from mtlkit.models.registry import MODELS
 from mtlkit.params import Float, Str
 from mtlkit.training.losses import PROB_EPS
@@ -23,7 +24,7 @@ COUNTERFACTUALS = ("ips", "dr")
     "click -> conversion: ESMM plus a counterfactual CVR risk on clicked rows, doubly robust "
     "(counterfactual='dr') or IPS (Wang et al. 2022)",
     params=[
-        FUNNEL_TOWERS,
+        FUNNEL_TOWER_HIDDEN,
         Str("counterfactual", "dr", "the CVR risk estimator", choices=COUNTERFACTUALS),
         Float(
             "counterfactual_weight",

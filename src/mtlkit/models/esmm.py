@@ -8,10 +8,9 @@ import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema
-from mtlkit.models.base import MTLModel, check_sequential_tasks
+from mtlkit.models.base import FUNNEL_TOWER_HIDDEN, MTLModel, check_sequential_tasks
 from mtlkit.models.blocks import Tower
 from mtlkit.models.registry import MODELS
-from mtlkit.params import Choice, Sizes
 
 ORDER = (
     "first the click label (CTR), then the conversion label over all impressions (CTCVR, "
@@ -19,19 +18,12 @@ ORDER = (
 )
 
 
-#: The CTR and CVR towers' widths (shared with the models built on ESMM).
-FUNNEL_TOWERS = Sizes(
-    "tower_hidden",
-    (32, 16),
-    "hidden widths of the CTR and the CVR tower",
-    search=Choice(((16,), (32, 16), (64, 32))),
-)
-
-
 @MODELS.register(
     "esmm",
     "click -> conversion: pCTCVR = pCTR x pCVR, trained over all impressions (Ma et al. 2018)",
-    params=[FUNNEL_TOWERS],
+    params=[
+        FUNNEL_TOWER_HIDDEN,
+    ],
 )
 class ESMM(MTLModel):
     """Entire Space Multi-task Model (Ma et al., "Entire Space Multi-Task Model: An Effective
@@ -79,6 +71,11 @@ class ESMM(MTLModel):
         self(x_cat, x_num)
         self.train(was_training)
         return self.last_cvr
+
+    def conditional_outputs(self) -> dict[str, torch.Tensor]:
+        """pCVR = P(conversion | click, x) as ``"<conversion>_given_<click>"``."""
+        ctr, ctcvr = self.task_names
+        return {} if self.last_cvr is None else {f"{ctcvr}_given_{ctr}": self.last_cvr}
 
     def task_modules(self, task: str) -> list[nn.Module]:
         # The CTR tower feeds pCTR and pCTCVR, so only the CVR tower is task-specific.

@@ -9,11 +9,16 @@ from torch import nn
 
 from mtlkit.data.schema import Schema
 from mtlkit.errors import ConfigError
-from mtlkit.models.base import MTLModel
+from mtlkit.models.base import (
+    EXPERT_HIDDEN,
+    N_SHARED_EXPERTS,
+    N_TASK_EXPERTS,
+    TOWER_HIDDEN,
+    MTLModel,
+)
 from mtlkit.models.blocks import BatchedMLP, Gate, mix_experts
-from mtlkit.models.mmoe import EXPERT_HIDDEN, N_SHARED_EXPERTS, N_TASK_EXPERTS, TOWER_HIDDEN
 from mtlkit.models.registry import MODELS
-from mtlkit.params import Int, IntRange, Ints
+from mtlkit.params import Int, Ints, Range
 
 
 class FeatureGate(nn.Module):
@@ -69,7 +74,7 @@ class GatedExperts(nn.Module):
             1,
             "experts of each task category (per level)",
             low=1,
-            search=IntRange(1, 3),
+            search=Range(1, 3),
         ),
         N_TASK_EXPERTS.with_default(1),
         Int("feature_gate_rank", 4, "rank of each expert's feature gate", low=1),

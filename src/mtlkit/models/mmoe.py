@@ -9,33 +9,19 @@ from torch import nn
 
 from mtlkit.data.schema import Schema
 from mtlkit.errors import ConfigError
-from mtlkit.models.base import MTLModel
+from mtlkit.models.base import EXPERT_HIDDEN, TOWER_HIDDEN, MTLModel
 from mtlkit.models.blocks import BatchedMLP, Gate, importance_loss, mix_experts
 from mtlkit.models.registry import MODELS
-from mtlkit.params import Bool, Choice, Float, Int, IntRange, Sizes, Str
+from mtlkit.params import Bool, Float, Int, Range, Str
 
-EXPERT_SIZES = Choice(((16,), (32,), (64,), (64, 32)))
-TOWER_SIZES = Choice(((8,), (16,), (32,)))
 GATINGS = ("per_task", "shared")
-
-#: Declarations shared by the expert models (a model may give one another default).
-EXPERT_HIDDEN = Sizes("expert_hidden", (16,), "layer widths of each expert", search=EXPERT_SIZES)
-TOWER_HIDDEN = Sizes(
-    "tower_hidden", (8,), "hidden widths of each task's tower", allow_empty=True, search=TOWER_SIZES
-)
-N_TASK_EXPERTS = Int(
-    "n_task_experts", 2, "experts each task owns (per level)", low=1, search=IntRange(1, 4)
-)
-N_SHARED_EXPERTS = Int(
-    "n_shared_experts", 2, "experts shared by all tasks (per level)", low=1, search=IntRange(1, 4)
-)
 
 
 @MODELS.register(
     "mmoe",
     "multi-gate mixture of experts: shared experts, one softmax gate per task (Ma et al. 2018)",
     params=[
-        Int("n_experts", 8, "number of shared experts", low=1, search=IntRange(2, 16)),
+        Int("n_experts", 8, "number of shared experts", low=1, search=Range(2, 16)),
         EXPERT_HIDDEN,
         TOWER_HIDDEN,
         Int("top_k", None, "keep each row's k highest-weighted experts (None: all)", low=1),

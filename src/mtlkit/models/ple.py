@@ -8,11 +8,10 @@ import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema
-from mtlkit.models.base import MTLModel
+from mtlkit.models.base import EXPERT_HIDDEN, TOWER_HIDDEN, MTLModel
 from mtlkit.models.blocks import BatchedMLP, Gate, mix_experts
-from mtlkit.models.mmoe import EXPERT_HIDDEN, N_SHARED_EXPERTS, N_TASK_EXPERTS, TOWER_HIDDEN
 from mtlkit.models.registry import MODELS
-from mtlkit.params import Int, IntRange
+from mtlkit.params import Int, Range
 
 
 class ExtractionLayer(nn.Module):
@@ -70,9 +69,21 @@ class ExtractionLayer(nn.Module):
     "ple",
     "progressive layered extraction: stacked CGC levels with shared gates (Tang et al. 2020)",
     params=[
-        Int("n_levels", 2, "extraction levels", low=1, search=IntRange(1, 3)),
-        N_TASK_EXPERTS,
-        N_SHARED_EXPERTS,
+        Int("n_levels", 2, "extraction levels", low=1, search=Range(1, 3)),
+        Int(
+            "n_task_experts",
+            2,
+            "experts each task owns (per level)",
+            low=1,
+            search=Range(1, 4),
+        ),
+        Int(
+            "n_shared_experts",
+            2,
+            "experts shared by all tasks (per level)",
+            low=1,
+            search=Range(1, 4),
+        ),
         EXPERT_HIDDEN,
         TOWER_HIDDEN,
     ],

@@ -8,9 +8,8 @@ import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema
-from mtlkit.models.base import MTLModel
+from mtlkit.models.base import TOWER_HIDDEN, MTLModel
 from mtlkit.models.blocks import MLP
-from mtlkit.models.mmoe import TOWER_SIZES
 from mtlkit.models.registry import MODELS
 from mtlkit.params import Choice, Sizes
 
@@ -25,13 +24,7 @@ from mtlkit.params import Choice, Sizes
             "hidden widths of the shared bottom MLP",
             search=Choice(((32,), (64,), (128,), (64, 32), (128, 64))),
         ),
-        Sizes(
-            "tower_hidden",
-            (8,),
-            "hidden widths of each task's tower",
-            allow_empty=True,
-            search=TOWER_SIZES,
-        ),
+        TOWER_HIDDEN,
     ],
 )
 class SharedBottom(MTLModel):

@@ -8,9 +8,14 @@ import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema
-from mtlkit.models.base import MTLModel
+from mtlkit.models.base import (
+    EXPERT_HIDDEN,
+    N_SHARED_EXPERTS,
+    N_TASK_EXPERTS,
+    TOWER_HIDDEN,
+    MTLModel,
+)
 from mtlkit.models.blocks import BatchedMLP, Gate, InputEncoder, mix_experts
-from mtlkit.models.mmoe import EXPERT_HIDDEN, N_SHARED_EXPERTS, N_TASK_EXPERTS, TOWER_HIDDEN
 from mtlkit.models.registry import MODELS
 
 

@@ -14,6 +14,7 @@ import io
 import json
 import math
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,14 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_array
 
 from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import Sources, load_features, load_tables
 from mtlkit.data.schema import TASK_KINDS, MultiTaskTable, Schema
 from mtlkit.data.splits import check_splits, split_table
+from mtlkit.data.tensors import TensorData
 from mtlkit.errors import ConfigError, DataError
 from mtlkit.evaluation.metrics import all_task_metrics
 from mtlkit.evaluation.record import History
@@ -50,6 +54,13 @@ OWN_PARAMS: tuple[Param, ...] = (
     Param(
         "feature_kinds", None, "mapping", "feature kind overrides: column -> kind", optional=True
     ),
+    Str(
+        "funnel_check",
+        "error",
+        "funnel models (esmm, aitm): a training row positive for a step but not for the step "
+        "before is an error, or only a warning",
+        choices=("error", "warn"),
+    ),
     Float(
         "validation_fraction",
         0.15,
@@ -59,6 +70,10 @@ OWN_PARAMS: tuple[Param, ...] = (
         high=0.5,
     ),
 )
+
+
+class NotFittedYet(ConfigError, NotFittedError):
+    """Predicting, scoring or saving before ``fit`` (also scikit-learn's NotFittedError)."""
 
 
 class MultiTaskEstimator(BaseEstimator):
@@ -116,6 +131,12 @@ class MultiTaskEstimator(BaseEstimator):
         ``fit`` calls this first; call it yourself to fail fast before reading data.
         """
         check_hyperparameters(self.model, self.model_params)
+        if not isinstance(self.strategy, str):
+            raise ConfigError(
+                f"strategy must be a registered strategy name such as 'joint' (see 'mtlkit "
+                f"strategies'), got {self.strategy!r}; to use your own strategy class, register "
+                "it with @register_strategy('a-name', ...) and pass that name."
+            )
         for p in OWN_PARAMS:
             p.validate(getattr(self, p.name), "estimator")
         check_strategy(self.strategy, self.strategy_params)
@@ -156,29 +177,49 @@ class MultiTaskEstimator(BaseEstimator):
         self.n_features_in_ = len(train.features.columns)
         torch.manual_seed(config.seed)
         self.model_ = create(self.model, self.schema_, **self.model_params)
-        self.model_.check_labels(train_t.y, train_t.mask)
+        self._check_funnel(train_t)
         self.trainer_ = Trainer(self.model_, config, self.strategy, self.strategy_params)
         start = time.perf_counter()
         self.history_: History = self.trainer_.fit(train_t, val_t)
         self.fit_time_ = time.perf_counter() - start
         return self
 
+    def _check_funnel(self, train: TensorData) -> None:
+        """The funnel-order check of sequential models; ``funnel_check="warn"`` lets training
+        go on, saying what the model then assumes."""
+        try:
+            self.model_.check_labels(train.y, train.mask)
+        except DataError as err:
+            if self.funnel_check == "error":
+                raise
+            warnings.warn(
+                f"{err} Training goes on (funnel_check='warn'), but these labels are not a "
+                "funnel: the model's product of step probabilities (ESMM: pCTCVR = pCTR x "
+                "pCVR) is then only a modelling assumption, not a property of the data, and "
+                "its conditional outputs (pCVR) have no direct meaning.",
+                UserWarning,
+                stacklevel=3,
+            )
+
     # ---- prediction ---------------------------------------------------------------------
     def predict_proba(self, X: MultiTaskTable | Sources | np.ndarray) -> dict[str, np.ndarray]:  # noqa: N803
         """P(y=1) for binary tasks, class probabilities for multiclass, values for regression.
 
         ``X`` is a table, files / data frames as :func:`~mtlkit.load_tables` takes them
-        (label columns, if present, are ignored), or a feature array.
+        (label columns, if present, are ignored), or a feature array. Funnel models add
+        their conditional probabilities next to the tasks, named ``"<step>_given_<previous
+        step>"``: ESMM trained on ``["click", "conversion"]`` returns ``"click"`` (pCTR),
+        ``"conversion"`` (pCTCVR) and ``"conversion_given_click"`` (pCVR).
         """
         self._check_fitted()
         data = self.preprocessor_.transform(self._features(X), require_labels=False)
-        return self.trainer_.predict_scores(data)
+        return self.trainer_.predict_scores(data, conditional=True)
 
     def predict(self, X: MultiTaskTable | Sources | np.ndarray) -> dict[str, np.ndarray]:  # noqa: N803
         """Predicted labels in the original label values (classes) or predicted values."""
         scores = self.predict_proba(X)
         out = {}
-        for spec in self.schema_.tasks:
+        for spec in self.schema_.tasks:  # labels per task (not the conditional outputs)
             s = scores[spec.name]
             if spec.kind == "regression":
                 out[spec.name] = s
@@ -259,25 +300,29 @@ class MultiTaskEstimator(BaseEstimator):
         if isinstance(X, MultiTaskTable):
             return X
         if y is not None:
-            frame, labels = _xy_frame(X, y)
-            return load_tables(frame, labels, self.task_kinds, self.feature_kinds)
+            frame, labels = _xy_frame(X, y, getattr(self, "n_features_in_", None))
+            return load_tables(
+                frame, labels, task_kinds=self.task_kinds, feature_kinds=self.feature_kinds
+            )
         if not self.labels:
             raise ConfigError(
                 "pass labels=[...] (the label columns) to fit on files or data frames, or "
                 "give the labels as y."
             )
-        return load_tables(X, list(self.labels), self.task_kinds, self.feature_kinds)
+        return load_tables(
+            X, list(self.labels), task_kinds=self.task_kinds, feature_kinds=self.feature_kinds
+        )
 
     def _features(self, X: Any) -> MultiTaskTable:  # noqa: N803
         if isinstance(X, MultiTaskTable):
             return X
-        if isinstance(X, np.ndarray):
-            X = _feature_frame(X)  # noqa: N806
+        if not isinstance(X, (pd.DataFrame, str, Path, list, tuple)):
+            X = _feature_frame(X, self.n_features_in_)  # noqa: N806
         return load_features(X, ignore=self.schema_.task_names)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            raise ConfigError("this estimator is not fitted yet; call fit(train) first.")
+            raise NotFittedYet("this estimator is not fitted yet; call fit(train) first.")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -298,7 +343,7 @@ def _signature() -> inspect.Signature:
             inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
             inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default="mmoe"),
             *(inspect.Parameter(n, kw, default=d) for n, d in _setting_defaults().items()),
-            inspect.Parameter("model_params", inspect.Parameter.VAR_KEYWORD),
+            inspect.Parameter("hyperparameters", inspect.Parameter.VAR_KEYWORD),
         ]
     )
 
@@ -312,16 +357,29 @@ def _check_kinds(name: str, kinds: Mapping | None, allowed: Sequence[str]) -> No
             raise ConfigError(f"{name}[{column!r}] is {kind!r}; use one of {list(allowed)}.")
 
 
-def _feature_frame(X: np.ndarray) -> pd.DataFrame:  # noqa: N803
-    X = np.asarray(X)  # noqa: N806
-    if X.ndim != 2:
-        raise DataError(f"X must be a 2-D array (rows x features), got shape {X.shape}.")
+def _feature_frame(X: Any, n_features: int | None = None) -> pd.DataFrame:  # noqa: N803
+    """A numeric feature array (scikit-learn style) as a frame with columns x0, x1, ...;
+    scikit-learn's own checks give the errors (1-D, empty, sparse, complex, text)."""
+    X = check_array(
+        X,
+        dtype=np.float64,
+        ensure_all_finite="allow-nan",
+        ensure_min_samples=2 if n_features is None else 1,
+    )  # noqa: N806
+    if n_features is not None and X.shape[1] != n_features:
+        raise DataError(
+            f"X has {X.shape[1]} features, but MultiTaskEstimator is expecting {n_features} "
+            "features as input (the number it was fitted on)."
+        )
     return pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
 
 
-def _xy_frame(X: Any, y: Any) -> tuple[pd.DataFrame, list[str]]:  # noqa: N803
+def _xy_frame(X: Any, y: Any, n_features: int | None) -> tuple[pd.DataFrame, list[str]]:  # noqa: N803
     """Features and labels as one frame for the data layer; ``y`` columns are the tasks."""
-    frame = X.reset_index(drop=True) if isinstance(X, pd.DataFrame) else _feature_frame(X)
+    if isinstance(X, pd.DataFrame):
+        frame = X.reset_index(drop=True)
+    else:
+        frame = _feature_frame(X, n_features)
     if isinstance(y, pd.Series):
         y = y.to_frame(y.name if y.name is not None else "y")
     if isinstance(y, pd.DataFrame):

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import METRIC_NAMES
-from mtlkit.params import Choice, FloatRange, Param, params_of, setting
+from mtlkit.params import Choice, Param, Range, params_of, setting
 
 LR_SCHEDULES = ("cosine", "plateau")
 _DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
@@ -35,7 +35,7 @@ class TrainConfig:
         "learning rate of Adam",
         low=0.0,
         open_low=True,
-        search=FloatRange(1e-4, 1e-2, log=True),
+        search=Range(1e-4, 1e-2, log=True),
     )
     weight_decay: float = setting(
         0.0,

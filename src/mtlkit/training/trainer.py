@@ -79,8 +79,12 @@ class Trainer:
 
     # ---- evaluation -------------------------------------------------------------------
     @torch.inference_mode()
-    def predict_scores(self, data: TensorData, batch_size: int = 16384) -> dict[str, np.ndarray]:
-        """Probabilities (classification) or predictions (regression) per task."""
+    def predict_scores(
+        self, data: TensorData, batch_size: int = 16384, conditional: bool = False
+    ) -> dict[str, np.ndarray]:
+        """Probabilities (classification) or predictions (regression) per task; with
+        ``conditional``, also the model's conditional funnel probabilities (e.g. ESMM's
+        pCVR, see :meth:`~mtlkit.models.base.MTLModel.conditional_outputs`)."""
         self.model.eval()
         device = next(self.model.parameters()).device
         parts: dict[str, list[torch.Tensor]] = {t.name: [] for t in self.tasks}
@@ -90,6 +94,9 @@ class Trainer:
                 is_prob = spec.name in self.model.probability_outputs
                 scores = output_to_scores(spec, out[spec.name], is_prob)
                 parts[spec.name].append(scores.cpu())
+            if conditional:
+                for name, values in self.model.conditional_outputs().items():
+                    parts.setdefault(name, []).append(values.cpu())
         return {t: torch.cat(p).numpy() for t, p in parts.items()}
 
     def evaluate(self, data: TensorData) -> dict[str, dict[str, float]]:

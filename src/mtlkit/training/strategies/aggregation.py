@@ -36,7 +36,7 @@ from torchjd.autojac import backward as jac_backward
 from torchjd.autojac import jac_to_grad
 
 from mtlkit.models.base import MTLModel
-from mtlkit.params import Float, FloatRange, Int, Param, Str
+from mtlkit.params import Float, Int, Param, Range, Str
 from mtlkit.training.strategies.base import STRATEGIES, register_strategy
 from mtlkit.training.strategies.gradients import SharedGradientStrategy
 
@@ -81,7 +81,7 @@ AGGREGATORS: dict[str, AggregatorSpec] = {
                 0.4,
                 "radius of the ball around the mean gradient",
                 low=0.0,
-                search=FloatRange(0.1, 0.9),
+                search=Range(0.1, 0.9),
             ),
             Float("norm_eps", 1e-4, "numerical floor of the gradient norm", low=0.0, open_low=True),
         ),
@@ -155,7 +155,7 @@ AGGREGATORS: dict[str, AggregatorSpec] = {
                 1.0,
                 "fairness: 0 is the mean gradient, 1 proportional fairness, large max-min",
                 low=0.0,
-                search=FloatRange(0.5, 5.0),
+                search=Range(0.5, 5.0),
             ),
         ),
     ),

@@ -12,7 +12,7 @@ import torch
 from torchjd import scalarization
 
 from mtlkit.models.base import MTLModel
-from mtlkit.params import Float, FloatRange, Int
+from mtlkit.params import Float, Int, Range
 from mtlkit.training.strategies.base import (
     STRATEGIES,
     Strategy,
@@ -105,7 +105,7 @@ for _name, (_factory, _description) in STATELESS.items():
             "smoothing: small mu approaches the maximum",
             low=0.0,
             open_low=True,
-            search=FloatRange(0.01, 1.0, log=True),
+            search=Range(0.01, 1.0, log=True),
         ),
         Int(
             "warmup_epochs",
