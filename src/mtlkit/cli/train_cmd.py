@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mtlkit.cli.options import add_quiet, add_settings, command, plugin_listing
 from mtlkit.experiments.config import GRID_PARAMS, check_fractions, parse_choice, parse_strategy
+from mtlkit.tracking import TRACK
 from mtlkit.training.settings import TrainConfig
 
 #: The split settings ``mtlkit train`` shares with ``mtlkit compare``.
@@ -56,6 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="the folder to save the model in")
     add_settings(p.add_argument_group("split"), SPLIT_PARAMS, defaults=True)
     add_settings(p.add_argument_group("training settings"), TRAIN_FLAGS, defaults=True)
+    add_settings(p, [TRACK], defaults=True)
     add_quiet(p)
 
     q = command(
@@ -76,6 +78,8 @@ def run_train(args: argparse.Namespace) -> int:
     from mtlkit.data.loading import load_tables
     from mtlkit.data.splits import check_splits, split_table
     from mtlkit.files import atomic_write_json
+    from mtlkit.tracking import make_tracker
+    from mtlkit.tracking.fit import log_fit
     from mtlkit.training.estimator import MultiTaskEstimator  # here: loads PyTorch
 
     model, model_params = parse_choice(args.model, "model", "mmoe:n_experts=4")
@@ -90,6 +94,7 @@ def run_train(args: argparse.Namespace) -> int:
         **model_params,
     )
     est.check_params()  # every setting checked before the data is read
+    tracker = make_tracker(args.track)
     split = {p.name: p.validate(getattr(args, p.name)) for p in SPLIT_PARAMS}
     check_fractions(split["fractions"])
     table = load_tables(args.data, labels=args.labels)
@@ -99,9 +104,23 @@ def run_train(args: argparse.Namespace) -> int:
     metrics = est.evaluate(test)
     est.save(args.out)
     atomic_write_json(args.out / "test_metrics.json", metrics)
-    print(f"trained {args.model} + {args.strategy} in {est.fit_time_:.1f} s")
+    history = est.history_
+    done = (
+        "converged (early stopping ended it)"
+        if history.converged
+        else "NOT converged: the validation metric was still improving at the epoch cap; "
+        "train again with a larger --epochs"
+    )
+    print(
+        f"trained {args.model} + {args.strategy} in {est.fit_time_:.1f} s: "
+        f"{len(history.epochs)} epochs of batch {history.batch_size}, best epoch "
+        f"{history.best_epoch}, {done}"
+    )
     print(pd.DataFrame(metrics).T.round(4).to_string())
     print(f"model saved to {args.out} (test metrics in test_metrics.json)")
+    if tracker is not None:
+        run_id = log_fit(tracker, est, args.out.name, {"test": metrics}, args.out)
+        print(f"tracked: {tracker.describe(run_id)}")
     return 0
 
 
