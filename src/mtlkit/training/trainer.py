@@ -254,8 +254,9 @@ class Trainer:
         number of optimizer steps.
 
         A step's statistics count only the tasks it trains (``present``: labelled in the
-        batch, and the active task when the strategy names one). The model's auxiliary loss,
-        when it has one, goes to the strategy as ``extra`` and is added unweighted.
+        batch, and the active task when the strategy names one). The model's auxiliary loss
+        and its label loss on the labels of the present tasks, when it has them, go to the
+        strategy as ``extra`` and are added unweighted.
         """
         self.model.train()
         n_tasks = len(self.tasks)
@@ -283,7 +284,7 @@ class Trainer:
                 monitor.measure(losses, labelled, self.model.gate_weights())
             optimizer.zero_grad(set_to_none=True)
             self.strategy.before_step()
-            self.strategy.backward(losses, present, self.model.auxiliary_loss())
+            self.strategy.backward(losses, present, self._extra_loss(batch, present))
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             optimizer.step()
@@ -301,6 +302,15 @@ class Trainer:
             if spec.kind != "regression":
                 stats[spec.name]["accuracy"] = float(correct[k]) / c
         return stats, (monitor.summary() if probes else None), len(steps)
+
+    def _extra_loss(self, batch: Batch, present: torch.Tensor) -> torch.Tensor | None:
+        """The model's auxiliary loss plus its label loss on the labels this step trains."""
+        terms = [
+            self.model.auxiliary_loss(),
+            self.model.label_loss(batch.y, batch.mask & present),
+        ]
+        terms = [t for t in terms if t is not None]
+        return sum(terms[1:], terms[0]) if terms else None
 
     def _losses_of(self, batch: Batch) -> Callable[[], torch.Tensor]:
         """The task losses of ``batch`` under the current parameters, computed on call."""

@@ -176,3 +176,29 @@ def present_indices(present: torch.Tensor) -> list[int]:
 
 def add_extra(objective: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
     return objective if extra is None else objective + extra
+
+
+class WeightRecord:
+    """Mean weight a strategy gave each task over an epoch (NaN for a task never trained)."""
+
+    def __init__(self, n_tasks: int, device: torch.device) -> None:
+        self._sum = torch.zeros(n_tasks, device=device)
+        self._count = torch.zeros(n_tasks, device=device)
+        self._epoch: list[float] | None = None
+
+    def add(self, idx: list[int], weights: torch.Tensor) -> None:
+        """Record one step's ``weights`` of the tasks ``idx``."""
+        self._sum[idx] += weights.detach().to(self._sum)
+        self._count[idx] += 1
+
+    def end_epoch(self) -> None:
+        counted = self._count > 0
+        mean = self._sum / self._count.clamp(min=1)
+        mean[~counted] = float("nan")
+        self._epoch = mean.tolist() if counted.any() else None
+        self._sum.zero_()
+        self._count.zero_()
+
+    def epoch_weights(self) -> list[float] | None:
+        """The last finished epoch's mean weights (None before the first, or if none)."""
+        return self._epoch
