@@ -2,7 +2,8 @@
 
 The task losses' Jacobian with respect to the shared parameters (one row per task) is turned
 into one update direction by an aggregator; the task-specific parameters get their own task's
-plain gradient. Only the tasks with labelled rows in the batch form rows, so an absent task
+plain gradient. In data-parallel training the Jacobian is summed over the ranks before it is
+aggregated (:func:`~mtlkit.training.distributed.global_jac_to_grad`). Only the tasks with labelled rows in the batch form rows, so an absent task
 neither adds a zero row (which would stall MGDA-like methods) nor counts in the weights.
 """
 
@@ -24,10 +25,10 @@ from torchjd.aggregation import (
     UPGrad,
 )
 from torchjd.autojac import backward as jac_backward
-from torchjd.autojac import jac_to_grad
 
 from mtlkit.models.base import MTLModel
 from mtlkit.params import Float, Int, Param, Range, Str
+from mtlkit.training.distributed import global_jac_to_grad
 from mtlkit.training.strategies.base import (
     STRATEGIES,
     Strategy,
@@ -141,7 +142,7 @@ class Aggregation(Strategy):
         if extra is not None:
             torch.autograd.backward(extra, inputs=self._shared, retain_graph=True)
         jac_backward(selected, inputs=self._shared)
-        weights = jac_to_grad(self._shared, self._aggregator(tuple(idx)))
+        weights = global_jac_to_grad(self._shared, self._aggregator(tuple(idx)))
         if weights is not None:
             self._weight_sum[idx] += weights.detach()
             self._weight_count[idx] += 1
