@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from mtlkit.cli.options import add_quiet, add_settings, command, plugin_listing
+from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import GRID_PARAMS, check_fractions, parse_choice, parse_strategy
 from mtlkit.training.settings import TrainConfig
 
@@ -54,6 +55,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "proportional (default joint; see 'mtlkit strategies -v')",
     )
     p.add_argument("--out", type=Path, required=True, help="the folder to save the model in")
+    add_stream(p)
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="train data-parallel in N processes on this machine (torch.distributed: Gloo on "
+        "CPUs, NCCL with a GPU each); the same as 'torchrun --nproc-per-node N -m mtlkit "
+        "train ...' (default 1)",
+    )
     add_settings(p.add_argument_group("split"), SPLIT_PARAMS, defaults=True)
     add_settings(p.add_argument_group("training settings"), TRAIN_FLAGS, defaults=True)
     add_quiet(p)
@@ -68,15 +78,59 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("model_dir", type=Path, help="a folder written by 'mtlkit train'")
     q.add_argument("data", nargs="+", help="data files, folders or globs to score")
     q.add_argument("--out", type=Path, required=True, help="the CSV file to write")
+    add_stream(q)
+
+
+def add_stream(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="read Parquet data batch by batch instead of loading it whole (training data is "
+        "then split by row groups, see docs/scaling.md); default: stream Parquet data over "
+        "1 GiB on disk",
+    )
+
+
+def streaming(args: argparse.Namespace) -> bool:
+    """Whether to stream ``args.data`` (``--stream``, else Parquet data above the size)."""
+    from mtlkit.data.streaming import STREAM_ABOVE, streams_by_default
+
+    if args.stream is not None:
+        return args.stream
+    if streams_by_default(args.data):
+        print(
+            f"streaming the data (Parquet over {STREAM_ABOVE / 2**30:.0f} GiB; --no-stream "
+            "loads it whole)",
+            flush=True,
+        )
+        return True
+    return False
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from mtlkit.training import distributed  # here: loads PyTorch
+
+    if args.nproc < 1:
+        raise ConfigError(f"--nproc must be a positive integer, got {args.nproc}.")
+    if args.nproc > 1 and not distributed.launched():
+        distributed.launch(args.nproc, args.argv)  # each rank runs this command again
+        return 0
+    with distributed.process_group():
+        return _train(args, distributed.is_main())
+
+
+def _train(args: argparse.Namespace, main: bool) -> int:
+    """Train (as one rank of several, when launched so); only rank 0 (``main``) evaluates on
+    the test split, writes the model folder and prints."""
     import pandas as pd
 
     from mtlkit.data.loading import load_tables
     from mtlkit.data.splits import check_splits, split_table
+    from mtlkit.data.stream_split import split_stream
+    from mtlkit.data.streaming import stream_tables
     from mtlkit.files import atomic_write_json
-    from mtlkit.training.estimator import MultiTaskEstimator  # here: loads PyTorch
+    from mtlkit.training.estimator import MultiTaskEstimator
 
     model, model_params = parse_choice(args.model, "model", "mmoe:n_experts=4")
     strategy, strategy_params = parse_strategy(args.strategy)
@@ -92,10 +146,16 @@ def run_train(args: argparse.Namespace) -> int:
     est.check_params()  # every setting checked before the data is read
     split = {p.name: p.validate(getattr(args, p.name)) for p in SPLIT_PARAMS}
     check_fractions(split["fractions"])
-    table = load_tables(args.data, labels=args.labels)
-    train, val, test = split_table(table, split["fractions"], seed=split["split_seed"])
-    check_splits(train, val, test)
+    if streaming(args):
+        table = stream_tables(args.data, labels=args.labels)
+        train, val, test = split_stream(table, split["fractions"], seed=split["split_seed"])
+    else:
+        table = load_tables(args.data, labels=args.labels)
+        train, val, test = split_table(table, split["fractions"], seed=split["split_seed"])
+        check_splits(train, val, test)
     est.fit(train, validation=val)
+    if not main:
+        return 0
     metrics = est.evaluate(test)
     est.save(args.out)
     atomic_write_json(args.out / "test_metrics.json", metrics)
@@ -106,16 +166,37 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from mtlkit.data.loading import load_features
-    from mtlkit.files import atomic_write_text
+    from mtlkit.data.stream_batches import StreamingData
+    from mtlkit.data.streaming import stream_features
+    from mtlkit.files import atomic_writer
     from mtlkit.training.estimator import MultiTaskEstimator  # here: loads PyTorch
 
     est = MultiTaskEstimator.load(args.model_dir)
-    table = load_features(args.data, ignore=est.schema_.task_names)
-    scores = est.predict_proba(table)
-    columns: dict = {"source": table.source}
+    ignore = est.schema_.task_names
+    if streaming(args):  # one record batch at a time, written as it is scored
+        data = StreamingData(
+            stream_features(args.data, ignore=ignore), est.preprocessor_, require_labels=False
+        )
+        parts = ((path, chunk) for path, chunk in data.chunks())
+    else:
+        table = load_features(args.data, ignore=ignore)
+        parts = [(table.source, est.preprocessor_.transform(table, require_labels=False))]
+    rows = 0
+    with atomic_writer(args.out, "w") as out:
+        for source, chunk in parts:
+            frame = _scores_frame(est, source, est.trainer_.predict_scores(chunk, conditional=True))
+            frame.to_csv(out, index=False, header=rows == 0)
+            rows += len(frame)
+    print(f"{rows:,} rows scored for {est.schema_.task_names}; written to {args.out}")
+    return 0
+
+
+def _scores_frame(est, source, scores: dict):  # noqa: ANN001, ANN202
+    """One CSV row per scored row: its source file, then the scores of every task."""
+    import pandas as pd
+
+    columns: dict = {"source": source}
     for spec in est.schema_.tasks:
         values = scores.pop(spec.name)
         if spec.kind == "multiclass":
@@ -124,7 +205,4 @@ def run_predict(args: argparse.Namespace) -> int:
         else:
             columns[spec.name] = values
     columns.update(scores)  # conditional funnel probabilities, e.g. ESMM's pCVR
-    frame = pd.DataFrame(columns)
-    atomic_write_text(args.out, frame.to_csv(index=False))
-    print(f"{len(frame):,} rows scored for {est.schema_.task_names}; written to {args.out}")
-    return 0
+    return pd.DataFrame(columns)

@@ -293,6 +293,13 @@ class StreamingData:
         for path, frame in self.table.frames(pieces, self.columns, self.read_rows):
             yield self._encode(frame, path)
 
+    def chunks(self) -> Iterator[tuple[str, Batch]]:
+        """This rank's rows in file order, one encoded record batch at a time, each with the
+        file it comes from (e.g. to write predictions next to their source)."""
+        pieces = self._shard(range(len(self.table.row_groups)))
+        for path, frame in self.table.frames(pieces, self.columns, self.read_rows):
+            yield path, self._encode(frame, path)
+
     def batches(
         self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None
     ) -> Iterator[Batch]:

@@ -26,12 +26,18 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torchjd.autojac import jac_to_grad
+
+from mtlkit.errors import MtlkitError
+
+T = TypeVar("T")
 
 #: How long a rank waits in a collective for the others before it fails (a rank that died).
 TIMEOUT = datetime.timedelta(minutes=10)
@@ -69,6 +75,59 @@ def init_from_environment() -> None:
     else:
         backend = "gloo"
     dist.init_process_group(backend, timeout=TIMEOUT)
+
+
+def from_main(compute: Callable[[], T]) -> T:
+    """``compute()`` run by rank 0 alone, its result sent to every rank (e.g. a preprocessor
+    fitted in one pass over a stream)."""
+    if world_size() == 1:
+        return compute()
+    box = [compute() if is_main() else None]
+    dist.broadcast_object_list(box, 0)
+    return box[0]
+
+
+@contextmanager
+def process_group() -> Iterator[None]:
+    """Inside: this process is a rank of ``torchrun``'s process group, when it was launched as
+    one (see :func:`init_from_environment`); nothing otherwise."""
+    if not launched():
+        yield
+        return
+    init_from_environment()
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def launch(nproc: int, argv: Sequence[str]) -> None:
+    """Run ``python -m mtlkit ARGV`` in ``nproc`` ranks on this machine with torch's own
+    launcher (``torchrun --standalone --nproc-per-node NPROC -m mtlkit ARGV``). A rank that
+    fails stops the others; the error says which rank and how."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser, run
+
+    config = get_args_parser().parse_args(
+        ["--standalone", f"--nproc-per-node={nproc}", "-m", "mtlkit"]
+    )
+    config.training_script_args = list(argv)  # not parsed: torchrun's options would match
+    try:
+        run(config)
+    except ChildFailedError as err:
+        failed = "; ".join(
+            f"rank {r} (pid {f.pid}) "
+            + (
+                f"was killed by {f.signal_name()}"
+                if f.exitcode < 0
+                else f"exited with {f.exitcode}"
+            )
+            for r, f in sorted(err.failures.items())
+        )
+        raise MtlkitError(
+            f"data-parallel training failed: {failed}; the other ranks were stopped (the "
+            "rank's own error, if it printed one, is above)."
+        ) from None
 
 
 def all_reduce(tensor: torch.Tensor) -> torch.Tensor:

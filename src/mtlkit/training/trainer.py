@@ -151,6 +151,7 @@ class Trainer:
         if distributed.world_size() > 1:
             train = train.shard(distributed.rank(), distributed.world_size())
         self.strategy = make_strategy(self.strategy_name, self.model, **self.strategy_params)
+        self.strategy.shuffle = cfg.shuffle
         distributed.broadcast_parameters([*self.model.parameters(), *self.strategy.parameters()])
         groups = [{"params": list(self.model.parameters()), "weight_decay": cfg.weight_decay}]
         if self.strategy.parameters():

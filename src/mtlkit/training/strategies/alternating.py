@@ -60,7 +60,8 @@ class Alternating(Strategy):
         per_task = []
         for k in range(self.n_tasks):
             rows = data.mask[:, k].nonzero().flatten()
-            rows = rows[torch.randperm(len(rows), generator=generator)]
+            if self.shuffle:
+                rows = rows[torch.randperm(len(rows), generator=generator)]
             per_task.append(
                 [(rows[s : s + batch_size], k) for s in range(0, len(rows), batch_size)]
             )
@@ -69,7 +70,9 @@ class Alternating(Strategy):
             order = [b[i] for i in range(longest) for b in per_task if i < len(b)]
         else:
             flat = [item for b in per_task for item in b]
-            order = [flat[i] for i in torch.randperm(len(flat), generator=generator).tolist()]
+            if self.shuffle:
+                flat = [flat[i] for i in torch.randperm(len(flat), generator=generator).tolist()]
+            order = flat
         for rows, k in order:
             yield data.subset(rows), k
 

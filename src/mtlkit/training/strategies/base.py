@@ -77,10 +77,13 @@ class Strategy(ABC):
     def parameters(self) -> list[nn.Parameter]:
         return []
 
+    #: Whether ``batches`` shuffles the rows (the trainer sets it from ``TrainConfig.shuffle``).
+    shuffle: bool = True
+
     def batches(
         self, data: TensorData, batch_size: int, generator: torch.Generator
     ) -> Iterator[Step]:
-        for batch in data.batches(batch_size, shuffle=True, generator=generator):
+        for batch in data.batches(batch_size, shuffle=self.shuffle, generator=generator):
             yield batch, None
 
     def num_steps(self, data: TensorData, batch_size: int) -> int:
