@@ -80,7 +80,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     where.add_argument(
         "--resume", type=Path, metavar="RUN_DIR", help="finish the grid saved in RUN_DIR"
     )
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (default 1)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs at once: in parallel processes, or Ray tasks with --backend ray (default 1)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="where the runs train: this machine, or a Ray cluster, each run a Ray task asking "
+        'for one CPU (and one GPU with --device cuda); needs pip install "mtlkit[ray]" '
+        "(default local)",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="auto|HOST:PORT",
+        help="--backend ray: the cluster to join ('auto': the one running here); default: a "
+        "local Ray started for this grid",
+    )
     add_quiet(p)
 
 
@@ -119,9 +138,23 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
 def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be a positive integer, got {args.jobs}.")
+    if args.ray_address and args.backend != "ray":
+        raise ConfigError("--ray-address goes with --backend ray.")
+    if args.backend == "ray":
+        from mtlkit.experiments.ray_backend import import_ray
+
+        import_ray()  # a missing extra fails before any data is read
     config = resolve_config(args)
     run_dir = args.resume or args.out
-    execute(config, run_dir, jobs=args.jobs, progress=not args.quiet, argv=args.argv)
+    execute(
+        config,
+        run_dir,
+        jobs=args.jobs,
+        progress=not args.quiet,
+        argv=args.argv,
+        backend=args.backend,
+        ray_address=args.ray_address,
+    )
     return 0
 
 
@@ -133,6 +166,8 @@ def execute(
     progress: bool = True,
     argv: list[str] | None = None,
     prefix: str = "compare",
+    backend: str = "local",
+    ray_address: str | None = None,
 ) -> Path:
     """Run (or resume) the grid of ``config`` in ``run_dir`` (default: a new folder under
     runs/), build its report and print the summary; returns the run folder."""
@@ -151,7 +186,15 @@ def execute(
     if argv is not None and not command_file.is_file():
         atomic_write_text(command_file, shlex.join(["mtlkit", *argv]))
     try:
-        run_grid(config, run_dir, jobs=jobs, progress=progress, on_start=announce)
+        run_grid(
+            config,
+            run_dir,
+            jobs=jobs,
+            progress=progress,
+            on_start=announce,
+            backend=backend,
+            ray_address=ray_address,
+        )
     except KeyboardInterrupt:
         print(
             f"\nInterrupted. Finished runs are saved in {run_dir}; rerun the same command "

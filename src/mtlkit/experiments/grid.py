@@ -45,18 +45,27 @@ def prepare_run_dir(config: CompareConfig, run_dir: Path) -> None:
     atomic_write_json(saved_path, current)
 
 
+BACKENDS = ("local", "ray")
+
+
 def run_grid(
     config: CompareConfig,
     run_dir: Path,
     jobs: int = 1,
     progress: bool = True,
     on_start: Callable[[int, int], None] | None = None,
+    backend: str = "local",
+    ray_address: str | None = None,
 ) -> tuple[int, int]:
     """Run the cells of ``config`` that ``run_dir`` does not hold yet; returns (ran, skipped).
 
-    With ``jobs > 1`` cells run in that many worker processes (one torch thread each).
+    With ``jobs > 1`` cells run in that many worker processes (one torch thread each); with
+    ``backend="ray"`` each cell is a Ray task (see :mod:`.ray_backend`) and ``jobs`` bounds the
+    cells in flight. Either way the finished cells are written here, atomically, one by one.
     ``on_start(todo, done)`` is called once the pending cells are known.
     """
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {list(BACKENDS)}, got {backend!r}.")
     run_dir = Path(run_dir)
     check_data(config)  # bad data fails before the run folder is touched or any training
     prepare_run_dir(config, run_dir)
@@ -70,10 +79,14 @@ def run_grid(
     bar = tqdm(total=len(cells), initial=done, desc="grid cells", unit="cell", disable=not progress)
     raw = config.to_dict()
     try:
-        if jobs <= 1:
+        if backend == "ray":
+            from mtlkit.experiments.ray_backend import run_on_ray
+
+            run_on_ray(raw, todo, run_dir, jobs, bar, ray_address)
+        elif jobs <= 1:
             for cell in todo:
                 bar.set_postfix_str(cell.id)
-                run_cell(raw, cell, run_dir)
+                save_cell(run_dir, cell, train_cell(raw, cell))
                 bar.update()
         else:
             _run_parallel(raw, todo, run_dir, jobs, bar)
@@ -86,11 +99,11 @@ def _run_parallel(raw: dict, todo: list[Cell], run_dir: Path, jobs: int, bar) ->
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker)
     try:
-        pending = {pool.submit(run_cell, raw, cell, run_dir) for cell in todo}
+        pending = {pool.submit(train_cell, raw, cell): cell for cell in todo}
         while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                future.result()  # re-raise a worker's error here
+                save_cell(run_dir, pending.pop(future), future.result())  # a worker's error too
                 bar.update()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -120,14 +133,24 @@ def check_data(config: CompareConfig) -> None:
         check_reported(config.train.monitor, train.tasks, "monitor")
 
 
-def run_cell(raw_config: dict, cell: Cell, run_dir: Path) -> str:
-    """Train one cell and write its record atomically; returns the cell id."""
+def train_cell(raw_config: dict, cell: Cell, splits: tuple | None = None) -> dict:
+    """Train one cell (on ``splits``, else its data variant's splits loaded here); returns its
+    record as plain data."""
     config = CompareConfig.from_mapping(raw_config, validate=False)
-    train, val, test = _splits(config, cell.correlation)
+    train, val, test = splits or _splits(config, cell.correlation)
     spec = RunSpec(
         cell.model, cell.strategy, cell.seed, cell.model_params, config.train_params(), cell.label
     )
     record = run_one(spec, train, val, test, tags=cell.tags)
     record.run_id = cell.id
-    atomic_write_json(cell_path(run_dir, cell), record.to_dict(), indent=None)
-    return cell.id
+    return record.to_dict()
+
+
+def save_cell(run_dir: Path, cell: Cell, record: dict) -> None:
+    """Write a finished cell's record into the run folder, atomically."""
+    atomic_write_json(cell_path(run_dir, cell), record, indent=None)
+
+
+def data_variants(config: CompareConfig) -> dict[float | None, tuple]:
+    """The splits of every data variant (loaded once per process)."""
+    return {c: _splits(config, c) for c in config.correlations or [None]}
