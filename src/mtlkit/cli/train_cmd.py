@@ -10,8 +10,9 @@ from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import GRID_PARAMS, check_fractions, parse_choice, parse_strategy
 from mtlkit.training.settings import TrainConfig
 
-#: The split settings ``mtlkit train`` shares with ``mtlkit compare``.
-SPLIT_PARAMS = tuple(p for p in GRID_PARAMS if p.name in ("split_seed", "fractions"))
+#: The data settings ``mtlkit train`` (and ``predict``: streaming) share with ``mtlkit compare``.
+SPLIT_PARAMS = tuple(p for p in GRID_PARAMS if p.name in ("split_seed", "fractions", "stream"))
+STREAM = tuple(p for p in SPLIT_PARAMS if p.name == "stream")
 TRAIN_FLAGS = tuple(p for p in TrainConfig.params() if p.name != "progress")
 
 TRAIN_DOC = """Fit one model on your files and save it (with its preprocessor).
@@ -55,7 +56,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "proportional (default joint; see 'mtlkit strategies -v')",
     )
     p.add_argument("--out", type=Path, required=True, help="the folder to save the model in")
-    add_stream(p)
     p.add_argument(
         "--nproc",
         type=int,
@@ -78,18 +78,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("model_dir", type=Path, help="a folder written by 'mtlkit train'")
     q.add_argument("data", nargs="+", help="data files, folders or globs to score")
     q.add_argument("--out", type=Path, required=True, help="the CSV file to write")
-    add_stream(q)
-
-
-def add_stream(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--stream",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="read Parquet data batch by batch instead of loading it whole (training data is "
-        "then split by row groups, see docs/scaling.md); default: stream Parquet data over "
-        "1 GiB on disk",
-    )
+    add_settings(q, STREAM, defaults=True)
 
 
 def streaming(args: argparse.Namespace) -> bool:

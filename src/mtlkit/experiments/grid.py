@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from mtlkit.data.schema import MultiTaskTable
+from mtlkit.data.streaming import StreamingTable
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import check_reported
 from mtlkit.experiments.cells import CONFIG_FILE, Cell, cell_path, grid_cells
@@ -129,8 +131,16 @@ def check_data(config: CompareConfig) -> None:
     a split, or a metric no task reports fail here, clearly."""
     for correlation in config.correlations or [None]:
         train, _, _ = _splits(config, correlation)
-        check_reported(config.metric, train.tasks, "metric")
-        check_reported(config.train.monitor, train.tasks, "monitor")
+        tasks = train.tasks if isinstance(train, MultiTaskTable) else _stream_tasks(train)
+        check_reported(config.metric, tasks, "metric")
+        check_reported(config.train.monitor, tasks, "monitor")
+
+
+def _stream_tasks(train: StreamingTable) -> list:
+    """The tasks of a streamed training split (one pass over it, as each cell makes)."""
+    from mtlkit.data.stream_fit import fit_preprocessor
+
+    return list(fit_preprocessor(train).schema().tasks)
 
 
 def train_cell(raw_config: dict, cell: Cell, splits: tuple | None = None) -> dict:
