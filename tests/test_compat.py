@@ -206,3 +206,13 @@ def test_the_original_titanic_experiment_runs_with_a_warning(tmp_path, monkeypat
         MultiTaskEstimator("esmm", epochs=1, progress=False).fit(table)
     with pytest.warns(UserWarning, match="funnel_check='warn'"):
         MultiTaskEstimator("esmm", epochs=1, progress=False, funnel_check="warn").fit(table)
+
+
+def test_get_data_reads_minus_one_in_a_file_as_a_missing_label(tmp_path):
+    frame = make_synthetic(300, n_features=3, seed=0)
+    frame.loc[::3, "label1"] = -1  # the original's files mark a missing label so
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    data = get_data(tmp_path / "data.csv", labels=["label0", "label1"])
+    assert (data["label1"] == -1).sum() == 100
+    table = to_table(data, ["label0", "label1"])
+    assert table.masks["label1"].sum() == 200 and table.tasks[1].kind == "binary"

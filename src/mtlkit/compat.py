@@ -40,10 +40,11 @@ def get_data(path: Sources, labels: Sequence[str], *, seed: int = 0) -> pd.DataF
     """Read every CSV of a folder (or one file), merge and shuffle them into one DataFrame.
 
     The rows are merged as :func:`mtlkit.load_tables` does: the features are the union of the
-    files' columns (NaN where a file lacks one), and a label a file lacks is ``-1``. Prints
+    files' columns (NaN where a file lacks one), and a label a file lacks is ``-1``; a ``-1``
+    already in a file's label column also means "missing", as in the original project. Prints
     the files and features used.
     """
-    table = load_tables(path, labels=labels)
+    table = load_tables(path, labels=labels, missing_labels=[MISSING_LABEL])
     frame = table.features.copy()
     for spec in table.tasks:
         ids = table.labels[spec.name]

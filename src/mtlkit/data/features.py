@@ -19,6 +19,7 @@ from mtlkit.data.errors import DataError
 from mtlkit.data.schema import FeatureKind, MultiTaskTable, Schema, TaskSpec
 from mtlkit.data.tasks import recode_labels
 from mtlkit.data.tensors import TensorData
+from mtlkit.data.values import FLOAT32_MAX, text_numbers
 from mtlkit.errors import ConfigError
 from mtlkit.files import atomic_write_json
 from mtlkit.validation import check_positive_int
@@ -28,16 +29,23 @@ MISSING_SUFFIX = "__missing"
 
 
 def _numbers(column: pd.Series, name: str) -> np.ndarray:
-    """Float values of a numeric feature (NaN where missing); infinities are rejected."""
+    """Float values of a numeric feature (NaN where missing); non-numbers, infinities and values
+    beyond the float32 range (whose standard deviation overflows) are rejected."""
     try:
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError) as err:
+        bad = column[text_numbers(column)[1]]
         raise DataError(
-            f"Feature {name!r} is numeric but holds non-numeric values; fix the values or "
-            "declare it categorical in feature_kinds."
+            f"Feature {name!r} is numeric but holds {len(bad)} non-numeric value(s) "
+            f"{bad.head(3).tolist()}; fix the values or declare it categorical in feature_kinds."
         ) from err
-    if np.isinf(values).any():
-        raise DataError(f"Feature {name!r} holds infinite values; replace them or leave empty.")
+    too_big = np.abs(values) > FLOAT32_MAX
+    if too_big.any():
+        raise DataError(
+            f"Feature {name!r} holds infinite or too large values ({int(too_big.sum())} beyond "
+            f"+-3.4e38, the float32 range: {values[too_big][:3].tolist()}); replace them or "
+            "leave those cells empty."
+        )
     return values
 
 
