@@ -53,7 +53,7 @@ def _schema() -> Schema:
     return Schema((5, 5), 4, tasks)
 
 
-def _train(strategy: str, masked_value: float) -> dict[str, torch.Tensor]:
+def _train(strategy: str, masked_value: float, device: str = "cpu") -> dict[str, torch.Tensor]:
     """The model's weights after training (the ranks draw the permutation one process draws,
     so the global batches are the same)."""
     train, val = _data(masked_value)
@@ -67,23 +67,27 @@ def _train(strategy: str, masked_value: float) -> dict[str, torch.Tensor]:
         patience=0,
         progress=False,
         seed=0,
+        device=device,
     )
     trainer = Trainer(model, config, strategy)
     trainer.fit(train, val)
-    return {k: v.clone() for k, v in model.state_dict().items()}
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
-def _worker(rank: int, init_file: str, out: str) -> None:
+def _worker(rank: int, init_file: str, out: str, backend: str = "gloo") -> None:
     torch.set_num_threads(1)
+    if backend == "nccl":
+        torch.cuda.set_device(rank)
     dist.init_process_group(
-        "gloo",
+        backend,
         init_method=f"file://{init_file}",
         rank=rank,
         world_size=WORLD,
         timeout=datetime.timedelta(seconds=60),
     )
     try:
-        weights = {name: _train(name, masked_value=7.5) for name in STRATEGIES}
+        device = "cuda" if backend == "nccl" else "cpu"
+        weights = {name: _train(name, 7.5, device) for name in STRATEGIES}
         if rank == 0:
             torch.save(weights, out)
     finally:
