@@ -129,3 +129,23 @@ def _initial() -> dict[str, torch.Tensor]:
     torch.manual_seed(0)
     model = create("mmoe", _schema(), n_experts=2, expert_hidden=(8,), tower_hidden=(4,))
     return model.state_dict()
+
+
+def test_the_ranks_shares_of_each_batch_make_the_one_process_batch():
+    train, _ = _data(0.0)
+    data = train.subset(torch.arange(190))  # 190 = 3 batches of 64 less 2 rows
+    whole = list(data.batches(64, shuffle=True, generator=torch.Generator().manual_seed(1)))
+    shares = [
+        list(data.shard(r, 3).batches(64, shuffle=True, generator=torch.Generator().manual_seed(1)))
+        for r in range(3)
+    ]
+    assert (
+        [len(s) for s in shares]
+        == [3, 3, 3]
+        == [data.shard(r, 3).num_batches(64) for r in range(3)]
+    )
+    for k, batch in enumerate(whole):
+        joined = torch.cat([s[k].x_num for s in shares])
+        assert torch.equal(joined, batch.x_num)
+    # A last batch with fewer rows than ranks is skipped, so no rank gets an empty step.
+    assert data.shard(0, 3).num_batches(188) == 1 and data.num_batches(188) == 2
