@@ -3,9 +3,13 @@
 Train every model x strategy x seed on the same train/validation/test splits,
 plus the single-task baseline, then write tidy results, a summary with 95%
 confidence intervals and paired tests against single-task, plots and a
-self-contained report.html. Rerun the same command (same --out) to resume an
-interrupted grid: finished runs are kept and skipped. Every setting can also be
-given in a --config file (the same names, with _ for -).
+self-contained report.html. Every run records whether it converged (early
+stopping ended it) or hit the epoch cap while still improving; no winner is
+named from runs that did not converge. Rerun the same command (same --out) to
+resume an interrupted grid: finished runs are kept and skipped; 'mtlkit compare
+--resume RUN_DIR --epochs N' with a larger N continues the runs that did not
+converge from where they stopped. Every setting can also be given in a --config
+file (the same names, with _ for -).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from mtlkit.experiments.config import (
     load_config_file,
 )
 from mtlkit.files import atomic_write_text, new_run_dir
+from mtlkit.tracking import TRACK
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "  mtlkit compare synthetic --correlations 0.9 0.5 "
             "--models shared_bottom mmoe --seeds 0 1 2 --epochs 10 --out runs/synth\n"
             "  mtlkit compare data/ --labels income marital --models mmoe --jobs 2\n"
+            "  mtlkit compare data/ --labels income marital --models shared_bottom "
+            "--label-fractions income=1.0,0.1,0.02\n"
+            "  mtlkit compare --resume runs/synth --epochs 200   # finish unconverged runs\n"
             "  mtlkit compare --config grid.yaml --out runs/census\n"
             "A model may carry hyperparameters: mmoe:n_experts=4:expert_hidden=[32] (see\n"
             "'mtlkit models -v'); a strategy its settings: alternating:order=proportional\n"
@@ -58,6 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_settings(grid, GRID_PARAMS, defaults=False)
     training = p.add_argument_group("training settings (every run)")
     add_settings(training, TRAIN_PARAMS, defaults=False)
+    add_label_fractions(p)
     p.add_argument(
         "--dataset-path",
         type=Path,
@@ -100,7 +109,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="--backend ray: the cluster to join ('auto': the one running here); default: a "
         "local Ray started for this grid",
     )
+    add_settings(p, [TRACK], defaults=True)
     add_quiet(p)
+
+
+def add_label_fractions(parser: argparse.ArgumentParser) -> None:
+    """The ``--label-fractions TASK=F,F,...`` flag (the ``label_fractions`` setting)."""
+    parser.add_argument(
+        "--label-fractions",
+        metavar="TASK=F,F,...",
+        help=next(q.help for q in GRID_PARAMS if q.name == "label_fractions"),
+    )
 
 
 def resolve_config(args: argparse.Namespace) -> CompareConfig:
@@ -132,6 +151,8 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         options["path"] = str(args.dataset_path.resolve())
     if options:
         values["dataset_options"] = options
+    if args.label_fractions is not None:
+        values["label_fractions"] = args.label_fractions
     return CompareConfig.from_mapping(values, where)
 
 
@@ -152,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         progress=not args.quiet,
         argv=args.argv,
+        track=args.track,
         backend=args.backend,
         ray_address=args.ray_address,
     )
@@ -166,44 +188,56 @@ def execute(
     progress: bool = True,
     argv: list[str] | None = None,
     prefix: str = "compare",
+    track: str | None = None,
     backend: str = "local",
     ray_address: str | None = None,
 ) -> Path:
     """Run (or resume) the grid of ``config`` in ``run_dir`` (default: a new folder under
-    runs/), build its report and print the summary; returns the run folder."""
-    from mtlkit.experiments.grid import check_data, run_grid  # here: loads PyTorch
+    runs/), build its report and print the summary; returns the run folder. ``track``
+    ("mlflow", "tensorboard") logs the grid as a parent run with one child run per cell;
+    ``backend="ray"`` runs the cells as Ray tasks (on the cluster at ``ray_address``)."""
+    from mtlkit.experiments.grid import check_data, prepare_run_dir, run_grid  # loads PyTorch
     from mtlkit.reporting.report import build_report, table_groups
+    from mtlkit.tracking.grid import track_grid
 
     check_data(config)
     run_dir = run_dir or new_run_dir(Path("runs"), prefix)
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    def announce(todo: int, done: int) -> None:
+    def announce(todo: int, done: int, continued: int) -> None:
         skipped = f", {done} already finished (skipped)" if done else ""
+        if continued:
+            skipped += (
+                f", {continued} not converged: continued from their saved state up to "
+                f"{config.train.epochs} epochs"
+            )
         print(f"{todo + done} runs in the grid{skipped}; writing to {run_dir}", flush=True)
 
-    command_file = run_dir / COMMAND_FILE
-    if argv is not None and not command_file.is_file():
-        atomic_write_text(command_file, shlex.join(["mtlkit", *argv]))
-    try:
-        run_grid(
-            config,
-            run_dir,
-            jobs=jobs,
-            progress=progress,
-            on_start=announce,
-            backend=backend,
-            ray_address=ray_address,
-        )
-    except KeyboardInterrupt:
-        print(
-            f"\nInterrupted. Finished runs are saved in {run_dir}; rerun the same command "
-            f"(or 'mtlkit compare --resume {run_dir}') to continue."
-        )
-        raise
-    report = build_report(run_dir)
+    record_command(run_dir, argv)
+    prepare_run_dir(config, run_dir)  # a folder holding another grid is refused before tracking
+    with track_grid(track, run_dir, config) as tracked:
+        try:
+            run_grid(
+                config,
+                run_dir,
+                jobs=jobs,
+                progress=progress,
+                on_start=announce,
+                tracking=tracked and tracked.cells,
+                backend=backend,
+                ray_address=ray_address,
+            )
+        except KeyboardInterrupt:
+            print(
+                f"\nInterrupted. Finished runs are saved in {run_dir}; rerun the same command "
+                f"(or 'mtlkit compare --resume {run_dir}') to continue."
+            )
+            raise
+        report = build_report(run_dir)
+        if tracked:
+            tracked.log_report(run_dir)
     print(f"\nTest {config.metric}, mean over seeds (n.s.: not significantly different):")
-    for title, table in table_groups(report.summary):
+    for title, table in table_groups(report.summary, config.scarce_task):
         print(f"\n{title}")
         print(table[_SHOWN].to_string(index=False))
     print()
@@ -211,13 +245,28 @@ def execute(
         print(f"- {sentence}")
     print(f"\nTables: {run_dir / 'results.csv'}, {run_dir / 'summary.csv'}")
     print(f"Report: {report.html}")
+    if tracked:
+        print(f"Tracked: {tracked.describe()}")
     return run_dir
+
+
+def record_command(run_dir: Path, argv: list[str] | None) -> None:
+    """Add the command line to the run folder's command file (once), for the report's
+    "Reproduce" section: the command that started the grid, then any that continued it."""
+    if argv is None:
+        return
+    path = run_dir / COMMAND_FILE
+    lines = path.read_text().splitlines() if path.is_file() else []
+    command_line = shlex.join(["mtlkit", *argv])
+    if command_line not in lines:
+        atomic_write_text(path, "\n".join([*lines, command_line]) + "\n")
 
 
 _SHOWN = [
     "rank",
     "model",
     "strategy",
+    "converged",
     "mean ± std",
     "gain vs single-task [95% CI]",
     "vs single-task",

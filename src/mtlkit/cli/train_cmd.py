@@ -8,12 +8,15 @@ from pathlib import Path
 from mtlkit.cli.options import add_quiet, add_settings, command, plugin_listing
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import GRID_PARAMS, check_fractions, parse_choice, parse_strategy
+from mtlkit.tracking import TRACK
 from mtlkit.training.settings import TrainConfig
 
 #: The data settings ``mtlkit train`` (and ``predict``: streaming) share with ``mtlkit compare``.
 SPLIT_PARAMS = tuple(p for p in GRID_PARAMS if p.name in ("split_seed", "fractions", "stream"))
 STREAM = tuple(p for p in SPLIT_PARAMS if p.name == "stream")
 TRAIN_FLAGS = tuple(p for p in TrainConfig.params() if p.name != "progress")
+#: The file in ``--out`` where training saves its state after every epoch until it converges.
+STATE_FILE = "training_state.pt"
 
 TRAIN_DOC = """Fit one model on your files and save it (with its preprocessor).
 
@@ -66,6 +69,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_settings(p.add_argument_group("split"), SPLIT_PARAMS, defaults=True)
     add_settings(p.add_argument_group("training settings"), TRAIN_FLAGS, defaults=True)
+    add_settings(p, [TRACK], defaults=True)
     add_quiet(p)
 
     q = command(
@@ -119,7 +123,10 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     from mtlkit.data.stream_split import split_stream
     from mtlkit.data.streaming import stream_tables
     from mtlkit.files import atomic_write_json
+    from mtlkit.tracking import make_tracker
+    from mtlkit.tracking.fit import log_fit
     from mtlkit.training.estimator import MultiTaskEstimator
+    from mtlkit.training.trainer import load_torch
 
     model, model_params = parse_choice(args.model, "model", "mmoe:n_experts=4")
     strategy, strategy_params = parse_strategy(args.strategy)
@@ -133,6 +140,7 @@ def _train(args: argparse.Namespace, main: bool) -> int:
         **model_params,
     )
     est.check_params()  # every setting checked before the data is read
+    tracker = make_tracker(args.track)
     split = {p.name: p.validate(getattr(args, p.name)) for p in SPLIT_PARAMS}
     check_fractions(split["fractions"])
     if streaming(args):
@@ -142,15 +150,41 @@ def _train(args: argparse.Namespace, main: bool) -> int:
         table = load_tables(args.data, labels=args.labels)
         train, val, test = split_table(table, split["fractions"], seed=split["split_seed"])
         check_splits(train, val, test)
-    est.fit(train, validation=val)
+    state_path = args.out / STATE_FILE
+    state = None
+    if state_path.is_file():
+        state = load_torch(state_path)
+        if main:
+            print(
+                f"continuing the training saved in {state_path} after epoch "
+                f"{len(state['history']['epochs'])} (delete it to start over)",
+                flush=True,
+            )
+    est.fit(train, validation=val, state=state, state_path=state_path)
     if not main:
         return 0
     metrics = est.evaluate(test)
     est.save(args.out)
     atomic_write_json(args.out / "test_metrics.json", metrics)
-    print(f"trained {args.model} + {args.strategy} in {est.fit_time_:.1f} s")
+    if est.history_.converged:
+        state_path.unlink(missing_ok=True)  # kept otherwise: a larger --epochs continues it
+    history = est.history_
+    done = (
+        "converged (early stopping ended it)"
+        if history.converged
+        else "NOT converged: the validation metric was still improving at the epoch cap; "
+        "train again with a larger --epochs"
+    )
+    print(
+        f"trained {args.model} + {args.strategy} in {est.fit_time_:.1f} s: "
+        f"{len(history.epochs)} epochs of batch {history.batch_size}, best epoch "
+        f"{history.best_epoch}, {done}"
+    )
     print(pd.DataFrame(metrics).T.round(4).to_string())
     print(f"model saved to {args.out} (test metrics in test_metrics.json)")
+    if tracker is not None:
+        run_id = log_fit(tracker, est, args.out.name, {"test": metrics}, args.out)
+        print(f"tracked: {tracker.describe(run_id)}")
     return 0
 
 

@@ -1,14 +1,17 @@
-"""Running the comparison grid: every model x strategy x seed (x correlation) on the same
-splits.
+"""Running the comparison grid: every model x strategy x seed (x correlation x label
+fraction) on the same splits.
 
 Each finished cell is written atomically as one JSON file (see :mod:`.cells`), so an
-interrupted grid loses no finished cell and a rerun skips them.
+interrupted grid loses no finished cell and a rerun skips them. A cell whose run did not
+converge also keeps its training state (``state/<cell>.pt``): resuming the grid with a
+larger epoch budget continues exactly those cells from where they stopped.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -20,30 +23,51 @@ from mtlkit.data.schema import MultiTaskTable
 from mtlkit.data.streaming import StreamingTable
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import check_reported
-from mtlkit.experiments.cells import CONFIG_FILE, Cell, cell_path, grid_cells
+from mtlkit.experiments.cells import (
+    CONFIG_FILE,
+    Cell,
+    cell_path,
+    grid_cells,
+    needs_training,
+    state_path,
+)
 from mtlkit.experiments.config import CompareConfig
-from mtlkit.experiments.data import load_splits
+from mtlkit.experiments.data import load_splits, with_label_fraction
 from mtlkit.experiments.run import RunSpec, run_one
 from mtlkit.files import atomic_write_json
+from mtlkit.tracking.grid import CellTracking
 
 
 def prepare_run_dir(config: CompareConfig, run_dir: Path) -> None:
-    """Save the config in ``run_dir``, or check it equals the saved one when resuming."""
+    """Save the config in ``run_dir``, or check it against the saved one when resuming.
+
+    Only the epoch budget may change, and only grow (to continue the runs that did not
+    converge); the saved config then records the new budget.
+    """
     run_dir = Path(run_dir)
     saved_path = run_dir / CONFIG_FILE
     current = config.to_dict()
     if saved_path.is_file():
         saved = json.loads(saved_path.read_text())
-        differs = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+        keys = set(saved) | set(current)
+        differs = sorted(k for k in keys if k != "epochs" and saved.get(k) != current.get(k))
         if differs:
             detail = "; ".join(
                 f"{k}: {saved.get(k)!r} there, {current.get(k)!r} now" for k in differs
             )
             raise ConfigError(
                 f"{run_dir} holds a grid with another configuration ({detail}). Rerun with the "
-                "same settings to resume it, or choose a new --out folder."
+                "same settings to resume it (only --epochs may grow), or choose a new --out "
+                "folder."
             )
-        return
+        if current["epochs"] < saved["epochs"]:
+            raise ConfigError(
+                f"{run_dir} holds a grid trained for up to {saved['epochs']} epochs; resuming "
+                f"may raise the epoch budget (to continue runs that did not converge), not lower "
+                f"it to {current['epochs']}. Rerun with --epochs {saved['epochs']} or more."
+            )
+        if current["epochs"] == saved["epochs"]:
+            return
     atomic_write_json(saved_path, current)
 
 
@@ -55,16 +79,20 @@ def run_grid(
     run_dir: Path,
     jobs: int = 1,
     progress: bool = True,
-    on_start: Callable[[int, int], None] | None = None,
+    on_start: Callable[[int, int, int], None] | None = None,
+    tracking: CellTracking | None = None,
     backend: str = "local",
     ray_address: str | None = None,
 ) -> tuple[int, int]:
-    """Run the cells of ``config`` that ``run_dir`` does not hold yet; returns (ran, skipped).
+    """Run the cells of ``config`` that ``run_dir`` does not hold yet, and continue those that
+    did not converge within a smaller epoch budget; returns (ran, skipped).
 
     With ``jobs > 1`` cells run in that many worker processes (one torch thread each); with
     ``backend="ray"`` each cell is a Ray task (see :mod:`.ray_backend`) and ``jobs`` bounds the
-    cells in flight. Either way the finished cells are written here, atomically, one by one.
-    ``on_start(todo, done)`` is called once the pending cells are known.
+    cells in flight. Either way each cell writes its record into ``run_dir`` atomically.
+    ``on_start(todo, done, continued)`` is called once the pending cells are known
+    (``continued`` of the ``todo`` cells resume from their saved state). With ``tracking``
+    each cell is logged as a child of the grid's tracked run (see :mod:`mtlkit.tracking`).
     """
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {list(BACKENDS)}, got {backend!r}.")
@@ -72,10 +100,10 @@ def run_grid(
     check_data(config)  # bad data fails before the run folder is touched or any training
     prepare_run_dir(config, run_dir)
     cells = grid_cells(config)
-    todo = [c for c in cells if not cell_path(run_dir, c).is_file()]
+    todo = [c for c in cells if needs_training(run_dir, c, config.train.epochs)]
     done = len(cells) - len(todo)
     if on_start:
-        on_start(len(todo), done)
+        on_start(len(todo), done, sum(cell_path(run_dir, c).is_file() for c in todo))
     if not todo:
         return 0, done
     bar = tqdm(total=len(cells), initial=done, desc="grid cells", unit="cell", disable=not progress)
@@ -84,28 +112,30 @@ def run_grid(
         if backend == "ray":
             from mtlkit.experiments.ray_backend import run_on_ray
 
-            run_on_ray(raw, todo, run_dir, jobs, bar, ray_address)
+            run_on_ray(raw, todo, run_dir, jobs, bar, ray_address, tracking)
         elif jobs <= 1:
             for cell in todo:
                 bar.set_postfix_str(cell.id)
-                save_cell(run_dir, cell, train_cell(raw, cell))
+                run_cell(raw, cell, run_dir, tracking)
                 bar.update()
         else:
-            _run_parallel(raw, todo, run_dir, jobs, bar)
+            _run_parallel(raw, todo, run_dir, jobs, bar, tracking)
     finally:
         bar.close()
     return len(todo), done
 
 
-def _run_parallel(raw: dict, todo: list[Cell], run_dir: Path, jobs: int, bar) -> None:
+def _run_parallel(
+    raw: dict, todo: list[Cell], run_dir: Path, jobs: int, bar, tracking: CellTracking | None
+) -> None:
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker)
     try:
-        pending = {pool.submit(train_cell, raw, cell): cell for cell in todo}
+        pending = {pool.submit(run_cell, raw, cell, run_dir, tracking) for cell in todo}
         while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                save_cell(run_dir, pending.pop(future), future.result())  # a worker's error too
+                future.result()  # re-raise a worker's error here
                 bar.update()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -118,19 +148,20 @@ def _init_worker() -> None:
 _SPLITS: dict[tuple[str, float | None], tuple] = {}
 
 
-def _splits(config: CompareConfig, correlation: float | None) -> tuple:
-    """The splits of one data variant, loaded once per process."""
+def _splits(config: CompareConfig, correlation: float | None, fraction: float | None) -> tuple:
+    """The splits of one data variant (loaded once per process per correlation)."""
     key = (json.dumps(config.to_dict(), sort_keys=True), correlation)
     if key not in _SPLITS:
         _SPLITS[key] = load_splits(config, correlation)
-    return _SPLITS[key]
+    return with_label_fraction(config, _SPLITS[key], fraction)
 
 
 def check_data(config: CompareConfig) -> None:
     """Load and split every data variant: missing files or labels, a task without labels in
     a split, or a metric no task reports fail here, clearly."""
     for correlation in config.correlations or [None]:
-        train, _, _ = _splits(config, correlation)
+        for fraction in config.label_fraction_values() or [None]:
+            train, _, _ = _splits(config, correlation, fraction)
         tasks = train.tasks if isinstance(train, MultiTaskTable) else _stream_tasks(train)
         check_reported(config.metric, tasks, "metric")
         check_reported(config.train.monitor, tasks, "monitor")
@@ -143,24 +174,30 @@ def _stream_tasks(train: StreamingTable) -> list:
     return list(fit_preprocessor(train).schema().tasks)
 
 
-def train_cell(raw_config: dict, cell: Cell, splits: tuple | None = None) -> dict:
-    """Train one cell (on ``splits``, else its data variant's splits loaded here); returns its
-    record as plain data."""
+def run_cell(
+    raw_config: dict, cell: Cell, run_dir: Path, tracking: CellTracking | None = None
+) -> str:
+    """Train one cell (or continue it from its saved state), log it with ``tracking`` (its
+    model folder included) and write its record atomically; returns the cell id."""
     config = CompareConfig.from_mapping(raw_config, validate=False)
-    train, val, test = splits or _splits(config, cell.correlation)
+    train, val, test = _splits(config, cell.correlation, cell.label_fraction)
+    train_params = {**config.train_params(), "progress": False}  # the grid has its own bar
     spec = RunSpec(
-        cell.model, cell.strategy, cell.seed, cell.model_params, config.train_params(), cell.label
+        cell.model, cell.strategy, cell.seed, cell.model_params, train_params, cell.label
     )
-    record = run_one(spec, train, val, test, tags=cell.tags)
-    record.run_id = cell.id
-    return record.to_dict()
-
-
-def save_cell(run_dir: Path, cell: Cell, record: dict) -> None:
-    """Write a finished cell's record into the run folder, atomically."""
-    atomic_write_json(cell_path(run_dir, cell), record, indent=None)
-
-
-def data_variants(config: CompareConfig) -> dict[float | None, tuple]:
-    """The splits of every data variant (loaded once per process)."""
-    return {c: _splits(config, c) for c in config.correlations or [None]}
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = Path(tmp) / "model" if tracking else None
+        record = run_one(
+            spec,
+            train,
+            val,
+            test,
+            tags=cell.tags,
+            model_dir=model_dir,
+            state=state_path(run_dir, cell),
+        )
+        record.run_id = cell.id
+        if tracking:
+            tracking.log_cell(cell, config, record, model_dir)
+    atomic_write_json(cell_path(run_dir, cell), record.to_dict(), indent=None)
+    return cell.id

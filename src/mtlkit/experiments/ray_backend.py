@@ -1,10 +1,11 @@
 """Grid cells as Ray tasks (``mtlkit compare --backend ray``): the optional ``ray`` extra.
 
 Each pending cell becomes one Ray task asking for one CPU (and one GPU when the training
-device is a GPU); at most ``jobs`` run at a time. The data splits are loaded once, here, and
-put in Ray's object store, so workers on other machines need no copy of the files. Finished
-records come back to this process, which writes each cell's file atomically into the run
-folder as it arrives: resuming, ``mtlkit report`` and the results are those of a local run.
+device is a GPU); at most ``jobs`` run at a time. A task runs the cell as a local worker does
+(:func:`~mtlkit.experiments.grid.run_cell`): it reads the data, trains, and writes the cell's
+record (and an unconverged cell's continuation state) into the run folder, atomically. On a
+cluster of several machines the data and the run folder must therefore be on a file system
+every node sees; resuming, ``mtlkit report`` and the results are those of a local run.
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ def import_ray():  # noqa: ANN201
     return ray
 
 
-def _train(raw: dict, cell: Cell, splits: tuple) -> dict:
+def _run(raw: dict, cell: Cell, run_dir: Path, tracking) -> str:  # noqa: ANN001
     import torch
 
-    from mtlkit.experiments.grid import train_cell
+    from mtlkit.experiments.grid import run_cell
 
     torch.set_num_threads(1)  # one CPU asked for, as the local worker processes
-    return train_cell(raw, cell, splits)
+    return run_cell(raw, cell, run_dir, tracking)
 
 
 def run_on_ray(
@@ -43,29 +44,27 @@ def run_on_ray(
     todo: list[Cell],
     run_dir: Path,
     jobs: int,
-    bar,
-    address: str | None,  # noqa: ANN001
+    bar,  # noqa: ANN001
+    address: str | None,
+    tracking=None,  # noqa: ANN001
 ) -> None:
     """Run ``todo`` on the Ray cluster at ``address`` (``"auto"``: the running one; None: a
-    local one started for this grid), writing each record into ``run_dir``."""
-    from mtlkit.experiments.grid import data_variants, save_cell
-
+    local one started for this grid); a task's error is raised here."""
     ray = import_ray()
     config = CompareConfig.from_mapping(raw, validate=False)
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    queue, running = list(todo), {}
+    queue, running = list(todo), []
     try:
         gpus = 1 if config.train.device.startswith("cuda") else 0
-        task = ray.remote(num_cpus=1, num_gpus=gpus)(_train)
-        splits = {c: ray.put(s) for c, s in data_variants(config).items()}
+        task = ray.remote(num_cpus=1, num_gpus=gpus)(_run)
+        folder = Path(run_dir).resolve()
         while queue or running:
             while queue and len(running) < max(jobs, 1):
-                cell = queue.pop(0)
-                running[task.remote(raw, cell, splits[cell.correlation])] = cell
-            (ready,), _ = ray.wait(list(running), num_returns=1)
-            save_cell(run_dir, running.pop(ready), ray.get(ready))  # a task's error too
+                running.append(task.remote(raw, queue.pop(0), folder, tracking))
+            (ready,), running = ray.wait(running, num_returns=1)
+            ray.get(ready)
             bar.update()
     finally:
         for ref in running:  # interrupted: stop what is still running

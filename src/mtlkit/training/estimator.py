@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import inspect
-import io
 import json
 import math
 import time
@@ -37,14 +36,15 @@ from mtlkit.data.streaming import READ_ROWS, StreamingTable
 from mtlkit.data.tensors import TensorData
 from mtlkit.errors import ConfigError, DataError
 from mtlkit.evaluation.record import History
-from mtlkit.files import atomic_write_bytes, atomic_write_json
+from mtlkit.files import atomic_write_json
 from mtlkit.models import check_hyperparameters, create
 from mtlkit.models.base import MTLModel
 from mtlkit.params import Float, Param, Str
+from mtlkit.tracking import TRACK, make_tracker
 from mtlkit.training import distributed
 from mtlkit.training.settings import TrainConfig
 from mtlkit.training.strategies import check_strategy
-from mtlkit.training.trainer import Trainer, resolve_device
+from mtlkit.training.trainer import Trainer, resolve_device, save_torch
 
 FEATURE_KINDS = ("numeric", "categorical")
 
@@ -73,6 +73,7 @@ OWN_PARAMS: tuple[Param, ...] = (
         open_low=True,
         high=0.5,
     ),
+    TRACK,
 )
 
 
@@ -159,14 +160,22 @@ class MultiTaskEstimator(BaseEstimator):
         y: Any = None,
         *,
         validation: MultiTaskTable | Sources | None = None,
+        state: dict | None = None,
+        state_path: str | Path | None = None,
     ) -> MultiTaskEstimator:
         """Fit the preprocessor on the training rows and train the model, early-stopping on
-        ``validation`` (a ``validation_fraction`` of ``X`` when not given).
+        ``validation`` (a ``validation_fraction`` of ``X`` when not given). With ``track``
+        the fit is logged as one run (its id in ``tracked_run_``, see :mod:`mtlkit.tracking`).
 
         ``fit(train_table, val_table)`` (a table as the second argument) is read as
-        ``fit(train_table, validation=val_table)``, as in earlier versions.
+        ``fit(train_table, validation=val_table)``, as in earlier versions. ``state`` (the
+        :meth:`training_state` of an earlier fit on the same data with the same settings
+        and fewer ``epochs``) continues that fit instead of starting over; with
+        ``state_path`` that state is saved there after every epoch (by rank 0 alone in
+        data-parallel training), so a killed fit continues from its last epoch.
         """
         config = self.check_params()
+        tracker = make_tracker(self.track)  # a missing tracking package fails before training
         if isinstance(y, MultiTaskTable) and validation is None:
             y, validation = None, y
         if isinstance(X, StreamingTable):
@@ -177,11 +186,23 @@ class MultiTaskEstimator(BaseEstimator):
         torch.manual_seed(config.seed)
         self.model_ = create(self.model, self.schema_, **self.model_params)
         self._check_funnel(train_t)
-        self.trainer_ = Trainer(self.model_, config, self.strategy, self.strategy_params)
+        self.trainer_ = Trainer(
+            self.model_, config, self.strategy, self.strategy_params, state_path=state_path
+        )
         start = time.perf_counter()
-        self.history_: History = self.trainer_.fit(train_t, val_t)
+        self.history_: History = self.trainer_.fit(train_t, val_t, state=state)
         self.fit_time_ = time.perf_counter() - start
+        if tracker is not None and distributed.is_main():  # one run, not one per rank
+            from mtlkit.tracking.fit import log_fit
+
+            self.tracked_run_ = log_fit(tracker, self, f"{self.model}-{self.strategy}")
         return self
+
+    def training_state(self) -> dict | None:
+        """The state a later ``fit(..., state=...)`` continues from (see
+        :meth:`Trainer.training_state`); save it with :func:`~mtlkit.training.trainer.save_torch`."""
+        self._check_fitted()
+        return self.trainer_.training_state()
 
     def _tensors(
         self, X: Any, y: Any, validation: Any, config: TrainConfig
@@ -297,9 +318,7 @@ class MultiTaskEstimator(BaseEstimator):
         self._check_fitted()
         folder = Path(folder)
         self.preprocessor_.save(folder / "preprocessor.json")
-        buffer = io.BytesIO()
-        torch.save(self.model_.state_dict(), buffer)
-        atomic_write_bytes(folder / "model.pt", buffer.getvalue())
+        save_torch(folder / "model.pt", self.model_.state_dict())
         params = {k: _plain(v) for k, v in self.get_params().items()}
         meta = {"params": params, "schema": self.schema_.to_dict()}
         atomic_write_json(folder / "estimator.json", meta)
