@@ -95,3 +95,35 @@ def test_a_rank_that_dies_stops_the_run_with_a_clear_error(parquet, tmp_path):
     assert "mtlkit train: error: data-parallel training failed: rank" in stderr
     assert "SIGKILL" in stderr
     assert not (tmp_path / "model" / "model.pt").exists()
+
+
+@pytest.mark.slow  # about a minute: three data-parallel runs (the fast check: test_trainer.py)
+def test_a_killed_run_continues_from_its_last_epoch(parquet, tmp_path):
+    import torch
+
+    args = ("--stream", "--epochs", "12", "--patience", "0", "--batch-size", "50")
+    whole = _train(parquet, tmp_path / "whole", *args)
+    killed_out = tmp_path / "killed"
+    killed = _train(parquet, killed_out, *args)
+    state = killed_out / "training_state.pt"
+    deadline = time.monotonic() + 180
+    while not state.is_file() or len(torch.load(state, weights_only=True)["history"]["epochs"]) < 2:
+        assert killed.poll() is None, killed.communicate()
+        assert time.monotonic() < deadline, "no epoch saved in 180 s"
+        time.sleep(0.1)
+    for pid in _ranks(killed.pid):  # torch's launcher starts each rank in its own session
+        os.kill(pid, signal.SIGKILL)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.communicate()
+    assert not (killed_out / "model.pt").exists()
+    again = _train(parquet, killed_out, *args)
+    stdout, stderr = _finish(again, timeout=240)
+    assert again.returncode == 0, stderr
+    assert "continuing the training saved in" in stdout
+    _finish(whole, timeout=240)
+    history = json.loads((killed_out / "history.json").read_text())
+    assert [e["epoch"] for e in history["epochs"]] == list(range(1, 13))
+    resumed = torch.load(killed_out / "model.pt", weights_only=True)
+    expected = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)
+    for name, value in expected.items():
+        assert torch.equal(resumed[name], value), name
