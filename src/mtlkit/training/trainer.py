@@ -160,8 +160,6 @@ class Trainer:
             train = train.to(device)
         else:
             check_streams(self.strategy_name)
-        if distributed.world_size() > 1:
-            train = train.shard(distributed.rank(), distributed.world_size())
         self.strategy = make_strategy(self.strategy_name, self.model, **self.strategy_params)
         self.strategy.shuffle = cfg.shuffle
         distributed.broadcast_parameters([*self.model.parameters(), *self.strategy.parameters()])
@@ -172,6 +170,8 @@ class Trainer:
         scheduler = self._scheduler(optimizer)
         sign = -1.0 if metric(cfg.monitor).higher_is_better else 1.0
         self.history = History(batch_size=cfg.batch_size or auto_batch_size(len(train)))
+        if distributed.world_size() > 1:  # after the batch size, which is of the whole batch
+            train = train.shard(distributed.rank(), distributed.world_size())
         # Until an epoch finishes, the initial weights are the last good ones.
         best_value, since_best = math.inf, 0
         best_state = copy.deepcopy(self.model.state_dict())
