@@ -212,3 +212,24 @@ def test_the_state_saved_after_each_epoch_continues_a_stopped_fit(tmp_path, synt
     resumed = MultiTaskEstimator("mmoe", **settings).fit(train, val, state=saved)
     for name, value in whole.model_.state_dict().items():
         assert torch.equal(resumed.model_.state_dict()[name], value), name
+
+
+def test_the_epoch_callback_sees_the_monitored_value_and_may_stop_training(synthetic_splits):
+    train, val, _ = synthetic_splits
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def on_epoch(epoch, value):
+        seen.append((epoch, value))
+        if epoch == 2:
+            raise Stop
+
+    est = MultiTaskEstimator("shared_bottom", **{**FAST, "epochs": 5, "monitor": "roc_auc"})
+    with pytest.raises(Stop):
+        est.fit(train, validation=val, on_epoch=on_epoch)
+    epochs = est.trainer_.history.epochs
+    assert [e for e, _ in seen] == [1, 2] and len(epochs) == 2  # stopped after epoch 2
+    for (_, value), record in zip(seen, epochs):
+        assert value == pytest.approx(np.mean([m["roc_auc"] for m in record["val"].values()]))

@@ -14,7 +14,7 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +162,7 @@ class MultiTaskEstimator(BaseEstimator):
         validation: MultiTaskTable | Sources | None = None,
         state: dict | None = None,
         state_path: str | Path | None = None,
+        on_epoch: Callable[[int, float], None] | None = None,
     ) -> MultiTaskEstimator:
         """Fit the preprocessor on the training rows and train the model, early-stopping on
         ``validation`` (a ``validation_fraction`` of ``X`` when not given). With ``track``
@@ -172,7 +173,8 @@ class MultiTaskEstimator(BaseEstimator):
         :meth:`training_state` of an earlier fit on the same data with the same settings
         and fewer ``epochs``) continues that fit instead of starting over; with
         ``state_path`` that state is saved there after every epoch (by rank 0 alone in
-        data-parallel training), so a killed fit continues from its last epoch.
+        data-parallel training), so a killed fit continues from its last epoch. ``on_epoch``
+        is :meth:`Trainer.fit <mtlkit.training.trainer.Trainer.fit>`'s per-epoch callback.
         """
         config = self.check_params()
         tracker = make_tracker(self.track)  # a missing tracking package fails before training
@@ -190,7 +192,7 @@ class MultiTaskEstimator(BaseEstimator):
             self.model_, config, self.strategy, self.strategy_params, state_path=state_path
         )
         start = time.perf_counter()
-        self.history_: History = self.trainer_.fit(train_t, val_t, state=state)
+        self.history_: History = self.trainer_.fit(train_t, val_t, state=state, on_epoch=on_epoch)
         self.fit_time_ = time.perf_counter() - start
         if tracker is not None and distributed.is_main():  # one run, not one per rank
             from mtlkit.tracking.fit import log_fit
