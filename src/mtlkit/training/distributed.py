@@ -35,7 +35,7 @@ import torch.distributed as dist
 from torch import nn
 from torchjd.autojac import jac_to_grad
 
-from mtlkit.errors import MtlkitError
+from mtlkit.errors import ConfigError, MtlkitError
 
 T = TypeVar("T")
 
@@ -70,7 +70,13 @@ def init_from_environment() -> None:
     if not launched() or dist.is_initialized():
         return
     if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        local, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+        if int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > gpus:
+            raise ConfigError(
+                f"{os.environ['LOCAL_WORLD_SIZE']} processes on this machine, but it has {gpus} "
+                f"GPU(s): start at most {gpus} (--nproc / --nproc-per-node), one GPU each."
+            )
+        torch.cuda.set_device(local)
         backend = "nccl"
     else:
         backend = "gloo"
