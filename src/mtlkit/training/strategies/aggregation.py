@@ -2,7 +2,8 @@
 
 The task losses' Jacobian with respect to the shared parameters (one row per present task) is
 turned into one update direction by an aggregator (see :mod:`.gradients` for how task-specific
-parameters, absent tasks and the auxiliary loss are handled).
+parameters, absent tasks and the auxiliary loss are handled). In data-parallel training the Jacobian is summed
+over the ranks before it is aggregated (:func:`~mtlkit.training.distributed.global_jac_to_grad`).
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ from torchjd.aggregation import (
     UPGrad,
 )
 from torchjd.autojac import backward as jac_backward
-from torchjd.autojac import jac_to_grad
 
 from mtlkit.models.base import MTLModel
 from mtlkit.params import Float, Int, Param, Range, Str
+from mtlkit.training.distributed import global_jac_to_grad
 from mtlkit.training.strategies.base import STRATEGIES, register_strategy
 from mtlkit.training.strategies.gradients import SharedGradientStrategy
 
@@ -205,7 +206,7 @@ class Aggregation(SharedGradientStrategy):
 
     def shared_backward(self, objectives: torch.Tensor, idx: list[int]) -> torch.Tensor | None:
         jac_backward(objectives, inputs=self._shared)
-        return jac_to_grad(self._shared, self._aggregator(tuple(idx)))
+        return global_jac_to_grad(self._shared, self._aggregator(tuple(idx)))
 
     def _aggregator(self, key: tuple[int, ...]) -> Aggregator:
         if key not in self._aggregators:

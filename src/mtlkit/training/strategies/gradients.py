@@ -13,6 +13,7 @@ from abc import abstractmethod
 import torch
 
 from mtlkit.models.base import MTLModel
+from mtlkit.training.distributed import share
 from mtlkit.training.strategies.base import Strategy, WeightRecord, add_extra, present_indices
 
 
@@ -65,7 +66,11 @@ class SharedGradientStrategy(Strategy):
             self._record.add(idx, weights)
 
     def accumulate(self, direction: torch.Tensor) -> None:
-        """Add the flat ``direction`` to the shared parameters' ``.grad``."""
+        """Add the flat ``direction`` to the shared parameters' ``.grad``. In data-parallel
+        training ``direction`` is computed from the global task gradients (see
+        :func:`~mtlkit.training.diagnostics.task_gradients`), the same on every rank, and each
+        rank adds its share so that the trainer's gradient all-reduce sums them to it."""
+        direction = share(direction)
         for p, g in zip(self._shared, direction.split([p.numel() for p in self._shared])):
             g = g.view_as(p).to(p.dtype)
             p.grad = g.clone() if p.grad is None else p.grad + g
