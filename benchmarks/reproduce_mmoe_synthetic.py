@@ -1,6 +1,6 @@
 """Reproduce the synthetic experiment of the MMoE paper (Ma et al., KDD 2018, section 5).
 
-Run (about 40 min on one busy core of the 2-core development machine):
+Run (216 runs; 2 h 10 min on the 2-core development machine at load 10-15):
 
     OMP_NUM_THREADS=1 nohup .venv/bin/python benchmarks/reproduce_mmoe_synthetic.py \\
         > runs/reproduce_mmoe_synthetic.log 2>&1 &
@@ -19,7 +19,7 @@ the paper's runs do. Every run early-stops on the validation loss; runs that hit
 cap while improving are listed.
 
 Writes ``runs/reproductions/mmoe_synthetic/`` (one ``mtlkit compare`` run folder per seed
-and learning rate, ``results.csv``, ``table.md``) and ``docs/figures/mmoe_synthetic.png``.
+and learning rate, ``results.csv``, ``summary.md``, ``pairs.csv``) and ``docs/figures/mmoe_synthetic.png``.
 Options: ``--seeds N`` (default 10), ``--rows N`` (default 10,000), ``--epochs N`` (the cap,
 default 200), ``--out DIR``.
 """
