@@ -32,7 +32,16 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-from reproduce_common import FIGURES, RUNS, add_convergence, ci_row, convergence_note, markdown
+from reproduce_common import (
+    FIGURES,
+    RUNS,
+    add_convergence,
+    ci_row,
+    convergence_note,
+    fmt_gain,
+    markdown,
+    paired_row,
+)
 
 from mtlkit.cli.compare import execute
 from mtlkit.experiments.cells import load_cells, results_frame
@@ -116,6 +125,19 @@ def table(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def gains(results: pd.DataFrame) -> pd.DataFrame:
+    """Each MTL model's test AUC against single-task's, paired by seed: relative gain with its
+    95% CI and paired t-test, one column per group and task."""
+    test = results[(results["split"] == "test") & (results["metric"] == "roc_auc")]
+    rows = {}
+    for (group, task), runs in test.groupby(["group", "task"], sort=False):
+        by = {name: g.set_index("seed")["value"] for name, g in runs.groupby("model", sort=False)}
+        for name in MODELS[1:]:
+            row = paired_row(by[name], by["single_task"], higher_is_better=True)
+            rows.setdefault(name, {"model": name})[f"group {group}: {task}"] = fmt_gain(row)
+    return pd.DataFrame(list(rows.values()))
+
+
 def figure(summary: pd.DataFrame, path: Path, title: str) -> None:
     keys = list(dict.fromkeys(zip(summary["group"], summary["task"])))
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.8), squeeze=False)
@@ -151,7 +173,13 @@ def main() -> None:
     print(convergence_note(results))
     summary = table(results)
     shown = summary.drop(columns=["mean", "ci_low", "ci_high", "paper_value"])
-    text = markdown(shown)
+    text = "\n\n".join(
+        [
+            markdown(shown),
+            "Test AUC gain over single-task, paired by seed [95% CI], paired t-test:",
+            markdown(gains(results)),
+        ]
+    )
     print("\n" + text)
     summary.to_csv(out / "table.csv", index=False)
     (out / "table.md").write_text(text + "\n")

@@ -84,7 +84,8 @@ def convergence_note(results: pd.DataFrame) -> str:
 
 
 def _tags(results: pd.DataFrame) -> list[str]:
-    return [c for c in ("correlation", "lr", "data_seed", "setting") if c in results.columns]
+    keys = ("group", "correlation", "lr", "data_seed", "setting")
+    return [c for c in keys if c in results.columns]
 
 
 def per_run(results: pd.DataFrame, split: str, metric: str, keys: Sequence[str]) -> pd.DataFrame:
