@@ -32,6 +32,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 from reproduce_common import (
     FIGURES,
     RUNS,
@@ -140,7 +141,9 @@ def gains(results: pd.DataFrame) -> pd.DataFrame:
 
 def figure(summary: pd.DataFrame, path: Path, title: str) -> None:
     keys = list(dict.fromkeys(zip(summary["group"], summary["task"])))
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.8), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(keys), figsize=(3.6 * len(keys) + 1, 3.8), squeeze=False, sharey=True
+    )
     for ax, (group, task) in zip(axes[0], keys):
         part = summary[(summary["group"] == group) & (summary["task"] == task)]
         y = range(len(part))
@@ -148,10 +151,12 @@ def figure(summary: pd.DataFrame, path: Path, title: str) -> None:
         ax.errorbar(part["mean"], y, xerr=err, fmt="o", capsize=3, label="mtlkit (95% CI)")
         ax.plot(part["paper_value"], y, "x", color="red", label="paper")
         ax.set_yticks(list(y), part["model"])
+        ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.set_title(f"group {group}: {task}")
         ax.set_xlabel("test ROC-AUC")
-    axes[0][0].legend(loc="lower left", fontsize=8)
+    axes[0][0].legend(loc="best", fontsize=8)
     fig.suptitle(title)
+    fig.tight_layout()
     save_figure(fig, path)
 
 
