@@ -154,9 +154,10 @@ def figure(summary: pd.DataFrame, path: Path, title: str) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.set_title(f"group {group}: {task}")
         ax.set_xlabel("test ROC-AUC")
-    axes[0][0].legend(loc="best", fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     save_figure(fig, path)
 
 
