@@ -1,27 +1,32 @@
 """Census-Income (KDD), both task groups of the MMoE paper (Ma et al., KDD 2018, section 6.2).
 
-Run (untuned: about 50 min on one busy core of the 2-core development machine):
+Run (untuned: about 16 min per group on the 2-core development machine at load 10-14):
 
     OMP_NUM_THREADS=1 nohup .venv/bin/python benchmarks/reproduce_census.py \\
         > runs/reproduce_census.log 2>&1 &
 
 With the same tuning budget for every model (``mtlkit compare --tune``; N Optuna trials per
-model on the validation split, then the seeds with the tuned settings):
+model on the validation split, then the seeds with the tuned settings; the batch size stays
+fixed). ``--tune 5`` took 35-59 min of trials plus 16-25 min of seeded runs per group, the
+two groups side by side at load 3-14 (a killed run resumes without repeating trials or runs;
+rerun with both groups afterwards to write the combined tables):
 
-    OMP_NUM_THREADS=1 nohup .venv/bin/python benchmarks/reproduce_census.py --tune 8 ... &
+    OMP_NUM_THREADS=1 nohup .venv/bin/python benchmarks/reproduce_census.py --tune 5 \\
+        --groups 1 > runs/census_tune5_g1.log 2>&1 &   # and --groups 2 likewise
 
 Group 1 predicts income (> $50k) and marital status (ever married), group 2 education (at
 least a bachelor's degree) and marital status. Models: single_task, shared_bottom, omoe,
 mmoe, ple and cross_stitch with mtlkit's defaults (or their tuned settings), 5 seeds, each
 through ``mtlkit compare`` (one run folder per group, with its report.html). Prints the
-mean test ROC-AUC with its 95% CI beside the paper's means and writes
-``runs/reproductions/census*/table.md`` and ``docs/figures/census.png``.
+mean test ROC-AUC with its 95% CI beside the paper's means and the gains over single-task
+(paired by seed), and writes ``runs/reproductions/census*/table.md`` and
+``docs/figures/census_untuned.png`` (or ``census_tuneN.png``).
 
 Protocol difference: the paper trains on the 199,523-row training split and tests on the
 99,762-row test split (half of it as validation). The shared file here is that test split
 only, cut 70/15/15 (seeded), so models see about a third of the paper's training rows.
 Options: ``--data PATH`` (default ``../shared/data/census-income.test.gz``), ``--seeds``,
-``--tune N``, ``--epochs``, ``--batch-size``, ``--out``.
+``--tune N``, ``--groups``, ``--epochs``, ``--patience``, ``--batch-size``, ``--out``.
 """
 
 from __future__ import annotations
