@@ -78,6 +78,16 @@ def test_gate_is_a_distribution_and_mixing_weights_experts():
     torch.testing.assert_close(mix_experts(experts, one_hot), experts[2])
 
 
+def test_mixing_is_the_gate_weighted_sum_of_expert_outputs():
+    torch.manual_seed(0)
+    gate = Gate(6, 4, top_k=2)
+    x, experts = torch.randn(10, 6), torch.randn(4, 10, 3)
+    weights = gate(x)
+    assert ((weights > 0).sum(-1) == 2).all()
+    expected = torch.einsum("ebh,be->bh", experts, weights)
+    torch.testing.assert_close(mix_experts(experts, weights), expected)
+
+
 def test_mlp_output_dim():
     assert MLP(10, (7, 3)).output_dim == 3
     assert MLP(10, ()).output_dim == 10

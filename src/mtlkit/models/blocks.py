@@ -174,13 +174,21 @@ class Gate(nn.Module):
         self.noise = nn.Linear(in_dim, n_experts) if noise else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.linear(x)
+        # Computed as (n_experts, B) and returned as its (B, n_experts) view: mix_experts
+        # weights each expert's rows, which reads this layout contiguously.
+        logits = _linear_transposed(self.linear, x)
         if self.noise is not None and self.training:
-            logits = logits + torch.randn_like(logits) * F.softplus(self.noise(x))
-        if self.top_k is not None and self.top_k < logits.shape[-1]:
-            kth = logits.topk(self.top_k, dim=-1).values[..., -1:]
+            noise = torch.randn(x.shape[0], logits.shape[0], device=x.device, dtype=x.dtype).T
+            logits = logits + noise * F.softplus(_linear_transposed(self.noise, x))
+        if self.top_k is not None and self.top_k < logits.shape[0]:
+            kth = logits.topk(self.top_k, dim=0).values[-1:]
             logits = logits.masked_fill(logits < kth, float("-inf"))
-        return torch.softmax(logits, dim=-1)
+        return torch.softmax(logits, dim=0).T
+
+
+def _linear_transposed(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``linear(x).T`` for a ``(B, d)`` input, computed directly in that ``(out, B)`` layout."""
+    return torch.addmm(linear.bias.unsqueeze(1), linear.weight, x.T)
 
 
 def importance_loss(gate: torch.Tensor) -> torch.Tensor:
@@ -191,8 +199,12 @@ def importance_loss(gate: torch.Tensor) -> torch.Tensor:
 
 
 def mix_experts(expert_out: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
-    """Gate-weighted sum of expert outputs: ``(E, B, h)`` and ``(B, E)`` give ``(B, h)``."""
-    return torch.einsum("ebh,be->bh", expert_out, gate)
+    """Gate-weighted sum of expert outputs: ``(E, B, h)`` and ``(B, E)`` give ``(B, h)``.
+
+    A broadcast product summed over experts: on a CPU several times faster (forward and
+    backward) than the equivalent ``einsum``, which becomes ``B`` tiny matrix products.
+    """
+    return (gate.T.unsqueeze(-1) * expert_out).sum(0)
 
 
 class Tower(nn.Module):
