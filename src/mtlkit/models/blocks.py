@@ -131,10 +131,13 @@ class BatchedMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, (w, b, norm) in enumerate(zip(self.weights, self.biases, self.norms)):
             if i == 0 and x.dim() == 2:
-                # Shared input: one wide matmul computes every member's first layer.
-                b_, n_, h_ = x.shape[0], self.n, w.shape[2]
-                flat = x @ w.permute(1, 0, 2).reshape(w.shape[1], n_ * h_)
-                x = flat.view(b_, n_, h_).transpose(0, 1) + b
+                # Shared input: one wide matmul (bias fused) computes every member's first
+                # layer; its (B, n * h) result is viewed as (n, B, h) without a copy.
+                n, d, h = w.shape
+                flat = torch.addmm(
+                    b.transpose(0, 1).reshape(1, n * h), x, w.transpose(0, 1).reshape(d, n * h)
+                )
+                x = flat.view(-1, n, h).transpose(0, 1)
             else:
                 x = torch.baddbmm(b, x, w)
             x = self.dropout(self.act(norm(x)))
