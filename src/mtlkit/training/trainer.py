@@ -224,7 +224,9 @@ class Trainer:
         groups = [{"params": list(self.model.parameters()), "weight_decay": cfg.weight_decay}]
         if self.strategy.parameters():
             groups.append({"params": self.strategy.parameters(), "weight_decay": 0.0})
-        optimizer = torch.optim.Adam(groups, lr=cfg.lr)
+        # fused: one kernel for all parameters; faster than the default per-parameter loop
+        # (and than foreach) on a CPU as on a GPU.
+        optimizer = torch.optim.Adam(groups, lr=cfg.lr, fused=True)
         scheduler = self._scheduler(optimizer)
         sign = -1.0 if cfg.monitor in HIGHER_IS_BETTER else 1.0
         # Until an epoch finishes, the initial weights are the last good ones.
