@@ -5,7 +5,7 @@ arguments are passed on, e.g.::
 
     benchmarks/peers/run.sh                      # both presets, every system and model
     benchmarks/peers/run.sh --quick              # a smoke run: small preset, 1 epoch
-    benchmarks/peers/run.sh --threads 1 2        # thread settings, interleaved
+    benchmarks/peers/run.sh --threads 1 2 2p     # thread settings (2p: OMP_WAIT_POLICY=PASSIVE)
     benchmarks/peers/run.sh --baseline HEAD~3    # mtlkit at another commit next to this one
     benchmarks/peers/run.sh --compile            # torch.compile variants (opt-in)
     benchmarks/peers/run.sh --predict            # prediction rows/s of MMoE
@@ -44,7 +44,8 @@ SYSTEMS = {
     "deepctr": ("deepctr", {}),
     "rechub": ("rechub", {}),
     "lean+compile": ("lean", {"compile": True}),
-    "mtlkit+compile": ("mtlkit", {"diagnostic_batches": 4, "compile": True}),
+    # torch.compile cannot run under the diagnostics' vmapped Jacobian (torchjd): off there.
+    "mtlkit+compile": ("mtlkit", {"diagnostic_batches": 0, "compile": True}),
 }
 PEER_MODELS = {"mmoe", "shared_bottom", "ple"}  # the peers have no single-task model
 
@@ -66,6 +67,9 @@ def _export(rev: str) -> Path:
 
 def run_one(spec: dict, src: Path, log) -> dict | None:
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{HERE}", "PYTHONHASHSEED": "0"}
+    if str(spec["threads"]).endswith("p"):
+        # OpenMP threads sleep instead of spinning while they wait (read when torch loads).
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
     proc = subprocess.run(
         [sys.executable, str(HERE / "worker.py"), json.dumps(spec)],
         env=env,
@@ -73,6 +77,7 @@ def run_one(spec: dict, src: Path, log) -> dict | None:
         text=True,
     )
     log.write(f"### {json.dumps(spec)}\n{proc.stdout}\n{proc.stderr}\n")
+    log.flush()
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT ") :])
@@ -83,7 +88,8 @@ def run_one(spec: dict, src: Path, log) -> dict | None:
 def schedule(args) -> list[dict]:
     """Per repeat: the (preset, model, threads) groups in a shuffled order, each group's
     systems back to back in a shuffled order (so a group's runs see the same load)."""
-    labels = [*args.systems, *(["lean+compile", "mtlkit+compile"] if args.compile else [])]
+    compiled = ["mtlkit-nodiag", "lean+compile", "mtlkit+compile"] if args.compile else []
+    labels = list(dict.fromkeys([*args.systems, *compiled]))
     labels += [f"mtlkit@{rev}" for rev in args.baseline]
     runs = []
     for repeat in range(args.repeats):
@@ -195,7 +201,12 @@ def main() -> None:
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS)[:5], choices=list(SYSTEMS))
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=TRAINING["epochs"])
-    parser.add_argument("--threads", nargs="+", type=int, default=[os.cpu_count() or 1])
+    parser.add_argument(
+        "--threads",
+        nargs="+",
+        default=[str(os.cpu_count() or 1)],
+        help="torch threads per run; a trailing p (e.g. 2p) also sets OMP_WAIT_POLICY=PASSIVE",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--baseline", nargs="*", default=[], help="git revisions of mtlkit to add")
     parser.add_argument("--compile", action="store_true", help="add torch.compile variants")
@@ -237,6 +248,8 @@ def main() -> None:
             took = time.perf_counter() - start
             if r is not None:
                 results.append(r)
+                if args.json:  # after every run, so an interrupted run keeps its results
+                    args.json.write_text(json.dumps(results, indent=1))
                 print(
                     f"[{i}/{len(runs)}] {spec['preset']} {spec['model']} t{spec['threads']} "
                     f"{spec['label']}: {r['samples_per_s']:,.0f} samples/s ({took:.0f} s)",
@@ -244,8 +257,6 @@ def main() -> None:
                     flush=True,
                 )
     print(f"load after: {os.getloadavg()}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
     report(results)
 
 

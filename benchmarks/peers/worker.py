@@ -270,7 +270,7 @@ RUNNERS = {"lean": run_lean, "mtlkit": run_mtlkit, "deepctr": run_deepctr, "rech
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
-    torch.set_num_threads(spec["threads"])
+    torch.set_num_threads(int(str(spec["threads"]).rstrip("p")))
     data = load_split(spec["device"])
     warm_up(spec["device"])
     if spec["system"] == "predict":
