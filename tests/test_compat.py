@@ -8,7 +8,14 @@ import pandas as pd
 import pytest
 import torch
 
-from mtlkit import ConfigError, DataError, compat, make_synthetic, write_partial_label_files
+from mtlkit import (
+    ConfigError,
+    DataError,
+    MultiTaskEstimator,
+    compat,
+    make_synthetic,
+    write_partial_label_files,
+)
 from mtlkit.compat import CTCVRNet, TrainResult, get_data, mmoe_model, to_table
 from mtlkit.training.losses import masked_task_losses
 
@@ -167,3 +174,45 @@ def test_plots_are_shown_inline_in_a_notebook(data, tmp_path, monkeypatch):
 
 def test_outside_a_notebook_nothing_is_shown():
     assert compat._in_notebook() is False
+
+
+def test_the_original_titanic_experiment_runs_with_a_warning(tmp_path, monkeypatch):
+    # The original notebook: CTCVRNet().train(data, ["Survived", "Pclass"], ...). Survived and
+    # first class are not a funnel (survivors in other classes), so ESMM's product is only an
+    # assumption there: compat warns and trains; the core API refuses unless asked.
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    n = 600
+    first = rng.random(n) < 0.25
+    frame = pd.DataFrame(
+        {
+            "Age": rng.normal(30, 12, n).round(),
+            "Fare": np.where(first, 80.0, 15.0) + rng.gamma(2.0, 5.0, n),
+            "Sex": rng.choice(["male", "female"], n),
+            "Embarked": rng.choice(["S", "C", "Q"], n),
+            "Survived": (rng.random(n) < np.where(first, 0.6, 0.3)).astype(int),
+            "Pclass": first.astype(int),
+        }
+    )
+    frame.to_csv(tmp_path / "titanic.csv", index=False)
+    data = get_data(tmp_path / "titanic.csv", labels=["Survived", "Pclass"])
+    with pytest.warns(UserWarning, match="not a funnel.*only a modelling assumption"):
+        result = CTCVRNet().train(
+            data, ["Survived", "Pclass"], ["loss", "auc"], epochs=2, verbose=0
+        )
+    assert set(result.test_metrics) == {"Survived", "Pclass"}
+    table = to_table(data, ["Survived", "Pclass"])
+    with pytest.raises(DataError, match="funnel order"):
+        MultiTaskEstimator("esmm", epochs=1, progress=False).fit(table)
+    with pytest.warns(UserWarning, match="funnel_check='warn'"):
+        MultiTaskEstimator("esmm", epochs=1, progress=False, funnel_check="warn").fit(table)
+
+
+def test_get_data_reads_minus_one_in_a_file_as_a_missing_label(tmp_path):
+    frame = make_synthetic(300, n_features=3, seed=0)
+    frame.loc[::3, "label1"] = -1  # the original's files mark a missing label so
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    data = get_data(tmp_path / "data.csv", labels=["label0", "label1"])
+    assert (data["label1"] == -1).sum() == 100
+    table = to_table(data, ["label0", "label1"])
+    assert table.masks["label1"].sum() == 200 and table.tasks[1].kind == "binary"

@@ -26,9 +26,9 @@ from mtlkit.data.loading import Sources, load_tables
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.data.splits import split_table
 from mtlkit.errors import ConfigError, DataError
+from mtlkit.evaluation.record import History
 from mtlkit.reporting.plots import plot_history, plot_pr, plot_roc, save_figure
 from mtlkit.training.estimator import MultiTaskEstimator
-from mtlkit.training.trainer import History
 from mtlkit.validation import check_choice, check_fraction
 
 #: The label value that means "missing" in a compat DataFrame.
@@ -40,10 +40,11 @@ def get_data(path: Sources, labels: Sequence[str], *, seed: int = 0) -> pd.DataF
     """Read every CSV of a folder (or one file), merge and shuffle them into one DataFrame.
 
     The rows are merged as :func:`mtlkit.load_tables` does: the features are the union of the
-    files' columns (NaN where a file lacks one), and a label a file lacks is ``-1``. Prints
+    files' columns (NaN where a file lacks one), and a label a file lacks is ``-1``; a ``-1``
+    already in a file's label column also means "missing", as in the original project. Prints
     the files and features used.
     """
-    table = load_tables(path, labels=labels)
+    table = load_tables(path, labels=labels, missing_labels=[MISSING_LABEL])
     frame = table.features.copy()
     for spec in table.tasks:
         ids = table.labels[spec.name]
@@ -165,7 +166,7 @@ class _CompatModel:
             **self.model_params,
         )
         start = time.perf_counter()
-        self.estimator.fit(train, val)
+        self.estimator.fit(train, validation=val)
         elapsed = time.perf_counter() - start
         print(f"training time: {elapsed:.1f} s ({len(self.estimator.history_.epochs)} epochs)")
         metrics = self.estimator.evaluate(test)
@@ -181,7 +182,9 @@ def _plots(
 ) -> dict[str, Path]:
     """Draw the named plots with :mod:`mtlkit.reporting.plots`; show inline, save as PNG."""
     scores = est.predict_proba(test)
-    predictions = {t: (test.labels[t][test.masks[t]], scores[t][test.masks[t]]) for t in scores}
+    predictions = {
+        t: (test.labels[t][test.masks[t]], scores[t][test.masks[t]]) for t in test.task_names
+    }
     draw = {
         "loss": lambda: plot_history("loss", {label: [est.history_]}),
         "accuracy": lambda: plot_history("accuracy", {label: [est.history_]}),
@@ -218,6 +221,9 @@ def _epochs(epochs: int | None, epoches: int | None) -> int:
 class mmoe_model(_CompatModel):  # noqa: N801 - the original's name
     """MMoE (Ma et al., KDD 2018) for ``num_features`` feature columns: ``n_experts`` experts
     of ``expert_units`` units, towers of ``tower_units`` (8, 16 and 8, as the original).
+    ``expert_units``/``tower_units`` are the original's spellings of mtlkit's
+    ``expert_hidden=[16]``/``tower_hidden=[8]``, which may be given instead (e.g. deeper
+    experts: ``expert_hidden=[32, 16]``).
 
     Other keyword arguments go to :class:`mtlkit.MultiTaskEstimator` (``lr``, ``batch_size``,
     ``embedding_dim``...).
@@ -237,8 +243,8 @@ class mmoe_model(_CompatModel):  # noqa: N801 - the original's name
             raise ConfigError(f"num_features must be a positive integer, got {num_features!r}.")
         params = {
             "n_experts": n_experts,
-            "expert_hidden": [expert_units],
-            "tower_hidden": [tower_units],
+            "expert_hidden": settings.pop("expert_hidden", [expert_units]),
+            "tower_hidden": settings.pop("tower_hidden", [tower_units]),
         }
         super().__init__(num_features, params, settings)
 
@@ -249,11 +255,14 @@ class CTCVRNet(_CompatModel):
 
     ``train`` takes two labels in funnel order: the click and the conversion over impressions
     (1 = clicked and converted). Keyword arguments go to :class:`mtlkit.MultiTaskEstimator`.
+    As in the original project, labels that are not a funnel (e.g. Titanic's Survived and
+    Pclass) train with a warning rather than an error (``funnel_check="warn"``).
     """
 
     model_name = "esmm"
 
     def __init__(self, num_features: int | None = None, **settings: object) -> None:
+        settings.setdefault("funnel_check", "warn")
         super().__init__(num_features, {}, settings)
 
     def _check(self, data: pd.DataFrame, labels: list[str]) -> None:

@@ -13,3 +13,7 @@ class DataError(MtlkitError):
 
 class ConfigError(MtlkitError):
     """A bad model, training or experiment setting (unknown name, out-of-range value...)."""
+
+
+class DataWarning(UserWarning):
+    """Input data that mtlkit repaired as asked (e.g. bad cells read as missing)."""

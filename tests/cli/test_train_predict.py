@@ -34,6 +34,10 @@ def test_train_saves_a_model_that_predict_uses_on_new_rows(files, capsys):
         "0.01",
     ]
     assert main([*args, "--out", str(model_dir), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    history = json.loads((model_dir / "history.json").read_text())  # says if it converged
+    expected = "converged (early stopping ended it)" if history["converged"] else "NOT converged"
+    assert f"{len(history['epochs'])} epochs of batch 32" in printed and expected in printed
     metrics = json.loads((model_dir / "test_metrics.json").read_text())
     assert metrics["label0"]["roc_auc"] > 0.8 and metrics["label1"]["roc_auc"] > 0.8
     assert main(["predict", str(model_dir), str(files / "new.csv"), "--out", str(out)]) == 0
@@ -52,3 +56,21 @@ def test_train_and_predict_refuse_mistakes_clearly(files, capsys):
     assert main([*missing, "--out", str(files / "p.csv")]) == 2
     assert "holds no saved mtlkit model" in capsys.readouterr().err
     assert not (files / "p.csv").exists()
+
+
+def test_predict_writes_esmms_pcvr_as_a_column(tmp_path):
+    from mtlkit.data.synthetic import make_funnel
+
+    frame = make_funnel(1500, n_features=6, seed=0)
+    frame.to_csv(tmp_path / "funnel.csv", index=False)
+    frame.drop(columns=["click", "conversion"]).head(20).to_csv(tmp_path / "new.csv", index=False)
+    args = ["train", str(tmp_path / "funnel.csv"), "--labels", "click", "conversion"]
+    args += ["--model", "esmm", "--epochs", "3", "--out", str(tmp_path / "m"), "--quiet"]
+    assert main(args) == 0
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "new.csv"), "--out", str(out)]) == 0
+    preds = pd.read_csv(out)
+    assert list(preds.columns) == ["source", "click", "conversion", "conversion_given_click"]
+    np.testing.assert_allclose(
+        preds["conversion"], preds["click"] * preds["conversion_given_click"], rtol=1e-5
+    )

@@ -83,3 +83,28 @@ def test_recode_labels_to_other_classes():
     assert recoded[:2].tolist() == [1.0, 2.0] and np.isnan(recoded[2])
     with pytest.raises(DataError, match="'y'.*'a'"):
         recode_labels(np.array([0.0]), train_spec, test_spec)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ([0, 1, -1, 1, 0] * 20, r"'y' holds -1 in 20 row.*missing_labels=\[-1\]"),
+        ([2, 0, 1, -1, 5] * 20, r"'y' holds -1 in 20 row\(s\) beside the classes \[0, 1, 2, 5\]"),
+        (["0", "1", "unknown"] * 30, r"'y' looks binary \('0', '1'\) but also holds 'unknown'"),
+        ([0] * 150 + [1] * 150 + [7], r"'y' looks binary \(0, 1\) but also holds 7 in 1 of 301"),
+        ([f"id{i}" for i in range(30)] + ["id0"] * 5, "'y' has 30 distinct classes, 29 of them"),
+    ],
+    ids=["binary -1", "multiclass -1", "binary + text", "binary + rare", "identifier"],
+)
+def test_inferred_classes_that_look_like_mistakes_are_refused(values, message):
+    with pytest.raises(DataError, match=message):
+        infer_task_spec("y", values)
+    declared = infer_task_spec("y", values, "multiclass")  # declaring the kind accepts them
+    assert declared.n_classes == len(set(values))
+
+
+def test_plausible_classes_are_accepted():
+    assert infer_task_spec("y", [-1, 1] * 10).classes == (-1, 1)  # a -1/1 binary encoding
+    assert infer_task_spec("y", [0, 1, 2] * 10).n_classes == 3
+    assert infer_task_spec("y", [0] * 99 + [1] * 99 + [2] * 2).n_classes == 3  # 1% is not rare
+    assert infer_task_spec("y", [f"c{i % 25}" for i in range(100)]).n_classes == 25

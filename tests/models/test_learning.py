@@ -1,5 +1,6 @@
 """Every model of the zoo learns: two correlated tasks, or a click -> conversion funnel."""
 
+import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
@@ -9,13 +10,12 @@ from mtlkit.data.schema import Schema, TaskSpec
 from mtlkit.data.splits import split_table
 from mtlkit.data.synthetic import make_funnel
 from mtlkit.errors import DataError
-from mtlkit.models import available, create
-from mtlkit.models.registry import _REGISTRY
+from mtlkit.models import MODELS, available, create
 from mtlkit.training.estimator import MultiTaskEstimator
 
 FAST = {"epochs": 12, "batch_size": 256, "lr": 3e-3, "patience": 3, "progress": False}
-GENERAL = [name for name in available() if _REGISTRY[name].cls.task_roles is None]
-SEQUENTIAL = [name for name in available() if _REGISTRY[name].cls.task_roles is not None]
+GENERAL = [name for name in available() if MODELS.entry(name).target.task_roles is None]
+SEQUENTIAL = [name for name in available() if MODELS.entry(name).target.task_roles is not None]
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +43,24 @@ def test_funnel_models_learn_click_and_conversion(funnel_splits, model):
 def test_esmm_learns_cvr_without_ever_seeing_a_cvr_label(funnel_splits):
     train, val, test = funnel_splits
     est = MultiTaskEstimator("esmm", seed=0, **FAST).fit(train, val)
+    scores = est.predict_proba(test)
+    cvr = scores["conversion_given_click"]  # pCVR, a first-class output
     data = est.preprocessor_.transform(test)
-    cvr = est.model_.predict_cvr(data.x_cat, data.x_num).numpy()
+    np.testing.assert_allclose(cvr, est.model_.predict_cvr(data.x_cat, data.x_num).numpy())
+    np.testing.assert_allclose(scores["conversion"], scores["click"] * cvr, rtol=1e-6)
     clicked = test.labels["click"] == 1
     # Conversion among clicks, ranked by pCVR that was trained only through pCTR x pCVR.
     assert roc_auc_score(test.labels["conversion"][clicked], cvr[clicked]) > 0.85
+    assert set(est.predict(test)) == {"click", "conversion"}  # labels: the tasks only
+
+
+def test_aitm_gives_each_steps_probability_given_the_step_before(funnel_splits):
+    train, val, test = funnel_splits
+    scores = MultiTaskEstimator("aitm", seed=0, **FAST).fit(train, val).predict_proba(test)
+    given = scores["conversion_given_click"]
+    assert ((given >= 0) & (given <= 1)).all()
+    expected = np.clip(scores["conversion"] / np.maximum(scores["click"], 1e-12), 0, 1)
+    np.testing.assert_allclose(given, expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize("model", SEQUENTIAL)

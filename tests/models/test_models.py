@@ -26,9 +26,9 @@ def _general_models() -> list[str]:
 
 
 def _cls(name):
-    from mtlkit.models.registry import _REGISTRY
+    from mtlkit.models import MODELS
 
-    return _REGISTRY[name].cls
+    return MODELS.entry(name).target
 
 
 @pytest.mark.parametrize("name", _general_models())

@@ -140,7 +140,7 @@ def test_sparse_mmoe_gates_are_sparse_and_its_balance_loss_is_returned():
         ("cross_stitch", {"hidden": []}, "hidden"),
         ("sparse_mmoe", {"n_experts": 4, "top_k": 5}, "top_k"),
         ("sparse_mmoe", {"balance_weight": -1}, "balance_weight"),
-        ("cgc", {"n_levels": 2}, "no hyperparameter"),
+        ("cgc", {"n_levels": 2}, "has no setting"),
     ],
 )
 def test_invalid_hyperparameters_are_rejected_clearly(name, params, fragment):

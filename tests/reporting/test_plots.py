@@ -3,8 +3,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from mtlkit.errors import ConfigError
+from mtlkit.evaluation.record import History
 from mtlkit.reporting.plots import plot_history, plot_pr, plot_roc, save_figure
-from mtlkit.training.trainer import History
 
 
 def _history(offset: float) -> History:

@@ -8,7 +8,8 @@ from mtlkit.data.loading import load_tables
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.models import create
 from mtlkit.training.diagnostics import probe_steps, task_gradients
-from mtlkit.training.trainer import TrainConfig, Trainer
+from mtlkit.training.settings import TrainConfig
+from mtlkit.training.trainer import Trainer
 
 
 def _mean_cosine(correlation: float) -> float:

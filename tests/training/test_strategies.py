@@ -11,11 +11,18 @@ from torch import nn
 from mtlkit.data.schema import Schema, TaskSpec
 from mtlkit.data.tensors import TensorData
 from mtlkit.errors import ConfigError
-from mtlkit.models import create
+from mtlkit.evaluation.record import History
+from mtlkit.models import check_hyperparameters, create
 from mtlkit.models.shared_bottom import SharedBottom
 from mtlkit.training.losses import masked_task_losses
-from mtlkit.training.strategies import available_strategies, make_strategy
-from mtlkit.training.trainer import History, TrainConfig, Trainer
+from mtlkit.training.settings import TrainConfig
+from mtlkit.training.strategies import (
+    Strategy,
+    available_strategies,
+    check_strategy,
+    make_strategy,
+)
+from mtlkit.training.trainer import Trainer
 
 FAMILIES = ["shared_bottom", "mmoe", "ple", "esmm"]
 STRATEGIES = list(available_strategies())
@@ -81,12 +88,11 @@ def test_masked_entries_contribute_zero_gradient(strategy):
     assert hidden.any()
     perturbed.x_num[hidden] = torch.randn(int(hidden.sum()), 4) * 5
     perturbed.x_cat[hidden] = (perturbed.x_cat[hidden] + 1) % 3
-    present = torch.tensor([True, strategy != "alternating"])  # alternating: one task a step
     grads = []
     for data in (batch, perturbed):
         model = _model("mmoe")
-        strat = make_strategy(strategy)
-        strat.setup(model, 2)
+        strat = make_strategy(strategy, model)
+        present = torch.tensor([True, not strat.one_task_per_step])  # e.g. alternating
         strat.backward(_step_losses(model, data), present)
         grads.append(_grads(model, strat))
     assert grads[0].keys() == grads[1].keys() and grads[0]
@@ -96,8 +102,7 @@ def test_masked_entries_contribute_zero_gradient(strategy):
 
 def test_alternating_updates_only_the_active_tasks_tower():
     model = _model("mmoe")
-    strat = make_strategy("alternating")
-    strat.setup(model, 2)
+    strat = make_strategy("alternating", model)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     data = _data(512)
     steps = list(strat.batches(data, 64, torch.Generator().manual_seed(0)))
@@ -123,8 +128,7 @@ def test_alternating_updates_only_the_active_tasks_tower():
 
 def test_proportional_alternation_covers_each_tasks_labelled_rows_once():
     data = _data(1000, labelled=0.5)
-    strat = make_strategy("alternating", order="proportional")
-    strat.setup(_model("shared_bottom"), 2)
+    strat = make_strategy("alternating", _model("shared_bottom"), order="proportional")
     steps = list(strat.batches(data, 50, torch.Generator().manual_seed(0)))
     for k in range(2):
         assert sum(len(b) for b, t in steps if t == k) == int(data.mask[:, k].sum())
@@ -167,7 +171,7 @@ class _Calibrated(SharedBottom):
     """A model with an auxiliary loss on a parameter no task loss touches."""
 
     def __init__(self, schema):
-        super().__init__(schema)
+        super().__init__(schema, **check_hyperparameters("shared_bottom", {}))
         self.calibrator = nn.Parameter(torch.zeros(()))
 
     def auxiliary_loss(self):
@@ -196,18 +200,18 @@ def test_history_round_trips_through_json():
 
 def test_bad_strategy_settings_are_refused():
     with pytest.raises(ConfigError, match="Did you mean 'pcgrad'"):
-        make_strategy("pcgard")
-    with pytest.raises(ConfigError, match="cagrad"):
-        make_strategy("cagrad", c=-1.0)
+        check_strategy("pcgard")
+    with pytest.raises(ConfigError, match="'c' must be >= 0"):
+        check_strategy("cagrad", {"c": -1.0})
     with pytest.raises(ConfigError, match="order"):
-        make_strategy("alternating", order="random")
-    with pytest.raises(ConfigError, match="bad parameters"):
-        make_strategy("uncertainty", alpha=2)
+        make_strategy("alternating", _model("mmoe"), order="random")
+    with pytest.raises(ConfigError, match="'uncertainty' has no setting"):
+        check_strategy("uncertainty", {"alpha": 2})
+    with pytest.raises(ConfigError, match=r"'weights' must be >= 0"):
+        check_strategy("joint", {"weights": [-1.0, 1.0]})  # gradient ascent on a task
     with pytest.raises(ConfigError, match="one weight per task"):
         Trainer(
-            _model("mmoe"),
-            TrainConfig(epochs=1, progress=False),
-            make_strategy("joint", weights=[1.0]),
+            _model("mmoe"), TrainConfig(epochs=1, progress=False), "joint", {"weights": [1.0]}
         ).fit(_data(64), _data(64))
 
 
@@ -216,7 +220,9 @@ def test_estimator_takes_strategy_parameters_and_saves_the_history(tmp_path, syn
 
     train, val, test = synthetic_splits
     with pytest.raises(ConfigError, match="order"):
-        MultiTaskEstimator("mmoe", strategy="alternating", strategy_params={"order": "rr"})
+        MultiTaskEstimator(
+            "mmoe", strategy="alternating", strategy_params={"order": "rr"}
+        ).check_params()
     est = MultiTaskEstimator(
         "mmoe",
         strategy="alternating",
@@ -232,3 +238,75 @@ def test_estimator_takes_strategy_parameters_and_saves_the_history(tmp_path, syn
         "val", "label0", "loss"
     )
     assert loaded.predict(test)["label1"].shape == (len(test),)
+
+
+class _LabelLoss(SharedBottom):
+    """A model whose label loss records which labels each step hands it."""
+
+    def __init__(self, schema):
+        super().__init__(schema, **check_hyperparameters("shared_bottom", {}))
+        self.seen: list[torch.Tensor] = []
+
+    def label_loss(self, y, mask):
+        self.seen.append(mask.any(0))
+        return None
+
+
+@pytest.mark.parametrize("strategy, per_step", [("joint", 2), ("alternating", 1)])
+def test_the_label_loss_gets_only_the_labels_of_the_tasks_a_step_trains(strategy, per_step):
+    model = _LabelLoss(SCHEMA)
+    cfg = TrainConfig(epochs=1, batch_size=64, patience=0, progress=False)
+    Trainer(model, cfg, strategy).fit(_data(), _data(256, seed=1))
+    assert model.seen and all(int(s.sum()) == per_step for s in model.seen)
+
+
+def test_a_strategy_is_named_so_that_a_saved_model_reloads(tmp_path, synthetic_splits):
+    # Before: MultiTaskEstimator(strategy=<instance>).save() wrote "strategy": "base" and load()
+    # failed. A strategy is now a registered name, its identity, kept through save/load.
+    from mtlkit.training.estimator import MultiTaskEstimator
+    from mtlkit.training.strategies.weighting import Uncertainty
+
+    with pytest.raises(ConfigError, match="registered strategy name"):
+        MultiTaskEstimator("mmoe", strategy=Uncertainty).check_params()
+    train, val, _ = synthetic_splits
+    est = MultiTaskEstimator("mmoe", strategy="uncertainty", epochs=1, progress=False)
+    loaded = MultiTaskEstimator.load(est.fit(train, validation=val).save(tmp_path / "m"))
+    assert loaded.strategy == "uncertainty"
+
+
+class _Recorder(Strategy):
+    """Sums the losses and records the hook calls."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.calls: list[str] = []
+        self.after: list[torch.Tensor] = []
+
+    def before_step(self):
+        self.calls.append("before")
+
+    def backward(self, losses, present, extra=None):
+        self.calls.append("backward")
+        self.before_losses = losses.detach()
+        losses[present].sum().backward()
+
+    def after_step(self, step_losses):
+        self.calls.append("after")
+        self.after.append(step_losses())
+
+
+def test_step_hooks_run_around_each_step_with_the_updated_losses(monkeypatch):
+    from mtlkit.training.strategies import STRATEGIES
+
+    entry = STRATEGIES.add("_recorder", _Recorder, "test only")
+    try:
+        model = _model("shared_bottom")
+        cfg = TrainConfig(epochs=1, batch_size=512, lr=0.05, patience=0, progress=False)
+        trainer = Trainer(model, cfg, entry.name)
+        trainer.fit(_data(512), _data(64, seed=1))
+        strat = trainer.strategy
+        assert strat.calls == ["before", "backward", "after"]  # one step
+        # after_step sees the same batch's losses under the stepped parameters: lower.
+        assert (strat.after[0] < strat.before_losses).all()
+    finally:
+        STRATEGIES._entries.pop("_recorder")

@@ -5,9 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from mtlkit.errors import ConfigError
+from mtlkit.data.loading import load_tables
+from mtlkit.data.splits import split_table
+from mtlkit.data.synthetic import make_synthetic
+from mtlkit.errors import ConfigError, DataError
 from mtlkit.training.estimator import MultiTaskEstimator
-from mtlkit.training.trainer import TrainConfig, Trainer, TrainingDiverged
+from mtlkit.training.settings import TrainConfig
+from mtlkit.training.trainer import Trainer, TrainingDiverged, load_torch
 
 FAST = {"epochs": 15, "batch_size": 256, "lr": 3e-3, "patience": 3, "progress": False}
 
@@ -75,9 +79,9 @@ def test_save_and_load_predict_the_same(tmp_path, synthetic_splits):
 
 def test_bad_training_settings_are_refused():
     with pytest.raises(ConfigError, match="epochs"):
-        MultiTaskEstimator("mmoe", epochs=-1)
+        MultiTaskEstimator("mmoe", epochs=-1).check_params()
     with pytest.raises(ConfigError, match="monitor"):
-        MultiTaskEstimator("mmoe", monitor="auc")
+        MultiTaskEstimator("mmoe", monitor="auc").check_params()
     with pytest.raises(ConfigError, match="not fitted"):
         MultiTaskEstimator("mmoe").predict_proba(None)
 
@@ -86,7 +90,7 @@ def test_history_round_trips_through_json_with_nan_and_diagnostics():
     import json
     import math
 
-    from mtlkit.training.trainer import History
+    from mtlkit.evaluation.record import History
 
     h = History(
         [
@@ -119,12 +123,12 @@ def test_a_loaded_model_scores_a_new_file_without_labels(tmp_path, synthetic_spl
 
 
 def test_device_choice_is_checked_and_auto_trains_here(tmp_path, synthetic_splits):
+    train, val, test = synthetic_splits
     with pytest.raises(ConfigError, match="device"):
-        MultiTaskEstimator("mmoe", device="tpu")
+        MultiTaskEstimator("mmoe", device="tpu").check_params()
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="sees no CUDA GPU"):
-            MultiTaskEstimator("mmoe", device="cuda")
-    train, val, test = synthetic_splits
+            MultiTaskEstimator("mmoe", device="cuda").fit(train, validation=val)
     est = MultiTaskEstimator("mmoe", device="auto", **{**FAST, "epochs": 1}).fit(train, val)
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert next(est.model_.parameters()).device.type == expected
@@ -133,10 +137,10 @@ def test_device_choice_is_checked_and_auto_trains_here(tmp_path, synthetic_split
     est.save(tmp_path / "m")
     meta_path = tmp_path / "m" / "estimator.json"
     meta = json.loads(meta_path.read_text())
-    meta["train_config"]["device"] = "cuda"
+    meta["params"]["device"] = "cuda"
     meta_path.write_text(json.dumps(meta))
     loaded = MultiTaskEstimator.load(tmp_path / "m")
-    assert loaded.config.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert loaded.device == ("cuda" if torch.cuda.is_available() else "cpu")
     np.testing.assert_allclose(
         loaded.predict_proba(test)["label0"], est.predict_proba(test)["label0"], rtol=1e-5
     )
@@ -152,3 +156,80 @@ def test_best_checkpoint_is_written_atomically_while_training(tmp_path, syntheti
     for k, v in est.model_.state_dict().items():  # the restored best epoch is what was saved
         assert torch.equal(saved[k], v), k
     assert [p.name for p in path.parent.iterdir()] == ["best.pt"]  # no temporary file left
+
+
+def _regression_splits():
+    frame = make_synthetic(800, n_features=5, task_type="regression", seed=0)
+    return split_table(load_tables(frame, labels=["label0", "label1"]), seed=0)
+
+
+def test_a_monitor_no_task_reports_is_refused_when_fit_starts():
+    # Before: roc_auc on regression tasks averaged to +inf, epoch 1 stayed "best" and training
+    # stopped silently after `patience` epochs with the epoch-1 weights.
+    train, val, _ = _regression_splits()
+    est = MultiTaskEstimator("shared_bottom", monitor="roc_auc", **{**FAST, "epochs": 1})
+    with pytest.raises(ConfigError) as err:
+        est.fit(train, validation=val)
+    message = str(err.value)
+    assert "monitor 'roc_auc' is not reported by any task" in message
+    assert "label0 (regression): loss, rmse, mae, r2" in message
+
+
+def test_a_monitor_undefined_in_one_epoch_does_not_freeze_the_best_epoch():
+    from mtlkit.training.trainer import _improves
+
+    nan = float("nan")
+    assert _improves(0.3, nan) and not _improves(nan, 0.3) and _improves(0.2, 0.3)
+
+
+def test_feature_kind_typos_are_refused_by_the_estimator(synthetic_splits):
+    # Before: feature_kinds={"x0": "numerc"} silently made x0 categorical.
+    train, val, _ = synthetic_splits
+    est = MultiTaskEstimator("mmoe", feature_kinds={"x0": "numerc"}, **FAST)
+    with pytest.raises(ConfigError, match=r"feature_kinds\['x0'\] is 'numerc'"):
+        est.fit(train, validation=val)
+
+
+def test_a_task_without_validation_labels_is_refused_before_training(synthetic_splits):
+    # Before: check_splits was never called; early stopping ran on nothing.
+    train, val, _ = synthetic_splits
+    unlabelled = val.take(np.arange(len(val)))
+    unlabelled.masks["label1"][:] = False
+    with pytest.raises(DataError, match="'label1' has no labelled rows in the validation"):
+        MultiTaskEstimator("mmoe", **FAST).fit(train, validation=unlabelled)
+
+
+def test_the_state_saved_after_each_epoch_continues_a_stopped_fit(tmp_path, synthetic_splits):
+    train, val, _ = synthetic_splits
+    settings = {**FAST, "epochs": 4, "patience": 0, "strategy": "uncertainty"}
+    whole = MultiTaskEstimator("mmoe", **settings).fit(train, val)
+    path = tmp_path / "state.pt"
+    # A fit that stopped after 2 epochs (as if killed) leaves its state on disk...
+    MultiTaskEstimator("mmoe", **{**settings, "epochs": 2}).fit(train, val, state_path=path)
+    saved = load_torch(path)
+    assert len(saved["history"]["epochs"]) == 2 and not list(tmp_path.glob(".*"))
+    # ...from which the same fit continues to the model of one uninterrupted fit.
+    resumed = MultiTaskEstimator("mmoe", **settings).fit(train, val, state=saved)
+    for name, value in whole.model_.state_dict().items():
+        assert torch.equal(resumed.model_.state_dict()[name], value), name
+
+
+def test_the_epoch_callback_sees_the_monitored_value_and_may_stop_training(synthetic_splits):
+    train, val, _ = synthetic_splits
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def on_epoch(epoch, value):
+        seen.append((epoch, value))
+        if epoch == 2:
+            raise Stop
+
+    est = MultiTaskEstimator("shared_bottom", **{**FAST, "epochs": 5, "monitor": "roc_auc"})
+    with pytest.raises(Stop):
+        est.fit(train, validation=val, on_epoch=on_epoch)
+    epochs = est.trainer_.history.epochs
+    assert [e for e, _ in seen] == [1, 2] and len(epochs) == 2  # stopped after epoch 2
+    for (_, value), record in zip(seen, epochs):
+        assert value == pytest.approx(np.mean([m["roc_auc"] for m in record["val"].values()]))

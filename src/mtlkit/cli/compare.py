@@ -1,4 +1,16 @@
-"""``mtlkit compare``: run the model x strategy x seed grid and write the comparison report."""
+"""Compare models x strategies x seeds against single-task; write a report.
+
+Train every model x strategy x seed on the same train/validation/test splits,
+plus the single-task baseline, then write tidy results, a summary with 95%
+confidence intervals and paired tests against single-task, plots and a
+self-contained report.html. Every run records whether it converged (early
+stopping ended it) or hit the epoch cap while still improving; no winner is
+named from runs that did not converge. Rerun the same command (same --out) to
+resume an interrupted grid: finished runs are kept and skipped; 'mtlkit compare
+--resume RUN_DIR --epochs N' with a larger N continues the runs that did not
+converge from where they stopped. Every setting can also be given in a --config
+file (the same names, with _ for -).
+"""
 
 from __future__ import annotations
 
@@ -9,79 +21,56 @@ from pathlib import Path
 
 import yaml
 
+from mtlkit.cli.options import add_quiet, add_settings, command, given_settings, plugin_listing
 from mtlkit.errors import ConfigError
-from mtlkit.experiments.config import METRICS, CompareConfig, load_config_file
-from mtlkit.experiments.grid import CONFIG_FILE, check_data, run_grid
-from mtlkit.files import atomic_write_bytes, new_run_dir
-from mtlkit.reporting.report import COMMAND_FILE, build_report, table_groups
+from mtlkit.experiments.cells import COMMAND_FILE, CONFIG_FILE
+from mtlkit.experiments.config import (
+    GRID_PARAMS,
+    TRAIN_PARAMS,
+    CompareConfig,
+    load_config_file,
+)
+from mtlkit.experiments.tuning import TuneConfig, from_flags, keep_given, tune_flags
+from mtlkit.files import atomic_write_text, new_run_dir
+from mtlkit.tracking import TRACK
 
-#: CLI option dest -> config key, for the settings a command line may give or override.
-_OVERRIDES = {
-    "data": "data",
-    "labels": "labels",
-    "models": "models",
-    "strategies": "strategies",
-    "seeds": "seeds",
-    "correlations": "correlations",
-    "rows": "rows",
-    "epochs": "epochs",
-    "batch_size": "batch_size",
-    "lr": "lr",
-    "patience": "patience",
-    "split_seed": "split_seed",
-    "metric": "metric",
-}
+TUNE_FLAGS = tune_flags("tune", tuned_by_default=False)
+
+
+EXAMPLES = (
+    "examples:\n"
+    "  mtlkit compare synthetic --correlations 0.9 0.5 "
+    "--models shared_bottom mmoe --seeds 0 1 2 --epochs 10 --out runs/synth\n"
+    "  mtlkit compare data/ --labels income marital --models mmoe --jobs 2\n"
+    "  mtlkit compare data/ --labels income marital --models shared_bottom "
+    "--label-fractions income=1.0,0.1,0.02\n"
+    "  mtlkit compare --resume runs/synth --epochs 200   # finish unconverged runs\n"
+    "  mtlkit compare --config grid.yaml --out runs/census\n"
+    "A model may carry hyperparameters: mmoe:n_experts=4:expert_hidden=[32] (see\n"
+    "'mtlkit models -v'); a strategy its settings: alternating:order=proportional\n"
+    "(see 'mtlkit strategies -v')."
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "compare",
-        help="compare models x strategies x seeds against single-task; write a report",
-        description=(
-            "Train every model x strategy x seed on the same train/validation/test splits,\n"
-            "plus the single-task baseline, then write tidy results, a summary with 95%\n"
-            "confidence intervals and paired tests against single-task, plots and a\n"
-            "self-contained report.html. Rerun the same command (same --out) to resume an\n"
-            "interrupted grid: finished runs are kept and skipped."
-        ),
-        epilog=(
-            "examples:\n"
-            "  mtlkit compare synthetic --correlations 0.9 0.5 "
-            "--models shared_bottom mmoe --seeds 0 1 2 --epochs 10 --out runs/synth\n"
-            "  mtlkit compare data/ --labels income marital --models mmoe --jobs 2\n"
-            "  mtlkit compare --config grid.yaml --out runs/census\n"
-            "A model may carry hyperparameters: mmoe:n_experts=4:expert_hidden=[32]."
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = command(sub, "compare", run, __doc__, listing=plugin_listing, epilog=EXAMPLES)
     p.add_argument(
         "data",
         nargs="*",
         help="data files, folders or globs, or a built-in data set name such as 'synthetic'",
     )
     p.add_argument("--config", type=Path, help="a YAML or TOML file with the grid's settings")
-    p.add_argument("--labels", nargs="+", help="the label columns (one task each)")
     p.add_argument("--models", nargs="+", help="models to compare (see 'mtlkit models')")
-    p.add_argument(
-        "--strategies",
-        nargs="+",
-        help="training strategies, optionally with settings, e.g. joint uncertainty "
-        "alternating:order=proportional (default: joint)",
+    grid = p.add_argument_group("grid settings")
+    add_settings(grid, GRID_PARAMS, defaults=False)
+    training = p.add_argument_group("training settings (every run)")
+    add_settings(training, TRAIN_PARAMS, defaults=False)
+    add_label_fractions(p)
+    tuning = p.add_argument_group(
+        "tuning: the same Optuna budget for every model x strategy, on the validation split "
+        "(config key 'tune': {trials: N, seed: S, pruning: true, keep: [...]})"
     )
-    p.add_argument("--seeds", type=int, nargs="+", help="model seeds (default: 0 1 2)")
-    p.add_argument(
-        "--correlations",
-        type=float,
-        nargs="+",
-        help="synthetic data only: task correlations to compare, each in [-1, 1]",
-    )
-    p.add_argument("--rows", type=int, help="synthetic data only: rows (default 10000)")
-    p.add_argument("--epochs", type=int, help="maximum epochs per run (default 20)")
-    p.add_argument("--batch-size", type=int, help="batch size (default 512)")
-    p.add_argument("--lr", type=float, help="learning rate (default 0.001)")
-    p.add_argument("--patience", type=int, help="early-stopping patience (default 5; 0: off)")
-    p.add_argument("--split-seed", type=int, help="seed of the data split, shared by all runs")
-    p.add_argument("--metric", choices=METRICS, help="the metric compared (default roc_auc)")
+    add_settings(tuning, TUNE_FLAGS, defaults=False)
     p.add_argument(
         "--dataset-path",
         type=Path,
@@ -91,7 +80,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--dataset-option",
         action="append",
         metavar="KEY=VALUE",
-        help="built-in data sets only: a loader option, e.g. group=2 (repeatable)",
+        help="a built-in data set's loader option, e.g. group=2, or synthetic's noise=0.5 "
+        "(repeatable)",
     )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
@@ -103,9 +93,37 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     where.add_argument(
         "--resume", type=Path, metavar="RUN_DIR", help="finish the grid saved in RUN_DIR"
     )
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (default 1)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs at once: in parallel processes, or Ray tasks with --backend ray (default 1)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="where the runs train: this machine, or a Ray cluster, each run a Ray task asking "
+        'for one CPU (and one GPU with --device cuda); needs pip install "mtlkit[ray]" '
+        "(default local)",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="auto|HOST:PORT",
+        help="--backend ray: the cluster to join ('auto': the one running here); default: a "
+        "local Ray started for this grid",
+    )
+    add_settings(p, [TRACK], defaults=True)
+    add_quiet(p)
+
+
+def add_label_fractions(parser: argparse.ArgumentParser) -> None:
+    """The ``--label-fractions TASK=F,F,...`` flag (the ``label_fractions`` setting)."""
+    parser.add_argument(
+        "--label-fractions",
+        metavar="TASK=F,F,...",
+        help=next(q.help for q in GRID_PARAMS if q.name == "label_fractions"),
+    )
 
 
 def resolve_config(args: argparse.Namespace) -> CompareConfig:
@@ -122,10 +140,14 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         values, where = json.loads(saved.read_text()), str(saved)
     elif args.config is not None:
         values, where = load_config_file(args.config), str(args.config)
-    for dest, key in _OVERRIDES.items():
-        given = getattr(args, dest)
-        if given not in (None, []):
-            values[key] = given
+    values.update(given_settings(args, (*GRID_PARAMS, *TRAIN_PARAMS)))
+    tune = from_flags(given_settings(args, TUNE_FLAGS), "tune")
+    if tune:
+        values["tune"] = given_tune(values.get("tune"), tune, where)
+    if values.get("tune") is not None and args.resume is None:
+        values["tune"] = keep_given(values["tune"], list(values), where)
+    if args.models:
+        values["models"] = args.models
     if args.data:
         values["data"] = [str(Path(d).resolve()) if Path(d).exists() else d for d in args.data]
     options = dict(values.get("dataset_options") or {})
@@ -138,48 +160,131 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         options["path"] = str(args.dataset_path.resolve())
     if options:
         values["dataset_options"] = options
+    if args.label_fractions is not None:
+        values["label_fractions"] = args.label_fractions
     return CompareConfig.from_mapping(values, where)
+
+
+def given_tune(saved: object, flags: dict, where: str) -> dict:
+    """The ``tune`` settings of the config (file) with the command line's over them; a
+    ``--tune-*`` setting without a budget is refused."""
+    base = TuneConfig.from_value(saved, where)
+    if base is None and "trials" not in flags:
+        raise ConfigError("give the tuning budget (--tune N) to use --tune-* settings.")
+    return {**(base.to_dict() if base else {}), **flags}
 
 
 def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be a positive integer, got {args.jobs}.")
+    if args.ray_address and args.backend != "ray":
+        raise ConfigError("--ray-address goes with --backend ray.")
+    if args.backend == "ray":
+        from mtlkit.experiments.ray_backend import import_ray
+
+        import_ray()  # a missing extra fails before any data is read
     config = resolve_config(args)
+    run_dir = args.resume or args.out
+    execute(
+        config,
+        run_dir,
+        jobs=args.jobs,
+        progress=not args.quiet,
+        argv=args.argv,
+        track=args.track,
+        backend=args.backend,
+        ray_address=args.ray_address,
+    )
+    return 0
+
+
+def execute(
+    config: CompareConfig,
+    run_dir: Path | None,
+    *,
+    jobs: int = 1,
+    progress: bool = True,
+    argv: list[str] | None = None,
+    prefix: str = "compare",
+    track: str | None = None,
+    backend: str = "local",
+    ray_address: str | None = None,
+) -> Path:
+    """Run (or resume) the grid of ``config`` in ``run_dir`` (default: a new folder under
+    runs/), build its report and print the summary; returns the run folder. ``track``
+    ("mlflow", "tensorboard") logs the grid as a parent run with one child run per cell;
+    ``backend="ray"`` runs the cells as Ray tasks (on the cluster at ``ray_address``)."""
+    from mtlkit.experiments.grid import check_data, prepare_run_dir, run_grid  # loads PyTorch
+    from mtlkit.reporting.report import build_report, table_groups
+    from mtlkit.tracking.grid import track_grid
+
     check_data(config)
-    run_dir = args.resume or args.out or new_run_dir(Path("runs"), "compare")
+    run_dir = run_dir or new_run_dir(Path("runs"), prefix)
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    def announce(todo: int, done: int) -> None:
+    def announce(todo: int, done: int, continued: int) -> None:
         skipped = f", {done} already finished (skipped)" if done else ""
+        if continued:
+            skipped += (
+                f", {continued} not converged: continued from their saved state up to "
+                f"{config.train.epochs} epochs"
+            )
         print(f"{todo + done} runs in the grid{skipped}; writing to {run_dir}", flush=True)
 
-    command = run_dir / COMMAND_FILE
-    if not command.is_file():
-        atomic_write_bytes(command, shlex.join(["mtlkit", *args.argv]).encode())
-    try:
-        run_grid(config, run_dir, jobs=args.jobs, progress=not args.quiet, on_start=announce)
-    except KeyboardInterrupt:
-        print(
-            f"\nInterrupted. Finished runs are saved in {run_dir}; rerun the same command "
-            f"(or 'mtlkit compare --resume {run_dir}') to continue."
-        )
-        raise
-    report = build_report(run_dir)
+    record_command(run_dir, argv)
+    prepare_run_dir(config, run_dir)  # a folder holding another grid is refused before tracking
+    with track_grid(track, run_dir, config) as tracked:
+        try:
+            run_grid(
+                config,
+                run_dir,
+                jobs=jobs,
+                progress=progress,
+                on_start=announce,
+                tracking=tracked and tracked.cells,
+                backend=backend,
+                ray_address=ray_address,
+            )
+        except KeyboardInterrupt:
+            print(
+                f"\nInterrupted. Finished runs are saved in {run_dir}; rerun the same command "
+                f"(or 'mtlkit compare --resume {run_dir}') to continue."
+            )
+            raise
+        report = build_report(run_dir)
+        if tracked:
+            tracked.log_report(run_dir)
     print(f"\nTest {config.metric}, mean over seeds (n.s.: not significantly different):")
-    for title, table in table_groups(report.summary):
+    for title, table in table_groups(report.summary, config.scarce_task):
         print(f"\n{title}")
         print(table[_SHOWN].to_string(index=False))
     print()
     for sentence in report.sentences:
         print(f"- {sentence}")
-    print(f"\nReport: {report.html}\nTables: {run_dir / 'results.csv'}, {run_dir / 'summary.csv'}")
-    return 0
+    print(f"\nTables: {run_dir / 'results.csv'}, {run_dir / 'summary.csv'}")
+    print(f"Report: {report.html}")
+    if tracked:
+        print(f"Tracked: {tracked.describe()}")
+    return run_dir
+
+
+def record_command(run_dir: Path, argv: list[str] | None) -> None:
+    """Add the command line to the run folder's command file (once), for the report's
+    "Reproduce" section: the command that started the grid, then any that continued it."""
+    if argv is None:
+        return
+    path = run_dir / COMMAND_FILE
+    lines = path.read_text().splitlines() if path.is_file() else []
+    command_line = shlex.join(["mtlkit", *argv])
+    if command_line not in lines:
+        atomic_write_text(path, "\n".join([*lines, command_line]) + "\n")
 
 
 _SHOWN = [
     "rank",
     "model",
     "strategy",
+    "converged",
     "mean ± std",
     "gain vs single-task [95% CI]",
     "vs single-task",

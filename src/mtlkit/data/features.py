@@ -7,45 +7,45 @@ saved as a small JSON file, so the same encoding can be applied to new data late
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from mtlkit.data.column_stats import CategoryStats, NumericStats, as_text
 from mtlkit.data.errors import DataError
 from mtlkit.data.schema import FeatureKind, MultiTaskTable, Schema, TaskSpec
 from mtlkit.data.tasks import recode_labels
 from mtlkit.data.tensors import TensorData
+from mtlkit.data.values import FLOAT32_MAX, text_numbers
 from mtlkit.errors import ConfigError
+from mtlkit.files import atomic_write_json
 from mtlkit.validation import check_positive_int
 
 FORMAT = "mtlkit-preprocessor/1"
 MISSING_SUFFIX = "__missing"
 
 
-def _as_text(values: object) -> np.ndarray:
-    """Distinct values as strings (object array); integral floats print as ints, so 3 == 3.0."""
-    values = np.asarray(values)
-    text = values.astype(str).astype(object)
-    if values.dtype.kind == "f":
-        integral = np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < 2**53)
-        text[integral] = values[integral].astype(np.int64).astype(str)
-    return text
-
-
 def _numbers(column: pd.Series, name: str) -> np.ndarray:
-    """Float values of a numeric feature (NaN where missing); infinities are rejected."""
+    """Float values of a numeric feature (NaN where missing); non-numbers, infinities and values
+    beyond the float32 range (whose standard deviation overflows) are rejected."""
     try:
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError) as err:
+        bad = column[text_numbers(column)[1]]
         raise DataError(
-            f"Feature {name!r} is numeric but holds non-numeric values; fix the values or "
-            "declare it categorical in feature_kinds."
+            f"Feature {name!r} is numeric but holds {len(bad)} non-numeric value(s) "
+            f"{bad.head(3).tolist()}; fix the values or declare it categorical in feature_kinds."
         ) from err
-    if np.isinf(values).any():
-        raise DataError(f"Feature {name!r} holds infinite values; replace them or leave empty.")
+    too_big = np.abs(values) > FLOAT32_MAX
+    if too_big.any():
+        raise DataError(
+            f"Feature {name!r} holds infinite or too large values ({int(too_big.sum())} beyond "
+            f"+-3.4e38, the float32 range: {values[too_big][:3].tolist()}); replace them or "
+            "leave those cells empty."
+        )
     return values
 
 
@@ -83,29 +83,35 @@ class Preprocessor:
         unknown = sorted(set(self.feature_kinds) - set(table.features.columns))
         if unknown:
             raise DataError(f"feature_kinds names {unknown}, which are not feature columns.")
-        self._categorical, self._numeric = [], []
+        columns: list[tuple[str, NumericStats | CategoryStats]] = []
         for name, column in table.features.items():
             kind = self.feature_kinds.get(name) or table.feature_kinds.get(name)
             if (kind or _default_kind(column)) == "numeric":
-                self._numeric.append(self._fit_numeric(str(name), column))
+                stats: NumericStats | CategoryStats = NumericStats()
+                stats.update(_numbers(column, str(name)))
             else:
-                self._categorical.append(self._fit_categorical(str(name), column))
-        self._tasks = list(table.tasks)
+                stats = CategoryStats(self.max_categories)
+                stats.update(column)
+            columns.append((str(name), stats))
+        return self.fit_statistics(columns, table.tasks)
+
+    def fit_statistics(
+        self, columns: Sequence[tuple[str, NumericStats | CategoryStats]], tasks: Sequence[TaskSpec]
+    ) -> Preprocessor:
+        """Set the fitted state from per-feature statistics, in feature order, and the tasks.
+
+        :meth:`fit` gathers them from a table in memory; :mod:`mtlkit.data.stream_fit` in one
+        pass over a streamed table. A :class:`CategoryStats` must remember at least
+        ``max_categories`` values.
+        """
+        self._categorical, self._numeric = [], []
+        for name, stats in columns:
+            if isinstance(stats, NumericStats):
+                self._numeric.append(stats.state(name))
+            else:
+                self._categorical.append(stats.state(name, self.max_categories))
+        self._tasks = list(tasks)
         return self
-
-    def _fit_numeric(self, name: str, column: pd.Series) -> dict:
-        values = _numbers(column, name)
-        missing = np.isnan(values)
-        mean = float(values[~missing].mean()) if (~missing).any() else 0.0
-        std = float(values[~missing].std()) if (~missing).any() else 1.0
-        return {"name": name, "mean": mean, "std": std or 1.0, "indicator": bool(missing.any())}
-
-    def _fit_categorical(self, name: str, column: pd.Series) -> dict:
-        _, uniques = pd.factorize(column)
-        vocab = np.unique(_as_text(uniques).astype(str))
-        if len(vocab) > self.max_categories:
-            return {"name": name, "hashed": True}
-        return {"name": name, "vocab": vocab.tolist()}
 
     def _tasks_or_raise(self) -> list[TaskSpec]:
         if self._tasks is None:
@@ -141,7 +147,7 @@ class Preprocessor:
 
     def _category_ids(self, feature: dict, column: pd.Series) -> np.ndarray:
         codes, uniques = pd.factorize(column)
-        text = _as_text(uniques)
+        text = as_text(uniques)
         if feature.get("hashed"):
             hashes = pd.util.hash_array(text, categorize=False) % np.uint64(self.hash_buckets)
             ids = hashes.astype(np.int64) + 1
@@ -202,7 +208,7 @@ class Preprocessor:
             "numeric": self._numeric,
             "tasks": [t.to_dict() for t in self._tasks_or_raise()],
         }
-        Path(path).write_text(json.dumps(state, indent=1), encoding="utf-8")
+        atomic_write_json(Path(path), state, indent=1)
 
     @classmethod
     def load(cls, path: str | Path) -> Preprocessor:

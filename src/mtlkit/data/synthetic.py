@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mtlkit.data.errors import DataError
+from mtlkit.files import atomic_write_text
 
 
 def make_synthetic(
@@ -92,7 +93,7 @@ def write_partial_label_files(
     for k, (label, part) in enumerate(zip(labels, np.array_split(order, len(labels)))):
         others = [lab for lab in labels if lab != label]
         path = folder / f"part{k}_{label}.csv"
-        frame.iloc[np.sort(part)].drop(columns=others).to_csv(path, index=False)
+        atomic_write_text(path, frame.iloc[np.sort(part)].drop(columns=others).to_csv(index=False))
         paths.append(path)
     return paths
 

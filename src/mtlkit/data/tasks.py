@@ -7,9 +7,11 @@ import pandas as pd
 
 from mtlkit.data.errors import DataError
 from mtlkit.data.schema import TASK_KINDS, TaskKind, TaskSpec
+from mtlkit.data.values import text_numbers
 
 MAX_MULTICLASS_INFERRED = 20  # more distinct integers than this is inferred as regression
 MAX_CLASSES = 1000  # more distinct string labels than this is rejected
+RARE_SHARE = 0.01  # a third label value on fewer rows than this share is suspect
 
 
 def label_present(values: pd.Series) -> np.ndarray:
@@ -47,11 +49,51 @@ def _inferred_kind(series: pd.Series) -> TaskKind:
     return "multiclass" if integral and distinct <= MAX_MULTICLASS_INFERRED else "regression"
 
 
+def _suspect_classes(name: str, series: pd.Series, classes: tuple) -> None:
+    """Refuse inferred classes that look like a mistake rather than a task: a missing-label
+    marker (-1 beside class ids >= 0), a binary label with one stray value (a non-number among
+    numbers, or a value on under 1% of the rows), or an identifier (most classes seen once)."""
+    declare = f"declare task_kinds={{{name!r}: 'multiclass'}}"
+    integers = all(isinstance(c, int) and not isinstance(c, bool) for c in classes)
+    others = [c for c in classes if c != -1]
+    if integers and 2 <= len(others) < len(classes) and min(others) >= 0:
+        raise DataError(
+            f"Label column {name!r} holds -1 in {int((series == -1).sum())} row(s) beside the "
+            f"classes {others[:10]}; -1 usually marks a missing label (mtlkit.compat writes "
+            f"it): pass missing_labels=[-1] to mask it, or {declare} if -1 is a class."
+        )
+    if len(classes) == 3:
+        counts = series.value_counts()
+        text = text_numbers(pd.Series(classes, dtype=object))[1]
+        if text.sum() == 1:
+            extra = classes[int(np.flatnonzero(text)[0])]
+        elif counts.min() < RARE_SHARE * len(series):
+            extra = _scalar(counts.idxmin())
+        else:
+            return
+        pair = [c for c in classes if c != extra]
+        raise DataError(
+            f"Label column {name!r} looks binary ({pair[0]!r}, {pair[1]!r}) but also holds "
+            f"{extra!r} in {int((series == extra).sum())} of {len(series)} rows; if it marks a "
+            f"missing label pass missing_labels=[{extra!r}], if it is a third class {declare}, "
+            "else fix those labels."
+        )
+    if len(classes) > MAX_MULTICLASS_INFERRED:
+        singletons = int((series.value_counts() == 1).sum())
+        if 2 * singletons > len(classes):
+            raise DataError(
+                f"Label column {name!r} has {len(classes)} distinct classes, {singletons} of "
+                f"them on a single row; is it an identifier? Drop it from the labels, or "
+                f"{declare} if the classes are real."
+            )
+
+
 def infer_task_spec(name: str, values: object, kind: TaskKind | None = None) -> TaskSpec:
     """The task of label column ``name`` from its values (missing ones are ignored).
 
     Two distinct values give a binary task, 3..20 distinct integers or any strings a multiclass
-    task, other numbers a regression task. An explicit ``kind`` wins but must fit the values.
+    task, other numbers a regression task. An explicit ``kind`` wins but must fit the values;
+    inferred classes that look like a mistake are refused (see :func:`_suspect_classes`).
     """
     series = pd.Series(values)
     series = series[label_present(series)]
@@ -67,6 +109,7 @@ def infer_task_spec(name: str, values: object, kind: TaskKind | None = None) -> 
             f"Label column {name!r} holds infinite values; replace them by valid labels or "
             "leave those cells empty."
         )
+    inferred = kind is None
     kind = kind or _inferred_kind(series)
     if kind == "regression":
         if not numeric:
@@ -90,7 +133,8 @@ def infer_task_spec(name: str, values: object, kind: TaskKind | None = None) -> 
     if kind == "binary" and len(classes) != 2:
         raise DataError(
             f"Label column {name!r} is declared binary but has {len(classes)} distinct values "
-            f"({list(classes)[:10]}); declare it multiclass or fix the labels."
+            f"({list(classes)[:10]}); declare it multiclass, fix the labels, or pass "
+            "missing_labels=[...] with the value that marks a missing label."
         )
     if kind == "multiclass" and numeric and not _is_integral(series.to_numpy(dtype=float)):
         raise DataError(
@@ -102,6 +146,8 @@ def infer_task_spec(name: str, values: object, kind: TaskKind | None = None) -> 
             f"Label column {name!r} has {len(classes)} distinct classes (more than "
             f"{MAX_CLASSES}); is it an identifier? Drop it or declare it regression."
         )
+    if inferred:
+        _suspect_classes(name, series, classes)
     return TaskSpec(name, kind, len(classes), classes)
 
 

@@ -4,6 +4,6 @@ One module per data set; downloads and the cache folder live in :mod:`.cache`.
 """
 
 from mtlkit.datasets.cache import cache_root
-from mtlkit.datasets.registry import DatasetInfo, available, load
+from mtlkit.datasets.registry import DATASETS, DatasetInfo, available, load
 
-__all__ = ["DatasetInfo", "available", "cache_root", "load"]
+__all__ = ["DATASETS", "DatasetInfo", "available", "cache_root", "load"]

@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from mtlkit.errors import DataError
+from mtlkit.files import atomic_write_text
 
 ENV_VAR = "MTLKIT_DATA"
 CHUNK = 1 << 20
@@ -73,7 +74,7 @@ def verify(path: Path, sha256: str | None = None) -> str:
             f"is corrupt or was changed. Delete it (and {record.name}) to download it again."
         )
     if not record.is_file():
-        record.write_text(digest + "\n")
+        atomic_write_text(record, digest + "\n")
     return digest
 
 
@@ -115,7 +116,7 @@ def download(
                 f"{dest}."
             )
         os.replace(tmp, dest)
-        _record_path(dest).write_text(digest + "\n")
+        atomic_write_text(_record_path(dest), digest + "\n")
     finally:
         tmp.unlink(missing_ok=True)
     return dest

@@ -24,7 +24,13 @@ import pandas as pd
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.datasets.cache import CHUNK, cache_root, download
+from mtlkit.datasets.registry import DATASETS
 from mtlkit.errors import DataError
+
+#: What `mtlkit datasets` says about the data set(s) of this module.
+ABOUT_SOURCE = "UCI Census-Income (KDD), downloaded on first use"
+ABOUT_TASKS = "group=1: income, marital; group=2: education, marital (binary)"
+ABOUT_SIZE = "299,285 rows (199,523 train + 99,762 test) x 39 features"
 
 URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/census-income-mld/census.tar.gz"
 ARCHIVE = "census.tar.gz"
@@ -196,6 +202,7 @@ def _split_files(
     return [f for f in files if f is not None]
 
 
+@DATASETS.register("census-income", ABOUT_SOURCE, tasks=ABOUT_TASKS, size=ABOUT_SIZE, download=True)
 def load_census(
     path: str | Path | None = None,
     *,

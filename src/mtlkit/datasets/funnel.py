@@ -23,7 +23,16 @@ import pandas as pd
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.datasets.manual import data_folder, missing_files_error
+from mtlkit.datasets.registry import DATASETS
 from mtlkit.errors import DataError
+
+#: What `mtlkit datasets` says about the data set(s) of this module.
+ALI_CCP_SOURCE = "Alibaba Ali-CCP on Tianchi (login; place the files)"
+ALI_CCP_TASKS = "ctr, ctcvr (binary, every impression)"
+ALI_CCP_SIZE = "~85M impressions (train + test)"
+ALIEXPRESS_SOURCE = "AliExpress search logs on Tianchi (login; place the files)"
+ALIEXPRESS_TASKS = "ctr, ctcvr (binary, every impression)"
+ALIEXPRESS_SIZE = "millions of impressions per country"
 
 TASKS = ("ctr", "ctcvr")
 ALI_CCP_FILES = ("ali_ccp_train.csv", "ali_ccp_val.csv", "ali_ccp_test.csv")
@@ -78,6 +87,9 @@ def _load_funnel(
     )
 
 
+@DATASETS.register(
+    "ali-ccp", ALI_CCP_SOURCE, tasks=ALI_CCP_TASKS, size=ALI_CCP_SIZE, download=False
+)
 def load_ali_ccp(
     path: str | Path | None = None, *, cache_dir: str | Path | None = None
 ) -> MultiTaskTable:
@@ -95,6 +107,9 @@ def load_ali_ccp(
     )
 
 
+@DATASETS.register(
+    "aliexpress", ALIEXPRESS_SOURCE, tasks=ALIEXPRESS_TASKS, size=ALIEXPRESS_SIZE, download=False
+)
 def load_aliexpress(
     path: str | Path | None = None,
     *,

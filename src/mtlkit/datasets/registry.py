@@ -1,4 +1,9 @@
-"""Name -> loader, with what each built-in data set holds and where it comes from."""
+"""Name -> loader, with what each built-in data set holds and where it comes from.
+
+Each data set module registers its loader with :data:`DATASETS`: the description is the
+source; ``tasks``, ``size`` and ``download`` (fetched automatically, or placed by the user)
+are its info.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mtlkit.data.schema import MultiTaskTable
-from mtlkit.datasets.census import load_census
-from mtlkit.datasets.funnel import load_ali_ccp, load_aliexpress
-from mtlkit.datasets.synthetic import load_synthetic
-from mtlkit.datasets.tencent import load_tencent_ads
-from mtlkit.datasets.titanic import load_titanic
 from mtlkit.errors import ConfigError
-from mtlkit.validation import check_choice
+from mtlkit.registry import Registry
+
+DATASETS: Registry[Callable[..., MultiTaskTable]] = Registry("data set", "mtlkit.datasets")
 
 
 @dataclass(frozen=True)
@@ -29,64 +31,12 @@ class DatasetInfo:
     download: bool
 
 
-DATASETS: dict[str, DatasetInfo] = {
-    d.name: d
-    for d in (
-        DatasetInfo(
-            "synthetic",
-            load_synthetic,
-            "label0, label1 (binary; correlation=..., partial_labels=True: one label per file)",
-            "n_rows (default 10,000) x 100 numeric features",
-            "generated (Ma et al., KDD 2018)",
-            True,
-        ),
-        DatasetInfo(
-            "census-income",
-            load_census,
-            "group=1: income, marital; group=2: education, marital (binary)",
-            "299,285 rows (199,523 train + 99,762 test) x 39 features",
-            "UCI Census-Income (KDD), downloaded on first use",
-            True,
-        ),
-        DatasetInfo(
-            "titanic",
-            load_titanic,
-            "survived (binary) + pclass (3 classes) or sex (second='sex')",
-            "891 rows (Kaggle train) or 1,309 (OpenML)",
-            "public CSV, downloaded on first use",
-            True,
-        ),
-        DatasetInfo(
-            "tencent-ads-2020",
-            load_tencent_ads,
-            "age (10 classes), gender (binary); test users unlabelled",
-            "900,000 labelled + 1,000,000 test users (preliminary round), ~30M click records",
-            "Tencent Ads Algorithm Competition 2020 (login; place the files)",
-            False,
-        ),
-        DatasetInfo(
-            "ali-ccp",
-            load_ali_ccp,
-            "ctr, ctcvr (binary, every impression)",
-            "~85M impressions (train + test)",
-            "Alibaba Ali-CCP on Tianchi (login; place the files)",
-            False,
-        ),
-        DatasetInfo(
-            "aliexpress",
-            load_aliexpress,
-            "ctr, ctcvr (binary, every impression)",
-            "millions of impressions per country",
-            "AliExpress search logs on Tianchi (login; place the files)",
-            False,
-        ),
-    )
-}
-
-
 def available() -> dict[str, DatasetInfo]:
     """The built-in data sets by name."""
-    return dict(DATASETS)
+    return {
+        name: DatasetInfo(name, e.target, source=e.description, **e.info)
+        for name, e in DATASETS.entries().items()
+    }
 
 
 def load(name: str, path: str | Path | None = None, **kwargs: object) -> MultiTaskTable:
@@ -95,8 +45,7 @@ def load(name: str, path: str | Path | None = None, **kwargs: object) -> MultiTa
     ``path`` points to a local copy; the other keyword arguments are the loader's (e.g.
     ``group=2`` for census-income, ``cache_dir=...``).
     """
-    check_choice("data set", name, DATASETS)
-    loader = DATASETS[name].loader
+    loader = DATASETS.entry(name).target
     try:
         return loader(path, **kwargs)
     except TypeError as err:

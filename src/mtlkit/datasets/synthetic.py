@@ -9,9 +9,16 @@ from pathlib import Path
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.data.synthetic import make_synthetic, write_partial_label_files
+from mtlkit.datasets.registry import DATASETS
 from mtlkit.errors import DataError
 
+#: What `mtlkit datasets` says about the data set(s) of this module.
+ABOUT_SOURCE = "generated (Ma et al., KDD 2018)"
+ABOUT_TASKS = "label0, label1 (binary; correlation=..., partial_labels=True: one label per file)"
+ABOUT_SIZE = "n_rows (default 10,000) x 100 numeric features"
 
+
+@DATASETS.register("synthetic", ABOUT_SOURCE, tasks=ABOUT_TASKS, size=ABOUT_SIZE, download=True)
 def load_synthetic(
     path: str | Path | None = None,
     *,

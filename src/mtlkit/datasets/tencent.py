@@ -24,7 +24,13 @@ import pandas as pd
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.datasets.manual import data_folder, missing_files_error
+from mtlkit.datasets.registry import DATASETS
 from mtlkit.errors import DataError
+
+#: What `mtlkit datasets` says about the data set(s) of this module.
+ABOUT_SOURCE = "Tencent Ads Algorithm Competition 2020 (login; place the files)"
+ABOUT_TASKS = "age (10 classes), gender (binary); test users unlabelled"
+ABOUT_SIZE = "900,000 labelled + 1,000,000 test users (preliminary round), ~30M click records"
 
 NAME = "tencent-ads-2020"
 WHERE = "https://algo.qq.com (Tencent Advertising Algorithm Competition 2020, data page)"
@@ -96,6 +102,9 @@ def user_features(clicks: pd.DataFrame, ads: pd.DataFrame) -> pd.DataFrame:
     return out.fillna({c: 0.0 for c in share.columns}).reset_index()
 
 
+@DATASETS.register(
+    "tencent-ads-2020", ABOUT_SOURCE, tasks=ABOUT_TASKS, size=ABOUT_SIZE, download=False
+)
 def load_tencent_ads(
     path: str | Path | None = None, *, cache_dir: str | Path | None = None
 ) -> MultiTaskTable:

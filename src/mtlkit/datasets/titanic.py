@@ -19,7 +19,13 @@ import pandas as pd
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.datasets.cache import cache_root, download
+from mtlkit.datasets.registry import DATASETS
 from mtlkit.errors import DataError
+
+#: What `mtlkit datasets` says about the data set(s) of this module.
+ABOUT_SOURCE = "public CSV, downloaded on first use"
+ABOUT_TASKS = "survived (binary) + pclass (3 classes) or sex (second='sex')"
+ABOUT_SIZE = "891 rows (Kaggle train) or 1,309 (OpenML)"
 
 URL = "https://raw.githubusercontent.com/datasciencedojo/datasets/master/titanic.csv"
 FILE = "titanic.csv"
@@ -28,6 +34,7 @@ DROPPED = ("passengerid", "name", "ticket", "boat", "body", "home.dest", "cabin"
 REQUIRED = ("survived", "pclass", "sex", "age", "sibsp", "parch", "fare", "embarked")
 
 
+@DATASETS.register("titanic", ABOUT_SOURCE, tasks=ABOUT_TASKS, size=ABOUT_SIZE, download=True)
 def load_titanic(
     path: str | Path | None = None,
     *,

@@ -3,14 +3,68 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn import metrics as skm
 
 from mtlkit.data.schema import TaskSpec
+from mtlkit.errors import ConfigError
 
-#: Metrics where larger is better (used to pick "best" and for early stopping direction).
-HIGHER_IS_BETTER = {"accuracy", "roc_auc", "pr_auc", "r2"}
+CLASSIFICATION = frozenset({"binary", "multiclass"})
+ALL_KINDS = frozenset({"binary", "multiclass", "regression"})
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric of the vocabulary: its direction and the task kinds that report it."""
+
+    name: str
+    higher_is_better: bool
+    task_kinds: frozenset[str]
+    description: str
+
+
+#: The one list of metrics: what the trainer monitors, compare ranks and the report shows.
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("loss", False, ALL_KINDS, "the training loss: log loss, or MSE for regression"),
+        Metric("roc_auc", True, CLASSIFICATION, "area under the ROC curve (one-vs-rest)"),
+        Metric("pr_auc", True, frozenset({"binary"}), "average precision (area under PR)"),
+        Metric("accuracy", True, CLASSIFICATION, "share of rows whose class is right"),
+        Metric("log_loss", False, CLASSIFICATION, "cross-entropy of the probabilities"),
+        Metric("rmse", False, frozenset({"regression"}), "root mean squared error"),
+        Metric("mae", False, frozenset({"regression"}), "mean absolute error"),
+        Metric("r2", True, frozenset({"regression"}), "coefficient of determination"),
+    )
+}
+METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
+
+
+def metric(name: str) -> Metric:
+    """The metric called ``name``; a ConfigError listing the vocabulary otherwise."""
+    if name not in METRICS:
+        raise ConfigError(f"unknown metric {name!r}; the metrics are {list(METRICS)}.")
+    return METRICS[name]
+
+
+def metrics_for(kind: str) -> list[str]:
+    """The metrics a task of ``kind`` reports."""
+    return [m.name for m in METRICS.values() if kind in m.task_kinds]
+
+
+def check_reported(name: str, tasks: Sequence[TaskSpec], what: str = "monitor") -> list[str]:
+    """The tasks that report metric ``name``; a ConfigError naming every task and the
+    metrics it reports when none does."""
+    covered = [t.name for t in tasks if t.kind in metric(name).task_kinds]
+    if not covered:
+        offered = "; ".join(f"{t.name} ({t.kind}): {', '.join(metrics_for(t.kind))}" for t in tasks)
+        raise ConfigError(
+            f"{what} {name!r} is not reported by any task. The tasks report: {offered}."
+        )
+    return covered
 
 
 def task_metrics(spec: TaskSpec, y_true: np.ndarray, y_score: np.ndarray) -> dict[str, float]:

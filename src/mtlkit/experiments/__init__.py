@@ -1,5 +1,3 @@
-"""Running models on prepared splits and collecting tidy results."""
-
-from mtlkit.experiments.run import RunSpec, run_one, summarize
-
-__all__ = ["RunSpec", "run_one", "summarize"]
+"""Comparisons: the grid's settings (:mod:`.config`), its cells and their files
+(:mod:`.cells`), one run (:mod:`.run`), running the grid (:mod:`.grid`) and the statistics
+over seeds (:mod:`.stats`)."""

@@ -1,15 +1,21 @@
 """The settings of a comparison grid, validated before any training starts.
 
 A :class:`CompareConfig` comes from command-line arguments or a YAML/TOML file
-(:func:`load_config_file`); :meth:`CompareConfig.validate` checks every name and number so a
-typo fails in a second with a clear message rather than an hour into a grid.
+(:func:`load_config_file`). Its settings are declared once, as :class:`~mtlkit.params.Param`
+fields here and in :class:`~mtlkit.training.settings.TrainConfig`; the same declarations
+make the ``mtlkit compare`` flags and the config-file keys (training settings sit at the top
+level of the file, next to the grid's). :meth:`CompareConfig.validate` checks every name and
+number so a typo fails in a second with a clear message rather than an hour into a grid.
+Torch-free until the model and strategy names are checked.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 try:
     import tomllib
@@ -18,22 +24,21 @@ except ModuleNotFoundError:  # Python 3.10
 import yaml
 
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.metrics import HIGHER_IS_BETTER
-from mtlkit.models.registry import check_hyperparameter_names
-from mtlkit.training.strategies import make_strategy
-from mtlkit.validation import (
-    check_choice,
-    check_fraction,
-    check_non_negative_int,
-    check_positive_float,
-    check_positive_int,
-)
+from mtlkit.evaluation.metrics import METRIC_NAMES, metric
+from mtlkit.experiments.tuning import TuneConfig, check_keep
+from mtlkit.params import Param, params_of, setting
+from mtlkit.training.settings import TrainConfig
 
 #: The baseline every grid includes: one independent network per task.
 BASELINE = "single_task"
 #: The data set generated in-process (Ma et al. 2018 generator), no files needed.
 SYNTHETIC = "synthetic"
-METRICS = ("roc_auc", "pr_auc", "accuracy", "loss", "rmse", "mae", "r2")
+#: Options of the synthetic data (``--dataset-option noise=0.5``), passed to make_synthetic.
+SYNTHETIC_OPTIONS = ("noise", "n_features", "task_type")
+#: Training settings a grid does not take: it has ``seeds``, and runs its cells quietly.
+NOT_IN_GRID = ("seed", "progress")
+#: Old spellings still accepted in config files: old -> new.
+ALIASES = {"rows": "n_rows"}
 
 
 def parse_choice(value: str, what: str, example: str) -> tuple[str, dict]:
@@ -41,15 +46,19 @@ def parse_choice(value: str, what: str, example: str) -> tuple[str, dict]:
     (numbers, lists, booleans)."""
     name, *settings = value.split(":")
     params = {}
-    for setting in settings:
-        key, sep, raw = setting.partition("=")
+    for item in settings:
+        key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(
-                f"bad {what} setting {setting!r} in {value!r}; write NAME:key=value, "
-                f"e.g. {example}."
+                f"bad {what} setting {item!r} in {value!r}; write NAME:key=value, e.g. {example}."
             )
         params[key] = yaml.safe_load(raw)
     return name, params
+
+
+def parse_strategy(value: str) -> tuple[str, dict]:
+    """``"alternating:order=proportional"`` -> ``("alternating", {"order": "proportional"})``."""
+    return parse_choice(value, "strategy", "alternating:order=proportional")
 
 
 @dataclass(frozen=True)
@@ -84,9 +93,6 @@ class ModelChoice:
         name, params = parse_choice(value, "model", "mmoe:n_experts=4")
         return cls(name, params, value)
 
-    def validate(self) -> None:
-        check_hyperparameter_names(self.model, self.params)
-
 
 @dataclass
 class CompareConfig:
@@ -95,53 +101,116 @@ class CompareConfig:
     ``data`` is a list of files/folders/globs, or one built-in name (``"synthetic"``, or a
     data set of :mod:`mtlkit.datasets`, whose loader gets ``dataset_options`` such as
     ``{"path": "census-income.test.gz", "group": 2}``). ``correlations`` (synthetic only)
-    makes the task correlation a grid axis. The single-task baseline is always added.
+    makes the task correlation a grid axis, ``label_fractions`` (``{task: [1.0, 0.1]}``) the
+    share of one task's training labels kept. The single-task baseline is always added.
+    ``train`` holds the training settings shared by every run; ``tune`` (None: no tuning)
+    the tuning budget every model x strategy gets (see :mod:`.tuning`).
     """
 
     data: list[str]
     models: list[ModelChoice]
-    labels: list[str] | None = None
-    strategies: list[str] = field(default_factory=lambda: ["joint"])
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    correlations: list[float] | None = None
-    rows: int = 10_000
-    epochs: int = 20
-    batch_size: int = 512
-    lr: float = 1e-3
-    patience: int = 5
-    split_seed: int = 0
-    fractions: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])
-    metric: str = "roc_auc"
-    dataset_options: dict = field(default_factory=dict)
+    labels: list[str] | None = setting(
+        None, "names", "the label columns (one task each)", optional=True
+    )
+    strategies: list[str] = setting(
+        ("joint",),
+        "names",
+        "training strategies, optionally with settings, e.g. joint uncertainty "
+        "alternating:order=proportional",
+    )
+    seeds: list[int] = setting(
+        (0, 1, 2), "ints", "model seeds: every run is repeated per seed", low=0
+    )
+    correlations: list[float] | None = setting(
+        None,
+        "floats",
+        "synthetic data only: task correlations to compare",
+        low=-1.0,
+        high=1.0,
+        optional=True,
+    )
+    n_rows: int = setting(10_000, "int", "synthetic data only: rows generated", low=10)
+    split_seed: int = setting(0, "int", "seed of the data split shared by every run", low=0)
+    fractions: list[float] = setting(
+        (0.7, 0.15, 0.15), "floats", "train, validation and test shares of the rows", low=0.0
+    )
+    stream: bool | None = setting(
+        None,
+        "bool",
+        "read Parquet data batch by batch instead of loading it whole (the splits then take "
+        "whole row groups, see docs/scaling.md); unset: stream Parquet data over 1 GiB on disk",
+        optional=True,
+    )
+    metric: str = setting("roc_auc", "str", "the test metric compared", choices=METRIC_NAMES)
+    dataset_options: dict = setting(
+        None, "mapping", "built-in data sets only: loader options", optional=True
+    )
+    label_fractions: dict | None = setting(
+        None,
+        "mapping",
+        "label scarcity as a grid axis: keep only these shares of one task's training labels, "
+        "TASK=1.0,0.1,0.02 (nested random subsets, masked; validation and test keep all labels)",
+        optional=True,
+    )
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(progress=False))
+    tune: TuneConfig | None = None
 
     # ---- construction --------------------------------------------------------------------
     @classmethod
-    def from_mapping(cls, values: dict, where: str = "the configuration") -> CompareConfig:
-        """Build from plain values (a parsed file or CLI arguments); unknown keys fail."""
-        names = [f.name for f in fields(cls)]
+    def from_mapping(
+        cls, values: dict, where: str = "the configuration", validate: bool = True
+    ) -> CompareConfig:
+        """Build from plain values (a parsed file or CLI arguments); unknown keys fail.
+
+        ``validate=False`` reads a saved configuration without checking the model and
+        strategy names (no PyTorch needed).
+        """
+        values = {ALIASES.get(k, k): v for k, v in values.items()}
+        if values.get("label_fractions") is not None:
+            values["label_fractions"] = parse_label_fractions(values["label_fractions"], where)
+        known = [*GRID_PARAM_NAMES, "data", "models", "tune", *TRAIN_PARAM_NAMES]
         for key in values:
-            if key not in names:
-                close = difflib.get_close_matches(key, names, n=1)
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(f"unknown setting {key!r} in {where}.{hint} Known: {names}.")
+                raise ConfigError(f"unknown setting {key!r} in {where}.{hint} Known: {known}.")
         for key in ("data", "models"):
             if not values.get(key):
                 raise ConfigError(f"{where} must give '{key}'.")
-        values = dict(values)
         data = values["data"]
-        values["data"] = [str(d) for d in ([data] if isinstance(data, str) else data)]
-        values["models"] = [ModelChoice.parse(m) for m in _as_list(values["models"])]
-        for key in ("labels", "strategies", "seeds", "correlations", "fractions"):
-            if key in values and values[key] is not None:
-                values[key] = _as_list(values[key])
-        config = cls(**values)
-        config.validate()
+        if not isinstance(data, (str, list, tuple)) or not all(
+            isinstance(d, str) for d in _as_list(data)
+        ):
+            raise ConfigError(
+                f"'data' in {where} must be a path, a list of paths or a name, got {data!r}."
+            )
+        grid = {
+            p.name: _as_list(values[p.name])
+            if p.kind in _LISTS and values[p.name] is not None
+            else values[p.name]
+            for p in GRID_PARAMS
+            if p.name in values
+        }
+        for p in GRID_PARAMS:
+            grid[p.name] = p.validate(grid[p.name], where) if p.name in grid else p.default
+        train = {k: values[k] for k in TRAIN_PARAM_NAMES if k in values}
+        config = cls(
+            data=[str(d) for d in _as_list(data)],
+            models=[ModelChoice.parse(m) for m in _as_list(values["models"])],
+            **{k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()},
+            train=TrainConfig(progress=False, **train),
+            tune=TuneConfig.from_value(values.get("tune"), where),
+        )
+        config.check(validate)
         return config
 
     def to_dict(self) -> dict:
-        out = asdict(self)
+        """The flat mapping (the config-file form): grid settings and training settings."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "train"}
         out["models"] = [asdict(m) for m in self.models]
-        return out
+        out["tune"] = self.tune.to_dict() if self.tune else None
+        out.update({k: getattr(self.train, k) for k in TRAIN_PARAM_NAMES})
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
     # ---- properties ----------------------------------------------------------------------
     @property
@@ -152,69 +221,57 @@ class CompareConfig:
         return None
 
     @property
+    def streamed(self) -> bool:
+        """Whether the data is streamed (``stream``, else Parquet files above the size)."""
+        from mtlkit.data.streaming import streams_by_default
+
+        if self.builtin is not None:
+            return False
+        return streams_by_default(self.data) if self.stream is None else self.stream
+
+    @property
     def higher_is_better(self) -> bool:
-        return self.metric in HIGHER_IS_BETTER
+        return metric(self.metric).higher_is_better
 
     def grid_models(self) -> list[ModelChoice]:
-        """The configured models, with the single-task baseline first (added if missing)."""
-        models = [m for m in self.models if m.label != BASELINE]
-        return [next((m for m in self.models if m.label == BASELINE), ModelChoice(BASELINE))] + (
-            models
-        )
+        """The configured models, with the single-task baseline first (added if missing; a
+        configured one, e.g. ``single_task:hidden=[16]``, is shown as ``single_task``)."""
+        models = [m for m in self.models if m.model != BASELINE]
+        given = next((m for m in self.models if m.model == BASELINE), ModelChoice(BASELINE))
+        return [replace(given, label=BASELINE), *models]
+
+    @property
+    def scarce_task(self) -> str | None:
+        """The task whose training labels ``label_fractions`` thins out, if any."""
+        return next(iter(self.label_fractions)) if self.label_fractions else None
+
+    def label_fraction_values(self) -> list[float] | None:
+        """The shares of the scarce task's training labels the grid compares, if any."""
+        return list(self.label_fractions[self.scarce_task]) if self.label_fractions else None
 
     def train_params(self) -> dict:
-        return {
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "lr": self.lr,
-            "patience": self.patience,
-        }
+        """The training settings every run of the grid gets (not the seed: a grid axis)."""
+        return {k: getattr(self.train, k) for k in TRAIN_PARAM_NAMES}
 
     # ---- validation ----------------------------------------------------------------------
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` on the first bad setting (names, ranges, combinations)."""
+    def check(self, plugins: bool = True) -> None:
+        """Raise :class:`ConfigError` on the first bad setting (names, ranges, combinations);
+        with ``plugins`` also check model and strategy names and settings."""
         if not self.models:
             raise ConfigError("give at least one model, e.g. --models shared_bottom mmoe.")
         labels = [m.label for m in self.models]
         if len(set(labels)) != len(labels):
             raise ConfigError(f"model labels must be unique, got {labels}.")
-        for m in self.models:
-            m.validate()
-        if not self.strategies:
-            raise ConfigError("give at least one strategy, e.g. --strategies joint.")
-        for s in self.strategies:
-            if not isinstance(s, str) or not s:
-                raise ConfigError(f"a strategy must be a name such as 'joint', got {s!r}.")
-            name, params = parse_strategy(s)
-            make_strategy(name, **params)  # checks the name and its parameters
-        if len(set(self.strategies)) != len(self.strategies):
-            raise ConfigError(f"strategies are listed twice: {self.strategies}.")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError(f"give one or more distinct seeds, got {self.seeds}.")
-        for s in self.seeds:
-            check_non_negative_int("every seed", s)
-        check_positive_int("epochs", self.epochs)
-        check_positive_int("batch_size", self.batch_size)
-        check_positive_float("lr", self.lr)
-        check_non_negative_int("patience", self.patience)
-        check_non_negative_int("split_seed", self.split_seed)
-        check_choice("metric", self.metric, METRICS)
-        if len(self.fractions) != 3 or abs(sum(self.fractions) - 1) > 1e-9:
-            raise ConfigError(
-                f"fractions must be three numbers (train, validation, test) that sum to 1, "
-                f"got {self.fractions}."
-            )
-        for f in self.fractions:
-            check_fraction("every split fraction", f)
-        if self.labels is not None and (
-            not self.labels or len(set(self.labels)) < len(self.labels)
-        ):
-            raise ConfigError(f"labels must be distinct column names, got {self.labels}.")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"give distinct seeds, got {self.seeds}.")
+        check_fractions(self.fractions)
+        parse_label_fractions(self.label_fractions)
+        self._check_data_settings()
+        if plugins:
+            self._check_plugins()
+
+    def _check_data_settings(self) -> None:
         if self.builtin == SYNTHETIC:
-            check_positive_int("rows", self.rows)
-            for c in self.correlations or []:
-                if isinstance(c, bool) or not isinstance(c, (int, float)) or not -1 <= c <= 1:
-                    raise ConfigError(f"every correlation must be a number in [-1, 1], got {c!r}.")
             if self.correlations is not None and len(set(self.correlations)) < len(
                 self.correlations
             ):
@@ -226,13 +283,101 @@ class CompareConfig:
             )
         elif self.builtin is None and self.labels is None:
             raise ConfigError("give the label columns of your files, e.g. --labels a b.")
-        if not isinstance(self.dataset_options, dict):
-            raise ConfigError(f"dataset_options must be a mapping, got {self.dataset_options!r}.")
-        if self.dataset_options and self.builtin in (None, SYNTHETIC):
+        if self.label_fractions and self.streamed:
+            raise ConfigError(
+                "label_fractions thin out labels in memory; they do not apply to streamed data "
+                "(leave them out, or load the data whole with --no-stream)."
+            )
+        if self.stream and self.builtin is not None:
+            raise ConfigError(
+                f"stream applies to Parquet files, not to the built-in data set {self.builtin!r}."
+            )
+        if self.dataset_options and self.builtin is None:
             raise ConfigError(
                 "dataset options (--dataset-path, --dataset-option) only apply to a built-in "
-                "data set such as 'census-income'; see 'mtlkit datasets'."
+                "data set such as 'census-income' or 'synthetic'; see 'mtlkit datasets'."
             )
+        if self.builtin == SYNTHETIC:
+            unknown = sorted(set(self.dataset_options or {}) - set(SYNTHETIC_OPTIONS))
+            if unknown:
+                raise ConfigError(
+                    f"synthetic data takes the options {list(SYNTHETIC_OPTIONS)}, not {unknown}."
+                )
+
+    def _check_plugins(self) -> None:
+        from mtlkit.models import check_hyperparameters  # here: importing the zoo loads PyTorch
+        from mtlkit.training.strategies import check_strategy
+
+        for m in self.models:
+            check_hyperparameters(m.model, m.params)
+        if len(set(self.strategies)) != len(self.strategies):
+            raise ConfigError(f"strategies are listed twice: {self.strategies}.")
+        for s in self.strategies:
+            check_strategy(*parse_strategy(s))
+        if self.tune is not None and self.tune.keep:
+            check_keep(self.tune.keep)
+
+
+GRID_PARAMS: tuple[Param, ...] = params_of(CompareConfig)
+GRID_PARAM_NAMES = tuple(p.name for p in GRID_PARAMS)
+#: The training settings a grid takes (at the top level of its config file).
+TRAIN_PARAMS: tuple[Param, ...] = tuple(
+    p for p in TrainConfig.params() if p.name not in NOT_IN_GRID
+)
+TRAIN_PARAM_NAMES = tuple(p.name for p in TRAIN_PARAMS)
+_LISTS = ("names", "ints", "floats", "sizes")
+
+
+def check_fractions(fractions: Sequence[float]) -> None:
+    """Three shares (train, validation, test) that sum to 1, with training and validation
+    rows."""
+    if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-9 or 0 in fractions[:2]:
+        raise ConfigError(
+            "fractions must be three numbers (train, validation, test) that sum to 1, with "
+            f"some training and validation rows, got {list(fractions)}."
+        )
+
+
+#: One share of a task's training labels.
+LABEL_FRACTION = Param(
+    "label_fractions",
+    None,
+    "floats",
+    "shares of the task's training labels",
+    low=0.0,
+    open_low=True,
+    high=1.0,
+)
+
+
+def parse_label_fractions(value: Any, where: str = "the configuration") -> dict | None:
+    """``{task: [fraction, ...]}`` from a mapping or the command-line form
+    ``TASK=1.0,0.1,0.02``: one task, distinct shares in (0, 1]."""
+    example = "income=1.0,0.1,0.02 (config: label_fractions: {income: [1.0, 0.1, 0.02]})"
+    if value is None:
+        return None
+    if isinstance(value, str):
+        task, sep, numbers = value.partition("=")
+        try:
+            parsed = {task: [float(x) for x in numbers.split(",")]} if sep and task else None
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise ConfigError(
+                f"label fractions in {where} must read like {example}; got {value!r}."
+            )
+        value = parsed
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ConfigError(
+            f"label fractions in {where} take one task (the one whose labels become scarce) "
+            f"and its shares, e.g. {example}; got {value!r}."
+        )
+    ((task, fractions),) = value.items()
+    fractions = list(fractions) if isinstance(fractions, (list, tuple)) else [fractions]
+    checked = list(LABEL_FRACTION.validate(fractions, f"{where}, task {task!r}"))
+    if len(set(checked)) < len(checked):
+        raise ConfigError(f"label fractions of task {task!r} are listed twice: {checked}.")
+    return {str(task): checked}
 
 
 def load_config_file(path: str | Path) -> dict:
@@ -254,7 +399,7 @@ def load_config_file(path: str | Path) -> dict:
     if not isinstance(values, dict):
         raise ConfigError(f"{str(path)!r} must hold a mapping of settings (key: value).")
     data = values.get("data")
-    if data is not None:
+    if isinstance(data, (str, list)):
         items = [data] if isinstance(data, str) else list(data)
         values["data"] = [_relative_to(path.parent, str(d)) for d in items]
     return values
@@ -266,7 +411,7 @@ def _relative_to(folder: Path, item: str) -> str:
     return str(folder / item)
 
 
-def _as_list(value: object) -> list:
+def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
@@ -278,8 +423,3 @@ def _looks_like_name(text: str) -> bool:
         and "." not in text
         and not any(c in text for c in "*?[")
     )
-
-
-def parse_strategy(value: str) -> tuple[str, dict]:
-    """``"alternating:order=proportional"`` -> ``("alternating", {"order": "proportional"})``."""
-    return parse_choice(value, "strategy", "alternating:order=proportional")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from mtlkit import datasets
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
-from mtlkit.data.splits import split_table
+from mtlkit.data.splits import check_splits, keep_label_fraction, split_table
+from mtlkit.data.stream_split import split_stream
+from mtlkit.data.streaming import StreamingTable, stream_tables
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import SYNTHETIC, CompareConfig
@@ -28,9 +32,10 @@ def load_data(config: CompareConfig, correlation: float | None = None) -> MultiT
                 f"synthetic data has the labels {SYNTHETIC_LABELS}; {unknown} are not among them."
             )
         frame = make_synthetic(
-            config.rows,
+            config.n_rows,
             correlation=0.9 if correlation is None else correlation,
             seed=config.split_seed,
+            **(config.dataset_options or {}),
         )
         return load_tables(frame.drop(columns=sorted(set(SYNTHETIC_LABELS) - set(labels))), labels)
     if name is not None:
@@ -39,7 +44,7 @@ def load_data(config: CompareConfig, correlation: float | None = None) -> MultiT
                 f"{name!r} is neither a file nor a folder nor a built-in data set "
                 f"({[SYNTHETIC, *datasets.available()]}); check the path or see 'mtlkit datasets'."
             )
-        table = datasets.load(name, **config.dataset_options)
+        table = datasets.load(name, **(config.dataset_options or {}))
         if config.labels is not None and sorted(config.labels) != sorted(table.task_names):
             raise ConfigError(
                 f"data set {name!r} has the labels {table.task_names}; leave --labels out or "
@@ -51,6 +56,38 @@ def load_data(config: CompareConfig, correlation: float | None = None) -> MultiT
 
 def load_splits(
     config: CompareConfig, correlation: float | None = None
+) -> tuple[MultiTaskTable, MultiTaskTable, MultiTaskTable] | tuple[StreamingTable, ...]:
+    """(train, validation, test): the same for every cell, fixed by ``config.split_seed``;
+    streamed tables split by row groups when ``config.streamed``."""
+    if config.streamed:
+        table = stream_tables(config.data, labels=config.labels)
+        return split_stream(table, config.fractions, seed=config.split_seed)
+    splits = split_table(load_data(config, correlation), config.fractions, seed=config.split_seed)
+    check_splits(*splits)
+    return splits
+
+
+def with_label_fraction(
+    config: CompareConfig, splits: tuple[MultiTaskTable, ...], fraction: float | None
+) -> tuple[MultiTaskTable, ...]:
+    """``splits`` with only ``fraction`` of the scarce task's training labels kept (nested
+    subsets, see :func:`~mtlkit.data.splits.keep_label_fraction`); as they are for None."""
+    if fraction is None:
+        return splits
+    train, val, test = splits
+    train = keep_label_fraction(train, config.scarce_task, fraction, config.split_seed)
+    check_splits(train, val, test)
+    return train, val, test
+
+
+_SPLITS: dict[tuple[str, float | None], tuple] = {}
+
+
+def cached_splits(
+    config: CompareConfig, correlation: float | None = None
 ) -> tuple[MultiTaskTable, MultiTaskTable, MultiTaskTable]:
-    """(train, validation, test): the same for every cell, fixed by ``config.split_seed``."""
-    return split_table(load_data(config, correlation), config.fractions, seed=config.split_seed)
+    """:func:`load_splits`, loaded once per process (the grid's cells and studies share it)."""
+    key = (json.dumps(config.to_dict(), sort_keys=True), correlation)
+    if key not in _SPLITS:
+        _SPLITS[key] = load_splits(config, correlation)
+    return _SPLITS[key]

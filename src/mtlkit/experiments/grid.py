@@ -1,108 +1,81 @@
-"""The comparison grid: every model x strategy x seed (x correlation) on the same splits.
+"""Running the comparison grid: every model x strategy x seed (x correlation x label
+fraction) on the same splits, after tuning every model x strategy with the same budget when
+the grid tunes.
 
-Each finished cell is written atomically as one JSON file under ``RUN_DIR/cells/`` (its tidy
-result rows, its training history and its test predictions), so an interrupted grid loses no
-finished cell and a rerun skips them. The final tables are always rebuilt from these files.
+Each finished cell is written atomically as one JSON file (see :mod:`.cells`), so an
+interrupted grid loses no finished cell and a rerun skips them; tuning studies resume the
+same way (see :mod:`.study`). A cell whose run did not
+converge also keeps its training state (``state/<cell>.pt``): resuming the grid with a
+larger epoch budget continues exactly those cells from where they stopped.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing
-import re
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from mtlkit.data.schema import MultiTaskTable
+from mtlkit.data.streaming import StreamingTable
 from mtlkit.errors import ConfigError
-from mtlkit.experiments.config import BASELINE, CompareConfig
-from mtlkit.experiments.data import load_splits
+from mtlkit.evaluation.metrics import check_reported
+from mtlkit.experiments.cells import (
+    CONFIG_FILE,
+    Cell,
+    cell_path,
+    grid_cells,
+    needs_training,
+    state_path,
+)
+from mtlkit.experiments.config import CompareConfig
+from mtlkit.experiments.data import cached_splits, with_label_fraction
 from mtlkit.experiments.run import RunSpec, run_one
-from mtlkit.files import atomic_write_bytes
-from mtlkit.training.trainer import History
-
-CONFIG_FILE = "config.json"
-CELLS_DIR = "cells"
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One training run of the grid."""
-
-    spec: RunSpec
-    correlation: float | None = None
-
-    @property
-    def id(self) -> str:
-        """A file-name-safe, unique name, e.g. ``corr+0.90__mmoe__joint__seed1``."""
-        prefix = "" if self.correlation is None else f"corr{self.correlation:+.2f}__"
-        return re.sub(r"[^A-Za-z0-9_.+=-]+", "-", prefix + self.spec.run_id)
-
-    @property
-    def tags(self) -> dict:
-        return {} if self.correlation is None else {"correlation": self.correlation}
-
-
-@dataclass
-class CellResult:
-    """What one finished cell left in its file."""
-
-    cell_id: str
-    rows: list[dict]
-    history: History
-    #: ``{task: (y_true, y_score)}`` on the labelled test rows.
-    predictions: dict[str, tuple[np.ndarray, np.ndarray]]
-
-
-def grid_cells(config: CompareConfig) -> list[Cell]:
-    """The cells of ``config``: the baseline with the joint strategy, every other model with
-    every strategy, each for every seed and correlation."""
-    cells = []
-    for corr in config.correlations or [None]:
-        for choice in config.grid_models():
-            strategies = ["joint"] if choice.label == BASELINE else config.strategies
-            for strategy in strategies:
-                for seed in config.seeds:
-                    spec = RunSpec(
-                        choice.model,
-                        strategy,
-                        seed,
-                        model_params=choice.params,
-                        train_params=config.train_params(),
-                        label=choice.label,
-                    )
-                    cells.append(Cell(spec, corr))
-    return cells
-
-
-def cell_path(run_dir: Path, cell: Cell) -> Path:
-    return Path(run_dir) / CELLS_DIR / f"{cell.id}.json"
+from mtlkit.experiments.study import StudySpec, finished_trials, run_study
+from mtlkit.experiments.tuning import StudyRecord, study_path
+from mtlkit.files import atomic_write_json
+from mtlkit.tracking.grid import CellTracking
 
 
 def prepare_run_dir(config: CompareConfig, run_dir: Path) -> None:
-    """Save the config in ``run_dir``, or check it equals the saved one when resuming."""
+    """Save the config in ``run_dir``, or check it against the saved one when resuming.
+
+    Only the epoch budget may change, and only grow (to continue the runs that did not
+    converge); the saved config then records the new budget.
+    """
     run_dir = Path(run_dir)
     saved_path = run_dir / CONFIG_FILE
     current = config.to_dict()
     if saved_path.is_file():
         saved = json.loads(saved_path.read_text())
-        differs = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+        keys = set(saved) | set(current)
+        differs = sorted(k for k in keys if k != "epochs" and saved.get(k) != current.get(k))
         if differs:
             detail = "; ".join(
                 f"{k}: {saved.get(k)!r} there, {current.get(k)!r} now" for k in differs
             )
             raise ConfigError(
                 f"{run_dir} holds a grid with another configuration ({detail}). Rerun with the "
-                "same settings to resume it, or choose a new --out folder."
+                "same settings to resume it (only --epochs may grow), or choose a new --out "
+                "folder."
             )
-        return
-    atomic_write_bytes(saved_path, json.dumps(current, indent=2).encode())
+        if current["epochs"] < saved["epochs"]:
+            raise ConfigError(
+                f"{run_dir} holds a grid trained for up to {saved['epochs']} epochs; resuming "
+                f"may raise the epoch budget (to continue runs that did not converge), not lower "
+                f"it to {current['epochs']}. Rerun with --epochs {saved['epochs']} or more."
+            )
+        if current["epochs"] == saved["epochs"]:
+            return
+    atomic_write_json(saved_path, current)
+
+
+BACKENDS = ("local", "ray")
 
 
 def run_grid(
@@ -110,48 +83,105 @@ def run_grid(
     run_dir: Path,
     jobs: int = 1,
     progress: bool = True,
-    on_start: Callable[[int, int], None] | None = None,
+    on_start: Callable[[int, int, int], None] | None = None,
+    tracking: CellTracking | None = None,
+    backend: str = "local",
+    ray_address: str | None = None,
 ) -> tuple[int, int]:
-    """Run the cells of ``config`` that ``run_dir`` does not hold yet; returns (ran, skipped).
+    """Run the cells of ``config`` that ``run_dir`` does not hold yet, and continue those that
+    did not converge within a smaller epoch budget; returns (ran, skipped).
 
-    With ``jobs > 1`` cells run in that many worker processes (one torch thread each).
-    ``on_start(todo, done)`` is called once the pending cells are known.
+    With ``jobs > 1`` cells run in that many worker processes (one torch thread each); with
+    ``backend="ray"`` each cell is a Ray task (see :mod:`.ray_backend`) and ``jobs`` bounds the
+    cells in flight. Either way each cell writes its record into ``run_dir`` atomically.
+    ``on_start(todo, done, continued)`` is called once the pending cells are known
+    (``continued`` of the ``todo`` cells resume from their saved state). With ``tracking``
+    each cell is logged as a child of the grid's tracked run (see :mod:`mtlkit.tracking`).
+    A grid that tunes (``config.tune``) runs its studies first (:func:`tune_grid`).
     """
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {list(BACKENDS)}, got {backend!r}.")
     run_dir = Path(run_dir)
     check_data(config)  # bad data fails before the run folder is touched or any training
     prepare_run_dir(config, run_dir)
+    if config.tune is not None:
+        tune_grid(config, run_dir, jobs, progress)
     cells = grid_cells(config)
-    todo = [c for c in cells if not cell_path(run_dir, c).is_file()]
+    todo = [c for c in cells if needs_training(run_dir, c, config.train.epochs)]
     done = len(cells) - len(todo)
     if on_start:
-        on_start(len(todo), done)
+        on_start(len(todo), done, sum(cell_path(run_dir, c).is_file() for c in todo))
     if not todo:
         return 0, done
     bar = tqdm(total=len(cells), initial=done, desc="grid cells", unit="cell", disable=not progress)
     raw = config.to_dict()
     try:
-        if jobs <= 1:
+        if backend == "ray":
+            from mtlkit.experiments.ray_backend import run_on_ray
+
+            run_on_ray(raw, todo, run_dir, jobs, bar, ray_address, tracking)
+        elif jobs <= 1:
             for cell in todo:
                 bar.set_postfix_str(cell.id)
-                run_cell(raw, cell, run_dir)
-                bar.update()
+                bar.update(run_cell(raw, cell, run_dir, tracking))
         else:
-            _run_parallel(raw, todo, run_dir, jobs, bar)
+            _run_parallel(run_cell, raw, todo, run_dir, jobs, bar, tracking)
     finally:
         bar.close()
     return len(todo), done
 
 
-def _run_parallel(raw: dict, todo: list[Cell], run_dir: Path, jobs: int, bar) -> None:
+def tune_grid(
+    config: CompareConfig,
+    run_dir: Path,
+    jobs: int = 1,
+    progress: bool = True,
+    studies: list[Cell] | None = None,
+) -> int:
+    """Tune every model x strategy (x data variant) of ``config``, the single-task baseline
+    included, with the same budget (or only the ``studies`` of these cells); studies that
+    ``run_dir`` holds finished are skipped, an interrupted one continues. Returns the number
+    of studies run. With ``jobs > 1`` studies run in that many processes (each study's
+    trials one after another)."""
+    if studies is None:
+        studies = list({c.study_id: c for c in grid_cells(config)}.values())
+    todo = [c for c in studies if not study_path(run_dir, c.study_id).is_file()]
+    if not todo:
+        return 0
+    budget = config.tune.trials
+    bar = tqdm(
+        total=len(studies) * budget,
+        initial=finished_trials(run_dir, [c.study_id for c in studies]),
+        desc="tuning trials",
+        unit="trial",
+        disable=not progress,
+    )
+    raw = config.to_dict()
+    try:
+        if jobs <= 1:
+            for cell in todo:
+                bar.set_postfix_str(cell.study_id)
+                tune_cell(raw, cell, run_dir, on_trial=bar.update)
+        else:
+            _run_parallel(tune_cell, raw, todo, run_dir, jobs, bar)
+    finally:
+        bar.close()
+    return len(todo)
+
+
+def _run_parallel(
+    task: Callable, raw: dict, todo: list[Cell], run_dir: Path, jobs: int, bar, *extra
+) -> None:
+    """``task(raw, cell, run_dir, *extra)`` for every cell in ``jobs`` processes; the bar
+    advances by what each returns."""
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker)
     try:
-        pending = {pool.submit(run_cell, raw, cell, run_dir) for cell in todo}
+        pending = {pool.submit(task, raw, cell, run_dir, *extra) for cell in todo}
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                future.result()  # re-raise a worker's error here
-                bar.update()
+                bar.update(future.result())  # re-raises a worker's error here
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -160,81 +190,89 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-_SPLITS: dict[tuple[str, float | None], tuple] = {}
-
-
-def _splits(config: CompareConfig, correlation: float | None) -> tuple:
-    """The splits of one data variant, loaded once per process."""
-    key = (json.dumps(config.to_dict(), sort_keys=True), correlation)
-    if key not in _SPLITS:
-        _SPLITS[key] = load_splits(config, correlation)
-    return _SPLITS[key]
+def _splits(config: CompareConfig, correlation: float | None, fraction: float | None) -> tuple:
+    """The splits of one data variant (loaded once per process per correlation)."""
+    return with_label_fraction(config, cached_splits(config, correlation), fraction)
 
 
 def check_data(config: CompareConfig) -> None:
-    """Load and split every data variant: missing files or labels fail here, clearly."""
+    """Load and split every data variant: missing files or labels, a task without labels in
+    a split, or a metric no task reports fail here, clearly."""
     for correlation in config.correlations or [None]:
-        _splits(config, correlation)
+        for fraction in config.label_fraction_values() or [None]:
+            train, _, _ = _splits(config, correlation, fraction)
+        tasks = train.tasks if isinstance(train, MultiTaskTable) else _stream_tasks(train)
+        check_reported(config.metric, tasks, "metric")
+        check_reported(config.train.monitor, tasks, "monitor")
 
 
-def run_cell(raw_config: dict, cell: Cell, run_dir: Path) -> str:
-    """Train one cell and write its file atomically; returns the cell id."""
-    train, val, test = _splits(CompareConfig.from_mapping(raw_config), cell.correlation)
+def _stream_tasks(train: StreamingTable) -> list:
+    """The tasks of a streamed training split (one pass over it, as each cell makes)."""
+    from mtlkit.data.stream_fit import fit_preprocessor
+
+    return list(fit_preprocessor(train).schema().tasks)
+
+
+def run_cell(
+    raw_config: dict, cell: Cell, run_dir: Path, tracking: CellTracking | None = None
+) -> int:
+    """Train one cell (or continue it from its saved state) with its study's tuned settings
+    when the grid tunes, log it with ``tracking`` (its model folder included) and write its
+    record atomically; returns 1 (one cell done)."""
+    config = CompareConfig.from_mapping(raw_config, validate=False)
+    train, val, test = _splits(config, cell.correlation, cell.label_fraction)
+    train_params = {**config.train_params(), "progress": False}  # the grid has its own bar
+    model_params, strategy_params = cell.model_params, {}
+    if config.tune is not None:
+        path = study_path(run_dir, cell.study_id)
+        best = StudyRecord.from_dict(json.loads(path.read_text())).best
+        model_params = {**model_params, **best["model"]}
+        strategy_params, train_params = best["strategy"], {**train_params, **best["train"]}
     spec = RunSpec(
-        cell.spec.model,
-        cell.spec.strategy,
-        cell.spec.seed,
-        cell.spec.model_params,
-        {**cell.spec.train_params, "progress": False},
-        cell.spec.label,
+        cell.model,
+        cell.strategy,
+        cell.seed,
+        model_params,
+        train_params,
+        cell.label,
+        strategy_params=strategy_params,
     )
-    rows, est = run_one(spec, train, val, test, tags=cell.tags)
-    scores = est.predict_proba(test)
-    predictions = {
-        task: {
-            "y_true": test.labels[task][test.masks[task]].tolist(),
-            "y_score": np.asarray(scores[task])[test.masks[task]].tolist(),
-        }
-        for task in test.task_names
-    }
-    payload = {
-        "cell_id": cell.id,
-        "rows": [{**r, "run_id": cell.id} for r in rows],
-        "history": est.history_.to_dict(),
-        "predictions": predictions,
-    }
-    atomic_write_bytes(cell_path(run_dir, cell), json.dumps(payload).encode())
-    return cell.id
-
-
-def load_cells(run_dir: Path, config: CompareConfig | None = None) -> list[CellResult]:
-    """Every finished cell of ``run_dir``, in the grid order of ``config`` (else by name)."""
-    files = sorted((Path(run_dir) / CELLS_DIR).glob("*.json"))
-    if not files:
-        raise ConfigError(
-            f"{run_dir} holds no finished grid cells ({CELLS_DIR}/*.json); run "
-            "'mtlkit compare' into it first."
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = Path(tmp) / "model" if tracking else None
+        record = run_one(
+            spec,
+            train,
+            val,
+            test,
+            tags=cell.tags,
+            model_dir=model_dir,
+            state=state_path(run_dir, cell),
         )
-    out = []
-    for path in files:
-        d = json.loads(path.read_text())
-        out.append(
-            CellResult(
-                d["cell_id"],
-                d["rows"],
-                History.from_dict(d["history"]),
-                {
-                    t: (np.asarray(p["y_true"]), np.asarray(p["y_score"]))
-                    for t, p in d["predictions"].items()
-                },
-            )
-        )
-    if config is not None:
-        order = {c.id: i for i, c in enumerate(grid_cells(config))}
-        out.sort(key=lambda c: order.get(c.cell_id, len(order)))
-    return out
+        record.run_id = cell.id
+        if tracking:
+            tracking.log_cell(cell, config, record, model_dir)
+    atomic_write_json(cell_path(run_dir, cell), record.to_dict(), indent=None)
+    return 1
 
 
-def results_frame(cells: list[CellResult]) -> pd.DataFrame:
-    """The tidy table: one row per run x task x split x metric."""
-    return pd.DataFrame([row for c in cells for row in c.rows])
+def tune_cell(
+    raw_config: dict, cell: Cell, run_dir: Path, on_trial: Callable[[], None] | None = None
+) -> int:
+    """Run (or finish) the tuning study of ``cell``'s model x strategy on the training and
+    validation splits of its data variant only, and write its record; returns the trials
+    run."""
+    config = CompareConfig.from_mapping(raw_config, validate=False)
+    train, val, _ = _splits(config, cell.correlation, cell.label_fraction)  # test stays here
+    spec = StudySpec(
+        cell.study_id,
+        cell.model,
+        cell.strategy,
+        config.tune,
+        cell.model_params,
+        config.train_params(),
+        cell.label,
+        cell.tags,
+    )
+    record, ran = run_study(spec, train, val, run_dir, on_trial)
+    atomic_write_json(study_path(run_dir, cell.study_id), record.to_dict())
+    return ran

@@ -1,20 +1,27 @@
-"""One run = one model x strategy x seed on fixed splits, giving tidy result rows."""
+"""One run = one model x strategy x seed on fixed splits, giving a :class:`RunRecord`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import pandas as pd
+import numpy as np
 
 from mtlkit.data.schema import MultiTaskTable
+from mtlkit.data.stream_batches import StreamingData
+from mtlkit.data.streaming import READ_ROWS, StreamingTable
+from mtlkit.evaluation.metrics import all_task_metrics
+from mtlkit.evaluation.record import RunRecord
 from mtlkit.experiments.config import parse_strategy
 from mtlkit.training.estimator import MultiTaskEstimator
+from mtlkit.training.trainer import load_torch, save_torch
 
 
 @dataclass(frozen=True)
 class RunSpec:
     """What to train: a model name, a strategy (a name, or ``NAME:key=value...`` with its
-    settings, e.g. ``alternating:order=proportional``), a seed and their settings."""
+    settings, e.g. ``alternating:order=proportional``), a seed and their settings;
+    ``strategy_params`` are further strategy settings (tuned ones)."""
 
     model: str
     strategy: str = "joint"
@@ -23,6 +30,7 @@ class RunSpec:
     train_params: dict = field(default_factory=dict)
     #: Name shown in results (e.g. "mmoe-4x" for a configured variant); the model name if unset.
     label: str | None = None
+    strategy_params: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -35,65 +43,93 @@ class RunSpec:
 
 def run_one(
     spec: RunSpec,
-    train: MultiTaskTable,
-    val: MultiTaskTable,
-    test: MultiTaskTable,
+    train: MultiTaskTable | StreamingTable,
+    val: MultiTaskTable | StreamingTable,
+    test: MultiTaskTable | StreamingTable,
     tags: dict | None = None,
-) -> tuple[list[dict], MultiTaskEstimator]:
-    """Train ``spec`` and return one row per task x split x metric, plus the fitted estimator.
+    model_dir: Path | None = None,
+    state: Path | None = None,
+) -> RunRecord:
+    """Train ``spec``; its record holds the validation and test metrics and the test
+    predictions. ``tags`` (e.g. ``{"correlation": 0.9}``) identify the data variant; the
+    fitted model is saved in ``model_dir`` when given.
 
-    ``tags`` (e.g. ``{"correlation": 0.9}``) are copied into every row.
+    ``state`` is a file for the training state: a run that does not converge saves there
+    what continuing it needs, and a later call with a larger epoch budget continues from it
+    (its training time adds up); a converged run removes it.
     """
     strategy, strategy_params = parse_strategy(spec.strategy)
+    saved = load_torch(state) if state is not None and state.is_file() else {}
     est = MultiTaskEstimator(
         spec.model,
         strategy=strategy,
-        strategy_params=strategy_params,
-        seed=spec.seed,
-        **spec.train_params,
+        strategy_params={**strategy_params, **spec.strategy_params},
+        **{**spec.train_params, "seed": spec.seed},
         **spec.model_params,
-    ).fit(train, val)
-    base = {
-        **(tags or {}),
-        "run_id": spec.run_id,
-        "model": spec.name,
-        "architecture": spec.model,
-        "strategy": spec.strategy,
-        "seed": spec.seed,
-        "train_time_s": est.fit_time_,
-        "epochs": len(est.history_.epochs),
-        "best_epoch": est.history_.best_epoch,
-        "n_params": est.n_parameters_,
-    }
-    rows = []
-    for split, table in (("val", val), ("test", test)):
-        for task, metrics in est.evaluate(table).items():
-            for metric, value in metrics.items():
-                rows.append(
-                    {**base, "task": task, "split": split, "metric": metric, "value": value}
-                )
-    return rows, est
+    ).fit(train, validation=val, state=saved.get("training"))
+    train_time = saved.get("train_time_s", 0.0) + est.fit_time_
+    if state is not None:
+        training = est.training_state()
+        if est.history_.converged or training is None:
+            state.unlink(missing_ok=True)
+        else:
+            save_torch(state, {"training": training, "train_time_s": train_time})
+    if model_dir is not None:
+        est.save(model_dir)
+    metrics = {"val": est.evaluate(val)}
+    scores = est.predict_proba(test)
+    tasks = list(est.schema_.tasks)
+    y, mask = _labels(est, test)
+    metrics["test"] = all_task_metrics(tasks, y, mask, scores)
+    kept = _kept_rows(mask, isinstance(test, StreamingTable))
+    return RunRecord(
+        run_id=spec.run_id,
+        model=spec.name,
+        architecture=spec.model,
+        strategy=spec.strategy,
+        seed=spec.seed,
+        task_kinds={t.name: t.kind for t in tasks},
+        train_time_s=train_time,
+        n_params=est.n_parameters_,
+        history=est.history_,
+        metrics=metrics,
+        predictions={
+            t.name: (y[kept[:, k], k], scores[t.name][kept[:, k]]) for k, t in enumerate(tasks)
+        },
+        tags=dict(tags or {}),
+    )
 
 
-def summarize(results: pd.DataFrame, metric: str = "roc_auc", split: str = "test") -> pd.DataFrame:
-    """Mean of one metric per model x strategy x task (x any tag columns), tasks as columns."""
-    keys = [c for c in results.columns if c not in _ROW_COLUMNS]
-    sel = results[(results["metric"] == metric) & (results["split"] == split)]
-    return sel.pivot_table(index=keys + ["model", "strategy"], columns="task", values="value")
+#: Test predictions a record of streamed data keeps per task (a seeded sample; the metrics
+#: use every row): they only draw the report's ROC and precision-recall curves.
+KEPT_PREDICTIONS = 100_000
 
 
-_ROW_COLUMNS = {
-    "run_id",
-    "model",
-    "architecture",
-    "strategy",
-    "seed",
-    "train_time_s",
-    "epochs",
-    "best_epoch",
-    "n_params",
-    "task",
-    "split",
-    "metric",
-    "value",
-}
+def _labels(
+    est: MultiTaskEstimator, test: MultiTaskTable | StreamingTable
+) -> tuple[np.ndarray, np.ndarray]:
+    """The test rows' labels and masks ``(N, T)``, read batch by batch from a stream."""
+    tasks = est.schema_.tasks
+    if isinstance(test, MultiTaskTable):
+        y = np.stack([test.labels[t.name] for t in tasks], axis=1)
+        return np.nan_to_num(y), np.stack([test.masks[t.name] for t in tasks], axis=1)
+    batches = list(StreamingData(test, est.preprocessor_).batches(READ_ROWS))
+    return (
+        np.concatenate([b.y.numpy() for b in batches]),
+        np.concatenate([b.mask.numpy() for b in batches]),
+    )
+
+
+def _kept_rows(mask: np.ndarray, sample: bool) -> np.ndarray:
+    """The labelled rows whose predictions a record keeps: all, or for streamed data at most
+    :data:`KEPT_PREDICTIONS` per task, drawn with a fixed seed."""
+    if not sample:
+        return mask
+    kept = np.zeros_like(mask)
+    rng = np.random.default_rng(0)
+    for k in range(mask.shape[1]):
+        rows = np.flatnonzero(mask[:, k])
+        if len(rows) > KEPT_PREDICTIONS:
+            rows = rng.choice(rows, KEPT_PREDICTIONS, replace=False)
+        kept[rows, k] = True
+    return kept

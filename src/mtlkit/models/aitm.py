@@ -9,11 +9,10 @@ import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema
-from mtlkit.errors import ConfigError
-from mtlkit.models.base import MTLModel, check_sequential_tasks
+from mtlkit.models.base import FUNNEL_TOWER_HIDDEN, MTLModel, check_sequential_tasks
 from mtlkit.models.blocks import MLP, BatchedMLP, Tower
-from mtlkit.models.registry import register
-from mtlkit.validation import check_sizes
+from mtlkit.models.registry import MODELS
+from mtlkit.params import Float
 
 ORDER = (
     "earliest step first, each later step a subset of the one before, e.g. "
@@ -43,9 +42,18 @@ class InfoTransfer(nn.Module):
         return torch.einsum("bu,bud->bd", weights, h3), weights
 
 
-@register(
+@MODELS.register(
     "aitm",
     "funnel tasks (click -> conversion ...): attention info transfer + calibrator (Xi et al. 2021)",
+    params=[
+        FUNNEL_TOWER_HIDDEN,
+        Float(
+            "calibrator_weight",
+            0.6,
+            "weight of the behavioural expectation calibrator (auxiliary loss)",
+            low=0.0,
+        ),
+    ],
 )
 class AITM(MTLModel):
     """Adaptive Information Transfer Multi-task model (Xi et al., "Modeling the Sequential
@@ -70,19 +78,12 @@ class AITM(MTLModel):
         self,
         schema: Schema,
         *,
-        tower_hidden: Sequence[int] = (32, 16),
-        calibrator_weight: float = 0.6,
+        tower_hidden: Sequence[int],
+        calibrator_weight: float,
         **common,
     ) -> None:
         check_sequential_tasks("aitm", schema, ORDER)
         super().__init__(schema, **common)
-        tower_hidden = check_sizes("tower_hidden", tower_hidden)
-        if isinstance(calibrator_weight, bool) or not (
-            isinstance(calibrator_weight, (int, float)) and calibrator_weight >= 0
-        ):
-            raise ConfigError(
-                f"calibrator_weight must be a number >= 0, got {calibrator_weight!r}."
-            )
         self.calibrator_weight = float(calibrator_weight)
         n_tasks = len(self.task_names)
         self.towers = BatchedMLP(
@@ -106,7 +107,19 @@ class AITM(MTLModel):
             out[task] = self.heads[task](z)
         if self.calibrator_weight:
             self._aux = self.calibrator_weight * calibrator_penalty(list(out.values()))
+        self._last_probs = [torch.sigmoid(x).detach() for x in out.values()]
         return out
+
+    def conditional_outputs(self) -> dict[str, torch.Tensor]:
+        """P(step t | step t-1, x) = p_t / p_{t-1} for every step after the first, clipped to
+        [0, 1] (the calibrator discourages, but does not forbid, p_t > p_{t-1})."""
+        names, probs = self.task_names, getattr(self, "_last_probs", [])
+        return {
+            f"{names[k]}_given_{names[k - 1]}": (probs[k] / probs[k - 1].clamp_min(1e-12)).clamp(
+                0.0, 1.0
+            )
+            for k in range(1, len(probs))
+        }
 
     def auxiliary_loss(self) -> torch.Tensor | None:
         return self._aux

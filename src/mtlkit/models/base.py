@@ -10,18 +10,77 @@ from torch import nn
 from mtlkit.data.schema import Schema
 from mtlkit.errors import ConfigError, DataError
 from mtlkit.models.blocks import ACTIVATIONS, NORMS, InputEncoder, Tower
-from mtlkit.validation import check_choice, check_fraction, check_positive_int
+from mtlkit.params import Choice, Float, Int, Range, Sizes, Str
+
+#: Hyperparameters every model takes (declared once; the registry adds them to each model).
+COMMON_PARAMS = (
+    Int(
+        "embedding_dim",
+        4,
+        "size of each categorical column's embedding",
+        low=1,
+        search=Range(2, 16, log=True),
+    ),
+    Str("activation", "relu", "activation of every hidden layer", choices=tuple(ACTIVATIONS)),
+    Float(
+        "dropout",
+        0.0,
+        "dropout after every hidden layer",
+        low=0.0,
+        high=0.9,
+        search=Range(0.0, 0.5),
+    ),
+    Str(
+        "norm",
+        None,
+        "normalisation of every hidden layer",
+        choices=tuple(n for n in NORMS if n),
+        optional=True,
+    ),
+)
+
+
+#: Declarations several models share (same meaning, default and search space).
+TOWER_HIDDEN = Sizes(
+    "tower_hidden",
+    (8,),
+    "hidden widths of each task's tower",
+    allow_empty=True,
+    search=Choice(((8,), (16,), (32,))),
+)
+EXPERT_HIDDEN = Sizes(
+    "expert_hidden",
+    (16,),
+    "layer widths of each expert",
+    search=Choice(((16,), (32,), (64,), (64, 32))),
+)
+N_TASK_EXPERTS = Int(
+    "n_task_experts", 2, "experts each task owns (per level)", low=1, search=Range(1, 4)
+)
+N_SHARED_EXPERTS = Int(
+    "n_shared_experts", 2, "experts shared by all tasks (per level)", low=1, search=Range(1, 4)
+)
+FUNNEL_TOWER_HIDDEN = Sizes(
+    "tower_hidden",
+    (32, 16),
+    "hidden widths of each funnel step's tower",
+    search=Choice(((16,), (32, 16), (64, 32))),
+)
 
 
 class MTLModel(nn.Module):
     """Base class: ``forward(x_cat, x_num)`` returns ``{task name: logits}`` in task order.
+
+    Build models with :func:`mtlkit.models.create`, which validates the hyperparameters
+    against their declarations and fills in the defaults; constructors take them all.
 
     Binary and regression tasks give logits of shape ``(B,)``, multiclass ``(B, K)``.
     Subclasses build from :mod:`mtlkit.models.blocks`, list their task-specific modules in
     :meth:`task_modules` (everything else counts as shared) and, when they have gates, store
     the last forward's gate weights in ``self.last_gates`` (task -> ``(B, n_experts)``).
     A model with an extra training objective (AITM's calibrator, a load-balancing term)
-    returns it from :meth:`auxiliary_loss`, which the trainer adds to the task losses.
+    returns it from :meth:`auxiliary_loss` (or, when it needs the labels, from
+    :meth:`label_loss`), which the trainer adds to the task losses.
     """
 
     #: Sequential-task models (ESMM, AITM) name the role of each task in order; None = any.
@@ -33,16 +92,12 @@ class MTLModel(nn.Module):
         self,
         schema: Schema,
         *,
-        embedding_dim: int = 4,
-        activation: str = "relu",
-        dropout: float = 0.0,
-        norm: str | None = None,
+        embedding_dim: int,
+        activation: str,
+        dropout: float,
+        norm: str | None,
     ) -> None:
         super().__init__()
-        check_positive_int("embedding_dim", embedding_dim)
-        check_choice("activation", activation, ACTIVATIONS)
-        check_fraction("dropout", dropout)
-        check_choice("norm", norm, NORMS)
         self.schema = schema
         self.task_names: list[str] = schema.task_names
         self.block_kwargs = {"activation": activation, "dropout": dropout, "norm": norm}
@@ -79,6 +134,23 @@ class MTLModel(nn.Module):
         The trainer adds it, unweighted, to what every strategy backpropagates.
         """
         return None
+
+    def label_loss(self, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+        """An extra loss term of the last forward pass that needs the labels ``(B, T)``, or
+        None (e.g. ESCM2's counterfactual CVR risk).
+
+        ``mask`` marks the labels the current step trains (labelled, and of a task the step
+        trains), so a masked label must not reach it. The trainer adds it, unweighted, with
+        :meth:`auxiliary_loss`.
+        """
+        return None
+
+    def conditional_outputs(self) -> dict[str, torch.Tensor]:
+        """Per-row conditional probabilities of the last forward pass, named
+        ``"<step>_given_<previous step>"`` (funnel models: ESMM's pCVR, AITM's per-step
+        probabilities); empty for other models. ``predict_proba`` returns them next to the
+        tasks."""
+        return {}
 
     def gate_weights(self) -> dict[str, torch.Tensor]:
         """Gate weights of the last forward pass per task; empty for models without gates."""

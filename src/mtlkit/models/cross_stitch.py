@@ -8,11 +8,10 @@ import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema
-from mtlkit.errors import ConfigError
-from mtlkit.models.base import MTLModel
+from mtlkit.models.base import TOWER_HIDDEN, MTLModel
 from mtlkit.models.blocks import BatchedMLP
-from mtlkit.models.registry import register
-from mtlkit.validation import check_sizes
+from mtlkit.models.registry import MODELS
+from mtlkit.params import Choice, Float, Sizes
 
 
 class CrossStitch(nn.Module):
@@ -33,9 +32,25 @@ class CrossStitch(nn.Module):
         return torch.einsum("ts,sbh->tbh", self.alpha, x)
 
 
-@register(
+@MODELS.register(
     "cross_stitch",
     "one column per task, learnable cross-stitch mixing after each layer (Misra et al. 2016)",
+    params=[
+        Sizes(
+            "hidden",
+            (32, 16),
+            "widths of each task's column (one cross-stitch unit after each layer)",
+            search=Choice(((16,), (32, 16), (64, 32))),
+        ),
+        TOWER_HIDDEN,
+        Float(
+            "stitch_self_weight",
+            0.9,
+            "initial weight of a column on itself in each cross-stitch unit",
+            low=0.0,
+            high=1.0,
+        ),
+    ],
 )
 class CrossStitchNet(MTLModel):
     """Cross-stitch networks (Misra et al., "Cross-stitch Networks for Multi-task Learning",
@@ -53,20 +68,12 @@ class CrossStitchNet(MTLModel):
         self,
         schema: Schema,
         *,
-        hidden: Sequence[int] = (32, 16),
-        tower_hidden: Sequence[int] = (8,),
-        stitch_self_weight: float = 0.9,
+        hidden: Sequence[int],
+        tower_hidden: Sequence[int],
+        stitch_self_weight: float,
         **common,
     ) -> None:
         super().__init__(schema, **common)
-        hidden = check_sizes("hidden", hidden)
-        tower_hidden = check_sizes("tower_hidden", tower_hidden, allow_empty=True)
-        if isinstance(stitch_self_weight, bool) or not (
-            isinstance(stitch_self_weight, (int, float)) and 0 <= stitch_self_weight <= 1
-        ):
-            raise ConfigError(
-                f"stitch_self_weight must be a number in [0, 1], got {stitch_self_weight!r}."
-            )
         n_tasks, width = len(self.task_names), self.encoder.output_dim
         layers, stitches = [], []
         for h in hidden:

@@ -8,10 +8,9 @@ import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema
-from mtlkit.models.base import MTLModel, check_sequential_tasks
+from mtlkit.models.base import FUNNEL_TOWER_HIDDEN, MTLModel, check_sequential_tasks
 from mtlkit.models.blocks import Tower
-from mtlkit.models.registry import register
-from mtlkit.validation import check_sizes
+from mtlkit.models.registry import MODELS
 
 ORDER = (
     "first the click label (CTR), then the conversion label over all impressions (CTCVR, "
@@ -19,9 +18,12 @@ ORDER = (
 )
 
 
-@register(
+@MODELS.register(
     "esmm",
     "click -> conversion: pCTCVR = pCTR x pCVR, trained over all impressions (Ma et al. 2018)",
+    params=[
+        FUNNEL_TOWER_HIDDEN,
+    ],
 )
 class ESMM(MTLModel):
     """Entire Space Multi-task Model (Ma et al., "Entire Space Multi-Task Model: An Effective
@@ -36,11 +38,12 @@ class ESMM(MTLModel):
     """
 
     task_roles = ("ctr", "ctcvr")
+    #: The registered name, for error messages (models built on ESMM set their own).
+    model_name = "esmm"
 
-    def __init__(self, schema: Schema, *, tower_hidden: Sequence[int] = (32, 16), **common) -> None:
-        check_sequential_tasks("esmm", schema, ORDER, n_tasks=2)
+    def __init__(self, schema: Schema, *, tower_hidden: Sequence[int], **common) -> None:
+        check_sequential_tasks(self.model_name, schema, ORDER, n_tasks=2)
         super().__init__(schema, **common)
-        tower_hidden = check_sizes("tower_hidden", tower_hidden)
         in_dim = self.encoder.output_dim
         self.ctr_tower = Tower(in_dim, tower_hidden, 1, **self.block_kwargs)
         self.cvr_tower = Tower(in_dim, tower_hidden, 1, **self.block_kwargs)
@@ -48,9 +51,14 @@ class ESMM(MTLModel):
         self.last_cvr: torch.Tensor | None = None
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = self.encoder(x_cat, x_num)
-        p_ctr = torch.sigmoid(self.ctr_tower(x))
-        p_cvr = torch.sigmoid(self.cvr_tower(x))
+        return self.outputs(*self.probabilities(self.encoder(x_cat, x_num)))
+
+    def probabilities(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """pCTR and pCVR of the encoded rows ``x``."""
+        return torch.sigmoid(self.ctr_tower(x)), torch.sigmoid(self.cvr_tower(x))
+
+    def outputs(self, p_ctr: torch.Tensor, p_cvr: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The task outputs (pCTR, pCTCVR = pCTR x pCVR); keeps pCVR in ``last_cvr``."""
         self.last_cvr = p_cvr.detach()
         ctr, ctcvr = self.task_names
         return {ctr: p_ctr, ctcvr: p_ctr * p_cvr}
@@ -63,6 +71,11 @@ class ESMM(MTLModel):
         self(x_cat, x_num)
         self.train(was_training)
         return self.last_cvr
+
+    def conditional_outputs(self) -> dict[str, torch.Tensor]:
+        """pCVR = P(conversion | click, x) as ``"<conversion>_given_<click>"``."""
+        ctr, ctcvr = self.task_names
+        return {} if self.last_cvr is None else {f"{ctcvr}_given_{ctr}": self.last_cvr}
 
     def task_modules(self, task: str) -> list[nn.Module]:
         # The CTR tower feeds pCTR and pCTCVR, so only the CVR tower is task-specific.

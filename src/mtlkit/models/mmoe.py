@@ -1,4 +1,4 @@
-"""Multi-gate mixture of experts (MMoE)."""
+"""Mixtures of experts: MMoE, and its registered variants OMoE (one gate) and sparse MMoE."""
 
 from __future__ import annotations
 
@@ -9,15 +9,26 @@ from torch import nn
 
 from mtlkit.data.schema import Schema
 from mtlkit.errors import ConfigError
-from mtlkit.models.base import MTLModel
+from mtlkit.models.base import EXPERT_HIDDEN, TOWER_HIDDEN, MTLModel
 from mtlkit.models.blocks import BatchedMLP, Gate, importance_loss, mix_experts
-from mtlkit.models.registry import register
-from mtlkit.validation import check_positive_int, check_sizes
+from mtlkit.models.registry import MODELS
+from mtlkit.params import Bool, Float, Int, Range, Str
+
+GATINGS = ("per_task", "shared")
 
 
-@register(
+@MODELS.register(
     "mmoe",
     "multi-gate mixture of experts: shared experts, one softmax gate per task (Ma et al. 2018)",
+    params=[
+        Int("n_experts", 8, "number of shared experts", low=1, search=Range(2, 16)),
+        EXPERT_HIDDEN,
+        TOWER_HIDDEN,
+        Int("top_k", None, "keep each row's k highest-weighted experts (None: all)", low=1),
+        Bool("gate_noise", False, "trainable Gaussian noise on the gate logits while training"),
+        Float("balance_weight", 0.0, "weight of the experts' load-balancing loss", low=0.0),
+        Str("gating", "per_task", "one gate per task, or one gate shared by all", choices=GATINGS),
+    ],
 )
 class MMoE(MTLModel):
     """Multi-gate Mixture-of-Experts (Ma et al., "Modeling Task Relationships in Multi-task
@@ -27,43 +38,46 @@ class MMoE(MTLModel):
     has its own softmax gate over the experts and a tower of ``tower_hidden`` widths on the
     gate-weighted sum of expert outputs. The experts run as one batched operation.
 
-    Sparse gating (off by default, see ``sparse_mmoe``): ``top_k`` keeps each row's ``k``
-    highest-weighted experts, ``gate_noise`` adds trainable noise to the gate logits while
-    training, and ``balance_weight`` > 0 adds the importance loss (squared coefficient of
-    variation of the experts' total gate weight, summed over tasks) as an auxiliary loss.
+    Registered configurations of this one implementation:
+
+    - ``omoe``: ``gating="shared"``, the one-gate mixture of experts of the same paper: one
+      gate mixes the experts into a single representation every tower reads
+      (:meth:`gate_weights` then gives the same weights under every task's name);
+    - ``sparse_mmoe``: noisy top-k gating (Shazeer et al., "Outrageously Large Neural
+      Networks: The Sparsely-Gated Mixture-of-Experts Layer", ICLR 2017): ``top_k`` keeps
+      each row's k largest gate logits (weight exactly 0 elsewhere), ``gate_noise`` adds noise
+      with a learned, input-dependent scale while training, and ``balance_weight`` > 0 adds
+      the importance loss (squared coefficient of variation of the experts' total gate
+      weight, summed over gates) as an auxiliary loss. The experts still run batched; on
+      tabular widths computing all of them is cheaper than dispatching rows.
     """
 
     def __init__(
         self,
         schema: Schema,
         *,
-        n_experts: int = 8,
-        expert_hidden: Sequence[int] = (16,),
-        tower_hidden: Sequence[int] = (8,),
-        top_k: int | None = None,
-        gate_noise: bool = False,
-        balance_weight: float = 0.0,
+        n_experts: int,
+        expert_hidden: Sequence[int],
+        tower_hidden: Sequence[int],
+        top_k: int | None,
+        gate_noise: bool,
+        balance_weight: float,
+        gating: str,
         **common,
     ) -> None:
         super().__init__(schema, **common)
-        check_positive_int("n_experts", n_experts)
-        expert_hidden = check_sizes("expert_hidden", expert_hidden)
-        tower_hidden = check_sizes("tower_hidden", tower_hidden, allow_empty=True)
-        if top_k is not None and not 1 <= check_positive_int("top_k", top_k) <= n_experts:
+        if top_k is not None and top_k > n_experts:
             raise ConfigError(
                 f"top_k must lie between 1 and n_experts={n_experts}, got {top_k}; "
                 "use top_k=None to weight all experts."
             )
-        if not isinstance(balance_weight, (int, float)) or balance_weight < 0:
-            raise ConfigError(f"balance_weight must be a number >= 0, got {balance_weight!r}.")
         self.balance_weight = float(balance_weight)
+        self.shared_gate = gating == "shared"
         in_dim = self.encoder.output_dim
         self.experts = BatchedMLP(n_experts, in_dim, expert_hidden, **self.block_kwargs)
+        gate_names = ["shared"] if self.shared_gate else self.task_names
         self.gates = nn.ModuleDict(
-            {
-                t: Gate(in_dim, n_experts, top_k=top_k, noise=bool(gate_noise))
-                for t in self.task_names
-            }
+            {g: Gate(in_dim, n_experts, top_k=top_k, noise=gate_noise) for g in gate_names}
         )
         self.towers = self.make_towers(self.experts.output_dim, tower_hidden)
         self._aux: torch.Tensor | None = None
@@ -71,14 +85,37 @@ class MMoE(MTLModel):
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
         x = self.encoder(x_cat, x_num)
         experts = self.experts(x)
-        gates = {t: self.gates[t](x) for t in self.task_names}
+        computed = {g: gate(x) for g, gate in self.gates.items()}
+        gates = {t: computed["shared" if self.shared_gate else t] for t in self.task_names}
         self.last_gates = {t: g.detach() for t, g in gates.items()}
         if self.balance_weight:
-            self._aux = self.balance_weight * sum(importance_loss(g) for g in gates.values())
-        return {t: self.towers[t](mix_experts(experts, gates[t])) for t in self.task_names}
+            self._aux = self.balance_weight * sum(importance_loss(g) for g in computed.values())
+        mixed = {g: mix_experts(experts, w) for g, w in computed.items()}
+        return {
+            t: self.towers[t](mixed["shared" if self.shared_gate else t]) for t in self.task_names
+        }
 
     def task_modules(self, task: str) -> list[nn.Module]:
+        if self.shared_gate:
+            return [self.towers[task]]
         return [self.gates[task], self.towers[task]]
 
     def auxiliary_loss(self) -> torch.Tensor | None:
         return self._aux
+
+
+MODELS.variant(
+    "omoe",
+    of="mmoe",
+    description="one-gate mixture of experts: shared experts, one gate for all tasks "
+    "(Ma et al. 2018)",
+    fixed={"gating": "shared"},
+)
+MODELS.variant(
+    "sparse_mmoe",
+    of="mmoe",
+    description="MMoE with noisy top-k gates: each task mixes only its k best experts "
+    "(Shazeer et al. 2017)",
+    defaults={"top_k": 2, "gate_noise": True, "balance_weight": 0.01},
+    fixed={"gating": "per_task"},
+)

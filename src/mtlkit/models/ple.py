@@ -1,31 +1,168 @@
-"""Progressive layered extraction (PLE): stacked CGC levels with shared gates in between."""
+"""Progressive layered extraction (PLE) and its one-level configuration CGC."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
 from mtlkit.data.schema import Schema
-from mtlkit.models.cgc import CGC
-from mtlkit.models.registry import register
-from mtlkit.validation import check_positive_int
+from mtlkit.models.base import EXPERT_HIDDEN, TOWER_HIDDEN, MTLModel
+from mtlkit.models.blocks import BatchedMLP, Gate, mix_experts
+from mtlkit.models.registry import MODELS
+from mtlkit.params import Int, Range
 
 
-@register(
+class ExtractionLayer(nn.Module):
+    """One extraction level of CGC/PLE (Tang et al., RecSys 2020).
+
+    Each of ``n_tasks`` tasks owns ``n_task_experts`` experts and ``n_shared`` experts serve
+    all tasks; every group runs as one :class:`BatchedMLP`. Task ``t``'s gate mixes its own and
+    the shared experts. With ``shared_gate`` (every PLE level but the last) a gate over all
+    experts also builds the shared input of the next level.
+
+    Input: ``(B, d)`` for every expert (first level) or ``(T + 1, B, d)``: one input per task,
+    then the shared one. Output: ``(T, B, h)``, or ``(T + 1, B, h)`` with ``shared_gate``.
+    """
+
+    def __init__(
+        self,
+        n_tasks: int,
+        in_dim: int,
+        n_task_experts: int,
+        n_shared: int,
+        expert_hidden: Sequence[int],
+        *,
+        shared_gate: bool,
+        **block_kwargs,
+    ) -> None:
+        super().__init__()
+        self.task_experts = nn.ModuleList(
+            BatchedMLP(n_task_experts, in_dim, expert_hidden, **block_kwargs)
+            for _ in range(n_tasks)
+        )
+        self.shared_experts = BatchedMLP(n_shared, in_dim, expert_hidden, **block_kwargs)
+        self.task_gates = nn.ModuleList(
+            Gate(in_dim, n_task_experts + n_shared) for _ in range(n_tasks)
+        )
+        n_all = n_tasks * n_task_experts + n_shared
+        self.shared_gate = Gate(in_dim, n_all) if shared_gate else None
+        self.output_dim = self.shared_experts.output_dim
+        self.last_gates: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n_tasks = len(self.task_experts)
+        inputs = [x] * (n_tasks + 1) if x.dim() == 2 else list(x)
+        shared = self.shared_experts(inputs[-1])
+        own = [experts(inputs[t]) for t, experts in enumerate(self.task_experts)]
+        gates = [gate(inputs[t]) for t, gate in enumerate(self.task_gates)]
+        outs = [mix_experts(torch.cat([own[t], shared]), gates[t]) for t in range(n_tasks)]
+        if self.shared_gate is not None:
+            gates.append(self.shared_gate(inputs[-1]))
+            outs.append(mix_experts(torch.cat([*own, shared]), gates[-1]))
+        self.last_gates = [g.detach() for g in gates]
+        return torch.stack(outs)
+
+
+@MODELS.register(
     "ple",
     "progressive layered extraction: stacked CGC levels with shared gates (Tang et al. 2020)",
+    params=[
+        Int("n_levels", 2, "extraction levels", low=1, search=Range(1, 3)),
+        Int(
+            "n_task_experts",
+            2,
+            "experts each task owns (per level)",
+            low=1,
+            search=Range(1, 4),
+        ),
+        Int(
+            "n_shared_experts",
+            2,
+            "experts shared by all tasks (per level)",
+            low=1,
+            search=Range(1, 4),
+        ),
+        EXPERT_HIDDEN,
+        TOWER_HIDDEN,
+    ],
 )
-class PLE(CGC):
+class PLE(MTLModel):
     """Progressive Layered Extraction (Tang et al., "Progressive Layered Extraction (PLE): A
     Novel Multi-Task Learning (MTL) Model for Personalized Recommendations", RecSys 2020).
 
-    ``n_levels`` CGC extraction levels are stacked. At level ``l``, task ``t``'s experts and
-    gate read task ``t``'s output of level ``l - 1``, and the shared experts read the shared
-    output, which a further gate over *all* experts of level ``l - 1`` builds. The last level
-    has no shared gate; each tower reads its task's last-level mixture. The other
-    hyperparameters are CGC's (``n_task_experts``, ``n_shared_experts`` per task and level,
-    ``expert_hidden`` for the experts of every level, ``tower_hidden``).
-    :meth:`level_gates` gives the gate weights of every level.
+    Every task owns ``n_task_experts`` expert MLPs and ``n_shared_experts`` are shared by all
+    tasks (all of ``expert_hidden`` widths), at each of ``n_levels`` extraction levels. At a
+    level, task ``t``'s softmax gate mixes its own experts and the shared ones; the shared
+    experts of the next level read a mixture of *all* experts built by a shared gate. The last
+    level has no shared gate; task ``t``'s tower (``tower_hidden`` widths) reads its mixture.
+    A task never reads another task's own experts, which limits negative transfer.
+    :meth:`gate_weights` gives each task's last-level weights over (its own experts, then the
+    shared ones); :meth:`level_gates` those of every level.
+
+    ``cgc`` (Customized Gate Control, the same paper) is the registered one-level
+    configuration.
     """
 
-    def __init__(self, schema: Schema, *, n_levels: int = 2, **cgc) -> None:
-        # Set before CGC builds the levels (a plain int may be set before Module.__init__).
-        self.n_levels = check_positive_int("n_levels", n_levels)
-        super().__init__(schema, **cgc)
+    def __init__(
+        self,
+        schema: Schema,
+        *,
+        n_levels: int,
+        n_task_experts: int,
+        n_shared_experts: int,
+        expert_hidden: Sequence[int],
+        tower_hidden: Sequence[int],
+        **common,
+    ) -> None:
+        super().__init__(schema, **common)
+        n_tasks, in_dim = len(self.task_names), self.encoder.output_dim
+        levels = []
+        for level in range(n_levels):
+            layer = ExtractionLayer(
+                n_tasks,
+                in_dim,
+                n_task_experts,
+                n_shared_experts,
+                expert_hidden,
+                shared_gate=level < n_levels - 1,
+                **self.block_kwargs,
+            )
+            levels.append(layer)
+            in_dim = layer.output_dim
+        self.levels = nn.ModuleList(levels)
+        self.towers = self.make_towers(in_dim, tower_hidden)
+
+    def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.encoder(x_cat, x_num)
+        for level in self.levels:
+            h = level(h)
+        self.last_gates = dict(zip(self.task_names, self.levels[-1].last_gates))
+        return {t: self.towers[t](h[k]) for k, t in enumerate(self.task_names)}
+
+    def level_gates(self) -> list[dict[str, torch.Tensor]]:
+        """Gate weights of the last forward at every level: task -> weights, plus "shared"
+        for the gate that builds the next level's shared input."""
+        names = [*self.task_names, "shared"]
+        return [dict(zip(names, level.last_gates)) for level in self.levels]
+
+    def task_modules(self, task: str) -> list[nn.Module]:
+        # Task t's experts and gate at the last level serve t alone; one level down, t's gate
+        # feeds only t's last-level experts and gate. Everything below also reaches the
+        # shared gates and so every task.
+        k = self.task_names.index(task)
+        last = self.levels[-1]
+        modules = [last.task_experts[k], last.task_gates[k], self.towers[task]]
+        if len(self.levels) > 1:
+            modules.append(self.levels[-2].task_gates[k])
+        return modules
+
+
+MODELS.variant(
+    "cgc",
+    of="ple",
+    description="customized gate control: per-task and shared experts, one gate per task "
+    "(Tang et al. 2020)",
+    fixed={"n_levels": 1},
+)

@@ -8,14 +8,24 @@ import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema
-from mtlkit.models.base import MTLModel
+from mtlkit.models.base import TOWER_HIDDEN, MTLModel
 from mtlkit.models.blocks import MLP
-from mtlkit.models.registry import register
-from mtlkit.validation import check_sizes
+from mtlkit.models.registry import MODELS
+from mtlkit.params import Choice, Sizes
 
 
-@register(
-    "shared_bottom", "hard parameter sharing: one shared MLP, one tower per task (Caruana 1997)"
+@MODELS.register(
+    "shared_bottom",
+    "hard parameter sharing: one shared MLP, one tower per task (Caruana 1997)",
+    params=[
+        Sizes(
+            "bottom_hidden",
+            (64,),
+            "hidden widths of the shared bottom MLP",
+            search=Choice(((32,), (64,), (128,), (64, 32), (128, 64))),
+        ),
+        TOWER_HIDDEN,
+    ],
 )
 class SharedBottom(MTLModel):
     """Hard parameter sharing (Caruana, "Multitask Learning", Machine Learning 1997).
@@ -28,13 +38,11 @@ class SharedBottom(MTLModel):
         self,
         schema: Schema,
         *,
-        bottom_hidden: Sequence[int] = (64,),
-        tower_hidden: Sequence[int] = (8,),
+        bottom_hidden: Sequence[int],
+        tower_hidden: Sequence[int],
         **common,
     ) -> None:
         super().__init__(schema, **common)
-        bottom_hidden = check_sizes("bottom_hidden", bottom_hidden)
-        tower_hidden = check_sizes("tower_hidden", tower_hidden, allow_empty=True)
         self.bottom = MLP(self.encoder.output_dim, bottom_hidden, **self.block_kwargs)
         self.towers = self.make_towers(self.bottom.output_dim, tower_hidden)
 

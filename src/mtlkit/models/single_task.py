@@ -10,12 +10,21 @@ from torch import nn
 from mtlkit.data.schema import Schema
 from mtlkit.models.base import MTLModel
 from mtlkit.models.blocks import InputEncoder
-from mtlkit.models.registry import register
-from mtlkit.validation import check_sizes
+from mtlkit.models.registry import MODELS
+from mtlkit.params import Choice, Sizes
 
 
-@register(
-    "single_task", "one independent MLP per task; the baseline every MTL model is measured against"
+@MODELS.register(
+    "single_task",
+    "one independent MLP per task; the baseline every MTL model is measured against",
+    params=[
+        Sizes(
+            "hidden",
+            (64, 32),
+            "hidden widths of each task's own MLP",
+            search=Choice(((32,), (64,), (64, 32), (128, 64))),
+        ),
+    ],
 )
 class SingleTask(MTLModel):
     """One independent network per task (no parameter sharing).
@@ -28,9 +37,9 @@ class SingleTask(MTLModel):
     ``embedding_dim``, ``activation``, ``dropout`` and ``norm``.
     """
 
-    def __init__(self, schema: Schema, *, hidden: Sequence[int] = (64, 32), **common) -> None:
+    def __init__(self, schema: Schema, *, hidden: Sequence[int], **common) -> None:
         super().__init__(schema, **common)
-        self.hidden = check_sizes("hidden", hidden)
+        self.hidden = tuple(hidden)
         # Each task owns a whole network, its input encoder included.
         self.encoders = nn.ModuleDict(
             {t: InputEncoder(schema, self.encoder.embedding_dim) for t in self.task_names}

@@ -12,6 +12,7 @@ import html
 import json
 import os
 import platform
+import shlex
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,27 +22,29 @@ from pathlib import Path
 import pandas as pd
 
 from mtlkit.errors import ConfigError
-from mtlkit.experiments.config import CompareConfig
-from mtlkit.experiments.grid import (
+from mtlkit.evaluation.metrics import metrics_for
+from mtlkit.evaluation.record import RunRecord
+from mtlkit.experiments.cells import (
+    COMMAND_FILE,
     CONFIG_FILE,
-    CellResult,
     grid_cells,
     load_cells,
     results_frame,
 )
-from mtlkit.experiments.stats import recommendations, summarize_grid, tag_columns
-from mtlkit.files import atomic_write_bytes, write_table
-from mtlkit.reporting.comparison import (
-    plot_expert_utilization,
-    plot_gradient_conflict,
-    plot_metric_bars,
-    plot_metric_vs_correlation,
-    plot_task_weights,
-    plot_train_time,
+from mtlkit.experiments.config import CompareConfig
+from mtlkit.experiments.stats import (
+    all_converged,
+    recommendations,
+    summarize_grid,
+    tag_columns,
+    unconverged_runs,
+    variant_text,
 )
-from mtlkit.reporting.plots import plot_history, plot_pr, plot_roc, save_figure
+from mtlkit.files import atomic_write_bytes, write_table
+from mtlkit.reporting.figures import save_figure
+from mtlkit.reporting.plots import PlotInput, report_plots
+from mtlkit.reporting.tuning import tuning_section
 
-COMMAND_FILE = "command.txt"
 LIBRARIES = ("mtlkit", "torch", "numpy", "pandas", "scikit-learn", "scipy", "matplotlib")
 
 
@@ -69,15 +72,19 @@ def build_report(run_dir: str | Path, metric: str | None = None) -> Report:
             "folder 'mtlkit compare' printed."
         )
     saved = json.loads((run_dir / CONFIG_FILE).read_text())
-    config = CompareConfig.from_mapping({**saved, **({"metric": metric} if metric else {})})
+    overrides = {"metric": metric} if metric else {}
+    config = CompareConfig.from_mapping({**saved, **overrides}, validate=False)
     cells = load_cells(run_dir, config)
     results = results_frame(cells)
     summary = summarize_grid(results, config.metric, "test", config.higher_is_better)
     write_table(results, run_dir / "results")
     write_table(summary, run_dir / "summary")
     plots = make_plots(config, cells, results, summary, run_dir / "plots")
-    sentences = recommendations(summary, config.metric)
-    sentences += _uncompared_tasks(results, summary, config.metric)
+    tuning = tuning_section(run_dir, config, run_dir / "plots")
+    plots += [Plot("Tuning", caption, path) for caption, path in tuning.figures] if tuning else []
+    sentences = recommendations(summary, config.metric, config.scarce_task)
+    sentences += uncompared_tasks(results, summary, config.metric)
+    sentences += finish_unconverged(results, run_dir, config.train.epochs)
     context = {
         "run_dir": run_dir,
         "config": config,
@@ -88,6 +95,7 @@ def build_report(run_dir: str | Path, metric: str | None = None) -> Report:
         "total": len(grid_cells(config)),
         "command": _read(run_dir / COMMAND_FILE),
         "environment": environment(),
+        "tuning": tuning,
     }
     atomic_write_bytes(run_dir / "report.md", render_markdown(**context).encode())
     path = run_dir / "report.html"
@@ -97,66 +105,50 @@ def build_report(run_dir: str | Path, metric: str | None = None) -> Report:
 
 def make_plots(
     config: CompareConfig,
-    cells: list[CellResult],
+    cells: list[RunRecord],
     results: pd.DataFrame,
     summary: pd.DataFrame,
     folder: Path,
 ) -> list[Plot]:
-    """Every plot of the grid as PNG files in ``folder``: the four standard plots, the
-    metric bars and (when recorded) conflict, task weights and utilization per data variant, then the
-    training time and the metric vs correlation."""
+    """Every registered report plot as PNG files in ``folder``: the per-variant plots for
+    each data variant, then the plots across the grid (see :data:`~.plots.PLOTS`)."""
     plots: list[Plot] = []
     tags = tag_columns(results)
-    for variant, variant_cells in _by_variant(cells, tags).items():
-        suffix = f"_corr{variant:+.2f}" if variant is not None else ""
-        section = f"Task correlation {variant:+.2f}" if variant is not None else "Models"
+    for variant, records in _by_variant(cells, tags).items():
+        key = dict(zip(tags, variant))
+        suffix = "".join(
+            f"_{name}{key[tag]:{spec}}"
+            for tag, name, spec in (
+                ("correlation", "corr", "+.2f"),
+                ("label_fraction", "frac", "g"),
+            )
+            if tag in key
+        )
+        section = variant_text(key, config.scarce_task, heading=True)
         histories: dict[str, list] = {}
         predictions: dict[str, list] = {}
-        for cell in variant_cells:
-            first = cell.rows[0]
-            label = f"{first['model']} + {first['strategy']}"
-            histories.setdefault(label, []).append(cell.history)
-            predictions.setdefault(label, []).append(cell.predictions)
-        part = summary if variant is None else summary[summary["correlation"] == variant]
-        figures = {
-            "loss": (plot_history("loss", histories), "loss per task over epochs"),
-            "accuracy": (
-                _optional(plot_history, "accuracy", histories),
-                "accuracy per task over epochs",
-            ),
-            "auc": (_optional(plot_roc, predictions), "test ROC curves per task"),
-            "pr": (_optional(plot_pr, predictions), "test precision-recall curves per task"),
-            "metric": (
-                plot_metric_bars(part, config.metric),
-                f"test {config.metric} per model with 95% CI",
-            ),
-            "conflict": (plot_gradient_conflict(histories), "task-gradient conflict"),
-            "weights": (plot_task_weights(histories), "task weights over epochs"),
-            "utilization": (plot_expert_utilization(histories), "expert utilization"),
-        }
-        for name, (fig, caption) in figures.items():
-            if fig is not None:
-                plots.append(
-                    Plot(section, caption, save_figure(fig, folder / f"{name}{suffix}.png"))
-                )
-    overall = "Across the grid"
-    plots.append(
-        Plot(
-            overall,
-            "training time per model",
-            save_figure(plot_train_time(results), folder / "time.png"),
-        )
-    )
-    corr = plot_metric_vs_correlation(summary, config.metric)
-    if corr is not None:
-        plots.append(
-            Plot(
-                overall,
-                f"test {config.metric} vs task correlation",
-                save_figure(corr, folder / "metric_vs_correlation.png"),
-            )
-        )
-    return plots
+        for record in records:
+            label = f"{record.model} + {record.strategy}"
+            histories.setdefault(label, []).append(record.history)
+            predictions.setdefault(label, []).append(record.predictions)
+        part = summary
+        for tag, value in key.items():
+            part = part[part[tag] == value]
+        view = PlotInput(config.metric, histories, predictions, part, results)
+        plots += _draw("variant", view, section, folder, suffix)
+    everything = PlotInput(config.metric, {}, {}, summary, results)
+    return plots + _draw("grid", everything, "Across the grid", folder, "")
+
+
+def _draw(scope: str, view: PlotInput, section: str, folder: Path, suffix: str) -> list[Plot]:
+    out = []
+    for entry in report_plots(scope):
+        fig = entry.target(view)
+        if fig is not None:
+            path = save_figure(fig, folder / f"{entry.name}{suffix}.png")
+            caption = entry.description.replace("test metric", f"test {view.metric}")
+            out.append(Plot(section, caption, path))
+    return out
 
 
 def environment() -> dict[str, str]:
@@ -171,23 +163,35 @@ def environment() -> dict[str, str]:
     return env
 
 
+#: Marks the numbers of a model whose runs did not all converge.
+UNCONVERGED_MARK = "†"
+
+
 def display_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary as people read it: formatted numbers and a significance marker."""
+    """The summary as people read it: formatted numbers, a significance marker, and the
+    converged runs (a model whose runs did not all converge is marked, unranked and
+    judged "not converged")."""
     rows = []
     for _, r in summary.iterrows():
-        if r["model"] == "single_task":
+        converged = all_converged(r)
+        if not converged:
+            verdict = "not converged"
+        elif r["model"] == "single_task":
             verdict = "baseline"
         elif not r["significant"]:
             verdict = "n.s."
         else:
             verdict = "better" if r["gain"] > 0 else "worse"
+        mark = "" if converged else f" {UNCONVERGED_MARK}"
+        n_converged = int(r.get("n_converged", r["n_seeds"]))
         rows.append(
             {
-                "rank": int(r["rank"]),
+                "rank": "—" if pd.isna(r["rank"]) else int(r["rank"]),
                 "model": r["model"],
                 "strategy": r["strategy"],
                 "seeds": int(r["n_seeds"]),
-                "mean ± std": f"{r['mean']:.4f} ± {r['std']:.4f}",
+                "converged": f"{n_converged}/{int(r['n_seeds'])}{mark}",
+                "mean ± std": f"{r['mean']:.4f} ± {r['std']:.4f}{mark}",
                 "95% CI": f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]",
                 "gain vs single-task [95% CI]": "—"
                 if r["model"] == "single_task"
@@ -201,14 +205,17 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def table_groups(summary: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """(title, display table) per (data variant x) task, best first."""
+def table_groups(
+    summary: pd.DataFrame, scarce_task: str | None = None
+) -> list[tuple[str, pd.DataFrame]]:
+    """(title, display table) per (data variant x) task, best first, unranked rows last."""
     tags = tag_columns(summary)
     out = []
     for key, group in summary.groupby([*tags, "task"], sort=False):
         key = key if isinstance(key, tuple) else (key,)
-        title = f"{key[-1]}" + (f" — task correlation {key[0]:+.2f}" if tags else "")
-        out.append((title, display_table(group.sort_values("rank"))))
+        variant = variant_text(dict(zip(tags, key)), scarce_task, heading=True)
+        title = f"{key[-1]}" + (f" — {variant}" if tags else "")
+        out.append((title, display_table(group.sort_values("rank", na_position="last"))))
     return out
 
 
@@ -227,7 +234,7 @@ figcaption{color:#555;font-size:.9em}pre{background:#f7f7f7;padding:.8em;overflo
 
 
 def render_html(
-    run_dir, config, summary, sentences, plots, finished, total, command, environment
+    run_dir, config, summary, sentences, plots, finished, total, command, environment, tuning=None
 ) -> str:
     e = html.escape
     parts = [
@@ -244,9 +251,12 @@ def render_html(
         f"<h2>Summary: test {e(config.metric)} over seeds</h2>",
         f"<p>{e(_legend(config))}</p>",
     ]
-    for title, table in table_groups(summary):
+    for title, table in table_groups(summary, config.scarce_task):
         parts.append(f"<h3>{e(title)}</h3>")
         parts.append(table.to_html(index=False, border=0, escape=True))
+    if tuning is not None:
+        parts += ["<h2>Tuning</h2>", f"<p>{e(tuning.intro)}</p>"]
+        parts.append(tuning.table.to_html(index=False, border=0, escape=True))
     parts.append("<h2>Plots</h2>")
     section = None
     for plot in plots:
@@ -275,7 +285,7 @@ def _reproduce_html(config, command, environment) -> list[str]:
 
 
 def render_markdown(
-    run_dir, config, summary, sentences, plots, finished, total, command, environment
+    run_dir, config, summary, sentences, plots, finished, total, command, environment, tuning=None
 ) -> str:
     lines = [
         f"# mtlkit comparison: {run_dir.name}",
@@ -291,8 +301,10 @@ def render_markdown(
         _legend(config),
         "",
     ]
-    for title, table in table_groups(summary):
+    for title, table in table_groups(summary, config.scarce_task):
         lines += [f"### {title}", "", _markdown_table(table), ""]
+    if tuning is not None:
+        lines += ["## Tuning", "", tuning.intro, "", _markdown_table(tuning.table), ""]
     lines += ["## Plots", ""]
     for plot in plots:
         lines.append(f"![{plot.section}: {plot.caption}](plots/{plot.path.name})")
@@ -328,7 +340,10 @@ def _legend(config: CompareConfig) -> str:
         f"Mean and sample standard deviation over {len(config.seeds)} seed(s), a t-based 95% "
         "confidence interval, and the relative gain over the single-task baseline paired by "
         "seed (positive = better) with a paired t-test; 'n.s.' marks a difference to "
-        "single-task that is not significant at p < 0.05. All models share the same splits "
+        "single-task that is not significant at p < 0.05. 'converged' counts the runs that "
+        f"early stopping ended; {UNCONVERGED_MARK} marks a model whose runs did not all "
+        "converge (they hit the epoch cap while the validation metric was still improving): "
+        "it is not ranked or judged. All models share the same splits "
         f"(split seed {config.split_seed})."
     )
 
@@ -342,35 +357,44 @@ def _status(finished: int, total: int) -> str:
     )
 
 
-def _by_variant(cells: list[CellResult], tags: list[str]) -> dict:
+def _by_variant(cells: list[RunRecord], tags: list[str]) -> dict:
     out: dict = {}
     for cell in cells:
-        key = cell.rows[0].get(tags[0]) if tags else None
-        out.setdefault(key, []).append(cell)
+        out.setdefault(tuple(cell.tags.get(t) for t in tags), []).append(cell)
     return out
 
 
-def _uncompared_tasks(results: pd.DataFrame, summary: pd.DataFrame, metric: str) -> list[str]:
-    """A sentence for each task the chosen metric does not cover (e.g. roc_auc on a
-    regression task), saying which metric to compare it with."""
-    kinds = {"roc_auc": "rmse", "pr_auc": "rmse", "accuracy": "rmse"}
-    missing = [t for t in dict.fromkeys(results["task"]) if t not in set(summary["task"])]
-    other = kinds.get(metric, "roc_auc")
+def finish_unconverged(results: pd.DataFrame, run_dir: Path, epochs: int) -> list[str]:
+    """The sentence that names the runs that did not converge and the command that
+    continues them (with twice the epoch budget) from their saved state."""
+    runs = unconverged_runs(results)
+    if not runs:
+        return []
+    shown = ", ".join(runs[:6]) + (f" and {len(runs) - 6} more" if len(runs) > 6 else "")
+    total = results["run_id"].nunique()
     return [
-        f"Task {t} reports no {metric} (a {'regression' if other == 'rmse' else 'classification'}"
-        f" task), so it is not compared above; 'mtlkit report RUN_DIR --metric {other}' "
-        "compares it without retraining."
-        for t in missing
+        f"{len(runs)} of {total} runs did not converge within {epochs} epochs ({shown}). "
+        "Continue them from where they stopped (converged runs are kept): "
+        f"mtlkit compare --resume {shlex.quote(str(run_dir))} --epochs {2 * epochs}"
     ]
 
 
-def _optional(plot, *args):
-    """The plot, or None when no task has what it shows (no binary task for ROC/PR, only
-    regression tasks for accuracy)."""
-    try:
-        return plot(*args)
-    except ConfigError:
-        return None
+def uncompared_tasks(results: pd.DataFrame, summary: pd.DataFrame, metric: str) -> list[str]:
+    """A sentence for each task the compared metric does not cover (e.g. roc_auc on a
+    regression task, pr_auc on a multiclass one), naming the metrics it does report."""
+    kinds = results.drop_duplicates("task").set_index("task")["task_kind"]
+    covered = set(summary["task"]) if not summary.empty else set()
+    sentences = []
+    for task, kind in kinds.items():
+        if task in covered:
+            continue
+        offered = [m for m in metrics_for(kind) if m != "loss"]
+        sentences.append(
+            f"Task {task} (a {kind} task) reports no {metric}, so it is not compared above; "
+            f"'mtlkit report RUN_DIR --metric {offered[0]}' compares it without retraining "
+            f"(it reports {', '.join(metrics_for(kind))})."
+        )
+    return sentences
 
 
 def _read(path: Path) -> str | None:

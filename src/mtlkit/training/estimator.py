@@ -1,117 +1,289 @@
-"""A scikit-learn style estimator: preprocessor + model + trainer behind ``fit``/``predict``."""
+"""A scikit-learn compatible estimator: preprocessor + model + trainer behind ``fit``/``predict``.
+
+``__init__`` only stores its arguments; ``fit`` validates them against their declarations
+(the model's and strategy's registered parameters, :class:`TrainConfig`), so
+``get_params``/``set_params``/``sklearn.base.clone`` and scikit-learn's model selection
+(``GridSearchCV``...) work. The training keyword arguments are generated from
+:class:`TrainConfig`: one list of settings and defaults for the API, the CLI and config files.
+"""
 
 from __future__ import annotations
 
+import inspect
 import json
+import math
 import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_array
 
 from mtlkit.data.features import Preprocessor
-from mtlkit.data.loading import Sources, load_features
-from mtlkit.data.schema import MultiTaskTable, Schema
-from mtlkit.data.splits import split_table
-from mtlkit.errors import ConfigError
-from mtlkit.models import create
+from mtlkit.data.loading import Sources, load_features, load_tables
+from mtlkit.data.schema import TASK_KINDS, MultiTaskTable, Schema
+from mtlkit.data.splits import check_splits, split_table
+from mtlkit.data.stream_batches import StreamingData
+from mtlkit.data.stream_fit import fit_preprocessor
+from mtlkit.data.stream_split import split_stream
+from mtlkit.data.streaming import READ_ROWS, StreamingTable
+from mtlkit.data.tensors import TensorData
+from mtlkit.errors import ConfigError, DataError
+from mtlkit.evaluation.record import History
+from mtlkit.files import atomic_write_json
+from mtlkit.models import check_hyperparameters, create
 from mtlkit.models.base import MTLModel
-from mtlkit.models.registry import check_hyperparameter_names
-from mtlkit.training.strategies import Strategy, make_strategy
-from mtlkit.training.trainer import History, TrainConfig, Trainer
+from mtlkit.params import Float, Param, Str
+from mtlkit.tracking import TRACK, make_tracker
+from mtlkit.training import distributed
+from mtlkit.training.settings import TrainConfig
+from mtlkit.training.strategies import check_strategy
+from mtlkit.training.trainer import Trainer, resolve_device, save_torch
+
+FEATURE_KINDS = ("numeric", "categorical")
+
+#: The estimator's own arguments (besides the model name, the training settings of
+#: :class:`TrainConfig` and the model's hyperparameters).
+OWN_PARAMS: tuple[Param, ...] = (
+    Param("labels", None, "names", "the label columns when fitting on files or data frames"),
+    Str("strategy", "joint", "training strategy (see mtlkit.training.strategies)"),
+    Param("strategy_params", None, "mapping", "the strategy's settings", optional=True),
+    Param("task_kinds", None, "mapping", "task kind overrides: label -> kind", optional=True),
+    Param(
+        "feature_kinds", None, "mapping", "feature kind overrides: column -> kind", optional=True
+    ),
+    Str(
+        "funnel_check",
+        "error",
+        "funnel models (esmm, aitm): a training row positive for a step but not for the step "
+        "before is an error, or only a warning",
+        choices=("error", "warn"),
+    ),
+    Float(
+        "validation_fraction",
+        0.15,
+        "share of the training rows held out for early stopping when no validation data is given",
+        low=0.0,
+        open_low=True,
+        high=0.5,
+    ),
+    TRACK,
+)
 
 
-class MultiTaskEstimator:
-    """Fit one multi-task model on a :class:`MultiTaskTable` and predict every task.
+class NotFittedYet(ConfigError, NotFittedError):
+    """Predicting, scoring or saving before ``fit`` (also scikit-learn's NotFittedError)."""
+
+
+class MultiTaskEstimator(BaseEstimator):
+    """Fit one multi-task model and predict every task.
 
     >>> est = MultiTaskEstimator("mmoe", n_experts=8, epochs=20)      # doctest: +SKIP
-    >>> est.fit(train, val).evaluate(test)                            # doctest: +SKIP
+    >>> est.fit(train, validation=val).evaluate(test)                 # doctest: +SKIP
 
-    ``model`` is a registry name (see ``mtlkit.models.available()``); extra keyword arguments
-    are the model's hyperparameters. ``strategy`` is a strategy name (see
-    ``mtlkit.training.strategies.available_strategies()``) with its ``strategy_params``, or an
-    instance; the training settings are those of :class:`TrainConfig`.
+    ``model`` is a registry name (``mtlkit.models.available()``); extra keyword arguments are
+    the model's hyperparameters (``mtlkit models --verbose``). ``strategy`` is a registered
+    strategy name with its ``strategy_params``. The training settings (``epochs``, ``lr``,
+    ``batch_size``, ``monitor``, ...) are those of :class:`~mtlkit.training.settings.TrainConfig`.
+
+    Data: ``fit``/``predict``/``score`` take a :class:`~mtlkit.data.schema.MultiTaskTable`,
+    or files / folders / data frames with the ``labels`` columns (a missing label is
+    masked), or scikit-learn style ``X`` (features) and ``y`` (one column per task, NaN
+    where a label is missing), or a Parquet dataset too large for memory opened with
+    :func:`~mtlkit.data.streaming.stream_tables` (streamed batch by batch; see
+    docs/scaling.md).
     """
 
-    def __init__(
-        self,
-        model: str = "mmoe",
-        *,
-        strategy: str | Strategy = "joint",
-        strategy_params: dict | None = None,
-        epochs: int = 50,
-        batch_size: int = 1024,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        patience: int = 5,
-        monitor: str = "loss",
-        grad_clip: float | None = None,
-        lr_schedule: str | None = None,
-        seed: int = 0,
-        progress: bool = True,
-        diagnostic_batches: int = 4,
-        device: str = "cpu",
-        feature_kinds: dict[str, str] | None = None,
-        **model_params: object,
-    ) -> None:
-        check_hyperparameter_names(model, model_params)  # refuse typos before any data is read
-        self.model_name = model
-        self.strategy = strategy
-        self.strategy_params = dict(strategy_params or {})
-        make_strategy(strategy, **self.strategy_params)  # refuse bad names/parameters now
-        self.model_params = model_params
-        self.feature_kinds = feature_kinds
-        self.config = TrainConfig(
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            weight_decay=weight_decay,
-            patience=patience,
-            monitor=monitor,
-            grad_clip=grad_clip,
-            lr_schedule=lr_schedule,
-            seed=seed,
-            progress=progress,
-            diagnostic_batches=diagnostic_batches,
-            device=device,
-        )
+    def __init__(self, model: str = "mmoe", **params: Any) -> None:
+        # The full signature (generated below) lists every setting; ``params`` beyond it are
+        # the model's hyperparameters. Nothing is checked here (scikit-learn convention).
+        self.model = model
+        own = set(_setting_defaults())
+        for name, default in _setting_defaults().items():
+            setattr(self, name, params.get(name, default))
+        self._model_param_names = tuple(k for k in params if k not in own)
+        for name in self._model_param_names:
+            setattr(self, name, params[name])
 
-    def fit(self, train: MultiTaskTable, val: MultiTaskTable | None = None) -> MultiTaskEstimator:
-        """Fit the preprocessor on ``train`` and train the model, early-stopping on ``val``
-        (15% of ``train`` when not given)."""
-        if val is None:
-            train, val, _ = split_table(train, (0.85, 0.15, 0.0), seed=self.config.seed)
-        self.preprocessor_ = Preprocessor(self.feature_kinds).fit(train)
-        train_t = self.preprocessor_.transform(train)
-        val_t = self.preprocessor_.transform(val)
-        self.schema_ = self.preprocessor_.schema()
-        torch.manual_seed(self.config.seed)
-        self.model_ = create(self.model_name, self.schema_, **self.model_params)
-        self.model_.check_labels(train_t.y, train_t.mask)
-        strategy = make_strategy(self.strategy, **self.strategy_params)
-        self.trainer_ = Trainer(self.model_, self.config, strategy)
-        start = time.perf_counter()
-        self.history_: History = self.trainer_.fit(train_t, val_t)
-        self.fit_time_ = time.perf_counter() - start
+    # ---- scikit-learn parameters ----------------------------------------------------------
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The settings, plus the model hyperparameters given (scikit-learn API)."""
+        params = super().get_params(deep=False)
+        params.update({k: getattr(self, k) for k in self._model_param_names})
+        return params
+
+    def set_params(self, **params: Any) -> MultiTaskEstimator:
+        """Set settings or model hyperparameters (scikit-learn API); checked at ``fit``."""
+        own = set(self._get_param_names())
+        for name, value in params.items():
+            setattr(self, name, value)
+            if name not in own and name not in self._model_param_names:
+                self._model_param_names = (*self._model_param_names, name)
         return self
 
-    def predict_proba(self, data: MultiTaskTable | Sources) -> dict[str, np.ndarray]:
+    @property
+    def model_params(self) -> dict[str, Any]:
+        """The model hyperparameters given (the rest take their declared defaults)."""
+        return {k: getattr(self, k) for k in self._model_param_names}
+
+    def check_params(self) -> TrainConfig:
+        """Validate every setting against its declaration; returns the training settings.
+
+        ``fit`` calls this first; call it yourself to fail fast before reading data.
+        """
+        check_hyperparameters(self.model, self.model_params)
+        if not isinstance(self.strategy, str):
+            raise ConfigError(
+                f"strategy must be a registered strategy name such as 'joint' (see 'mtlkit "
+                f"strategies'), got {self.strategy!r}; to use your own strategy class, register "
+                "it with @register_strategy('a-name', ...) and pass that name."
+            )
+        for p in OWN_PARAMS:
+            p.validate(getattr(self, p.name), "estimator")
+        check_strategy(self.strategy, self.strategy_params)
+        _check_kinds("feature_kinds", self.feature_kinds, FEATURE_KINDS)
+        _check_kinds("task_kinds", self.task_kinds, TASK_KINDS)
+        config = TrainConfig(**{p.name: getattr(self, p.name) for p in TrainConfig.params()})
+        resolve_device(config.device)  # a GPU asked for where there is none
+        return config
+
+    # ---- fitting ------------------------------------------------------------------------
+    def fit(
+        self,
+        X: MultiTaskTable | Sources | np.ndarray,  # noqa: N803 (scikit-learn's name)
+        y: Any = None,
+        *,
+        validation: MultiTaskTable | Sources | None = None,
+        state: dict | None = None,
+        state_path: str | Path | None = None,
+        on_epoch: Callable[[int, float], None] | None = None,
+    ) -> MultiTaskEstimator:
+        """Fit the preprocessor on the training rows and train the model, early-stopping on
+        ``validation`` (a ``validation_fraction`` of ``X`` when not given). With ``track``
+        the fit is logged as one run (its id in ``tracked_run_``, see :mod:`mtlkit.tracking`).
+
+        ``fit(train_table, val_table)`` (a table as the second argument) is read as
+        ``fit(train_table, validation=val_table)``, as in earlier versions. ``state`` (the
+        :meth:`training_state` of an earlier fit on the same data with the same settings
+        and fewer ``epochs``) continues that fit instead of starting over; with
+        ``state_path`` that state is saved there after every epoch (by rank 0 alone in
+        data-parallel training), so a killed fit continues from its last epoch. ``on_epoch``
+        is :meth:`Trainer.fit <mtlkit.training.trainer.Trainer.fit>`'s per-epoch callback.
+        """
+        config = self.check_params()
+        tracker = make_tracker(self.track)  # a missing tracking package fails before training
+        if isinstance(y, MultiTaskTable) and validation is None:
+            y, validation = None, y
+        if isinstance(X, StreamingTable):
+            train_t, val_t = self._streams(X, validation, config)
+        else:
+            train_t, val_t = self._tensors(X, y, validation, config)
+        self.schema_ = self.preprocessor_.schema()
+        torch.manual_seed(config.seed)
+        self.model_ = create(self.model, self.schema_, **self.model_params)
+        self._check_funnel(train_t)
+        self.trainer_ = Trainer(
+            self.model_, config, self.strategy, self.strategy_params, state_path=state_path
+        )
+        start = time.perf_counter()
+        self.history_: History = self.trainer_.fit(train_t, val_t, state=state, on_epoch=on_epoch)
+        self.fit_time_ = time.perf_counter() - start
+        if tracker is not None and distributed.is_main():  # one run, not one per rank
+            from mtlkit.tracking.fit import log_fit
+
+            self.tracked_run_ = log_fit(tracker, self, f"{self.model}-{self.strategy}")
+        return self
+
+    def training_state(self) -> dict | None:
+        """The state a later ``fit(..., state=...)`` continues from (see
+        :meth:`Trainer.training_state`); save it with :func:`~mtlkit.training.trainer.save_torch`."""
+        self._check_fitted()
+        return self.trainer_.training_state()
+
+    def _tensors(
+        self, X: Any, y: Any, validation: Any, config: TrainConfig
+    ) -> tuple[TensorData, TensorData]:  # noqa: N803
+        """In-memory training and validation splits; fits the preprocessor."""
+        train = self._table(X, y)
+        if validation is None:
+            f = self.validation_fraction
+            train, val, _ = split_table(train, (1 - f, f, 0.0), seed=config.seed)
+        else:
+            val = self._table(validation, None)
+        check_splits(train, val)
+        self.preprocessor_ = Preprocessor(self.feature_kinds).fit(train)
+        self.n_features_in_ = len(train.features.columns)
+        return self.preprocessor_.transform(train), self.preprocessor_.transform(val)
+
+    def _streams(
+        self, train: StreamingTable, validation: Any, config: TrainConfig
+    ) -> tuple[StreamingData, StreamingData]:
+        """Streamed training and validation splits (the validation rows: a
+        ``validation_fraction`` of the row groups, see :func:`split_stream`, or the stream
+        given); the preprocessor is fitted in one pass (by rank 0 alone, with several ranks)."""
+        if validation is None:
+            f = self.validation_fraction
+            train, val, _ = split_stream(train, (1 - f, f, 0.0), seed=config.seed)
+        elif isinstance(validation, StreamingTable):
+            val = validation
+        else:
+            raise ConfigError(
+                "a streamed training table takes a streamed validation table "
+                "(stream_tables(...)), or none (a validation_fraction of its row groups)."
+            )
+        prep = Preprocessor(self.feature_kinds)
+        self.preprocessor_ = distributed.from_main(lambda: fit_preprocessor(train, prep))
+        self.n_features_in_ = len(train.features)
+        return StreamingData(train, self.preprocessor_), StreamingData(val, self.preprocessor_)
+
+    def _check_funnel(self, train: TensorData | StreamingData) -> None:
+        """The funnel-order check of sequential models; ``funnel_check="warn"`` lets training
+        go on, saying what the model then assumes. A stream is checked batch by batch (up to
+        its first batch with a row out of order)."""
+        if self.model_.task_roles is None:
+            return
+        try:
+            if isinstance(train, TensorData):
+                self.model_.check_labels(train.y, train.mask)
+            else:
+                for batch in train.batches(READ_ROWS):
+                    self.model_.check_labels(batch.y, batch.mask)
+        except DataError as err:
+            if self.funnel_check == "error":
+                raise
+            warnings.warn(
+                f"{err} Training goes on (funnel_check='warn'), but these labels are not a "
+                "funnel: the model's product of step probabilities (ESMM: pCTCVR = pCTR x "
+                "pCVR) is then only a modelling assumption, not a property of the data, and "
+                "its conditional outputs (pCVR) have no direct meaning.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    # ---- prediction ---------------------------------------------------------------------
+    def predict_proba(self, X: MultiTaskTable | Sources | np.ndarray) -> dict[str, np.ndarray]:  # noqa: N803
         """P(y=1) for binary tasks, class probabilities for multiclass, values for regression.
 
-        ``data`` is a table, or files / data frames as :func:`load_tables` takes them (label
-        columns, if present, are ignored).
+        ``X`` is a table, files / data frames as :func:`~mtlkit.load_tables` takes them
+        (label columns, if present, are ignored), or a feature array. Funnel models add
+        their conditional probabilities next to the tasks, named ``"<step>_given_<previous
+        step>"``: ESMM trained on ``["click", "conversion"]`` returns ``"click"`` (pCTR),
+        ``"conversion"`` (pCTCVR) and ``"conversion_given_click"`` (pCVR).
         """
         self._check_fitted()
-        if not isinstance(data, MultiTaskTable):
-            data = load_features(data, ignore=self.schema_.task_names)
-        data = self.preprocessor_.transform(data, require_labels=False)
-        return self.trainer_.predict_scores(data)
+        return self.trainer_.predict_scores(self._data(self._features(X), False), conditional=True)
 
-    def predict(self, data: MultiTaskTable | Sources) -> dict[str, np.ndarray]:
+    def predict(self, X: MultiTaskTable | Sources | np.ndarray) -> dict[str, np.ndarray]:  # noqa: N803
         """Predicted labels in the original label values (classes) or predicted values."""
-        scores = self.predict_proba(data)
+        scores = self.predict_proba(X)
         out = {}
-        for spec in self.schema_.tasks:
+        for spec in self.schema_.tasks:  # labels per task (not the conditional outputs)
             s = scores[spec.name]
             if spec.kind == "regression":
                 out[spec.name] = s
@@ -120,10 +292,21 @@ class MultiTaskEstimator:
             out[spec.name] = np.asarray(spec.classes, dtype=object)[ids] if spec.classes else ids
         return out
 
-    def evaluate(self, table: MultiTaskTable) -> dict[str, dict[str, float]]:
-        """Metrics per task on the labelled rows of ``table``."""
+    def evaluate(self, X: MultiTaskTable | Sources | np.ndarray, y: Any = None) -> dict:  # noqa: N803
+        """Metrics per task on the labelled rows: ``{task: {metric: value}}``."""
         self._check_fitted()
-        return self.trainer_.evaluate(self.preprocessor_.transform(table))
+        return self.trainer_.evaluate(self._data(self._table(X, y)))
+
+    def score(self, X: MultiTaskTable | Sources | np.ndarray, y: Any = None) -> float:  # noqa: N803
+        """One number, higher is better (scikit-learn's model selection maximises it): the
+        mean over tasks of ROC-AUC (classification) or R² (regression)."""
+        metrics = self.evaluate(X, y)
+        values = [
+            m.get("r2" if spec.kind == "regression" else "roc_auc", math.nan)
+            for spec, m in zip(self.schema_.tasks, metrics.values())
+        ]
+        finite = [v for v in values if math.isfinite(v)]
+        return float(np.mean(finite)) if finite else math.nan
 
     @property
     def n_parameters_(self) -> int:
@@ -132,24 +315,16 @@ class MultiTaskEstimator:
 
     # ---- persistence --------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
-        """Write the model weights, its preprocessor, its settings and (after ``fit``) the
-        training history (``history.json``, see :class:`History`) into ``folder``."""
+        """Write the model weights, its preprocessor, its settings and the training history
+        (``history.json``, see :class:`~mtlkit.evaluation.record.History`) into ``folder``."""
         self._check_fitted()
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         self.preprocessor_.save(folder / "preprocessor.json")
-        torch.save(self.model_.state_dict(), folder / "model.pt")
-        meta = {
-            "model": self.model_name,
-            "model_params": self.model_params,
-            "schema": self.schema_.to_dict(),
-            "train_config": self.config.to_dict(),
-            "strategy": self.strategy if isinstance(self.strategy, str) else self.strategy.name,
-            "strategy_params": self.strategy_params,
-        }
-        (folder / "estimator.json").write_text(json.dumps(meta, indent=2))
-        if hasattr(self, "history_"):
-            (folder / "history.json").write_text(json.dumps(self.history_.to_dict()))
+        save_torch(folder / "model.pt", self.model_.state_dict())
+        params = {k: _plain(v) for k, v in self.get_params().items()}
+        meta = {"params": params, "schema": self.schema_.to_dict()}
+        atomic_write_json(folder / "estimator.json", meta)
+        atomic_write_json(folder / "history.json", self.history_.to_dict(), indent=None)
         return folder
 
     @classmethod
@@ -162,29 +337,139 @@ class MultiTaskEstimator:
                 "pass the folder given to MultiTaskEstimator.save()."
             )
         meta = json.loads((folder / "estimator.json").read_text())
-        cfg = meta["train_config"]
-        if cfg.get("device", "cpu") != "cpu" and not torch.cuda.is_available():
-            cfg["device"] = "cpu"  # trained on a GPU, loaded on a machine without one
-        est = cls(
-            meta["model"],
-            strategy=meta["strategy"],
-            strategy_params=meta.get("strategy_params"),
-            **cfg,
-            **meta["model_params"],
-        )
+        params = meta["params"]
+        if params.get("device", "cpu") != "cpu" and not torch.cuda.is_available():
+            params["device"] = "cpu"  # trained on a GPU, loaded on a machine without one
+        est = cls(**params)
+        config = est.check_params()
         est.preprocessor_ = Preprocessor.load(folder / "preprocessor.json")
         est.schema_ = Schema.from_dict(meta["schema"])
-        est.model_: MTLModel = create(meta["model"], est.schema_, **meta["model_params"])
+        est.model_: MTLModel = create(est.model, est.schema_, **est.model_params)
         est.model_.load_state_dict(
             torch.load(folder / "model.pt", weights_only=True, map_location="cpu")
         )
-        est.trainer_ = Trainer(
-            est.model_, est.config, make_strategy(est.strategy, **est.strategy_params)
-        )
-        if (folder / "history.json").is_file():
-            est.history_ = History.from_dict(json.loads((folder / "history.json").read_text()))
+        est.trainer_ = Trainer(est.model_, config, est.strategy, est.strategy_params)
+        est.history_ = History.from_dict(json.loads((folder / "history.json").read_text()))
         return est
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _data(
+        self, table: MultiTaskTable | StreamingTable, require_labels: bool = True
+    ) -> TensorData | StreamingData:
+        """A table's rows encoded by the fitted preprocessor: tensors, or a stream of them."""
+        if isinstance(table, StreamingTable):
+            return StreamingData(table, self.preprocessor_, require_labels=require_labels)
+        return self.preprocessor_.transform(table, require_labels=require_labels)
+
+    def _table(self, X: Any, y: Any) -> MultiTaskTable | StreamingTable:  # noqa: N803
+        """Labelled data as a table: a table (or a streamed one) as is, files / frames with
+        ``labels``, or scikit-learn style ``X`` and ``y``."""
+        if isinstance(X, (MultiTaskTable, StreamingTable)):
+            return X
+        if y is not None:
+            frame, labels = _xy_frame(X, y, getattr(self, "n_features_in_", None))
+            return load_tables(
+                frame, labels, task_kinds=self.task_kinds, feature_kinds=self.feature_kinds
+            )
+        if not self.labels:
+            raise ConfigError(
+                "pass labels=[...] (the label columns) to fit on files or data frames, or "
+                "give the labels as y."
+            )
+        return load_tables(
+            X, list(self.labels), task_kinds=self.task_kinds, feature_kinds=self.feature_kinds
+        )
+
+    def _features(self, X: Any) -> MultiTaskTable | StreamingTable:  # noqa: N803
+        if isinstance(X, (MultiTaskTable, StreamingTable)):
+            return X
+        if not isinstance(X, (pd.DataFrame, str, Path, list, tuple)):
+            X = _feature_frame(X, self.n_features_in_)  # noqa: N806
+        return load_features(X, ignore=self.schema_.task_names)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            raise ConfigError("this estimator is not fitted yet; call fit(train) first.")
+            raise NotFittedYet("this estimator is not fitted yet; call fit(train) first.")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing feature values are imputed
+        tags.target_tags.required = False  # labels may come inside X
+        return tags
+
+
+def _setting_defaults() -> dict[str, Any]:
+    """Every setting the estimator takes (besides ``model``), with its default."""
+    return {p.name: p.default for p in (*OWN_PARAMS, *TrainConfig.params())}
+
+
+def _signature() -> inspect.Signature:
+    kw = inspect.Parameter.KEYWORD_ONLY
+    return inspect.Signature(
+        [
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default="mmoe"),
+            *(inspect.Parameter(n, kw, default=d) for n, d in _setting_defaults().items()),
+            inspect.Parameter("hyperparameters", inspect.Parameter.VAR_KEYWORD),
+        ]
+    )
+
+
+MultiTaskEstimator.__init__.__signature__ = _signature()
+
+
+def _check_kinds(name: str, kinds: Mapping | None, allowed: Sequence[str]) -> None:
+    for column, kind in (kinds or {}).items():
+        if kind not in allowed:
+            raise ConfigError(f"{name}[{column!r}] is {kind!r}; use one of {list(allowed)}.")
+
+
+def _feature_frame(X: Any, n_features: int | None = None) -> pd.DataFrame:  # noqa: N803
+    """A numeric feature array (scikit-learn style) as a frame with columns x0, x1, ...;
+    scikit-learn's own checks give the errors (1-D, empty, sparse, complex, text)."""
+    X = check_array(
+        X,
+        dtype=np.float64,
+        ensure_all_finite="allow-nan",
+        ensure_min_samples=2 if n_features is None else 1,
+    )  # noqa: N806
+    if n_features is not None and X.shape[1] != n_features:
+        raise DataError(
+            f"X has {X.shape[1]} features, but MultiTaskEstimator is expecting {n_features} "
+            "features as input (the number it was fitted on)."
+        )
+    return pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+
+
+def _xy_frame(X: Any, y: Any, n_features: int | None) -> tuple[pd.DataFrame, list[str]]:  # noqa: N803
+    """Features and labels as one frame for the data layer; ``y`` columns are the tasks."""
+    if isinstance(X, pd.DataFrame):
+        frame = X.reset_index(drop=True)
+    else:
+        frame = _feature_frame(X, n_features)
+    if isinstance(y, pd.Series):
+        y = y.to_frame(y.name if y.name is not None else "y")
+    if isinstance(y, pd.DataFrame):
+        labels = [str(c) for c in y.columns]
+        y = y.to_numpy()
+    else:
+        y = np.asarray(y)
+        labels = ["y"] if y.ndim == 1 else [f"y{k}" for k in range(y.shape[1])]
+    y = y.reshape(len(y), -1)
+    if len(y) != len(frame):
+        raise DataError(f"X has {len(frame)} rows but y has {len(y)}; give one label row per row.")
+    clash = sorted(set(labels) & set(frame.columns))
+    if clash:
+        raise DataError(f"y's column(s) {clash} are also feature columns of X; rename them.")
+    for k, label in enumerate(labels):
+        frame[label] = y[:, k]
+    return frame, labels
+
+
+def _plain(value: Any) -> Any:
+    """A setting as JSON (tuples become lists)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

@@ -3,30 +3,33 @@
 from __future__ import annotations
 
 import copy
+import io
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mtlkit.data.tensors import TensorData
+from mtlkit.data.stream_batches import StreamingData
+from mtlkit.data.tensors import Batch, TensorData
 from mtlkit.errors import ConfigError, MtlkitError
-from mtlkit.evaluation.metrics import HIGHER_IS_BETTER, all_task_metrics
+from mtlkit.evaluation.metrics import all_task_metrics, check_reported, metric
+from mtlkit.evaluation.record import History, is_converged
+from mtlkit.files import atomic_write_bytes
 from mtlkit.models.base import MTLModel
+from mtlkit.training import distributed
 from mtlkit.training.diagnostics import ConflictMonitor, probe_steps
+from mtlkit.training.distributed import share
 from mtlkit.training.losses import masked_task_losses, output_to_scores
-from mtlkit.training.strategies import Strategy, make_strategy
-from mtlkit.validation import (
-    check_choice,
-    check_non_negative_int,
-    check_positive_float,
-    check_positive_int,
-)
+from mtlkit.training.settings import TrainConfig, auto_batch_size
+from mtlkit.training.strategies import Strategy, check_strategy, make_strategy
+from mtlkit.training.strategies.base import check_streams
 
-LR_SCHEDULES = (None, "cosine", "plateau")
+#: A split to train or evaluate on: tensors in memory, or a stream read batch by batch.
+Data = TensorData | StreamingData
 
 
 def resolve_device(device: str) -> torch.device:
@@ -54,173 +57,121 @@ class TrainingDiverged(MtlkitError):
     """A loss became NaN or infinite; the last good weights were restored."""
 
 
-@dataclass
-class TrainConfig:
-    """Settings of one training run.
-
-    ``monitor`` is the validation metric averaged over tasks that drives early stopping and
-    checkpoint choice ("loss" by default; e.g. "roc_auc"). ``patience`` counts epochs without
-    improvement before stopping (0 = never stop early). ``diagnostic_batches`` is how many
-    evenly spaced batches per epoch measure task-gradient conflict and gate usage (0 = off).
-    ``device`` is where training runs: "cpu" (default), "cuda", "cuda:1"..., or "auto" (the
-    GPU when torch sees one, else the CPU). Data and model move there once per fit; results
-    always come back as CPU arrays.
-    """
-
-    epochs: int = 50
-    batch_size: int = 1024
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    patience: int = 5
-    monitor: str = "loss"
-    grad_clip: float | None = None
-    lr_schedule: str | None = None
-    seed: int = 0
-    progress: bool = True
-    diagnostic_batches: int = 4
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        check_non_negative_int("epochs", self.epochs)
-        check_positive_int("batch_size", self.batch_size)
-        check_positive_float("lr", self.lr)
-        check_non_negative_int("patience", self.patience)
-        check_choice(
-            "monitor", self.monitor, ["loss", "accuracy", "roc_auc", "pr_auc", "rmse", "mae", "r2"]
-        )
-        if self.grad_clip is not None:
-            check_positive_float("grad_clip", self.grad_clip)
-        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        check_non_negative_int("diagnostic_batches", self.diagnostic_batches)
-        resolve_device(self.device)
-        if self.weight_decay < 0:
-            check_positive_float("weight_decay", self.weight_decay)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class History:
-    """What happened in training, one record per epoch; JSON-ready via :meth:`to_dict`.
-
-    Each record in ``epochs`` is a dict::
-
-        {
-          "epoch": 1,                       # 1-based
-          "time_s": 0.84,                   # wall-clock seconds of the epoch (train + val)
-          "lr": 0.001,                      # learning rate used in the epoch
-          "train": {task: {"loss": .., "accuracy": ..}},   # means over the labelled rows
-                                            # the epoch trained (no accuracy for regression)
-          "val": {task: {"loss": .., "roc_auc": .., ...}}, # evaluation.metrics per task
-          "task_weights": {task: w} | None, # the strategy's task weights after the epoch
-                                            # (for aggregators: the mean weight given to
-                                            # each task's gradient over the epoch)
-          "diagnostics": {                  # on the probed batches (TrainConfig.diagnostic_batches)
-            "grad_cosine": c,               # mean cosine of task gradients on the shared
-                                            # parameters, averaged over task pairs
-            "grad_cosine_pairs": {"a|b": c},
-            "grad_norm": {task: n},         # mean gradient norm per task
-            "grad_norm_ratio": r,           # largest / smallest mean task gradient norm
-            "expert_utilization": {gate: [mean weight per expert]},  # gated models only
-          } | None,
-        }
-
-    Values that could not be measured are NaN in memory and ``null`` in :meth:`to_dict`.
-    ``best_epoch`` is the restored epoch; ``stopped_early`` says if patience ran out.
-    """
-
-    epochs: list[dict] = field(default_factory=list)
-    best_epoch: int = 0
-    stopped_early: bool = False
-
-    def series(self, split: str, task: str, metric: str) -> list[float]:
-        """One metric of one task over epochs, e.g. ``series("val", "income", "loss")``."""
-        return [_nan_if_none(e[split][task].get(metric)) for e in self.epochs]
-
-    def diagnostic(self, name: str) -> list:
-        """One diagnostic over epochs, e.g. ``diagnostic("grad_cosine")`` (NaN when off)."""
-        return [_nan_if_none((e.get("diagnostics") or {}).get(name, math.nan)) for e in self.epochs]
-
-    def to_dict(self) -> dict:
-        """Strict-JSON data (NaN and infinities become None)."""
-        return _json_safe(asdict(self))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> History:
-        return cls(
-            epochs=list(data["epochs"]),
-            best_epoch=int(data["best_epoch"]),
-            stopped_early=bool(data["stopped_early"]),
-        )
-
-
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def _nan_if_none(value):
-    return math.nan if value is None else value
-
-
 class Trainer:
     """Train an :class:`MTLModel` on :class:`TensorData` splits.
 
     Each epoch: the strategy's batches, masked task losses, the strategy's backward, an
     optimizer step; then one validation pass. The best epoch (by ``config.monitor``) is kept
-    and restored at the end.
+    and restored at the end. The strategy (a registered name and its settings) is built for
+    the model when ``fit`` starts.
     """
 
     def __init__(
         self,
         model: MTLModel,
         config: TrainConfig | None = None,
-        strategy: str | Strategy = "joint",
+        strategy: str = "joint",
+        strategy_params: dict | None = None,
         checkpoint_path: str | Path | None = None,
+        state_path: str | Path | None = None,
     ) -> None:
         self.model = model
         self.config = config or TrainConfig()
         self.tasks = list(model.schema.tasks)
         self.task_names = [t.name for t in self.tasks]
-        self.strategy = make_strategy(strategy)
+        self.strategy_name = strategy
+        self.strategy_params = check_strategy(strategy, strategy_params)
+        self.strategy: Strategy | None = None
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        #: Where rank 0 saves :meth:`training_state` after every epoch (a killed run continues
+        #: from it: ``fit(state=load_torch(state_path))``).
+        self.state_path = Path(state_path) if state_path else None
         self.history = History()
 
     # ---- evaluation -------------------------------------------------------------------
     @torch.inference_mode()
-    def predict_scores(self, data: TensorData, batch_size: int = 16384) -> dict[str, np.ndarray]:
-        """Probabilities (classification) or predictions (regression) per task."""
+    def _scored(
+        self, data: Data, batch_size: int, conditional: bool = False
+    ) -> Iterator[tuple[Batch, dict[str, torch.Tensor]]]:
+        """Each batch of ``data`` (in order) with the model's scores per task, on the CPU."""
         self.model.eval()
         device = next(self.model.parameters()).device
-        parts: dict[str, list[torch.Tensor]] = {t.name: [] for t in self.tasks}
         for batch in data.batches(batch_size):
-            out = self.model(batch.x_cat.to(device), batch.x_num.to(device))
-            for spec in self.tasks:
-                is_prob = spec.name in self.model.probability_outputs
-                scores = output_to_scores(spec, out[spec.name], is_prob)
-                parts[spec.name].append(scores.cpu())
+            on_device = batch.to(device)
+            out = self.model(on_device.x_cat, on_device.x_num)
+            scores = {
+                spec.name: output_to_scores(
+                    spec, out[spec.name], spec.name in self.model.probability_outputs
+                ).cpu()
+                for spec in self.tasks
+            }
+            if conditional:
+                scores |= {k: v.cpu() for k, v in self.model.conditional_outputs().items()}
+            yield batch, scores
+
+    def predict_scores(
+        self, data: Data, batch_size: int = 16384, conditional: bool = False
+    ) -> dict[str, np.ndarray]:
+        """Probabilities (classification) or predictions (regression) per task; with
+        ``conditional``, also the model's conditional funnel probabilities (e.g. ESMM's
+        pCVR, see :meth:`~mtlkit.models.base.MTLModel.conditional_outputs`). ``data`` is
+        read batch by batch (in memory or streamed)."""
+        parts: dict[str, list[torch.Tensor]] = {t.name: [] for t in self.tasks}
+        for _, scores in self._scored(data, batch_size, conditional):
+            for name, values in scores.items():
+                parts.setdefault(name, []).append(values)
         return {t: torch.cat(p).numpy() for t, p in parts.items()}
 
-    def evaluate(self, data: TensorData) -> dict[str, dict[str, float]]:
-        """Metrics per task on the labelled rows of ``data``."""
-        scores = self.predict_scores(data)
-        return all_task_metrics(self.tasks, data.y.numpy(), data.mask.numpy(), scores)
+    def evaluate(self, data: Data, batch_size: int = 16384) -> dict[str, dict[str, float]]:
+        """Metrics per task on the labelled rows of ``data``, read batch by batch."""
+        labels, masks, parts = [], [], {t.name: [] for t in self.tasks}
+        for batch, scores in self._scored(data, batch_size):
+            labels.append(batch.y)
+            masks.append(batch.mask)
+            for name, values in scores.items():
+                parts[name].append(values)
+        scores = {t: torch.cat(p).numpy() for t, p in parts.items()}
+        return all_task_metrics(
+            self.tasks, torch.cat(labels).numpy(), torch.cat(masks).numpy(), scores
+        )
 
     # ---- training ---------------------------------------------------------------------
-    def fit(self, train: TensorData, val: TensorData) -> History:
+    def fit(
+        self,
+        train: Data,
+        val: Data,
+        *,
+        state: dict | None = None,
+        on_epoch: Callable[[int, float], None] | None = None,
+    ) -> History:
+        """Train until early stopping or ``config.epochs``, then restore the best epoch.
+
+        ``train`` and ``val`` are in-memory splits (``TensorData``) or streams
+        (``StreamingData``). In data-parallel training (a ``torch.distributed`` process group,
+        see :mod:`mtlkit.training.distributed`) each rank trains its share of every batch of
+        ``train``, every rank validates on all of ``val``, and rank 0 alone writes the
+        checkpoint.
+
+        ``state`` is :meth:`training_state` of an earlier fit of the same model and settings
+        that did not converge: training continues after its last epoch (weights, optimizer,
+        strategy, random generators, best epoch and history restored), so continuing to a
+        larger ``epochs`` gives what one longer fit gives. ``on_epoch(epoch, value)`` is
+        called after every epoch with the monitored validation metric (mean over the tasks
+        that report it); it may stop training by raising (a tuner's pruning does).
+        """
         cfg = self.config
+        check_reported(cfg.monitor, self.tasks)
         torch.manual_seed(cfg.seed)
         generator = torch.Generator().manual_seed(cfg.seed)
         device = resolve_device(cfg.device)
         self.model.to(device)
-        train = train.to(device)
-        self.strategy.setup(self.model, len(self.tasks))
+        if isinstance(train, TensorData):
+            train = train.to(device)
+        else:
+            check_streams(self.strategy_name)
+        self.strategy = make_strategy(self.strategy_name, self.model, **self.strategy_params)
+        self.strategy.shuffle = cfg.shuffle
+        distributed.broadcast_parameters([*self.model.parameters(), *self.strategy.parameters()])
         groups = [{"params": list(self.model.parameters()), "weight_decay": cfg.weight_decay}]
         if self.strategy.parameters():
             groups.append({"params": self.strategy.parameters(), "weight_decay": 0.0})
@@ -228,14 +179,24 @@ class Trainer:
         # (and than foreach) on a CPU as on a GPU.
         optimizer = torch.optim.Adam(groups, lr=cfg.lr, fused=True)
         scheduler = self._scheduler(optimizer)
-        sign = -1.0 if cfg.monitor in HIGHER_IS_BETTER else 1.0
+        sign = -1.0 if metric(cfg.monitor).higher_is_better else 1.0
+        self.history = History(batch_size=cfg.batch_size or auto_batch_size(len(train)))
+        if distributed.world_size() > 1:  # after the batch size, which is of the whole batch
+            train = train.shard(distributed.rank(), distributed.world_size())
         # Until an epoch finishes, the initial weights are the last good ones.
         best_value, since_best = math.inf, 0
         best_state = copy.deepcopy(self.model.state_dict())
-        bar = tqdm(range(1, cfg.epochs + 1), desc="epochs", disable=not cfg.progress, leave=False)
+        if state is not None:
+            best_value, since_best, best_state = self._restore(
+                state, optimizer, scheduler, generator
+            )
+        first = len(self.history.epochs) + 1
+        bar = tqdm(
+            range(first, cfg.epochs + 1), desc="epochs", disable=not cfg.progress, leave=False
+        )
         for epoch in bar:
             start = time.perf_counter()
-            train_stats, diagnostics = self._train_epoch(
+            train_stats, diagnostics, steps = self._train_epoch(
                 train, optimizer, generator, epoch, best_state
             )
             val_metrics = self.evaluate(val)
@@ -244,62 +205,146 @@ class Trainer:
                 "epoch": epoch,
                 "time_s": time.perf_counter() - start,
                 "lr": optimizer.param_groups[0]["lr"],
+                "steps": steps,
                 "train": train_stats,
                 "val": val_metrics,
                 "task_weights": None if weights is None else dict(zip(self.task_names, weights)),
                 "diagnostics": diagnostics,
             }
             self.history.epochs.append(record)
-            value = sign * _mean_metric(val_metrics, cfg.monitor)
-            if value < best_value or self.history.best_epoch == 0:
+            # Rank 0's value decides for every rank (their values agree up to float rounding).
+            value = distributed.broadcast(sign * _mean_metric(val_metrics, cfg.monitor))
+            if self.history.best_epoch == 0 or _improves(value, best_value):
                 best_value, since_best = value, 0
                 best_state = copy.deepcopy(self.model.state_dict())
                 self.history.best_epoch = epoch
                 self._save_checkpoint(best_state)
             else:
                 since_best += 1
+            if on_epoch is not None:
+                on_epoch(epoch, sign * value)
             bar.set_postfix(val_loss=f"{_mean_metric(val_metrics, 'loss'):.4f}")
             if scheduler is not None:
                 scheduler.step(value) if cfg.lr_schedule == "plateau" else scheduler.step()
             if cfg.patience and since_best >= cfg.patience:
                 self.history.stopped_early = True
+            if (
+                self.state_path is not None
+                and cfg.lr_schedule != "cosine"
+                and distributed.is_main()
+            ):
+                state = self._snapshot(optimizer, scheduler, generator)
+                state.update(best_state=best_state, best_value=best_value, since_best=since_best)
+                save_torch(self.state_path, state)
+            if self.history.stopped_early:
                 break
         bar.close()
+        self.history.converged = is_converged(self.history, cfg.patience)
+        self._state = self._snapshot(optimizer, scheduler, generator)
+        self._state.update(best_state=best_state, best_value=best_value, since_best=since_best)
         self.model.load_state_dict(best_state)
         return self.history
 
+    def _snapshot(self, optimizer: torch.optim.Optimizer, scheduler, generator) -> dict:
+        """The state after the last epoch (see :meth:`training_state`), less early stopping's."""
+        device = next(self.model.parameters()).device
+        return {
+            "settings": _resumable_settings(self.config, self.strategy_name, self.strategy_params),
+            "model": copy.deepcopy(self.model.state_dict()),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": None if scheduler is None else scheduler.state_dict(),
+            "strategy": self.strategy.state_dict(),
+            "history": self.history.to_dict(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "generator": generator.get_state(),
+        }
+
+    def training_state(self) -> dict | None:
+        """Everything :meth:`fit` needs to continue the last fit (its last epoch's weights,
+        not the restored best), as tensors and plain values (``torch.save`` /
+        ``torch.load(weights_only=True)``); None before a fit and for a cosine learning-rate
+        schedule, whose shape depends on the epoch budget (retrain such runs instead)."""
+        if self.config.lr_schedule == "cosine":
+            return None
+        return getattr(self, "_state", None)
+
+    def _restore(
+        self,
+        state: dict,
+        optimizer: torch.optim.Optimizer,
+        scheduler,
+        generator: torch.Generator,
+    ) -> tuple[float, int, dict]:
+        """Load a :meth:`training_state` into this fit; returns the early-stopping state."""
+        ours = _resumable_settings(self.config, self.strategy_name, self.strategy_params)
+        if state["settings"] != ours:
+            differs = sorted(k for k in ours if state["settings"].get(k) != ours[k])
+            raise ConfigError(
+                f"cannot continue this training run: its settings {differs} differ from the "
+                "saved run's; only the number of epochs may change."
+            )
+        device = next(self.model.parameters()).device
+        self.model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        self.strategy.load_state_dict(state["strategy"])
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"] is not None and device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        generator.set_state(state["generator"])
+        self.history = History.from_dict(state["history"])
+        best_state = {k: v.to(device) for k, v in state["best_state"].items()}
+        return float(state["best_value"]), int(state["since_best"]), best_state
+
     def _train_epoch(
         self,
-        train: TensorData,
+        train: Data,
         optimizer: torch.optim.Optimizer,
         generator: torch.Generator,
         epoch: int,
         best_state: dict,
-    ) -> tuple[dict[str, dict[str, float]], dict | None]:
-        """One pass over the strategy's steps; returns train stats and the diagnostics.
+    ) -> tuple[dict[str, dict[str, float]], dict | None, int]:
+        """One pass over the strategy's steps; returns train stats, the diagnostics and the
+        number of optimizer steps.
 
         A step's statistics count only the tasks it trains (``present``: labelled in the
-        batch, and the active task when the strategy names one). The model's auxiliary loss,
-        when it has one, goes to the strategy as ``extra`` and is added unweighted.
+        batch, and the active task when the strategy names one). The model's auxiliary loss
+        and its label loss on the labels of the present tasks, when it has them, go to the
+        strategy as ``extra`` and are added unweighted.
+
+        The steps are read lazily (a stream never sits in memory). With several ranks, the
+        losses, label counts and statistics are those of the whole batch (see
+        :mod:`mtlkit.training.distributed`) and the gradients are summed after ``backward``.
         """
         self.model.train()
         n_tasks = len(self.tasks)
-        device = train.y.device
+        device = next(self.model.parameters()).device
         loss_sum = torch.zeros(n_tasks, device=device)
         correct = torch.zeros(n_tasks, device=device)
         count = torch.zeros(n_tasks, device=device)
         clip = self.config.grad_clip
-        steps = list(self.strategy.batches(train, self.config.batch_size, generator))
-        probes = probe_steps(len(steps), self.config.diagnostic_batches)
+        batch_size = self.history.batch_size
+        probes = probe_steps(
+            self.strategy.num_steps(train, batch_size), self.config.diagnostic_batches
+        )
         monitor = ConflictMonitor(self.task_names, self.model.shared_parameters())
-        for i, (batch, active) in enumerate(steps):
+        steps = 0
+        for i, (step_batch, active) in enumerate(
+            self.strategy.batches(train, batch_size, generator)
+        ):
+            batch = step_batch.to(device)
             out = self.model(batch.x_cat, batch.x_num)
-            losses = masked_task_losses(
-                self.tasks, out, batch.y, batch.mask, self.model.probability_outputs
+            counts = distributed.all_reduce(batch.mask.sum(0).to(batch.y.dtype))
+            losses = distributed.global_losses(
+                masked_task_losses(
+                    self.tasks, out, batch.y, batch.mask, self.model.probability_outputs, counts
+                )
             )
             if not torch.isfinite(losses).all():
                 self._diverged(losses, epoch, best_state)
-            labelled = batch.mask.any(0)
+            labelled = counts > 0
             present = labelled.clone()
             if active is not None:
                 present[:active] = False
@@ -307,15 +352,21 @@ class Trainer:
             if i in probes:
                 monitor.measure(losses, labelled, self.model.gate_weights())
             optimizer.zero_grad(set_to_none=True)
-            self.strategy.backward(losses, present, self.model.auxiliary_loss())
+            self.strategy.before_step()
+            extra = self._extra_loss(batch, present)
+            self.strategy.backward(losses, present, None if extra is None else share(extra))
+            distributed.reduce_gradients(self.model.parameters(), self.strategy.parameters())
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             optimizer.step()
+            self.strategy.after_step(self._losses_of(batch, counts))
             with torch.no_grad():
-                n = batch.mask.sum(0) * present
+                n = counts * present
                 loss_sum += losses.detach() * n
                 count += n
                 correct += self._correct(out, batch) * present
+            steps += 1
+        correct = distributed.all_reduce(correct)
         self.strategy.end_epoch(loss_sum / count.clamp(min=1))
         stats = {}
         for k, spec in enumerate(self.tasks):
@@ -323,7 +374,30 @@ class Trainer:
             stats[spec.name] = {"loss": float(loss_sum[k]) / c}
             if spec.kind != "regression":
                 stats[spec.name]["accuracy"] = float(correct[k]) / c
-        return stats, (monitor.summary() if probes else None)
+        return stats, (monitor.summary() if probes else None), steps
+
+    def _extra_loss(self, batch: Batch, present: torch.Tensor) -> torch.Tensor | None:
+        """The model's auxiliary loss plus its label loss on the labels this step trains."""
+        terms = [
+            self.model.auxiliary_loss(),
+            self.model.label_loss(batch.y, batch.mask & present),
+        ]
+        terms = [t for t in terms if t is not None]
+        return sum(terms[1:], terms[0]) if terms else None
+
+    def _losses_of(self, batch: Batch, counts: torch.Tensor) -> Callable[[], torch.Tensor]:
+        """The task losses of ``batch`` (of the whole batch over all ranks, whose labelled
+        rows per task are ``counts``) under the current parameters, computed on call."""
+
+        @torch.no_grad()
+        def losses() -> torch.Tensor:
+            out = self.model(batch.x_cat, batch.x_num)
+            shares = masked_task_losses(
+                self.tasks, out, batch.y, batch.mask, self.model.probability_outputs, counts
+            )
+            return distributed.all_reduce(shares)
+
+        return losses
 
     def _correct(self, out: dict[str, torch.Tensor], batch) -> torch.Tensor:
         """Correct predictions per task on the batch's labelled rows (classification)."""
@@ -365,15 +439,37 @@ class Trainer:
         return None
 
     def _save_checkpoint(self, state: dict) -> None:
-        if self.checkpoint_path is None:
-            return
-        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.checkpoint_path)
+        if self.checkpoint_path is not None and distributed.is_main():
+            save_torch(self.checkpoint_path, state)
+
+
+def save_torch(path: str | Path, value: object) -> None:
+    """``torch.save`` of ``value`` (tensors, dicts, lists, numbers) to ``path``, atomically."""
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def load_torch(path: str | Path) -> dict:
+    """What :func:`save_torch` wrote, on the CPU (tensors and plain values only)."""
+    return torch.load(path, weights_only=True, map_location="cpu")
+
+
+def _resumable_settings(cfg: TrainConfig, strategy: str, strategy_params: dict) -> dict:
+    """The settings a continued run must share with the saved one: all but the epoch
+    budget, the progress bars and the device."""
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in ("epochs", "progress", "device")}
+    settings = {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
+    return {**settings, "strategy": strategy, "strategy_params": dict(strategy_params)}
+
+
+def _improves(value: float, best: float) -> bool:
+    """Whether ``value`` beats ``best`` (lower is better); a NaN value (the metric undefined
+    this epoch) never does, and anything beats a NaN best."""
+    return not math.isnan(value) and (math.isnan(best) or value < best)
 
 
 def _mean_metric(metrics: dict[str, dict[str, float]], name: str) -> float:
-    """Mean of one metric over the tasks that report it (NaN-safe); +inf if none does."""
+    """Mean of one metric over the tasks that report it (NaN-safe); NaN if none does."""
     values = [m[name] for m in metrics.values() if name in m and math.isfinite(m[name])]
-    return float(np.mean(values)) if values else math.inf
+    return float(np.mean(values)) if values else math.nan

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
@@ -9,12 +10,17 @@ from torch import nn
 
 from mtlkit.data.tensors import TensorData
 from mtlkit.models.base import MTLModel
-from mtlkit.training.strategies.base import Step, Strategy, add_extra
-from mtlkit.validation import check_choice
+from mtlkit.params import Str
+from mtlkit.training.strategies.base import Step, Strategy, add_extra, register_strategy
 
 ORDERS = ("round_robin", "proportional")
 
 
+@register_strategy(
+    "alternating",
+    "one task per step on its labelled rows, order='round_robin' or 'proportional'",
+    params=[Str("order", "round_robin", "how tasks take turns", choices=ORDERS)],
+)
 class Alternating(Strategy):
     """One task per step; an epoch passes once over each task's labelled rows.
 
@@ -28,11 +34,13 @@ class Alternating(Strategy):
     them untouched (no momentum step either).
     """
 
-    def __init__(self, order: str = "round_robin") -> None:
-        self.order = check_choice("order", order, ORDERS)
+    one_task_per_step = True
+    streams = False
 
-    def setup(self, model: MTLModel, n_tasks: int) -> None:
-        super().setup(model, n_tasks)
+    def __init__(self, model: MTLModel, order: str) -> None:
+        super().__init__(model)
+        self.order = order
+        n_tasks = self.n_tasks
         owned = [{id(p) for p in model.task_parameters(t)} for t in model.task_names]
         self._inputs: list[list[nn.Parameter]] = []
         for k in range(n_tasks):
@@ -41,13 +49,19 @@ class Alternating(Strategy):
                 [p for p in model.parameters() if p.requires_grad and id(p) not in foreign]
             )
 
+    def num_steps(self, data: TensorData, batch_size: int) -> int:
+        return sum(math.ceil(int(n) / batch_size) for n in data.mask.sum(0))
+
     def batches(
         self, data: TensorData, batch_size: int, generator: torch.Generator
     ) -> Iterator[Step]:
+        """Every rank draws the same steps; with several ranks (a sharded ``data``), each
+        trains its share of each step's rows."""
         per_task = []
         for k in range(self.n_tasks):
             rows = data.mask[:, k].nonzero().flatten()
-            rows = rows[torch.randperm(len(rows), generator=generator)]
+            if self.shuffle:
+                rows = rows[torch.randperm(len(rows), generator=generator)]
             per_task.append(
                 [(rows[s : s + batch_size], k) for s in range(0, len(rows), batch_size)]
             )
@@ -56,7 +70,9 @@ class Alternating(Strategy):
             order = [b[i] for i in range(longest) for b in per_task if i < len(b)]
         else:
             flat = [item for b in per_task for item in b]
-            order = [flat[i] for i in torch.randperm(len(flat), generator=generator).tolist()]
+            if self.shuffle:
+                flat = [flat[i] for i in torch.randperm(len(flat), generator=generator).tolist()]
+            order = flat
         for rows, k in order:
             yield data.subset(rows), k
 

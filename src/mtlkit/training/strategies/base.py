@@ -1,4 +1,4 @@
-"""The strategy interface and the name registry.
+"""The strategy interface and its registry.
 
 A strategy decides two things the trainer leaves open: which batches an epoch consists of
 (``batches``), and how the ``(T,)`` vector of masked task losses of a batch becomes parameter
@@ -8,8 +8,10 @@ validation, early stopping, diagnostics).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from functools import partial
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -17,56 +19,195 @@ from torch import nn
 from mtlkit.data.tensors import Batch, TensorData
 from mtlkit.errors import ConfigError
 from mtlkit.models.base import MTLModel
-from mtlkit.validation import check_choice
+from mtlkit.registry import Registry
 
 #: One training step: a batch and the index of the only task it trains (None = every task).
 Step = tuple[Batch, int | None]
 
+#: Every strategy, by name; each module of this package registers its own.
+STRATEGIES: Registry[Callable[..., Strategy]] = Registry("strategy", "mtlkit.training.strategies")
+register_strategy = STRATEGIES.register
 
-class Strategy:
+
+class Strategy(ABC):
     """Base strategy: shuffled batches of all rows, every task trained on every batch.
 
-    Hooks, in the order the trainer calls them:
+    A strategy is built for one model, once per fit (``make_strategy(name, model, **params)``);
+    its state (learnable weights, loss history...) is created in ``__init__``. Hooks, in the
+    order the trainer calls them:
 
-    - ``setup(model, n_tasks)`` once before training (reset all state here);
     - ``parameters()``: learnable strategy parameters (e.g. uncertainty log-variances) that the
       trainer adds to its optimizer, without weight decay;
     - per epoch ``batches(data, batch_size, generator)`` -> steps ``(batch, active task)``;
-    - per step ``backward(losses, present, extra)``: fill ``.grad``. ``present`` is a ``(T,)``
-      bool tensor of the tasks this step trains (labelled rows in the batch, and the active
-      task only when one is given). ``extra`` is the model's auxiliary loss or None; every
-      strategy adds it, unweighted, to what it backpropagates;
+    - per step ``before_step()``, then ``backward(losses, present, extra)``: fill ``.grad``.
+      ``present`` is a ``(T,)`` bool tensor of the tasks this step trains (labelled rows in the
+      batch, and the active task only when one is given); ``extra`` is the model's auxiliary
+      loss or None, which every strategy adds, unweighted, to what it backpropagates; then the
+      optimizer steps and ``after_step(step_losses)`` runs, where ``step_losses()`` recomputes
+      the step's task losses with the updated parameters (without a graph; computed only when
+      called, e.g. by FAMO);
     - ``end_epoch(train_losses)`` with the epoch's mean training loss per task;
     - ``task_weights()`` for the history (None when the strategy does not weight tasks).
+
+    Data-parallel training (several ranks, :mod:`mtlkit.training.distributed`) needs nothing
+    more from a strategy that keeps three rules: compute weights and state from the
+    ``losses`` it is given (their value is the whole batch's, the same on every rank) and
+    from :func:`~mtlkit.training.diagnostics.task_gradients` (summed over the ranks), never
+    from the batch's rows; backpropagate the losses themselves (each rank's gradient is then
+    its share, which the trainer sums); and add a direction computed from global gradients to
+    ``.grad`` through :func:`~mtlkit.training.distributed.share` (or torchjd's Jacobians
+    through :func:`~mtlkit.training.distributed.global_jac_to_grad`). A strategy whose
+    ``batches`` needs the rows in memory sets ``streams = False``.
+
+    A strategy's identity is the name it is registered under; see :data:`STRATEGIES`.
     """
 
-    name = "base"
+    #: Whether each step trains one task only (alternating training); every other task's
+    #: parameters then get no gradient in that step.
+    one_task_per_step: ClassVar[bool] = False
+    #: Whether the strategy trains from a stream (``StreamingData``) as well as from tensors.
+    streams: ClassVar[bool] = True
 
-    def setup(self, model: MTLModel, n_tasks: int) -> None:
+    def __init__(self, model: MTLModel) -> None:
         self.model = model
-        self.n_tasks = n_tasks
+        self.n_tasks = len(model.task_names)
         #: The model's device: tensors a strategy makes live there too.
         self.device = next(model.parameters()).device
 
     def parameters(self) -> list[nn.Parameter]:
         return []
 
+    #: Whether ``batches`` shuffles the rows (the trainer sets it from ``TrainConfig.shuffle``).
+    shuffle: bool = True
+
     def batches(
         self, data: TensorData, batch_size: int, generator: torch.Generator
     ) -> Iterator[Step]:
-        for batch in data.batches(batch_size, shuffle=True, generator=generator):
+        for batch in data.batches(batch_size, shuffle=self.shuffle, generator=generator):
             yield batch, None
 
+    def num_steps(self, data: TensorData, batch_size: int) -> int:
+        """The number of steps ``batches`` yields (without reading the data)."""
+        return data.num_batches(batch_size)
+
+    def before_step(self) -> None:  # noqa: B027 (optional hook)
+        """Called before each step's ``backward``."""
+
+    @abstractmethod
     def backward(
         self, losses: torch.Tensor, present: torch.Tensor, extra: torch.Tensor | None = None
     ) -> None:
-        raise NotImplementedError
+        """Fill the parameters' ``.grad`` from the step's task losses."""
 
-    def end_epoch(self, train_losses: torch.Tensor) -> None:
+    def after_step(self, step_losses: Callable[[], torch.Tensor]) -> None:  # noqa: B027
+        """Called after the optimizer step; ``step_losses()`` gives the step's task losses
+        under the updated parameters."""
+
+    def end_epoch(self, train_losses: torch.Tensor) -> None:  # noqa: B027
         """Called after each epoch with the mean training loss per task."""
 
     def task_weights(self) -> list[float] | None:
         return None
+
+    def state_dict(self) -> dict:
+        """What the strategy learned or accumulated (attributes holding tensors, numbers,
+        text, or lists and dicts of them; not the model's parameters), so that a continued
+        training run (``Trainer.fit(state=...)``) picks up where it stopped. Other objects
+        (e.g. a torchjd aggregator's internal state) are rebuilt by ``__init__``."""
+        owned = {id(p) for p in self.model.parameters()}
+        state = {}
+        for name, value in vars(self).items():
+            if name not in ("model", "device") and _plain(value, owned):
+                state[name] = _detached(value)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`; learnable parameters keep their identity (the
+        optimizer holds them) and get the saved values."""
+        for name, value in state.items():
+            current = getattr(self, name)
+            if isinstance(current, (nn.Parameter, nn.ParameterList)):
+                with torch.no_grad():
+                    for param, saved in zip(_as_params(current), _as_params(value)):
+                        param.copy_(saved)
+            else:
+                setattr(self, name, _moved(value, self.device))
+
+
+def _plain(value: object, owned: set[int]) -> bool:
+    """Whether ``value`` is state to save: tensors that are not model parameters, numbers,
+    text, None, or lists, tuples and string-keyed dicts of these."""
+    if isinstance(value, torch.Tensor):
+        return id(value) not in owned
+    if isinstance(value, nn.ParameterList):
+        return all(id(p) not in owned for p in value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v, owned) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v, owned) for k, v in value.items())
+    return False
+
+
+def _detached(value: object) -> object:
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, (nn.ParameterList, list, tuple)):
+        return [_detached(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _detached(v) for k, v in value.items()}
+    return value
+
+
+def _moved(value: object, device: torch.device) -> object:
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_moved(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: _moved(v, device) for k, v in value.items()}
+    return value
+
+
+def _as_params(value: object) -> list:
+    return list(value) if isinstance(value, (nn.ParameterList, list, tuple)) else [value]
+
+
+def available_strategies() -> dict[str, str]:
+    """Registered strategy names with a one-line description each."""
+    return STRATEGIES.available()
+
+
+def check_strategy(name: str, params: dict | None = None) -> dict:
+    """Every setting of strategy ``name``, ``params`` validated (no model needed): unknown
+    names and bad values raise :class:`~mtlkit.errors.ConfigError` before any training."""
+    return STRATEGIES.entry(name).resolve(params or {}, "strategy")
+
+
+def streaming_strategies() -> list[str]:
+    """Names of the strategies that train from a stream."""
+    return [name for name in STRATEGIES.names() if _class_of(name).streams]
+
+
+def check_streams(name: str) -> None:
+    """A clear error when strategy ``name`` cannot train from a stream."""
+    if not _class_of(name).streams:
+        raise ConfigError(
+            f"strategy {name!r} needs the training data in memory (its steps pick rows by "
+            "their labels); train without streaming, or use one of the strategies that "
+            f"stream: {', '.join(streaming_strategies())}."
+        )
+
+
+def _class_of(name: str) -> type[Strategy]:
+    target = STRATEGIES.entry(name).target
+    return target.func if isinstance(target, partial) else target
+
+
+def make_strategy(name: str, model: MTLModel, **params: object) -> Strategy:
+    """Strategy ``name`` built for ``model`` with its (validated) settings."""
+    return STRATEGIES.entry(name).target(model, **check_strategy(name, params))
 
 
 def present_indices(present: torch.Tensor) -> list[int]:
@@ -78,38 +219,27 @@ def add_extra(objective: torch.Tensor, extra: torch.Tensor | None) -> torch.Tens
     return objective if extra is None else objective + extra
 
 
-@dataclass(frozen=True)
-class StrategyEntry:
-    name: str
-    factory: Callable[..., Strategy]
-    description: str
+class WeightRecord:
+    """Mean weight a strategy gave each task over an epoch (NaN for a task never trained)."""
 
+    def __init__(self, n_tasks: int, device: torch.device) -> None:
+        self._sum = torch.zeros(n_tasks, device=device)
+        self._count = torch.zeros(n_tasks, device=device)
+        self._epoch: list[float] | None = None
 
-_STRATEGIES: dict[str, StrategyEntry] = {}
+    def add(self, idx: list[int], weights: torch.Tensor) -> None:
+        """Record one step's ``weights`` of the tasks ``idx``."""
+        self._sum[idx] += weights.detach().to(self._sum)
+        self._count[idx] += 1
 
+    def end_epoch(self) -> None:
+        counted = self._count > 0
+        mean = self._sum / self._count.clamp(min=1)
+        mean[~counted] = float("nan")
+        self._epoch = mean.tolist() if counted.any() else None
+        self._sum.zero_()
+        self._count.zero_()
 
-def register_strategy(name: str, factory: Callable[..., Strategy], description: str) -> None:
-    """Make ``factory`` (a class or function taking keyword parameters) available by ``name``."""
-    if name in _STRATEGIES:
-        raise ValueError(f"strategy name {name!r} is registered twice")
-    _STRATEGIES[name] = StrategyEntry(name, factory, description)
-
-
-def available_strategies() -> dict[str, str]:
-    """Registered strategy names with a one-line description each."""
-    return {name: entry.description for name, entry in _STRATEGIES.items()}
-
-
-def make_strategy(strategy: str | Strategy, **params: object) -> Strategy:
-    """A strategy from its name (with its parameters), or a ready instance."""
-    if isinstance(strategy, Strategy):
-        if params:
-            raise ConfigError("strategy parameters can only go with a strategy name.")
-        return strategy
-    check_choice("strategy", strategy, _STRATEGIES)
-    try:
-        made = _STRATEGIES[strategy].factory(**params)
-    except TypeError as exc:
-        raise ConfigError(f"bad parameters for strategy {strategy!r}: {exc}") from None
-    made.name = strategy
-    return made
+    def epoch_weights(self) -> list[float] | None:
+        """The last finished epoch's mean weights (None before the first, or if none)."""
+        return self._epoch

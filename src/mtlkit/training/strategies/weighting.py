@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 
 import torch
@@ -9,17 +10,23 @@ from torch import nn
 
 from mtlkit.errors import ConfigError
 from mtlkit.models.base import MTLModel
+from mtlkit.params import Float, Floats
 from mtlkit.training.diagnostics import task_gradients
-from mtlkit.training.strategies.base import Strategy, add_extra, present_indices
-from mtlkit.validation import check_positive_float
+from mtlkit.training.strategies.base import (
+    STRATEGIES,
+    Strategy,
+    add_extra,
+    present_indices,
+    register_strategy,
+)
 
 
 class WeightedSum(Strategy):
     """Backpropagate ``sum_k w_k L_k`` over the tasks a step trains; subclasses set ``w``."""
 
+    @abstractmethod
     def weights(self) -> torch.Tensor:
         """The ``(T,)`` task weights used for the next step (may carry a graph)."""
-        raise NotImplementedError
 
     def objective(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         idx = present_indices(present)
@@ -34,27 +41,33 @@ class WeightedSum(Strategy):
         return self.weights().detach().tolist()
 
 
+@register_strategy(
+    "joint",
+    "minimise the sum of task losses, equal or given fixed weights (weights=[...])",
+    params=[
+        Floats("weights", None, "one fixed weight >= 0 per task, in task order", low=0.0),
+    ],
+)
 class Joint(WeightedSum):
     """Joint training: minimise the weighted sum of task losses (equal weights by default)."""
 
-    def __init__(self, weights: Sequence[float] | None = None) -> None:
-        self.fixed = None if weights is None else [float(w) for w in weights]
-
-    def setup(self, model: MTLModel, n_tasks: int) -> None:
-        super().setup(model, n_tasks)
-        if self.fixed is not None and len(self.fixed) != n_tasks:
+    def __init__(self, model: MTLModel, weights: Sequence[float] | None) -> None:
+        super().__init__(model)
+        if weights is not None and len(weights) != self.n_tasks:
             raise ConfigError(
-                f"strategy weights: got {len(self.fixed)} task weights for {n_tasks} tasks; "
-                "give one weight per task, in task order."
+                f"strategy weights: got {len(weights)} task weights for {self.n_tasks} tasks "
+                f"{model.task_names}; give one weight per task, in task order."
             )
-        self._w = torch.tensor(
-            self.fixed if self.fixed is not None else [1.0] * n_tasks, device=self.device
-        )
+        if weights is not None and not any(weights):
+            raise ConfigError("strategy weights: at least one task weight must be above 0.")
+        fixed = [1.0] * self.n_tasks if weights is None else list(weights)
+        self._w = torch.tensor(fixed, device=self.device)
 
     def weights(self) -> torch.Tensor:
         return self._w
 
 
+@register_strategy("uncertainty", "learned homoscedastic-uncertainty weights (Kendall et al. 2018)")
 class Uncertainty(WeightedSum):
     """Homoscedastic uncertainty weighting (Kendall, Gal & Cipolla, "Multi-Task Learning Using
     Uncertainty to Weigh Losses for Scene Geometry and Semantics", CVPR 2018).
@@ -64,10 +77,10 @@ class Uncertainty(WeightedSum):
     Noisier tasks (higher loss at the optimum) end up with smaller weights ``c_k exp(-s_k)``.
     """
 
-    def setup(self, model: MTLModel, n_tasks: int) -> None:
-        super().setup(model, n_tasks)
+    def __init__(self, model: MTLModel) -> None:
+        super().__init__(model)
         self.log_vars = nn.ParameterList(
-            [nn.Parameter(torch.zeros((), device=self.device)) for _ in range(n_tasks)]
+            [nn.Parameter(torch.zeros((), device=self.device)) for _ in range(self.n_tasks)]
         )
         self.scale = [0.5 if t.kind == "regression" else 1.0 for t in model.schema.tasks]
 
@@ -87,6 +100,13 @@ class Uncertainty(WeightedSum):
         return torch.stack(terms).sum()
 
 
+@register_strategy(
+    "dwa",
+    "dynamic weight average from loss descent rates (Liu et al. 2019)",
+    params=[
+        Float("temperature", 2.0, "softmax temperature of the weights", low=0.0, open_low=True)
+    ],
+)
 class DynamicWeightAverage(WeightedSum):
     """Dynamic weight average (Liu, Johns & Davison, "End-to-End Multi-Task Learning with
     Attention", CVPR 2019).
@@ -95,12 +115,10 @@ class DynamicWeightAverage(WeightedSum):
     the rate at which each task's training loss fell; equal for the first two epochs.
     """
 
-    def __init__(self, temperature: float = 2.0) -> None:
-        self.temperature = check_positive_float("temperature", temperature)
-
-    def setup(self, model: MTLModel, n_tasks: int) -> None:
-        super().setup(model, n_tasks)
-        self._w = torch.ones(n_tasks, device=self.device)
+    def __init__(self, model: MTLModel, temperature: float) -> None:
+        super().__init__(model)
+        self.temperature = temperature
+        self._w = torch.ones(self.n_tasks, device=self.device)
         self._past: list[torch.Tensor] = []
 
     def weights(self) -> torch.Tensor:
@@ -113,6 +131,11 @@ class DynamicWeightAverage(WeightedSum):
             self._w = self.n_tasks * torch.softmax(rate / self.temperature, dim=0)
 
 
+@register_strategy(
+    "gradnorm",
+    "weights that balance task gradient norms (Chen et al. 2018)",
+    params=[Float("alpha", 1.5, "strength of the restoring force", low=0.0, open_low=True)],
+)
 class GradNorm(WeightedSum):
     """GradNorm (Chen et al., "GradNorm: Gradient Normalization for Adaptive Loss Balancing
     in Deep Multitask Networks", ICML 2018).
@@ -125,13 +148,11 @@ class GradNorm(WeightedSum):
     our tabular models are small enough for the whole set).
     """
 
-    def __init__(self, alpha: float = 1.5) -> None:
-        self.alpha = check_positive_float("alpha", alpha)
-
-    def setup(self, model: MTLModel, n_tasks: int) -> None:
-        super().setup(model, n_tasks)
-        self._w = nn.Parameter(torch.ones(n_tasks, device=self.device))
-        self._initial = torch.full((n_tasks,), float("nan"), device=self.device)
+    def __init__(self, model: MTLModel, alpha: float) -> None:
+        super().__init__(model)
+        self.alpha = alpha
+        self._w = nn.Parameter(torch.ones(self.n_tasks, device=self.device))
+        self._initial = torch.full((self.n_tasks,), float("nan"), device=self.device)
         self._shared = [p for p in model.shared_parameters() if p.requires_grad]
 
     def parameters(self) -> list[nn.Parameter]:
@@ -162,3 +183,12 @@ class GradNorm(WeightedSum):
     def task_weights(self) -> list[float]:
         w = self._w.detach().clamp(min=1e-3)
         return (w * self.n_tasks / w.sum()).tolist()
+
+
+# LibMTL's names for the same methods.
+STRATEGIES.variant("ew", of="joint", description="equal weighting: the same method as 'joint'")
+STRATEGIES.variant(
+    "uw",
+    of="uncertainty",
+    description="uncertainty weighting: the same method as 'uncertainty' (Kendall et al. 2018)",
+)

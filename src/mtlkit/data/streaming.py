@@ -1,0 +1,356 @@
+"""Parquet datasets larger than memory, read record batch by record batch with pyarrow.dataset.
+
+:func:`stream_tables` is the streaming counterpart of :func:`~mtlkit.data.loading.load_tables`:
+it reads only the files' footers (schemas, row-group sizes) and applies the same column rules
+(labels must exist, a column holds one type of values in every file, the features are the
+union of the other columns, a feature a file lacks is missing for its rows). Label and
+feature values are read later, by :func:`mtlkit.data.stream_fit.fit_preprocessor` (one pass)
+and :class:`mtlkit.data.stream_batches.StreamingData` (training and evaluation batches).
+
+:func:`csv_to_parquet` converts CSV files to such a dataset without loading them whole.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from mtlkit.data.errors import DataError
+from mtlkit.data.loading import (
+    _arrow_type_class,
+    _check_columns,
+    _check_finite,
+    _check_labels,
+    _check_types,
+    _expand,
+    csv_convert_options,
+)
+from mtlkit.data.schema import FeatureKind, MultiTaskTable, TaskKind, TaskSpec
+from mtlkit.data.tasks import encode_labels, label_present
+from mtlkit.validation import check_positive_int
+
+PathLike = str | Path
+#: Rows per record batch read from a Parquet file (and per row group written by csv_to_parquet).
+READ_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class RowGroup:
+    """One row group of one file: the unit that is permuted and dealt out to ranks."""
+
+    fragment: ds.ParquetFileFragment
+    path: str
+    num_rows: int
+
+
+#: Rows ``start:stop`` of a row group.
+Piece = tuple[RowGroup, int, int]
+
+
+@dataclass
+class StreamingTable:
+    """A Parquet dataset read in record batches: the streaming counterpart of
+    :class:`~mtlkit.data.schema.MultiTaskTable` (which holds its rows in memory).
+
+    ``features`` are the feature columns in order of first appearance (files sorted by path,
+    hive partition columns last); ``schema`` is the files' schemas unified (integers and floats
+    in one column become floats; a column a file lacks reads as nulls); ``types`` holds every
+    file's type class per column (what feature-kind inference looks at); ``row_groups`` are
+    in file order. ``task_kinds`` and ``feature_kinds`` are the overrides given when opening.
+    """
+
+    source: str
+    labels: list[str]
+    features: list[str]
+    schema: pa.Schema
+    row_groups: list[RowGroup]
+    types: list[dict[str, str]]
+    task_kinds: dict[str, TaskKind] = field(default_factory=dict)
+    feature_kinds: dict[str, FeatureKind] = field(default_factory=dict)
+
+    @property
+    def num_rows(self) -> int:
+        return sum(g.num_rows for g in self.row_groups)
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    def pieces(self) -> list[Piece]:
+        """Every row of every row group, in file order."""
+        return [(g, 0, g.num_rows) for g in self.row_groups]
+
+    def frames(
+        self, pieces: Iterable[Piece], columns: Sequence[str], read_rows: int = READ_ROWS
+    ) -> Iterator[tuple[str, pd.DataFrame]]:
+        """``(file path, frame)`` of at most ``read_rows`` rows each, for the given pieces in
+        order; only ``columns`` (those of the schema) are read."""
+        columns = [c for c in columns if c in self.schema.names]
+        for group, start, stop in pieces:
+            offset = 0
+            batches = group.fragment.to_batches(
+                schema=self.schema, columns=columns, batch_size=read_rows, batch_readahead=1
+            )
+            for batch in batches:
+                lo, hi = max(start - offset, 0), min(stop - offset, len(batch))
+                offset += len(batch)
+                if lo < hi:
+                    yield group.path, batch.slice(lo, hi - lo).to_pandas()
+                if offset >= stop:
+                    break
+
+    def empty_frame(self) -> pd.DataFrame:
+        """A frame with every column of the schema and no rows."""
+        return self.schema.empty_table().to_pandas()
+
+
+def labelled_table(frame: pd.DataFrame, path: str, tasks: Sequence[TaskSpec]) -> MultiTaskTable:
+    """Rows of one record batch as a table whose labels are encoded with ``tasks`` (those whose
+    column is in the frame), with the same masks and checks as :func:`load_tables`."""
+    source = np.broadcast_to(np.array(path, dtype=object), len(frame))
+    labels, masks, present_tasks = {}, {}, []
+    for spec in tasks:
+        if spec.name not in frame.columns:
+            continue
+        raw = frame[spec.name]
+        if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+            _check_finite(f"Label column {spec.name!r}", raw, source)
+        masks[spec.name] = label_present(raw)
+        labels[spec.name] = encode_labels(spec, raw)
+        present_tasks.append(spec)
+    features = frame.drop(columns=[t.name for t in present_tasks])
+    return MultiTaskTable(features, labels, masks, present_tasks, source)
+
+
+def stream_tables(
+    sources: PathLike | Sequence[PathLike],
+    labels: Iterable[str],
+    *,
+    task_kinds: Mapping[str, TaskKind] | None = None,
+    feature_kinds: Mapping[str, FeatureKind] | None = None,
+    drop_columns: Iterable[str] = (),
+) -> StreamingTable:
+    """Open a Parquet dataset too large for memory, with the arguments of ``load_tables``.
+
+    ``sources`` is a folder (searched recursively; ``key=value`` folders are hive partitions
+    whose keys become columns), a Parquet file, a glob or a list of those. Only the files'
+    footers are read here; :func:`mtlkit.data.stream_fit.fit_preprocessor` infers the task
+    and feature kinds in its one pass over the values.
+    """
+    labels = list(labels)
+    if not labels:
+        raise DataError("No label columns given; name at least one label column.")
+    return _open(sources, labels, dict(task_kinds or {}), dict(feature_kinds or {}), drop_columns)
+
+
+def stream_features(
+    sources: PathLike | Sequence[PathLike], *, ignore: Iterable[str] = ()
+) -> StreamingTable:
+    """A Parquet dataset without tasks, e.g. new rows to score; columns in ``ignore`` (such
+    as label columns) are left out where present."""
+    return _open(sources, [], {}, {}, (), ignore=set(ignore))
+
+
+def _open(
+    sources: PathLike | Sequence[PathLike],
+    labels: list[str],
+    task_kinds: dict[str, TaskKind],
+    feature_kinds: dict[str, FeatureKind],
+    drop_columns: Iterable[str],
+    ignore: set[str] = frozenset(),
+) -> StreamingTable:
+    _check_labels(labels, task_kinds)
+    items = [sources] if isinstance(sources, (str, Path)) else list(sources)
+    if not items:
+        raise DataError("No sources given; pass a Parquet file, a folder or a glob.")
+    fragments, partition_fields = [], []
+    for item in items:
+        found, partitions = _discover(item)
+        fragments += found
+        partition_fields += [f for f in partitions if f.name not in partition_fields]
+    names = [f.path for f in fragments]
+    physical = [_physical_schema(f) for f in fragments]
+    partition_types = {f.name: _arrow_type_class(f.type) for f in partition_fields}
+    types = [{f.name: _arrow_type_class(f.type) for f in s} | partition_types for s in physical]
+    _check_types(names, types)
+    try:
+        schema = pa.unify_schemas(
+            [*physical, pa.schema(partition_fields)], promote_options="permissive"
+        )
+    except (pa.ArrowException, TypeError) as err:
+        raise DataError(
+            f"The files of {_describe(items)} have incompatible columns: {err}"
+        ) from err
+    columns = schema.names
+    drop = set(drop_columns)
+    _check_columns(labels, drop, columns, [_describe(items)])
+    drop |= (ignore | _pandas_index_columns(physical)) & set(columns)
+    features = [c for c in columns if c not in labels and c not in drop]
+    groups = [
+        RowGroup(group, fragment.path, group.row_groups[0].num_rows)
+        for fragment in fragments
+        for group in fragment.split_by_row_group()
+    ]
+    return StreamingTable(
+        _describe(items),
+        labels,
+        features,
+        schema.remove_metadata(),  # pandas' index and dtype notes would not fit record batches
+        groups,
+        types,
+        task_kinds,
+        feature_kinds,
+    )
+
+
+def _pandas_index_columns(schemas: Iterable[pa.Schema]) -> set[str]:
+    """Columns that hold a data frame's index (written by pandas): ``load_tables`` reads them
+    as the index, so they are no features here either."""
+    return {
+        column
+        for schema in schemas
+        for column in (schema.pandas_metadata or {}).get("index_columns", [])
+        if isinstance(column, str)
+    }
+
+
+def _describe(items: Sequence[PathLike]) -> str:
+    return str(items[0]) if len(items) == 1 else f"{len(items)} sources"
+
+
+def _discover(item: PathLike) -> tuple[list[ds.ParquetFileFragment], list[pa.Field]]:
+    """The Parquet files named by a folder, a file or a glob, sorted by path, and the hive
+    partition fields of a folder."""
+    text, path = str(item), Path(item)
+    if path.is_dir():
+        hidden = ("_", ".")
+        files = sorted(
+            p
+            for p in path.rglob("*.parquet")
+            if not any(part.startswith(hidden) for part in p.relative_to(path).parts)
+        )
+        base = path
+    elif path.is_file():
+        files, base = [path], None
+    elif any(c in text for c in "*?["):
+        files, base = sorted(Path(p) for p in glob.glob(text) if p.endswith(".parquet")), None
+    else:
+        raise DataError(f"Path {text!r} does not exist; check the file or folder name.")
+    if not files:
+        csv = any(path.rglob("*.csv*")) if path.is_dir() else False
+        hint = " It holds CSV files: convert them with csv_to_parquet first." if csv else ""
+        raise DataError(f"{text!r} holds no .parquet files.{hint}")
+    try:
+        dataset = ds.dataset(
+            [str(f) for f in files],
+            format="parquet",
+            partitioning="hive" if base else None,
+            partition_base_dir=str(base) if base else None,
+        )
+    except (pa.ArrowException, OSError) as err:
+        raise DataError(f"Cannot read the Parquet files of {text!r}: {err}") from err
+    fragments = sorted(dataset.get_fragments(), key=lambda f: Path(f.path))
+    keys = dict.fromkeys(
+        k for f in fragments for k in ds.get_partition_keys(f.partition_expression)
+    )
+    return fragments, [dataset.schema.field(k) for k in keys]
+
+
+def _physical_schema(fragment: ds.ParquetFileFragment) -> pa.Schema:
+    try:
+        schema = fragment.physical_schema
+    except (pa.ArrowException, OSError) as err:
+        raise DataError(
+            f"Cannot read {fragment.path!r}: {err}. Check that it is a valid Parquet file."
+        ) from err
+    duplicates = sorted({n for n in schema.names if schema.names.count(n) > 1})
+    if duplicates:
+        raise DataError(
+            f"Source {fragment.path!r} has duplicate column name(s) {duplicates}; rename them."
+        )
+    return schema
+
+
+#: Parquet data larger than this on disk is streamed by ``mtlkit train / compare / predict``
+#: unless ``--no-stream`` is given (decoded, it takes several times more memory).
+STREAM_ABOVE = 2**30
+
+
+def streams_by_default(sources: PathLike | Sequence[PathLike]) -> bool:
+    """Whether ``sources`` hold Parquet files only, more than :data:`STREAM_ABOVE` bytes."""
+    total = 0
+    for item in [sources] if isinstance(sources, (str, Path)) else sources:
+        path = Path(item)
+        found = path.rglob("*") if path.is_dir() else map(Path, glob.glob(str(item)))
+        for file in found:
+            if not file.is_file() or file.name.startswith(("_", ".")):
+                continue
+            if not file.name.endswith(".parquet"):
+                return False
+            total += file.stat().st_size
+    return total > STREAM_ABOVE
+
+
+def csv_to_parquet(
+    source: PathLike,
+    target: PathLike,
+    *,
+    rows_per_group: int = READ_ROWS,
+    column_types: Mapping[str, str | pa.DataType] | None = None,
+) -> list[Path]:
+    """Convert CSV files (a file, a folder or a glob; ``.csv`` or ``.csv.gz``) to one Parquet
+    file each in folder ``target``, reading them block by block (never whole).
+
+    Cells read as missing are those ``load_tables`` treats as missing. Column types are
+    inferred from each file's first block; if a later block does not fit (e.g. ``1.5`` after
+    integers), pass ``column_types={"col": "float64"}``. Returns the written files. One line::
+
+        python -c "from mtlkit.data.streaming import csv_to_parquet; csv_to_parquet('csv/', 'pq/')"
+    """
+    rows_per_group = check_positive_int("rows_per_group", rows_per_group)
+    files = [p for p in _expand(source) if not p.name.lower().endswith(".parquet")]
+    if not files:
+        raise DataError(f"{str(source)!r} holds no .csv or .csv.gz files.")
+    out = Path(target)
+    out.mkdir(parents=True, exist_ok=True)
+    types = {
+        k: pa.type_for_alias(v) if isinstance(v, str) else v
+        for k, v in (column_types or {}).items()
+    }
+    written = []
+    for path in files:
+        name = path.name[: -len(".gz")] if path.name.lower().endswith(".gz") else path.name
+        dest = out / (name[: -len(".csv")] + ".parquet")
+        _convert(path, dest, rows_per_group, types)
+        written.append(dest)
+    return written
+
+
+def _convert(path: Path, dest: Path, rows_per_group: int, types: dict[str, pa.DataType]) -> None:
+    """Write ``path`` to ``dest`` in row groups of ``rows_per_group`` rows (the last smaller)."""
+    try:
+        reader = pa_csv.open_csv(path, convert_options=csv_convert_options(types))
+        with pq.ParquetWriter(dest, reader.schema) as writer:
+            held = reader.schema.empty_table()
+            for batch in reader:
+                held = pa.concat_tables([held, pa.Table.from_batches([batch])])
+                full = len(held) // rows_per_group * rows_per_group
+                if full:
+                    writer.write_table(held.slice(0, full), rows_per_group)
+                    held = held.slice(full)
+            if len(held):
+                writer.write_table(held, rows_per_group)
+    except (pa.ArrowException, OSError) as err:
+        dest.unlink(missing_ok=True)
+        raise DataError(
+            f"Cannot convert {str(path)!r}: {err}. If a column's type changes after the first "
+            "rows, pass column_types={'column': 'float64'} (or 'string')."
+        ) from err

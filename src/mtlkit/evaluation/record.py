@@ -1,0 +1,223 @@
+"""The run record: what one training run leaves behind, as plain data (no torch).
+
+:class:`History` is the per-epoch log the trainer writes; :class:`RunRecord` is one finished
+run of a comparison (its settings, history, metrics and test predictions). Training writes
+them, the experiment grid stores them as JSON, and the report reads them back without
+loading PyTorch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+#: Columns of the tidy results table other than the tags (data-variant columns such as
+#: ``correlation``).
+RESULT_COLUMNS = (
+    "run_id",
+    "model",
+    "architecture",
+    "strategy",
+    "seed",
+    "train_time_s",
+    "epochs",
+    "best_epoch",
+    "converged",
+    "n_params",
+    "task",
+    "task_kind",
+    "split",
+    "metric",
+    "value",
+)
+
+
+@dataclass
+class History:
+    """What happened in training, one record per epoch; JSON-ready via :meth:`to_dict`.
+
+    Each record in ``epochs`` is a dict::
+
+        {
+          "epoch": 1,                       # 1-based
+          "time_s": 0.84,                   # wall-clock seconds of the epoch (train + val)
+          "lr": 0.001,                      # learning rate used in the epoch
+          "steps": 12,                      # optimizer steps in the epoch
+          "train": {task: {"loss": .., "accuracy": ..}},   # means over the labelled rows
+                                            # the epoch trained (no accuracy for regression)
+          "val": {task: {"loss": .., "roc_auc": .., ...}}, # evaluation metrics per task
+          "task_weights": {task: w} | None, # the strategy's task weights after the epoch
+                                            # (for aggregators: the mean weight given to
+                                            # each task's gradient over the epoch)
+          "diagnostics": {                  # on the probed batches (TrainConfig.diagnostic_batches)
+            "grad_cosine": c,               # mean cosine of task gradients on the shared
+                                            # parameters, averaged over task pairs
+            "grad_cosine_pairs": {"a|b": c},
+            "grad_norm": {task: n},         # mean gradient norm per task
+            "grad_norm_ratio": r,           # largest / smallest mean task gradient norm
+            "expert_utilization": {gate: [mean weight per expert]},  # gated models only
+          } | None,
+        }
+
+    Values that could not be measured are NaN in memory and ``null`` in :meth:`to_dict`.
+    ``best_epoch`` is the restored epoch; ``stopped_early`` says if patience ran out;
+    ``converged`` is the verdict of :func:`is_converged` on this history; ``batch_size`` the
+    rows per optimizer step the run used (``TrainConfig.batch_size`` or the size it chose).
+    """
+
+    epochs: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped_early: bool = False
+    converged: bool = False
+    batch_size: int | None = None
+
+    def series(self, split: str, task: str, metric: str) -> list[float]:
+        """One metric of one task over epochs, e.g. ``series("val", "income", "loss")``."""
+        return [_nan_if_none(e[split][task].get(metric)) for e in self.epochs]
+
+    def diagnostic(self, name: str) -> list:
+        """One diagnostic over epochs, e.g. ``diagnostic("grad_cosine")`` (NaN when off)."""
+        return [_nan_if_none((e.get("diagnostics") or {}).get(name, math.nan)) for e in self.epochs]
+
+    def recorded_diagnostic(self, name: str) -> list | None:
+        """One diagnostic over epochs as recorded, or None when an epoch lacks it (the run
+        measured no diagnostics, or this model has no such thing, e.g. no gates)."""
+        values = [(e.get("diagnostics") or {}).get(name) for e in self.epochs]
+        return None if not values or any(v is None for v in values) else values
+
+    def task_weight_series(self) -> dict[str, list[float]] | None:
+        """``{task: [weight per epoch]}``, or None when the strategy records no task weights
+        or they never change (e.g. plain joint training)."""
+        records = [e.get("task_weights") for e in self.epochs]
+        if not records or any(not isinstance(r, dict) or not r for r in records):
+            return None
+        series = {t: [_nan_if_none(r.get(t)) for r in records] for t in records[0]}
+        return None if all(len(set(v)) == 1 for v in series.values()) else series
+
+    def to_dict(self) -> dict:
+        """Strict-JSON data (NaN and infinities become None)."""
+        return json_safe(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> History:
+        return cls(
+            epochs=list(data["epochs"]),
+            best_epoch=int(data["best_epoch"]),
+            stopped_early=bool(data["stopped_early"]),
+            # Histories saved before convergence was recorded: early-stopped runs converged.
+            converged=bool(data.get("converged", data["stopped_early"])),
+            batch_size=data.get("batch_size"),
+        )
+
+
+#: Epochs without improvement that make a run converged when early stopping is off
+#: (``patience=0``).
+CONVERGENCE_WINDOW = 5
+
+
+def is_converged(history: History, patience: int) -> bool:
+    """Whether training ended because the monitored validation metric stopped improving.
+
+    A run that early-stopped converged. A run that hit the epoch cap did not: with
+    ``patience > 0`` it improved within its last ``patience`` epochs (else it would have
+    stopped), so more epochs may still help. With ``patience=0`` (early stopping off) a run
+    counts as converged when its best epoch lies at least :data:`CONVERGENCE_WINDOW` epochs
+    before its last.
+    """
+    if history.stopped_early:
+        return True
+    window = patience or CONVERGENCE_WINDOW
+    return len(history.epochs) - history.best_epoch >= window
+
+
+@dataclass
+class RunRecord:
+    """One finished training run: who it was, how it went, how well it did.
+
+    ``metrics`` maps split -> task -> metric -> value; ``predictions`` holds, per task, the
+    labels and scores of the labelled test rows (for ROC/PR curves); ``tags`` identify the
+    data variant (e.g. ``{"correlation": 0.9}``) and are copied into every result row.
+    """
+
+    run_id: str
+    model: str
+    architecture: str
+    strategy: str
+    seed: int
+    task_kinds: dict[str, str]
+    train_time_s: float
+    n_params: int
+    history: History
+    metrics: dict[str, dict[str, dict[str, float]]]
+    predictions: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    tags: dict = field(default_factory=dict)
+
+    def rows(self) -> list[dict]:
+        """The tidy result rows: one per split x task x metric."""
+        base = {
+            **self.tags,
+            "run_id": self.run_id,
+            "model": self.model,
+            "architecture": self.architecture,
+            "strategy": self.strategy,
+            "seed": self.seed,
+            "train_time_s": self.train_time_s,
+            "epochs": len(self.history.epochs),
+            "best_epoch": self.history.best_epoch,
+            "converged": self.history.converged,
+            "n_params": self.n_params,
+        }
+        return [
+            {
+                **base,
+                "task": task,
+                "task_kind": self.task_kinds.get(task),
+                "split": split,
+                "metric": name,
+                "value": value,
+            }
+            for split, per_task in self.metrics.items()
+            for task, values in per_task.items()
+            for name, value in values.items()
+        ]
+
+    def to_dict(self) -> dict:
+        """Strict-JSON data."""
+        out = {k: v for k, v in self.__dict__.items() if k not in ("history", "predictions")}
+        out["history"] = self.history.to_dict()
+        out["predictions"] = {
+            task: {"y_true": np.asarray(y).tolist(), "y_score": np.asarray(s).tolist()}
+            for task, (y, s) in self.predictions.items()
+        }
+        return json_safe(out)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunRecord:
+        values = dict(data)
+        values["history"] = History.from_dict(data["history"])
+        values["predictions"] = {
+            task: (np.asarray(p["y_true"]), np.asarray(p["y_score"], dtype=float))
+            for task, p in data.get("predictions", {}).items()
+        }
+        values["metrics"] = {
+            split: {t: {k: _nan_if_none(v) for k, v in m.items()} for t, m in per.items()}
+            for split, per in data["metrics"].items()
+        }
+        return cls(**values)
+
+
+def json_safe(value):
+    """``value`` with NaN and infinities replaced by None (strict JSON), recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _nan_if_none(value):
+    return math.nan if value is None else value

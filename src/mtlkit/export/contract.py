@@ -1,0 +1,106 @@
+"""The input contract of an exported model, as a short README next to it: which columns,
+in which order, encoded how, and what each output means."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mtlkit.data.features import MISSING_SUFFIX
+from mtlkit.data.schema import TaskSpec
+
+
+def contract_readme(
+    state: dict,
+    tasks: Sequence[TaskSpec],
+    output_names: Sequence[str],
+    model_file: str,
+    prep_file: str,
+    format_name: str,
+    run_code: str,
+) -> str:
+    """Markdown: the inputs ``x_cat``/``x_num`` column by column, the outputs, and how to
+    encode rows and run the file. ``state`` is the preprocessor's saved JSON."""
+    cat_rows = [
+        f"| {j} | {f['name']} | {_category_encoding(f, state['hash_buckets'])} |"
+        for j, f in enumerate(state["categorical"])
+    ]
+    num_rows = [
+        f"| {j} | {f['name']} | (value - mean) / std with mean {f['mean']:.7g}, std "
+        f"{f['std']:.7g}; 0 when missing |"
+        for j, f in enumerate(state["numeric"])
+    ]
+    indicators = [f["name"] for f in state["numeric"] if f["indicator"]]
+    num_rows += [
+        f"| {len(num_rows) + j} | {name}{MISSING_SUFFIX} | 1.0 when {name} is missing, else 0.0 |"
+        for j, name in enumerate(indicators)
+    ]
+    specs = {t.name: t for t in tasks}
+    out_rows = [f"| {name} | {_output_meaning(specs.get(name), name)} |" for name in output_names]
+    return "\n".join(
+        [
+            f"# {model_file}: a multi-task model exported from mtlkit ({format_name})",
+            "",
+            "Inputs (the batch axis first, any batch size), as mtlkit's preprocessor encodes "
+            f"rows; its fitted state is `{prep_file}` (vocabularies, means, standard "
+            "deviations):",
+            "",
+            f"- `x_cat`: int64, shape (batch, {len(cat_rows)}), one column per categorical "
+            "feature, in this order:",
+            "",
+            "| # | column | encoding |",
+            "| --- | --- | --- |",
+            *cat_rows,
+            "",
+            f"- `x_num`: float32, shape (batch, {len(num_rows)}), in this order:",
+            "",
+            "| # | column | encoding |",
+            "| --- | --- | --- |",
+            *num_rows,
+            "",
+            "Outputs, in this order (the same numbers as `MultiTaskEstimator.predict_proba` "
+            "and `mtlkit predict`):",
+            "",
+            "| name | meaning |",
+            "| --- | --- |",
+            *out_rows,
+            "",
+            "Encode new rows with mtlkit and run the file:",
+            "",
+            "```python",
+            "from mtlkit.data.features import Preprocessor",
+            "from mtlkit.data.loading import load_features",
+            "",
+            f'prep = Preprocessor.load("{prep_file}")',
+            'data = prep.transform(load_features("new_rows.csv"), require_labels=False)',
+            "x_cat, x_num = data.x_cat.numpy(), data.x_num.numpy()",
+            run_code.format(file=model_file),
+            "```",
+            "",
+            "Without mtlkit, apply the encodings above: a category's value is compared as "
+            "text (an integral number as an integer, 3.0 as '3'), its id is 1 + its position "
+            f"in the column's `vocab` list in `{prep_file}`, and 0 when it is missing or was "
+            "not seen in training.",
+            "",
+        ]
+    )
+
+
+def _category_encoding(feature: dict, buckets: int) -> str:
+    if feature.get("hashed"):
+        return (
+            f"1 + pandas.util.hash_array(value as text, categorize=False) % {buckets}; "
+            "0 when missing"
+        )
+    return f"1 + position in its vocab ({len(feature['vocab'])} values); 0 when missing or unseen"
+
+
+def _output_meaning(spec: TaskSpec | None, name: str) -> str:
+    if spec is None:
+        step, _, previous = name.partition("_given_")
+        return f"P({step} = 1 given {previous} = 1), shape (batch,)"
+    if spec.kind == "binary":
+        return f"P({spec.name} = 1), shape (batch,)"
+    if spec.kind == "multiclass":
+        classes = list(spec.classes) or list(range(spec.n_classes))
+        return f"class probabilities, shape (batch, {spec.n_classes}), classes in order {classes}"
+    return f"the predicted value of {spec.name}, shape (batch,)"

@@ -1,0 +1,92 @@
+"""The tracker interface: a run takes settings, metrics by step and artifacts.
+
+One adapter per backend (:mod:`mtlkit.tracking.backends`, found by :data:`TRACKERS`)
+implements :class:`Tracker` and :class:`TrackedRun`; everything else in mtlkit logs through
+these two classes only. Trackers are small picklable values (where the runs go), so a grid's
+worker processes get a copy and log their cells under the grid's parent run.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mtlkit.errors import ConfigError
+from mtlkit.registry import Registry
+
+
+class TrackedRun(ABC):
+    """One tracked run (an MLflow run, a TensorBoard run folder); a context manager that
+    finishes it (as failed when the block raised)."""
+
+    #: The backend's id of the run: an MLflow run id, a TensorBoard run folder.
+    id: str
+
+    @abstractmethod
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """The run's settings (values are shown as text)."""
+
+    @abstractmethod
+    def log_metrics(self, values: Mapping[str, float], step: int | None = None) -> None:
+        """Numbers at ``step`` (the epoch), or final numbers when ``step`` is None."""
+
+    @abstractmethod
+    def log_artifacts(self, path: Path, name: str | None = None) -> None:
+        """A file or a folder (under ``name`` in the run's artifacts)."""
+
+    @abstractmethod
+    def finish(self, failed: bool = False) -> None:
+        """Mark the run finished (or failed) and flush what was logged."""
+
+    def __enter__(self) -> TrackedRun:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.finish(failed=exc_type is not None)
+
+
+class Tracker(ABC):
+    """Where runs go; a picklable value. ``create`` (a classmethod) resolves the default
+    location and fails with a :class:`ConfigError` naming the extra to install when the
+    backend's package is missing."""
+
+    @classmethod
+    @abstractmethod
+    def create(cls) -> Tracker:
+        """The tracker at its default location (or the one its environment variables name)."""
+
+    @abstractmethod
+    def start_run(self, name: str, parent: str | None = None) -> TrackedRun:
+        """A new run named ``name``, nested under the run with id ``parent`` if given."""
+
+    @abstractmethod
+    def resume_run(self, run_id: str) -> TrackedRun:
+        """Reopen a run started earlier (a resumed grid keeps its parent run)."""
+
+    @abstractmethod
+    def describe(self, run_id: str) -> str:
+        """Where the run is and how to look at it, one line for the user."""
+
+
+#: Tracking backends by name (info: ``extra``, the pip extra that installs the backend).
+TRACKERS: Registry[type[Tracker]] = Registry("tracker", "mtlkit.tracking.backends")
+
+
+def missing_extra(backend: str, extra: str, err: ImportError) -> ConfigError:
+    """The error for a backend whose package is not installed."""
+    return ConfigError(
+        f"tracking with {backend} needs its package, which is not installed ({err}); "
+        f"install it with: pip install 'mtlkit[{extra}]'."
+    )
+
+
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_.\- ]")
+
+
+def metric_name(*parts: str) -> str:
+    """``parts`` joined with ``/`` as a name every backend accepts (in a part, characters
+    other than letters, digits, ``_.-`` and space become ``_``)."""
+    return "/".join(_NOT_IN_NAME.sub("_", str(p)) for p in parts)

@@ -1,0 +1,36 @@
+"""A fitted :class:`~mtlkit.training.estimator.MultiTaskEstimator` as one tracked run."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mtlkit.tracking.base import Tracker
+from mtlkit.tracking.record import final_metrics, log_training
+
+if TYPE_CHECKING:
+    from mtlkit.training.estimator import MultiTaskEstimator
+
+
+def log_fit(
+    tracker: Tracker,
+    est: MultiTaskEstimator,
+    name: str,
+    metrics: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
+    model_dir: Path | None = None,
+) -> str:
+    """Log ``est`` (fitted) as a run named ``name``: its settings, its history, the best
+    epoch's validation metrics, ``metrics`` (split -> task -> metric -> value, e.g. the test
+    metrics) and its model folder (``model_dir``, else a copy saved for the run).
+    Returns the run's id."""
+    history = est.history_
+    best = {"val": history.epochs[history.best_epoch - 1]["val"]} if history.best_epoch else {}
+    final = final_metrics(history, {**best, **(metrics or {})}, est.fit_time_, est.n_parameters_)
+    params = {"model": est.model, **est.get_params()}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(model_dir) if model_dir is not None else est.save(Path(tmp) / "model")
+        with tracker.start_run(name) as run:
+            log_training(run, params, history, final, folder)
+    return run.id
