@@ -207,17 +207,27 @@ def main() -> None:
         default=[str(os.cpu_count() or 1)],
         help="torch threads per run; a trailing p (e.g. 2p) also sets OMP_WAIT_POLICY=PASSIVE",
     )
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument(
+        "--device", default="cpu", help="cpu, cuda, cuda:N or auto (cuda when a GPU is visible)"
+    )
     parser.add_argument("--baseline", nargs="*", default=[], help="git revisions of mtlkit to add")
     parser.add_argument("--compile", action="store_true", help="add torch.compile variants")
     parser.add_argument("--predict", action="store_true", help="prediction rows/s of MMoE only")
     parser.add_argument("--quick", action="store_true", help="smoke run: small preset, 1 epoch")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
-    if args.device == "auto":
-        import torch
+    if args.device != "cpu":
+        import torch  # no thread pool starts before the first operation
 
-        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+        if args.device == "auto":
+            args.device = "cuda" if torch.cuda.is_available() else "cpu"
+        elif not args.device.startswith("cuda"):
+            parser.error(f"--device must be cpu, cuda, cuda:N or auto, got {args.device!r}")
+        elif not torch.cuda.is_available():
+            parser.error(
+                f"--device {args.device}: torch {torch.__version__} sees no CUDA GPU "
+                "(torch.cuda.is_available() is False); use --device cpu, or auto"
+            )
     if args.quick:
         args.presets, args.models, args.epochs, args.repeats = ["small"], ["mmoe"], 1, 1
     if not (SPLIT.is_file() and RAW_SPLIT.is_file()):
