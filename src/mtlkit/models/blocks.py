@@ -51,9 +51,8 @@ class InputEncoder(nn.Module):
         if table.is_cuda:
             emb = F.embedding(ids, table).flatten(1)
         else:
-            emb = table.index_select(0, ids.flatten()).view(
-                len(ids), self.n_cat * self.embedding_dim
-            )
+            # -1, not len(ids): a traced export (ONNX, TorchScript) keeps the batch size free.
+            emb = table.index_select(0, ids.flatten()).view(-1, self.n_cat * self.embedding_dim)
         return torch.cat([emb, x_num], dim=1) if x_num.shape[1] else emb
 
 
