@@ -12,6 +12,7 @@ Torch-free until the model and strategy names are checked.
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -23,9 +24,10 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 import yaml
 
+from mtlkit.data.read_options import READ_PARAMS, read_options
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import METRIC_NAMES, metric
-from mtlkit.params import Param, params_of, setting
+from mtlkit.params import Param, declared, params_of, setting, shown
 from mtlkit.training.settings import TrainConfig
 
 #: The baseline every grid includes: one independent network per task.
@@ -38,6 +40,12 @@ SYNTHETIC_OPTIONS = ("noise", "n_features", "task_type")
 NOT_IN_GRID = ("seed", "progress")
 #: Old spellings still accepted in config files: old -> new.
 ALIASES = {"rows": "n_rows"}
+#: The most values a YAML text may expand to through its aliases (``*name``): a few
+#: hundred bytes of nested aliases can otherwise stand for billions of values.
+MAX_YAML_VALUES = 100_000
+
+
+_READ = {p.name: p for p in READ_PARAMS}
 
 
 def parse_choice(value: str, what: str, example: str) -> tuple[str, dict]:
@@ -49,9 +57,10 @@ def parse_choice(value: str, what: str, example: str) -> tuple[str, dict]:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(
-                f"bad {what} setting {item!r} in {value!r}; write NAME:key=value, e.g. {example}."
+                f"bad {what} setting {shown(item)} in {shown(value)}; write NAME:key=value, e.g. "
+                f"{example}."
             )
-        params[key] = yaml.safe_load(raw)
+        params[key] = read_yaml(raw, f"the {what} setting {item!r:.60}")
     return name, params
 
 
@@ -81,14 +90,14 @@ class ModelChoice:
             if unknown or "model" not in value:
                 raise ConfigError(
                     f"a model entry must be a name or a mapping with 'model' (and optional "
-                    f"'params', 'label'), got {value!r}."
+                    f"'params', 'label'), got {shown(value)}."
                 )
             params = value.get("params") or {}
             if not isinstance(params, dict):
                 raise ConfigError(f"'params' of model {value['model']!r} must be a mapping.")
             return cls(str(value["model"]), dict(params), str(value.get("label") or ""))
         if not isinstance(value, str) or not value:
-            raise ConfigError(f"a model must be a name such as 'mmoe', got {value!r}.")
+            raise ConfigError(f"a model must be a name such as 'mmoe', got {shown(value)}.")
         name, params = parse_choice(value, "model", "mmoe:n_experts=4")
         return cls(name, params, value)
 
@@ -135,6 +144,9 @@ class CompareConfig:
     dataset_options: dict = setting(
         None, "mapping", "built-in data sets only: loader options", optional=True
     )
+    missing_labels: list | None = declared(_READ["missing_labels"])
+    bad_values: str = declared(_READ["bad_values"])
+    encoding: str = declared(_READ["encoding"])
     train: TrainConfig = field(default_factory=lambda: TrainConfig(progress=False))
 
     # ---- construction --------------------------------------------------------------------
@@ -153,7 +165,9 @@ class CompareConfig:
             if key not in known:
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(f"unknown setting {key!r} in {where}.{hint} Known: {known}.")
+                raise ConfigError(
+                    f"unknown setting {shown(key)} in {where}.{hint} Known: {', '.join(known)}."
+                )
         for key in ("data", "models"):
             if not values.get(key):
                 raise ConfigError(f"{where} must give '{key}'.")
@@ -162,7 +176,7 @@ class CompareConfig:
             isinstance(d, str) for d in _as_list(data)
         ):
             raise ConfigError(
-                f"'data' in {where} must be a path, a list of paths or a name, got {data!r}."
+                f"'data' in {where} must be a path, a list of paths or a name, got {shown(data)}."
             )
         grid = {
             p.name: _as_list(values[p.name])
@@ -181,6 +195,13 @@ class CompareConfig:
             train=TrainConfig(progress=False, **train),
         )
         config.check(validate)
+        try:  # the config is saved as JSON: YAML dates, NaN... are refused here, clearly
+            json.dumps(config.to_dict(), allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(
+                f"{where} holds a value that is not plain text, a number, a list or a mapping "
+                f"({str(err)[:80]}); quote it."
+            ) from None
         return config
 
     def to_dict(self) -> dict:
@@ -208,6 +229,11 @@ class CompareConfig:
         models = [m for m in self.models if m.model != BASELINE]
         given = next((m for m in self.models if m.model == BASELINE), ModelChoice(BASELINE))
         return [replace(given, label=BASELINE), *models]
+
+    def read_options(self) -> dict:
+        """How the data files are read: ``load_tables``' ``missing_labels``, ``bad_values``
+        and ``encoding``."""
+        return read_options({p.name: getattr(self, p.name) for p in READ_PARAMS})
 
     def train_params(self) -> dict:
         """The training settings every run of the grid gets (not the seed: a grid axis)."""
@@ -242,6 +268,14 @@ class CompareConfig:
             )
         elif self.builtin is None and self.labels is None:
             raise ConfigError("give the label columns of your files, e.g. --labels a b.")
+        read = {p.name: getattr(self, p.name) for p in READ_PARAMS}
+        read_options(read)
+        changed = [p.name for p in READ_PARAMS if read[p.name] != p.default]
+        if changed and self.builtin is not None:
+            raise ConfigError(
+                f"{' and '.join(changed)} only reads your own files, not the built-in data "
+                f"set {self.builtin!r}; remove that setting."
+            )
         if self.dataset_options and self.builtin is None:
             raise ConfigError(
                 "dataset options (--dataset-path, --dataset-option) only apply to a built-in "
@@ -273,7 +307,7 @@ TRAIN_PARAMS: tuple[Param, ...] = tuple(
     p for p in TrainConfig.params() if p.name not in NOT_IN_GRID
 )
 TRAIN_PARAM_NAMES = tuple(p.name for p in TRAIN_PARAMS)
-_LISTS = ("names", "ints", "floats", "sizes")
+_LISTS = ("names", "ints", "floats", "sizes", "values")
 
 
 def check_fractions(fractions: Sequence[float]) -> None:
@@ -292,16 +326,25 @@ def load_config_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist.")
-    text = path.read_text()
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError(f"config file {str(path)!r} must end in .yaml, .yml or .toml.")
+    raw = path.read_bytes()
     try:
-        if path.suffix.lower() == ".toml":
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ConfigError(
+            f"config file {str(path)!r} is not UTF-8 text: byte 0x{raw[err.start]:02x} at offset "
+            f"{err.start} (line {line}); save it as UTF-8."
+        ) from None
+    if suffix == ".toml":
+        try:
             values = tomllib.loads(text)
-        elif path.suffix.lower() in (".yaml", ".yml"):
-            values = yaml.safe_load(text)
-        else:
-            raise ConfigError(f"config file {str(path)!r} must end in .yaml, .yml or .toml.")
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot parse {str(path)!r}: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"cannot parse {str(path)!r}: {str(exc)[:200]}") from None
+    else:
+        values = read_yaml(text, repr(str(path)))
     if not isinstance(values, dict):
         raise ConfigError(f"{str(path)!r} must hold a mapping of settings (key: value).")
     data = values.get("data")
@@ -309,6 +352,55 @@ def load_config_file(path: str | Path) -> dict:
         items = [data] if isinstance(data, str) else list(data)
         values["data"] = [_relative_to(path.parent, str(d)) for d in items]
     return values
+
+
+def read_yaml(text: str, where: str) -> Any:
+    """``text`` read as YAML (safe types only), refusing texts whose aliases expand to more
+    than :data:`MAX_YAML_VALUES` values; errors are one :class:`ConfigError` line naming
+    ``where``."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {})
+        if size > MAX_YAML_VALUES:
+            raise ConfigError(
+                f"{where} expands to more than {MAX_YAML_VALUES:,} values through its YAML "
+                "aliases (*name); write the values out instead of nesting aliases."
+            )
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"cannot parse {where}: {exc.problem or exc.context}{at}.") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot parse {where}: {str(exc)[:200]}.") from None
+    except RecursionError:
+        raise ConfigError(f"cannot parse {where}: its values are nested too deeply.") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values ``node`` stands for once its aliases are expanded (each shared node
+    counted once per use; a recursive alias counts as too many)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    sizes[key] = MAX_YAML_VALUES + 1  # while being counted: a node inside itself is refused
+    children: list = []
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    total = 1
+    for child in children:
+        total += _expanded_size(child, sizes)
+        if total > MAX_YAML_VALUES:
+            break
+    sizes[key] = total
+    return total
 
 
 def _relative_to(folder: Path, item: str) -> str:

@@ -47,7 +47,7 @@ def load_data(config: CompareConfig, correlation: float | None = None) -> MultiT
                 "give exactly those."
             )
         return table
-    return load_tables(config.data, labels=config.labels)
+    return load_tables(config.data, labels=config.labels, **config.read_options())
 
 
 def load_splits(
