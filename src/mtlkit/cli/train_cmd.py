@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mtlkit.cli.options import add_quiet, add_settings, command, plugin_listing
+from mtlkit.cli.options import add_quiet, add_settings, command, given_settings, plugin_listing
+from mtlkit.data.read_options import FEATURE_READ_PARAMS, READ_PARAMS
 from mtlkit.experiments.config import GRID_PARAMS, check_fractions, parse_choice, parse_strategy
 from mtlkit.tracking import TRACK
 from mtlkit.training.settings import TrainConfig
@@ -55,6 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "proportional (default joint; see 'mtlkit strategies -v')",
     )
     p.add_argument("--out", type=Path, required=True, help="the folder to save the model in")
+    add_settings(p.add_argument_group("reading the files"), READ_PARAMS, defaults=True)
     add_settings(p.add_argument_group("split"), SPLIT_PARAMS, defaults=True)
     add_settings(p.add_argument_group("training settings"), TRAIN_FLAGS, defaults=True)
     add_settings(p, [TRACK], defaults=True)
@@ -70,6 +72,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("model_dir", type=Path, help="a folder written by 'mtlkit train'")
     q.add_argument("data", nargs="+", help="data files, folders or globs to score")
     q.add_argument("--out", type=Path, required=True, help="the CSV file to write")
+    reading = q.add_argument_group("reading the files (default: the model's own settings)")
+    add_settings(reading, FEATURE_READ_PARAMS, defaults=False)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -81,10 +85,11 @@ def run_train(args: argparse.Namespace) -> int:
     from mtlkit.tracking import make_tracker
     from mtlkit.tracking.fit import log_fit
     from mtlkit.training.estimator import MultiTaskEstimator  # here: loads PyTorch
+    from mtlkit.training.model_folder import check_model_target
 
     model, model_params = parse_choice(args.model, "model", "mmoe:n_experts=4")
     strategy, strategy_params = parse_strategy(args.strategy)
-    settings = {p.name: getattr(args, p.name) for p in TRAIN_FLAGS}
+    settings = {p.name: getattr(args, p.name) for p in (*TRAIN_FLAGS, *READ_PARAMS)}
     est = MultiTaskEstimator(
         model,
         strategy=strategy,
@@ -94,10 +99,12 @@ def run_train(args: argparse.Namespace) -> int:
         **model_params,
     )
     est.check_params()  # every setting checked before the data is read
+    check_model_target(args.out)
     tracker = make_tracker(args.track)
     split = {p.name: p.validate(getattr(args, p.name)) for p in SPLIT_PARAMS}
     check_fractions(split["fractions"])
-    table = load_tables(args.data, labels=args.labels)
+    options = {p.name: getattr(est, p.name) for p in READ_PARAMS}
+    table = load_tables(args.data, labels=args.labels, **options)
     train, val, test = split_table(table, split["fractions"], seed=split["split_seed"])
     check_splits(train, val, test)
     est.fit(train, validation=val)
@@ -116,12 +123,13 @@ def run_train(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from mtlkit.data.loading import load_features
-    from mtlkit.files import atomic_write_text
+    from mtlkit.files import atomic_write_text, check_output_file
     from mtlkit.training.estimator import MultiTaskEstimator  # here: loads PyTorch
 
+    check_output_file(args.out, "--out")
     est = MultiTaskEstimator.load(args.model_dir)
-    table = load_features(args.data, ignore=est.schema_.task_names)
+    est.set_params(**given_settings(args, FEATURE_READ_PARAMS))
+    table = est.read_features(args.data)
     scores = est.predict_proba(table)
     columns: dict = {"source": table.source}
     for spec in est.schema_.tasks:
