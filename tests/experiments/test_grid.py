@@ -156,13 +156,14 @@ def test_a_regression_task_is_reported_and_compared_with_report_metric(tmp_path,
         )
         == 0
     )
-    report = (out / "report.md").read_text()
-    assert "Task price (a regression task) reports no roc_auc" in report
+    report = (out / "report.md").read_text()  # Markdown-escaped: roc\_auc shows as roc_auc
+    assert "Task price (a regression task) reports no roc\\_auc" in report
     assert "--metric rmse" in report
     assert main(["report", str(out), "--metric", "rmse"]) == 0
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary["task"]) == {"price"} and (summary["mean"] > 0).all()
     assert "Task buy (a binary task) reports no rmse" in (out / "report.md").read_text()
+
 
 
 def test_mtlkit_report_does_not_load_pytorch(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -19,10 +20,18 @@ from tqdm.auto import tqdm
 
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import check_reported
-from mtlkit.experiments.cells import CONFIG_FILE, Cell, cell_path, grid_cells
+from mtlkit.experiments.cells import (
+    CONFIG_FILE,
+    Cell,
+    cell_path,
+    grid_cells,
+    pending_cells,
+    read_config,
+)
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.experiments.data import load_splits
 from mtlkit.experiments.run import RunSpec, run_one
+from mtlkit.experiments.workers import die_with_parent, parent_alive, stop_workers
 from mtlkit.files import atomic_write_json
 from mtlkit.tracking.grid import CellTracking
 
@@ -32,8 +41,8 @@ def prepare_run_dir(config: CompareConfig, run_dir: Path) -> None:
     run_dir = Path(run_dir)
     saved_path = run_dir / CONFIG_FILE
     current = config.to_dict()
-    if saved_path.is_file():
-        saved = json.loads(saved_path.read_text())
+    if saved_path.is_file():  # read as now: settings added since take their defaults
+        saved = CompareConfig.from_mapping(read_config(run_dir), str(saved_path), False).to_dict()
         differs = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
         if differs:
             detail = "; ".join(
@@ -65,7 +74,7 @@ def run_grid(
     check_data(config)  # bad data fails before the run folder is touched or any training
     prepare_run_dir(config, run_dir)
     cells = grid_cells(config)
-    todo = [c for c in cells if not cell_path(run_dir, c).is_file()]
+    todo = pending_cells(run_dir, cells)  # a corrupted cell file is set aside and rerun
     done = len(cells) - len(todo)
     if on_start:
         on_start(len(todo), done)
@@ -90,7 +99,9 @@ def _run_parallel(
     raw: dict, todo: list[Cell], run_dir: Path, jobs: int, bar, tracking: CellTracking | None
 ) -> None:
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker)
+    pool = ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
+    )
     try:
         pending = {pool.submit(run_cell, raw, cell, run_dir, tracking) for cell in todo}
         while pending:
@@ -98,12 +109,16 @@ def _run_parallel(
             for future in finished:
                 future.result()  # re-raise a worker's error here
                 bar.update()
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM on the command line
+        stop_workers(pool)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
     torch.set_num_threads(1)
+    die_with_parent(parent)  # a worker never outlives the grid's main process
 
 
 _SPLITS: dict[tuple[str, float | None], tuple] = {}
@@ -142,5 +157,7 @@ def run_cell(
         record.run_id = cell.id
         if tracking:
             tracking.log_cell(cell, config, record, model_dir)
+    if not parent_alive():  # an orphaned worker writes nothing
+        os._exit(1)
     atomic_write_json(cell_path(run_dir, cell), record.to_dict(), indent=None)
     return cell.id

@@ -129,7 +129,7 @@ class Trainer:
             train_stats, diagnostics, steps = self._train_epoch(
                 train, optimizer, generator, epoch, best_state
             )
-            val_metrics = self.evaluate(val)
+            val_metrics = self._validate(val, epoch, best_state)
             weights = self.strategy.task_weights()
             record = {
                 "epoch": epoch,
@@ -191,7 +191,8 @@ class Trainer:
                 self.tasks, out, batch.y, batch.mask, self.model.probability_outputs
             )
             if not torch.isfinite(losses).all():
-                self._diverged(losses, epoch, best_state)
+                bad = [t.name for t, v in zip(self.tasks, losses.tolist()) if not math.isfinite(v)]
+                self._diverged(bad, "loss", epoch, best_state)
             labelled = batch.mask.any(0)
             present = labelled.clone()
             if active is not None:
@@ -248,8 +249,20 @@ class Trainer:
             hits.append(((pred == batch.y[:, k]) & batch.mask[:, k]).sum())
         return torch.stack(hits).to(torch.float32)
 
-    def _diverged(self, losses: torch.Tensor, epoch: int, best_state: dict) -> None:
-        bad = [t.name for t, v in zip(self.tasks, losses.tolist()) if not math.isfinite(v)]
+    def _validate(self, val: TensorData, epoch: int, best_state: dict) -> dict:
+        """The epoch's validation metrics; a non-finite prediction or validation loss means
+        training diverged (the metrics could not even be computed)."""
+        scores = self.predict_scores(val)
+        bad = [t.name for t in self.tasks if not np.isfinite(scores[t.name]).all()]
+        if bad:
+            self._diverged(bad, "validation predictions", epoch, best_state)
+        metrics = all_task_metrics(self.tasks, val.y.numpy(), val.mask.numpy(), scores)
+        bad = [t for t, m in metrics.items() if not math.isfinite(m.get("loss", 0.0))]
+        if bad:
+            self._diverged(bad, "validation loss", epoch, best_state)
+        return metrics
+
+    def _diverged(self, bad: list[str], what: str, epoch: int, best_state: dict) -> None:
         self.model.load_state_dict(best_state)
         best = self.history.best_epoch
         kept = (
@@ -258,7 +271,7 @@ class Trainer:
             else "the initial weights were restored"
         )
         raise TrainingDiverged(
-            f"the loss of task(s) {bad} became non-finite in epoch {epoch}; {kept}. "
+            f"the {what} of task(s) {bad} became non-finite in epoch {epoch}; {kept}. "
             "Try a lower learning rate (lr), gradient clipping (grad_clip), or check the "
             "data for extreme values."
         )
