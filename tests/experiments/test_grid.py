@@ -165,7 +165,6 @@ def test_a_regression_task_is_reported_and_compared_with_report_metric(tmp_path,
     assert "Task buy (a binary task) reports no rmse" in (out / "report.md").read_text()
 
 
-
 def test_mtlkit_report_does_not_load_pytorch(tmp_path):
     out = tmp_path / "run"
     args = [*GRID[:7], "shared_bottom", "--seeds", "0", "--quiet", "--out", str(out)]

@@ -105,10 +105,10 @@ def read_cell(path: Path) -> RunRecord:
     try:
         return RunRecord.from_dict(json.loads(path.read_bytes()))
     except (ValueError, KeyError, TypeError, AttributeError) as err:
-        damage = f"cell file {str(path)!r} is corrupted ({type(err).__name__}: {str(err)[:80]})"
+        damage = f"cell file {str(path)!r} is corrupted ({type(err).__name__})"
         error = CorruptCell(
-            f"{damage}; 'mtlkit compare --resume {path.parent.parent}' sets it aside as "
-            f"{path.name}{CORRUPT_SUFFIX} and runs that cell again."
+            f"{damage}; 'mtlkit compare --resume' on its run folder sets it aside "
+            f"({CORRUPT_SUFFIX}) and runs that cell again."
         )
         error.damage = damage
         raise error from None

@@ -163,11 +163,9 @@ class CompareConfig:
         known = [*GRID_PARAM_NAMES, "data", "models", *TRAIN_PARAM_NAMES]
         for key in values:
             if key not in known:
-                close = difflib.get_close_matches(key, known, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(
-                    f"unknown setting {shown(key)} in {where}.{hint} Known: {', '.join(known)}."
-                )
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"Did you mean {close[0]!r}?" if close else "See 'mtlkit compare --help'."
+                raise ConfigError(f"unknown setting {shown(key)} in {where}. {hint}")
         for key in ("data", "models"):
             if not values.get(key):
                 raise ConfigError(f"{where} must give '{key}'.")
@@ -187,10 +185,16 @@ class CompareConfig:
         }
         for p in GRID_PARAMS:
             grid[p.name] = p.validate(grid[p.name], where) if p.name in grid else p.default
-        train = {k: values[k] for k in TRAIN_PARAM_NAMES if k in values}
+        train = {
+            p.name: p.validate(values[p.name], where) for p in TRAIN_PARAMS if p.name in values
+        }
+        try:
+            models = [ModelChoice.parse(m) for m in _as_list(values["models"])]
+        except ConfigError as err:
+            raise ConfigError(f"{err} (in {where})") from None
         config = cls(
             data=[str(d) for d in _as_list(data)],
-            models=[ModelChoice.parse(m) for m in _as_list(values["models"])],
+            models=models,
             **{k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()},
             train=TrainConfig(progress=False, **train),
         )

@@ -309,9 +309,10 @@ class MultiTaskEstimator(BaseEstimator):
             est.schema_ = Schema.from_dict(meta["schema"])
             est.model_: MTLModel = create(est.model, est.schema_, **est.model_params)
         except (ConfigError, KeyError, TypeError, ValueError) as err:
+            reason = str(err).split(". ")[0].rstrip(".")[:120]
             raise ModelFileError(
-                f"{folder / META} describes a model this mtlkit cannot build "
-                f"({type(err).__name__}: {str(err)[:200]}); save the model again."
+                f"{folder / META} describes a model this mtlkit cannot build ({reason}); "
+                "save the model again."
             ) from None
         est.preprocessor_ = Preprocessor.load(folder / "preprocessor.json")
         if est.preprocessor_.schema() != est.schema_:

@@ -116,17 +116,15 @@ def _check_fits(path: Path, state: dict, expected: dict) -> None:
     if missing or extra:
         names = f"lacks {missing[:3]}" if missing else f"has unknown {extra[:3]}"
         raise ModelFileError(
-            f"{path} does not fit the model described in {META}: it {names}; the files come "
-            "from different models. Save the model again."
+            f"{path} does not fit {META}: it {names} (from another model); save the model again."
         )
     for name, tensor in expected.items():
         got = state[name]
         if not isinstance(got, torch.Tensor) or got.shape != tensor.shape:
             shape = list(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
             raise ModelFileError(
-                f"{path} does not fit the model described in {META}: {name!r} is {shape} in "
-                f"the file but {list(tensor.shape)} in the model (incompatible shapes); the "
-                "files come from different models. Save the model again."
+                f"{path} does not fit {META}: {name!r} is {shape} in the file, "
+                f"{list(tensor.shape)} in the model (incompatible shapes); save the model again."
             )
 
 
