@@ -266,8 +266,6 @@ def _floats(p: Param, value: Any, where: str) -> tuple[float, ...]:
 
 
 def _scalars(p: Param, value: Any, where: str) -> tuple:
-    if isinstance(value, (str, int, float)):
-        value = [value]
     ok = isinstance(value, Sequence) and not isinstance(value, str) and value
     if not ok or not all(isinstance(v, (str, int, float)) for v in value):
         raise ConfigError(

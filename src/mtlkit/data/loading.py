@@ -313,10 +313,13 @@ def _check_features(
         features[column] = check_magnitudes(what, features[column], origins, bad_values)
 
 
-def _check_finite(what: str, values: pd.Series, source: np.ndarray) -> None:
+def _check_finite(
+    what: str, values: pd.Series, source: np.ndarray, bad_values: str | None = None
+) -> pd.Series:
     """Reject infinite and out-of-range numbers, naming the sources that hold them (for tables
-    whose rows are known by their source only, e.g. streamed ones)."""
-    check_magnitudes(what, values, RowSources(source), None)
+    whose rows are known by their source only, e.g. streamed ones); under
+    ``bad_values="missing"`` they become NaN (the column returned)."""
+    return check_magnitudes(what, values, RowSources(source), bad_values)
 
 
 def _check_labels(
