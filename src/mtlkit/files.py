@@ -101,6 +101,20 @@ def replaced_folder(folder: str | Path) -> Iterator[Path]:
         raise
 
 
+def read_json(path: Path, error: type[Exception], advice: str) -> object:
+    """The JSON value in ``path``, or one ``error`` line naming the file (missing, unreadable,
+    truncated or corrupted) and ending with ``advice``."""
+    try:
+        return json.loads(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise error(f"{path} is missing; {advice}.") from None
+    except (OSError, ValueError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:100]
+        raise error(
+            f"{path} cannot be read ({reason}): truncated or corrupted; {advice}."
+        ) from None
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file and rename: never half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)

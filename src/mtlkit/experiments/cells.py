@@ -18,6 +18,7 @@ import pandas as pd
 from mtlkit.errors import ConfigError, DataWarning
 from mtlkit.evaluation.record import RunRecord
 from mtlkit.experiments.config import BASELINE, CompareConfig
+from mtlkit.files import read_json
 
 CONFIG_FILE = "config.json"
 #: The command line that started the grid (for the report's "Reproduce" section).
@@ -62,13 +63,8 @@ def read_config(run_dir: Path) -> dict:
             f"{run_dir} is not a comparison run folder ({CONFIG_FILE} is missing); pass the "
             "folder 'mtlkit compare' printed."
         )
-    try:
-        values = json.loads(path.read_bytes())
-    except ValueError as err:
-        raise ConfigError(
-            f"{str(path)!r} is corrupted ({str(err)[:80]}); restore it, or start the grid "
-            "again in a new folder (the cells/ files hold the finished runs)."
-        ) from None
+    advice = "restore it, or start the grid again in a new folder (cells/ holds the finished runs)"
+    values = read_json(path, ConfigError, advice)
     if not isinstance(values, dict):
         raise ConfigError(f"{str(path)!r} holds no mapping of settings; restore it.")
     return values

@@ -323,7 +323,7 @@ class MultiTaskEstimator(BaseEstimator):
         load_weights(folder / "model.pt", est.model_)
         est.trainer_ = Trainer(est.model_, config, est.strategy, est.strategy_params)
         try:
-            est.history_ = History.from_dict(read_json(folder / "history.json", "history"))
+            est.history_ = History.from_dict(read_json(folder / "history.json"))
         except (KeyError, TypeError, AttributeError) as err:
             raise ModelFileError(
                 f"{folder / 'history.json'} is not a training history ({err!r:.80})."

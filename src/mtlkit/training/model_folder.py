@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from mtlkit import files
 from mtlkit.errors import ModelFileError, WriteError
 from mtlkit.files import atomic_write_json, check_output_folder, replaced_folder
 
@@ -45,8 +45,8 @@ def write_model_folder(folder: str | Path, write: Callable[[Path], None], meta: 
     try:
         with replaced_folder(folder) as staging:
             write(staging)
-            files = {p.name: _fingerprint(p.read_bytes()) for p in sorted(staging.iterdir())}
-            atomic_write_json(staging / META, {**meta, "format": FORMAT, "files": files})
+            listed = {p.name: _fingerprint(p.read_bytes()) for p in sorted(staging.iterdir())}
+            atomic_write_json(staging / META, {**meta, "format": FORMAT, "files": listed})
     except OSError as err:
         kept = "the model saved there before is unchanged" if existed else "nothing was saved"
         raise WriteError(
@@ -66,7 +66,7 @@ def read_meta(folder: str | Path) -> dict:
             f"{folder} holds no saved mtlkit model ({META} is missing); pass the folder given "
             "to MultiTaskEstimator.save() or 'mtlkit train --out'."
         )
-    meta = read_json(path, "the model's settings")
+    meta = read_json(path)
     if not isinstance(meta, dict) or not isinstance(meta.get("params"), dict):
         raise ModelFileError(f"{path} is not an mtlkit model's {META} (no 'params' mapping).")
     for name, expected in (meta.get("files") or {}).items():
@@ -74,17 +74,9 @@ def read_meta(folder: str | Path) -> dict:
     return meta
 
 
-def read_json(path: Path, what: str) -> object:
-    """A JSON file of a model folder, or one line saying why it cannot be read."""
-    try:
-        return json.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise ModelFileError(f"{path} ({what}) is missing; save the model again.") from None
-    except (OSError, ValueError) as err:
-        raise ModelFileError(
-            f"{path} ({what}) cannot be read ({_first_line(err)}): it is truncated or "
-            "corrupted; save the model again."
-        ) from None
+def read_json(path: Path) -> object:
+    """A JSON file of a model folder, or one :class:`ModelFileError` line saying why not."""
+    return files.read_json(path, ModelFileError, "save the model again")
 
 
 def load_weights(path: Path, model: torch.nn.Module) -> None:
