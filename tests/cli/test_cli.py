@@ -29,6 +29,8 @@ def test_demo_writes_results_and_prints_a_table(tmp_path, capsys):
             "0",
             "--out",
             str(tmp_path / "demo"),
+            "--jobs",
+            "1",  # in this process: no worker start-up
             "--quiet",
         ]
     )
@@ -38,8 +40,13 @@ def test_demo_writes_results_and_prints_a_table(tmp_path, capsys):
     assert "Test roc_auc" in out and "mmoe" in out
     results = pd.read_parquet(run_dir / "results.parquet")
     assert set(results["model"]) == {"single_task", "shared_bottom", "mmoe"}
+    assert set(results["label_fraction"]) == {1.0, 0.1, 0.02}  # label0 made scarce
     assert (run_dir / "summary.csv").is_file() and (run_dir / "report.html").is_file()
-    assert f"Report: {run_dir / 'report.html'}" in out
+    assert (run_dir / "plots" / "metric_vs_label_fraction.png").is_file()
+    # Two epochs cannot converge: no winner, the command that finishes the runs instead.
+    assert "Label scarcity at task correlation +0.90: no verdict for label0 yet" in out
+    assert f"mtlkit compare --resume {run_dir} --epochs 4" in out
+    assert out.strip().splitlines()[-1] == f"Report: {run_dir / 'report.html'}"
 
 
 def test_user_errors_are_reported_without_traceback(tmp_path, capsys):

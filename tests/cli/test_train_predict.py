@@ -34,6 +34,10 @@ def test_train_saves_a_model_that_predict_uses_on_new_rows(files, capsys):
         "0.01",
     ]
     assert main([*args, "--out", str(model_dir), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    history = json.loads((model_dir / "history.json").read_text())  # says if it converged
+    expected = "converged (early stopping ended it)" if history["converged"] else "NOT converged"
+    assert f"{len(history['epochs'])} epochs of batch 32" in printed and expected in printed
     metrics = json.loads((model_dir / "test_metrics.json").read_text())
     assert metrics["label0"]["roc_auc"] > 0.8 and metrics["label1"]["roc_auc"] > 0.8
     assert main(["predict", str(model_dir), str(files / "new.csv"), "--out", str(out)]) == 0

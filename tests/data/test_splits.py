@@ -4,7 +4,8 @@ import pytest
 
 from mtlkit.data.errors import DataError
 from mtlkit.data.loading import load_tables
-from mtlkit.data.splits import check_splits, split_table, split_with_test
+from mtlkit.data.splits import check_splits, keep_label_fraction, split_table, split_with_test
+from mtlkit.data.synthetic import make_synthetic
 
 
 def row_ids(table):
@@ -98,3 +99,26 @@ def test_bad_fractions_and_group_column(merged_table):
         split_table(merged_table, fractions=(0.8, 0.2))
     with pytest.raises(DataError, match="group_column 'nope'"):
         split_table(merged_table, group_column="nope")
+
+
+def test_label_fractions_keep_nested_subsets_of_one_tasks_labels_and_every_row():
+    frame = make_synthetic(2000, n_features=5, seed=0)
+    frame.loc[::7, "label0"] = np.nan  # partially labelled to begin with
+    table = load_tables(frame, labels=["label0", "label1"])
+    n_labelled = int(table.masks["label0"].sum())  # 1714
+    kept = {f: keep_label_fraction(table, "label0", f, seed=3) for f in (1.0, 0.1, 0.02)}
+    for fraction, part in kept.items():
+        mask = part.masks["label0"]
+        assert (
+            mask.sum() == {1.0: 1714, 0.1: 171, 0.02: 34}[fraction] == round(fraction * n_labelled)
+        )
+        assert len(part) == len(table) and not (mask & ~table.masks["label0"]).any()
+        assert np.isnan(part.labels["label0"][~mask]).all()  # masked, as the table contract says
+        np.testing.assert_array_equal(part.labels["label0"][mask], table.labels["label0"][mask])
+        np.testing.assert_array_equal(part.masks["label1"], table.masks["label1"])  # untouched
+    assert (kept[0.02].masks["label0"] <= kept[0.1].masks["label0"]).all()  # nested
+    assert not np.array_equal(
+        keep_label_fraction(table, "label0", 0.1, seed=4).masks["label0"], kept[0.1].masks["label0"]
+    )
+    with pytest.raises(DataError, match="leaves none"):
+        keep_label_fraction(table, "label0", 1e-4)

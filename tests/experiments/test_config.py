@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
 
+from mtlkit.cli.compare import add_parser, resolve_config
 from mtlkit.cli.main import main
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError
@@ -31,6 +33,15 @@ def csv_file(tmp_path):
         (["synthetic", "--models", "mmoe", "--correlations", "1.5"], "'correlations' must be <= 1"),
         (["synthetic", "--models", "mmoe", "--labels", "income"], "'income'"),
         (["nowhere.csv", "--models", "mmoe", "--labels", "a"], "does not exist"),
+        (["synthetic", "--models", "mmoe", "--label-fractions", "label0=1,.1,.1"], "twice"),
+        (["synthetic", "--models", "mmoe", "--label-fractions", "label0=1.5"], "must be <= 1"),
+        (["synthetic", "--models", "mmoe", "--label-fractions", "label0=0"], "must be > 0"),
+        (["synthetic", "--models", "mmoe", "--label-fractions", "label0"], "must read like"),
+        (["synthetic", "--models", "mmoe", "--label-fractions", "x=0.5"], "name task 'x'"),
+        (
+            ["synthetic", "--rows", "100", "--models", "mmoe", "--label-fractions", "label0=0.001"],
+            "leaves none",
+        ),
     ],
 )
 def test_bad_settings_fail_before_training(tmp_path, capsys, args, message):
@@ -102,3 +113,23 @@ def test_strategy_settings_reach_the_strategy(tmp_path, capsys):
     cell = next((out / "cells").glob("mmoe__joint*"))
     history = json.loads(cell.read_text())["history"]
     assert history["epochs"][0]["task_weights"] == {"label0": 1.0, "label1": 3.0}
+
+
+def test_label_fractions_from_a_config_file_or_the_command_line(tmp_path):
+    (tmp_path / "grid.yaml").write_text(
+        "data: synthetic\nmodels: [mmoe]\nlabel_fractions: {label0: [1.0, 0.1, 0.02]}\n"
+    )
+    from_file = CompareConfig.from_mapping(load_config_file(tmp_path / "grid.yaml"))
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(
+        ["compare", "synthetic", "--models", "mmoe", "--label-fractions", "label0=1,0.1,0.02"]
+    )
+    from_cli = resolve_config(args)
+    assert from_file.to_dict() == from_cli.to_dict()
+    assert from_cli.scarce_task == "label0"
+    assert from_cli.label_fraction_values() == [1.0, 0.1, 0.02]
+    with pytest.raises(ConfigError, match="one task"):
+        CompareConfig.from_mapping(
+            {"data": "synthetic", "models": ["mmoe"], "label_fractions": {"a": [1], "b": [1]}}
+        )

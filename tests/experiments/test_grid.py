@@ -103,10 +103,13 @@ def test_report_rebuilds_from_saved_runs_and_a_changed_config_is_refused(tmp_pat
     assert "mtlkit compare synthetic" in page  # the exact command is recorded
     assert "shared_bottom" in (out / "report.md").read_text()
 
-    changed = [a if a != "2" else "3" for a in args]  # epochs 2 -> 3
+    changed = [a if a != "800" else "900" for a in args]  # rows 800 -> 900
     assert main([*changed, "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "another configuration" in err and "epochs" in err
+    assert "another configuration" in err and "n_rows" in err
+    fewer = [a if a != "2" else "1" for a in args]  # epochs 2 -> 1: only growing is allowed
+    assert main([*fewer, "--out", str(out)]) == 2
+    assert "not lower it to 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("missing", ["cells", "config"])
@@ -194,3 +197,37 @@ def test_a_task_without_labels_in_a_split_fails_before_the_grid_trains(tmp_path,
     assert code == 2
     assert "task 'b' has no labelled rows in the" in capsys.readouterr().err
     assert not (out / "cells").exists()
+
+
+def test_resuming_with_more_epochs_continues_only_the_unconverged_cells(tmp_path, capsys):
+    out, fresh = tmp_path / "run", tmp_path / "fresh"
+    args = ["compare", "synthetic", "--rows", "600", "--models", "shared_bottom"]
+    args += ["--seeds", "0", "1", "--diagnostic-batches", "0", "--quiet"]
+    assert main([*args, "--epochs", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    # Two epochs with patience 5 cannot early-stop: every run is flagged, none ranked.
+    results = pd.read_csv(out / "results.csv")
+    assert "converged" in results and not results["converged"].any()
+    assert "no verdict for label0 yet: every run hit the epoch cap" in printed
+    assert "is best" not in printed
+    assert f"mtlkit compare --resume {out} --epochs 4" in printed
+    assert "0/2 †" in (out / "report.md").read_text()
+    assert len(list((out / "state").glob("*.pt"))) == 4
+
+    kept = out / "cells" / "single_task__joint__seed0.json"  # pretend it converged
+    record = json.loads(kept.read_text())
+    record["history"]["converged"] = True
+    kept.write_text(json.dumps(record))
+    assert main(["compare", "--resume", str(out), "--epochs", "4", "--quiet"]) == 0
+    assert "1 already finished (skipped), 3 not converged: continued" in capsys.readouterr().out
+    assert json.loads(kept.read_text()) == record  # a converged cell is never retrained
+    assert json.loads((out / "config.json").read_text())["epochs"] == 4
+
+    assert main([*args, "--epochs", "4", "--out", str(fresh)]) == 0
+    continued, reference = _cell_values(out), _cell_values(fresh)
+    for cell in set(continued) - {kept.stem}:
+        assert continued[cell] == reference[cell]  # continuing = training 4 epochs at once
+        history = json.loads((out / "cells" / f"{cell}.json").read_text())["history"]
+        assert [e["epoch"] for e in history["epochs"]] == [1, 2, 3, 4]
+    commands = (out / "command.txt").read_text().splitlines()
+    assert len(commands) == 2 and commands[1].endswith("--epochs 4 --quiet")

@@ -87,3 +87,59 @@ def test_a_significantly_worse_mtl_model_is_called_worse():
 def test_a_constant_difference_is_significant_and_no_difference_is_not():
     assert paired_gain(pd.Series([0.9, 0.8]), pd.Series([0.8, 0.7]))[3] == 0.0
     assert np.isnan(paired_gain(pd.Series([0.9, 0.8]), pd.Series([0.9, 0.8]))[3])
+
+
+def test_unconverged_runs_are_not_ranked_and_no_winner_is_named_from_them():
+    results = _results({"single_task": [0.80, 0.81, 0.79], "mmoe": [0.85, 0.86, 0.84]})
+    results["converged"] = True
+    results.loc[(results["model"] == "mmoe") & (results["seed"] == 1), "converged"] = False
+    summary = summarize_grid(results).set_index("model")
+    assert summary.loc["mmoe", "n_converged"] == 2 and pd.isna(summary.loc["mmoe", "rank"])
+    assert summary.loc["single_task", "rank"] == 1
+    (sentence,) = recommendations(summarize_grid(results))
+    assert sentence.startswith("On this data, no verdict for income yet: runs of mmoe + joint")
+    assert "(1 of 3 seeds)" in sentence and "is best" not in sentence
+    results["converged"] = True  # the same numbers, every run converged: a verdict
+    (sentence,) = recommendations(summarize_grid(results))
+    assert sentence.startswith("On this data, mmoe + joint is best for income")
+
+
+def _scarcity_results() -> pd.DataFrame:
+    frames = []
+    for fraction, base, mtl in (
+        (1.0, [0.80, 0.81, 0.79], [0.80, 0.82, 0.78]),  # no difference
+        (0.1, [0.70, 0.71, 0.72], [0.77, 0.781, 0.792]),  # +10% on every seed
+        (0.02, [0.60, 0.61, 0.62], [0.72, 0.732, 0.744]),  # +20% on every seed
+    ):
+        frame = _results({"single_task": base, "shared_bottom": mtl})
+        frame["label_fraction"] = fraction
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_label_scarcity_recommendations_speak_per_fraction():
+    sentences = recommendations(summarize_grid(_scarcity_results()), scarce_task="income")
+    assert sentences[0] == (
+        "Label scarcity: MTL pays for income at 10% of its training labels and below "
+        "(shared_bottom + joint +10.00% at 10%, shared_bottom + joint +20.00% at 2%); "
+        "at 100% no MTL model beats single-task."
+    )
+    assert sentences[1].startswith(
+        "With 100% of income's training labels, no MTL model beats single-task for income"
+    )
+    assert sentences[3].startswith(
+        "With 2% of income's training labels, shared_bottom + joint is best for income "
+        "(roc_auc 0.7320 vs 0.6100 single-task, +20.00%"
+    )
+
+
+def test_label_scarcity_names_the_fractions_without_a_verdict():
+    results = _scarcity_results()
+    results["converged"] = True
+    results.loc[(results["label_fraction"] == 0.02) & (results["seed"] == 0), "converged"] = False
+    (first, *_) = recommendations(summarize_grid(results), scarce_task="income")
+    assert first == (
+        "Label scarcity: MTL pays for income at 10% of its training labels "
+        "(shared_bottom + joint +10.00% at 10%); at 100% no MTL model beats single-task; "
+        "no verdict yet at 2% (runs not converged)."
+    )

@@ -9,7 +9,7 @@ from mtlkit.evaluation.record import History
 from mtlkit.reporting.plots import save_figure
 from mtlkit.reporting.plots.comparison import (
     plot_metric_bars,
-    plot_metric_vs_correlation,
+    plot_metric_vs,
     plot_train_time,
 )
 from mtlkit.reporting.plots.training import (
@@ -87,10 +87,10 @@ def test_metric_bars_have_ci_error_bars_and_the_correlation_curve_is_sorted():
     (caps,) = [c for c in ax.collections]  # the error bars
     segments = caps.get_segments()
     np.testing.assert_allclose([s[:, 1] for s in segments], [[0.79, 0.82], [0.81, 0.84]])
-    curve = plot_metric_vs_correlation(summary, "roc_auc")
+    curve = plot_metric_vs(summary, "roc_auc", "correlation")
     mmoe = curve.axes[0].lines[1]
     assert list(mmoe.get_xdata()) == [0.1, 0.9] and list(mmoe.get_ydata()) == [0.78, 0.82]
-    assert plot_metric_vs_correlation(summary[summary["correlation"] == 0.9], "roc_auc") is None
+    assert plot_metric_vs(summary[summary["correlation"] == 0.9], "roc_auc", "correlation") is None
 
 
 def test_train_time_counts_each_run_once():
@@ -127,3 +127,14 @@ def test_task_weight_curves_only_for_strategies_whose_weights_change():
     assert [line.get_label() for line in panels[0].lines] == ["mmoe + uncertainty"]
     np.testing.assert_allclose(panels[0].lines[0].get_ydata(), [1.0, 2.0, 2.5])
     assert plot_task_weights({"mmoe + joint": [weighted([1.0, 1.0, 1.0])]}) is None
+
+
+def test_metric_vs_label_fraction_uses_a_log_axis_and_one_line_per_model():
+    summary = _summary().rename(columns={"correlation": "label_fraction"})
+    summary["correlation"] = 0.9  # one correlation: not named in the legend
+    ax = plot_metric_vs(summary, "roc_auc", "label_fraction").axes[0]
+    assert ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["10%", "90%"]
+    assert [line.get_label() for line in ax.lines] == ["single_task + joint", "mmoe + joint"]
+    assert list(ax.lines[1].get_xdata()) == [0.1, 0.9]
+    assert list(ax.lines[1].get_ydata()) == [0.78, 0.82]

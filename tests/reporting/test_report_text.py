@@ -3,7 +3,7 @@
 import pandas as pd
 
 from mtlkit.experiments.stats import summarize_grid
-from mtlkit.reporting.report import uncompared_tasks
+from mtlkit.reporting.report import display_table, uncompared_tasks
 
 
 def _results(metric_by_task: dict[str, tuple[str, list[str]]]) -> pd.DataFrame:
@@ -46,3 +46,15 @@ def test_a_multiclass_task_without_pr_auc_is_not_called_a_regression_task():
     assert "Task age (a multiclass task) reports no pr_auc" in age
     assert "--metric roc_auc" in age and "rmse" not in age
     assert "Task price (a regression task)" in price and "--metric rmse" in price
+
+
+def test_a_model_whose_runs_did_not_all_converge_is_marked_unranked_and_not_judged():
+    results = _results({"click": ("binary", ["roc_auc"])})
+    results["converged"] = ~((results["model"] == "mmoe") & (results["seed"] == 1))
+    table = display_table(summarize_grid(results)).set_index("model")
+    assert table.loc["mmoe", "rank"] == "—" and table.loc["single_task", "rank"] == 1
+    assert (
+        table.loc["mmoe", "converged"] == "1/2 †" and table.loc["single_task", "converged"] == "2/2"
+    )
+    assert table.loc["mmoe", "mean ± std"].endswith(" †")
+    assert table.loc["mmoe", "vs single-task"] == "not converged"

@@ -62,6 +62,7 @@ def test_final_metrics_name_the_restored_epochs_validation_apart_from_the_series
     assert final == {
         "best_epoch": 2.0,
         "epochs": 2.0,
+        "converged": 0.0,
         "train_time_s": 2.5,
         "n_params": 99.0,
         "best_val/a/loss": 0.55,

@@ -3,9 +3,13 @@
 Train every model x strategy x seed on the same train/validation/test splits,
 plus the single-task baseline, then write tidy results, a summary with 95%
 confidence intervals and paired tests against single-task, plots and a
-self-contained report.html. Rerun the same command (same --out) to resume an
-interrupted grid: finished runs are kept and skipped. Every setting can also be
-given in a --config file (the same names, with _ for -).
+self-contained report.html. Every run records whether it converged (early
+stopping ended it) or hit the epoch cap while still improving; no winner is
+named from runs that did not converge. Rerun the same command (same --out) to
+resume an interrupted grid: finished runs are kept and skipped; 'mtlkit compare
+--resume RUN_DIR --epochs N' with a larger N continues the runs that did not
+converge from where they stopped. Every setting can also be given in a --config
+file (the same names, with _ for -).
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "  mtlkit compare synthetic --correlations 0.9 0.5 "
             "--models shared_bottom mmoe --seeds 0 1 2 --epochs 10 --out runs/synth\n"
             "  mtlkit compare data/ --labels income marital --models mmoe --jobs 2\n"
+            "  mtlkit compare data/ --labels income marital --models shared_bottom "
+            "--label-fractions income=1.0,0.1,0.02\n"
+            "  mtlkit compare --resume runs/synth --epochs 200   # finish unconverged runs\n"
             "  mtlkit compare --config grid.yaml --out runs/census\n"
             "A model may carry hyperparameters: mmoe:n_experts=4:expert_hidden=[32] (see\n"
             "'mtlkit models -v'); a strategy its settings: alternating:order=proportional\n"
@@ -57,6 +64,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_settings(grid, GRID_PARAMS, defaults=False)
     training = p.add_argument_group("training settings (every run)")
     add_settings(training, TRAIN_PARAMS, defaults=False)
+    add_label_fractions(p)
     p.add_argument(
         "--dataset-path",
         type=Path,
@@ -84,6 +92,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_quiet(p)
 
 
+def add_label_fractions(parser: argparse.ArgumentParser) -> None:
+    """The ``--label-fractions TASK=F,F,...`` flag (the ``label_fractions`` setting)."""
+    parser.add_argument(
+        "--label-fractions",
+        metavar="TASK=F,F,...",
+        help=next(q.help for q in GRID_PARAMS if q.name == "label_fractions"),
+    )
+
+
 def resolve_config(args: argparse.Namespace) -> CompareConfig:
     """The grid's configuration: --resume's saved one, or --config's file, overridden by the
     settings given on the command line."""
@@ -108,6 +125,8 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         options["path"] = str(args.dataset_path.resolve())
     if options:
         values["dataset_options"] = options
+    if args.label_fractions is not None:
+        values["label_fractions"] = args.label_fractions
     return CompareConfig.from_mapping(values, where)
 
 
@@ -144,13 +163,16 @@ def execute(
     run_dir = run_dir or new_run_dir(Path("runs"), prefix)
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    def announce(todo: int, done: int) -> None:
+    def announce(todo: int, done: int, continued: int) -> None:
         skipped = f", {done} already finished (skipped)" if done else ""
+        if continued:
+            skipped += (
+                f", {continued} not converged: continued from their saved state up to "
+                f"{config.train.epochs} epochs"
+            )
         print(f"{todo + done} runs in the grid{skipped}; writing to {run_dir}", flush=True)
 
-    command_file = run_dir / COMMAND_FILE
-    if argv is not None and not command_file.is_file():
-        atomic_write_text(command_file, shlex.join(["mtlkit", *argv]))
+    record_command(run_dir, argv)
     prepare_run_dir(config, run_dir)  # a folder holding another grid is refused before tracking
     with track_grid(track, run_dir, config) as tracked:
         try:
@@ -172,7 +194,7 @@ def execute(
         if tracked:
             tracked.log_report(run_dir)
     print(f"\nTest {config.metric}, mean over seeds (n.s.: not significantly different):")
-    for title, table in table_groups(report.summary):
+    for title, table in table_groups(report.summary, config.scarce_task):
         print(f"\n{title}")
         print(table[_SHOWN].to_string(index=False))
     print()
@@ -185,10 +207,23 @@ def execute(
     return run_dir
 
 
+def record_command(run_dir: Path, argv: list[str] | None) -> None:
+    """Add the command line to the run folder's command file (once), for the report's
+    "Reproduce" section: the command that started the grid, then any that continued it."""
+    if argv is None:
+        return
+    path = run_dir / COMMAND_FILE
+    lines = path.read_text().splitlines() if path.is_file() else []
+    command_line = shlex.join(["mtlkit", *argv])
+    if command_line not in lines:
+        atomic_write_text(path, "\n".join([*lines, command_line]) + "\n")
+
+
 _SHOWN = [
     "rank",
     "model",
     "strategy",
+    "converged",
     "mean ± std",
     "gain vs single-task [95% CI]",
     "vs single-task",

@@ -111,7 +111,18 @@ def run_train(args: argparse.Namespace) -> int:
     metrics = est.evaluate(test)
     est.save(args.out)
     atomic_write_json(args.out / "test_metrics.json", metrics)
-    print(f"trained {args.model} + {args.strategy} in {est.fit_time_:.1f} s")
+    history = est.history_
+    done = (
+        "converged (early stopping ended it)"
+        if history.converged
+        else "NOT converged: the validation metric was still improving at the epoch cap; "
+        "train again with a larger --epochs"
+    )
+    print(
+        f"trained {args.model} + {args.strategy} in {est.fit_time_:.1f} s: "
+        f"{len(history.epochs)} epochs of batch {history.batch_size}, best epoch "
+        f"{history.best_epoch}, {done}"
+    )
     print(pd.DataFrame(metrics).T.round(4).to_string())
     print(f"model saved to {args.out} (test metrics in test_metrics.json)")
     if tracker is not None:

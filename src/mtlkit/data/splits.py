@@ -9,6 +9,7 @@ proportionally and tiny strata are balanced together with their neighbours in th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -138,3 +139,38 @@ def check_splits(
             f"Cannot train on these splits: task {'; task '.join(problems)}. Add labelled rows "
             "of every class, or change the split fractions or seed."
         )
+
+
+def keep_label_fraction(
+    table: MultiTaskTable, task: str, fraction: float, seed: int = 0
+) -> MultiTaskTable:
+    """``table`` with only ``fraction`` of ``task``'s labels kept (the others masked, their
+    rows kept for the other tasks): round(fraction x labelled rows) of them.
+
+    The kept labels are a prefix of one random order of the labelled rows fixed by ``seed``,
+    so for one table and seed a smaller fraction keeps a subset of a larger one's labels
+    (nested subsets: the 2% are among the 10%). Meant for a training split, to measure how a
+    model copes with scarce labels; evaluate on splits that keep all their labels.
+    """
+    if task not in table.masks:
+        raise DataError(
+            f"label fractions name task {task!r}, which the data lacks; its tasks "
+            f"are {table.task_names}."
+        )
+    labelled = np.flatnonzero(table.masks[task])
+    order = np.random.default_rng(seed).permutation(labelled)
+    n_keep = int(np.floor(fraction * len(labelled) + 0.5))
+    if n_keep == 0:
+        raise DataError(
+            f"keeping {fraction:g} of task {task!r}'s {len(labelled)} training labels leaves "
+            "none; use a larger label fraction or more rows."
+        )
+    mask = np.zeros(len(table), dtype=bool)
+    mask[order[:n_keep]] = True
+    labels = table.labels[task].copy()
+    labels[~mask] = np.nan
+    return replace(
+        table,
+        labels={**table.labels, task: labels},
+        masks={**table.masks, task: mask},
+    )

@@ -24,6 +24,7 @@ RESULT_COLUMNS = (
     "train_time_s",
     "epochs",
     "best_epoch",
+    "converged",
     "n_params",
     "task",
     "task_kind",
@@ -61,12 +62,16 @@ class History:
         }
 
     Values that could not be measured are NaN in memory and ``null`` in :meth:`to_dict`.
-    ``best_epoch`` is the restored epoch; ``stopped_early`` says if patience ran out.
+    ``best_epoch`` is the restored epoch; ``stopped_early`` says if patience ran out;
+    ``converged`` is the verdict of :func:`is_converged` on this history; ``batch_size`` the
+    rows per optimizer step the run used (``TrainConfig.batch_size`` or the size it chose).
     """
 
     epochs: list[dict] = field(default_factory=list)
     best_epoch: int = 0
     stopped_early: bool = False
+    converged: bool = False
+    batch_size: int | None = None
 
     def series(self, split: str, task: str, metric: str) -> list[float]:
         """One metric of one task over epochs, e.g. ``series("val", "income", "loss")``."""
@@ -101,7 +106,30 @@ class History:
             epochs=list(data["epochs"]),
             best_epoch=int(data["best_epoch"]),
             stopped_early=bool(data["stopped_early"]),
+            # Histories saved before convergence was recorded: early-stopped runs converged.
+            converged=bool(data.get("converged", data["stopped_early"])),
+            batch_size=data.get("batch_size"),
         )
+
+
+#: Epochs without improvement that make a run converged when early stopping is off
+#: (``patience=0``).
+CONVERGENCE_WINDOW = 5
+
+
+def is_converged(history: History, patience: int) -> bool:
+    """Whether training ended because the monitored validation metric stopped improving.
+
+    A run that early-stopped converged. A run that hit the epoch cap did not: with
+    ``patience > 0`` it improved within its last ``patience`` epochs (else it would have
+    stopped), so more epochs may still help. With ``patience=0`` (early stopping off) a run
+    counts as converged when its best epoch lies at least :data:`CONVERGENCE_WINDOW` epochs
+    before its last.
+    """
+    if history.stopped_early:
+        return True
+    window = patience or CONVERGENCE_WINDOW
+    return len(history.epochs) - history.best_epoch >= window
 
 
 @dataclass
@@ -138,6 +166,7 @@ class RunRecord:
             "train_time_s": self.train_time_s,
             "epochs": len(self.history.epochs),
             "best_epoch": self.history.best_epoch,
+            "converged": self.history.converged,
             "n_params": self.n_params,
         }
         return [

@@ -11,6 +11,7 @@ import json
 import re
 import warnings
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 
 import pandas as pd
@@ -26,11 +27,14 @@ COMMAND_FILE = "command.txt"
 CELLS_DIR = "cells"
 #: Suffix of a cell file set aside because it could not be read (its cell runs again).
 CORRUPT_SUFFIX = ".corrupt"
+#: The training state of cells that did not converge (see :func:`state_path`).
+STATE_DIR = "state"
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One training run of the grid: a model x strategy x seed, on one data variant."""
+    """One training run of the grid: a model x strategy x seed, on one data variant (a task
+    correlation of synthetic data, a share of the scarce task's training labels)."""
 
     model: str
     strategy: str
@@ -38,6 +42,7 @@ class Cell:
     model_params: dict
     label: str
     correlation: float | None = None
+    label_fraction: float | None = None
 
     @property
     def run_id(self) -> str:
@@ -45,13 +50,17 @@ class Cell:
 
     @property
     def id(self) -> str:
-        """A file-name-safe, unique name, e.g. ``corr+0.90__mmoe__joint__seed1``."""
+        """A file-name-safe, unique name, e.g. ``corr+0.90__frac0.1__mmoe__joint__seed1``."""
         prefix = "" if self.correlation is None else f"corr{self.correlation:+.2f}__"
+        if self.label_fraction is not None:
+            prefix += f"frac{self.label_fraction:g}__"
         return re.sub(r"[^A-Za-z0-9_.+=-]+", "-", prefix + self.run_id)
 
     @property
     def tags(self) -> dict:
-        return {} if self.correlation is None else {"correlation": self.correlation}
+        """The data variant, as the result columns ``correlation`` and ``label_fraction``."""
+        tags = {"correlation": self.correlation, "label_fraction": self.label_fraction}
+        return {k: v for k, v in tags.items() if v is not None}
 
 
 def read_config(run_dir: Path) -> dict:
@@ -72,16 +81,15 @@ def read_config(run_dir: Path) -> dict:
 
 def grid_cells(config: CompareConfig) -> list[Cell]:
     """The cells of ``config``: the baseline with the joint strategy, every other model with
-    every strategy, each for every seed and correlation."""
+    every strategy, each for every seed, correlation and label fraction."""
+    variants = product(config.correlations or [None], config.label_fraction_values() or [None])
     cells = []
-    for corr in config.correlations or [None]:
-        for choice in config.grid_models():
-            strategies = ["joint"] if choice.label == BASELINE else config.strategies
-            for strategy in strategies:
-                for seed in config.seeds:
-                    cells.append(
-                        Cell(choice.model, strategy, seed, choice.params, choice.label, corr)
-                    )
+    for (corr, fraction), choice in product(variants, config.grid_models()):
+        strategies = ["joint"] if choice.label == BASELINE else config.strategies
+        for strategy, seed in product(strategies, config.seeds):
+            cells.append(
+                Cell(choice.model, strategy, seed, choice.params, choice.label, corr, fraction)
+            )
     return cells
 
 
@@ -110,19 +118,33 @@ def read_cell(path: Path) -> RunRecord:
         raise error from None
 
 
-def pending_cells(run_dir: Path, cells: list[Cell]) -> list[Cell]:
-    """The cells of ``cells`` that ``run_dir`` holds no finished record of. A cell file that
+def state_path(run_dir: Path, cell: Cell) -> Path:
+    """Where an unconverged cell keeps what continuing it needs (weights, optimizer...)."""
+    return Path(run_dir) / STATE_DIR / f"{cell.id}.pt"
+
+
+def needs_training(run_dir: Path, cell: Cell, epochs: int) -> bool:
+    """Whether ``cell`` must train: it has no record yet, or its run did not converge and
+    stopped at an epoch cap below ``epochs`` (then it is continued). A :class:`CorruptCell`
+    error names a record that cannot be read."""
+    path = cell_path(run_dir, cell)
+    if not path.is_file():
+        return True
+    history = read_cell(path).history
+    return not history.converged and len(history.epochs) < epochs
+
+
+def pending_cells(run_dir: Path, cells: list[Cell], epochs: int) -> list[Cell]:
+    """The cells of ``cells`` that must train (:func:`needs_training`). A cell file that
     cannot be read (a disk fault, an edit) is renamed ``<cell>.json.corrupt``, with a
     warning naming it, and its cell is run again."""
     todo = []
     for cell in cells:
-        path = cell_path(run_dir, cell)
-        if not path.is_file():
-            todo.append(cell)
-            continue
         try:
-            read_cell(path)
+            if needs_training(run_dir, cell, epochs):
+                todo.append(cell)
         except CorruptCell as err:
+            path = cell_path(run_dir, cell)
             aside = path.with_name(path.name + CORRUPT_SUFFIX)
             path.replace(aside)
             warnings.warn(

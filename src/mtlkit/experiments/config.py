@@ -109,7 +109,8 @@ class CompareConfig:
     ``data`` is a list of files/folders/globs, or one built-in name (``"synthetic"``, or a
     data set of :mod:`mtlkit.datasets`, whose loader gets ``dataset_options`` such as
     ``{"path": "census-income.test.gz", "group": 2}``). ``correlations`` (synthetic only)
-    makes the task correlation a grid axis. The single-task baseline is always added.
+    makes the task correlation a grid axis, ``label_fractions`` (``{task: [1.0, 0.1]}``) the
+    share of one task's training labels kept. The single-task baseline is always added.
     ``train`` holds the training settings shared by every run.
     """
 
@@ -147,6 +148,13 @@ class CompareConfig:
     missing_labels: list | None = declared(_READ["missing_labels"])
     bad_values: str = declared(_READ["bad_values"])
     encoding: str = declared(_READ["encoding"])
+    label_fractions: dict | None = setting(
+        None,
+        "mapping",
+        "label scarcity as a grid axis: keep only these shares of one task's training labels, "
+        "TASK=1.0,0.1,0.02 (nested random subsets, masked; validation and test keep all labels)",
+        optional=True,
+    )
     train: TrainConfig = field(default_factory=lambda: TrainConfig(progress=False))
 
     # ---- construction --------------------------------------------------------------------
@@ -160,6 +168,8 @@ class CompareConfig:
         strategy names (no PyTorch needed).
         """
         values = {ALIASES.get(k, k): v for k, v in values.items()}
+        if values.get("label_fractions") is not None:
+            values["label_fractions"] = parse_label_fractions(values["label_fractions"], where)
         known = [*GRID_PARAM_NAMES, "data", "models", *TRAIN_PARAM_NAMES]
         for key in values:
             if key not in known:
@@ -239,6 +249,15 @@ class CompareConfig:
         and ``encoding``."""
         return read_options({p.name: getattr(self, p.name) for p in READ_PARAMS})
 
+    @property
+    def scarce_task(self) -> str | None:
+        """The task whose training labels ``label_fractions`` thins out, if any."""
+        return next(iter(self.label_fractions)) if self.label_fractions else None
+
+    def label_fraction_values(self) -> list[float] | None:
+        """The shares of the scarce task's training labels the grid compares, if any."""
+        return list(self.label_fractions[self.scarce_task]) if self.label_fractions else None
+
     def train_params(self) -> dict:
         """The training settings every run of the grid gets (not the seed: a grid axis)."""
         return {k: getattr(self.train, k) for k in TRAIN_PARAM_NAMES}
@@ -255,6 +274,7 @@ class CompareConfig:
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"give distinct seeds, got {self.seeds}.")
         check_fractions(self.fractions)
+        parse_label_fractions(self.label_fractions)
         self._check_data_settings()
         if plugins:
             self._check_plugins()
@@ -322,6 +342,48 @@ def check_fractions(fractions: Sequence[float]) -> None:
             "fractions must be three numbers (train, validation, test) that sum to 1, with "
             f"some training and validation rows, got {list(fractions)}."
         )
+
+
+#: One share of a task's training labels.
+LABEL_FRACTION = Param(
+    "label_fractions",
+    None,
+    "floats",
+    "shares of the task's training labels",
+    low=0.0,
+    open_low=True,
+    high=1.0,
+)
+
+
+def parse_label_fractions(value: Any, where: str = "the configuration") -> dict | None:
+    """``{task: [fraction, ...]}`` from a mapping or the command-line form
+    ``TASK=1.0,0.1,0.02``: one task, distinct shares in (0, 1]."""
+    example = "income=1.0,0.1,0.02 (config: label_fractions: {income: [1.0, 0.1, 0.02]})"
+    if value is None:
+        return None
+    if isinstance(value, str):
+        task, sep, numbers = value.partition("=")
+        try:
+            parsed = {task: [float(x) for x in numbers.split(",")]} if sep and task else None
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise ConfigError(
+                f"label fractions in {where} must read like {example}; got {value!r}."
+            )
+        value = parsed
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ConfigError(
+            f"label fractions in {where} take one task (the one whose labels become scarce) "
+            f"and its shares, e.g. {example}; got {value!r}."
+        )
+    ((task, fractions),) = value.items()
+    fractions = list(fractions) if isinstance(fractions, (list, tuple)) else [fractions]
+    checked = list(LABEL_FRACTION.validate(fractions, f"{where}, task {task!r}"))
+    if len(set(checked)) < len(checked):
+        raise ConfigError(f"label fractions of task {task!r} are listed twice: {checked}.")
+    return {str(task): checked}
 
 
 def load_config_file(path: str | Path) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mtlkit import datasets
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
-from mtlkit.data.splits import check_splits, split_table
+from mtlkit.data.splits import check_splits, keep_label_fraction, split_table
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import SYNTHETIC, CompareConfig
@@ -57,3 +57,16 @@ def load_splits(
     splits = split_table(load_data(config, correlation), config.fractions, seed=config.split_seed)
     check_splits(*splits)
     return splits
+
+
+def with_label_fraction(
+    config: CompareConfig, splits: tuple[MultiTaskTable, ...], fraction: float | None
+) -> tuple[MultiTaskTable, ...]:
+    """``splits`` with only ``fraction`` of the scarce task's training labels kept (nested
+    subsets, see :func:`~mtlkit.data.splits.keep_label_fraction`); as they are for None."""
+    if fraction is None:
+        return splits
+    train, val, test = splits
+    train = keep_label_fraction(train, config.scarce_task, fraction, config.split_seed)
+    check_splits(train, val, test)
+    return train, val, test

@@ -1,8 +1,10 @@
-"""Running the comparison grid: every model x strategy x seed (x correlation) on the same
-splits.
+"""Running the comparison grid: every model x strategy x seed (x correlation x label
+fraction) on the same splits.
 
 Each finished cell is written atomically as one JSON file (see :mod:`.cells`), so an
-interrupted grid loses no finished cell and a rerun skips them.
+interrupted grid loses no finished cell and a rerun skips them. A cell whose run did not
+converge also keeps its training state (``state/<cell>.pt``): resuming the grid with a
+larger epoch budget continues exactly those cells from where they stopped.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from mtlkit.experiments.cells import (
     grid_cells,
     pending_cells,
     read_config,
+    state_path,
 )
 from mtlkit.experiments.config import CompareConfig
-from mtlkit.experiments.data import load_splits
+from mtlkit.experiments.data import load_splits, with_label_fraction
 from mtlkit.experiments.run import RunSpec, run_one
 from mtlkit.experiments.workers import die_with_parent, parent_alive, stop_workers
 from mtlkit.files import atomic_write_json
@@ -37,22 +40,35 @@ from mtlkit.tracking.grid import CellTracking
 
 
 def prepare_run_dir(config: CompareConfig, run_dir: Path) -> None:
-    """Save the config in ``run_dir``, or check it equals the saved one when resuming."""
+    """Save the config in ``run_dir``, or check it against the saved one when resuming.
+
+    Only the epoch budget may change, and only grow (to continue the runs that did not
+    converge); the saved config then records the new budget.
+    """
     run_dir = Path(run_dir)
     saved_path = run_dir / CONFIG_FILE
     current = config.to_dict()
     if saved_path.is_file():  # read as now: settings added since take their defaults
         saved = CompareConfig.from_mapping(read_config(run_dir), str(saved_path), False).to_dict()
-        differs = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+        keys = set(saved) | set(current)
+        differs = sorted(k for k in keys if k != "epochs" and saved.get(k) != current.get(k))
         if differs:
             detail = "; ".join(
                 f"{k}: {saved.get(k)!r} there, {current.get(k)!r} now" for k in differs
             )
             raise ConfigError(
                 f"{run_dir} holds a grid with another configuration ({detail}). Rerun with the "
-                "same settings to resume it, or choose a new --out folder."
+                "same settings to resume it (only --epochs may grow), or choose a new --out "
+                "folder."
             )
-        return
+        if current["epochs"] < saved["epochs"]:
+            raise ConfigError(
+                f"{run_dir} holds a grid trained for up to {saved['epochs']} epochs; resuming "
+                f"may raise the epoch budget (to continue runs that did not converge), not lower "
+                f"it to {current['epochs']}. Rerun with --epochs {saved['epochs']} or more."
+            )
+        if current["epochs"] == saved["epochs"]:
+            return
     atomic_write_json(saved_path, current)
 
 
@@ -61,23 +77,25 @@ def run_grid(
     run_dir: Path,
     jobs: int = 1,
     progress: bool = True,
-    on_start: Callable[[int, int], None] | None = None,
+    on_start: Callable[[int, int, int], None] | None = None,
     tracking: CellTracking | None = None,
 ) -> tuple[int, int]:
-    """Run the cells of ``config`` that ``run_dir`` does not hold yet; returns (ran, skipped).
+    """Run the cells of ``config`` that ``run_dir`` does not hold yet, and continue those that
+    did not converge within a smaller epoch budget; returns (ran, skipped).
 
     With ``jobs > 1`` cells run in that many worker processes (one torch thread each).
-    ``on_start(todo, done)`` is called once the pending cells are known. With ``tracking``
+    ``on_start(todo, done, continued)`` is called once the pending cells are known
+    (``continued`` of the ``todo`` cells resume from their saved state). With ``tracking``
     each cell is logged as a child of the grid's tracked run (see :mod:`mtlkit.tracking`).
     """
     run_dir = Path(run_dir)
     check_data(config)  # bad data fails before the run folder is touched or any training
     prepare_run_dir(config, run_dir)
     cells = grid_cells(config)
-    todo = pending_cells(run_dir, cells)  # a corrupted cell file is set aside and rerun
+    todo = pending_cells(run_dir, cells, config.train.epochs)  # a corrupted cell runs again
     done = len(cells) - len(todo)
     if on_start:
-        on_start(len(todo), done)
+        on_start(len(todo), done, sum(cell_path(run_dir, c).is_file() for c in todo))
     if not todo:
         return 0, done
     bar = tqdm(total=len(cells), initial=done, desc="grid cells", unit="cell", disable=not progress)
@@ -124,19 +142,20 @@ def _init_worker(parent: int) -> None:
 _SPLITS: dict[tuple[str, float | None], tuple] = {}
 
 
-def _splits(config: CompareConfig, correlation: float | None) -> tuple:
-    """The splits of one data variant, loaded once per process."""
+def _splits(config: CompareConfig, correlation: float | None, fraction: float | None) -> tuple:
+    """The splits of one data variant (loaded once per process per correlation)."""
     key = (json.dumps(config.to_dict(), sort_keys=True), correlation)
     if key not in _SPLITS:
         _SPLITS[key] = load_splits(config, correlation)
-    return _SPLITS[key]
+    return with_label_fraction(config, _SPLITS[key], fraction)
 
 
 def check_data(config: CompareConfig) -> None:
     """Load and split every data variant: missing files or labels, a task without labels in
     a split, or a metric no task reports fail here, clearly."""
     for correlation in config.correlations or [None]:
-        train, _, _ = _splits(config, correlation)
+        for fraction in config.label_fraction_values() or [None]:
+            train, _, _ = _splits(config, correlation, fraction)
         check_reported(config.metric, train.tasks, "metric")
         check_reported(config.train.monitor, train.tasks, "monitor")
 
@@ -144,16 +163,25 @@ def check_data(config: CompareConfig) -> None:
 def run_cell(
     raw_config: dict, cell: Cell, run_dir: Path, tracking: CellTracking | None = None
 ) -> str:
-    """Train one cell, log it with ``tracking`` (its model folder included) and write its
-    record atomically; returns the cell id."""
+    """Train one cell (or continue it from its saved state), log it with ``tracking`` (its
+    model folder included) and write its record atomically; returns the cell id."""
     config = CompareConfig.from_mapping(raw_config, validate=False)
-    train, val, test = _splits(config, cell.correlation)
+    train, val, test = _splits(config, cell.correlation, cell.label_fraction)
+    train_params = {**config.train_params(), "progress": False}  # the grid has its own bar
     spec = RunSpec(
-        cell.model, cell.strategy, cell.seed, cell.model_params, config.train_params(), cell.label
+        cell.model, cell.strategy, cell.seed, cell.model_params, train_params, cell.label
     )
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model" if tracking else None
-        record = run_one(spec, train, val, test, tags=cell.tags, model_dir=model_dir)
+        record = run_one(
+            spec,
+            train,
+            val,
+            test,
+            tags=cell.tags,
+            model_dir=model_dir,
+            state=state_path(run_dir, cell),
+        )
         record.run_id = cell.id
         if tracking:
             tracking.log_cell(cell, config, record, model_dir)

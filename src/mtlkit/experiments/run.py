@@ -12,6 +12,7 @@ from mtlkit.evaluation.metrics import all_task_metrics
 from mtlkit.evaluation.record import RunRecord
 from mtlkit.experiments.config import parse_strategy
 from mtlkit.training.estimator import MultiTaskEstimator
+from mtlkit.training.trainer import load_torch, save_torch
 
 
 @dataclass(frozen=True)
@@ -43,18 +44,32 @@ def run_one(
     test: MultiTaskTable,
     tags: dict | None = None,
     model_dir: Path | None = None,
+    state: Path | None = None,
 ) -> RunRecord:
     """Train ``spec``; its record holds the validation and test metrics and the test
     predictions. ``tags`` (e.g. ``{"correlation": 0.9}``) identify the data variant; the
-    fitted model is saved in ``model_dir`` when given."""
+    fitted model is saved in ``model_dir`` when given.
+
+    ``state`` is a file for the training state: a run that does not converge saves there
+    what continuing it needs, and a later call with a larger epoch budget continues from it
+    (its training time adds up); a converged run removes it.
+    """
     strategy, strategy_params = parse_strategy(spec.strategy)
+    saved = load_torch(state) if state is not None and state.is_file() else {}
     est = MultiTaskEstimator(
         spec.model,
         strategy=strategy,
         strategy_params=strategy_params,
         **{**spec.train_params, "seed": spec.seed},
         **spec.model_params,
-    ).fit(train, validation=val)
+    ).fit(train, validation=val, state=saved.get("training"))
+    train_time = saved.get("train_time_s", 0.0) + est.fit_time_
+    if state is not None:
+        training = est.training_state()
+        if est.history_.converged or training is None:
+            state.unlink(missing_ok=True)
+        else:
+            save_torch(state, {"training": training, "train_time_s": train_time})
     if model_dir is not None:
         est.save(model_dir)
     metrics = {"val": est.evaluate(val)}
@@ -70,7 +85,7 @@ def run_one(
         strategy=spec.strategy,
         seed=spec.seed,
         task_kinds={t.name: t.kind for t in tasks},
-        train_time_s=est.fit_time_,
+        train_time_s=train_time,
         n_params=est.n_parameters_,
         history=est.history_,
         metrics=metrics,

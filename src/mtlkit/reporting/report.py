@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,7 +35,14 @@ from mtlkit.experiments.cells import (
     results_frame,
 )
 from mtlkit.experiments.config import CompareConfig
-from mtlkit.experiments.stats import recommendations, summarize_grid, tag_columns
+from mtlkit.experiments.stats import (
+    all_converged,
+    recommendations,
+    summarize_grid,
+    tag_columns,
+    unconverged_runs,
+    variant_text,
+)
 from mtlkit.files import atomic_write_bytes, write_table
 from mtlkit.reporting.figures import save_figure
 from mtlkit.reporting.plots import PlotInput, report_plots
@@ -71,8 +79,9 @@ def build_report(run_dir: str | Path, metric: str | None = None) -> Report:
     write_table(results, run_dir / "results")
     write_table(summary, run_dir / "summary")
     plots = make_plots(config, cells, results, summary, run_dir / "plots")
-    sentences = recommendations(summary, config.metric)
+    sentences = recommendations(summary, config.metric, config.scarce_task)
     sentences += uncompared_tasks(results, summary, config.metric)
+    sentences += finish_unconverged(results, run_dir, config.train.epochs)
     context = {
         "run_dir": run_dir,
         "config": config,
@@ -102,15 +111,25 @@ def make_plots(
     plots: list[Plot] = []
     tags = tag_columns(results)
     for variant, records in _by_variant(cells, tags).items():
-        suffix = f"_corr{variant:+.2f}" if variant is not None else ""
-        section = f"Task correlation {variant:+.2f}" if variant is not None else "Models"
+        key = dict(zip(tags, variant))
+        suffix = "".join(
+            f"_{name}{key[tag]:{spec}}"
+            for tag, name, spec in (
+                ("correlation", "corr", "+.2f"),
+                ("label_fraction", "frac", "g"),
+            )
+            if tag in key
+        )
+        section = variant_text(key, config.scarce_task, heading=True)
         histories: dict[str, list] = {}
         predictions: dict[str, list] = {}
         for record in records:
             label = f"{record.model} + {record.strategy}"
             histories.setdefault(label, []).append(record.history)
             predictions.setdefault(label, []).append(record.predictions)
-        part = summary if variant is None else summary[summary["correlation"] == variant]
+        part = summary
+        for tag, value in key.items():
+            part = part[part[tag] == value]
         view = PlotInput(config.metric, histories, predictions, part, results)
         plots += _draw("variant", view, section, folder, suffix)
     everything = PlotInput(config.metric, {}, {}, summary, results)
@@ -140,23 +159,35 @@ def environment() -> dict[str, str]:
     return env
 
 
+#: Marks the numbers of a model whose runs did not all converge.
+UNCONVERGED_MARK = "†"
+
+
 def display_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary as people read it: formatted numbers and a significance marker."""
+    """The summary as people read it: formatted numbers, a significance marker, and the
+    converged runs (a model whose runs did not all converge is marked, unranked and
+    judged "not converged")."""
     rows = []
     for _, r in summary.iterrows():
-        if r["model"] == "single_task":
+        converged = all_converged(r)
+        if not converged:
+            verdict = "not converged"
+        elif r["model"] == "single_task":
             verdict = "baseline"
         elif not r["significant"]:
             verdict = "n.s."
         else:
             verdict = "better" if r["gain"] > 0 else "worse"
+        mark = "" if converged else f" {UNCONVERGED_MARK}"
+        n_converged = int(r.get("n_converged", r["n_seeds"]))
         rows.append(
             {
-                "rank": int(r["rank"]),
+                "rank": "—" if pd.isna(r["rank"]) else int(r["rank"]),
                 "model": r["model"],
                 "strategy": r["strategy"],
                 "seeds": int(r["n_seeds"]),
-                "mean ± std": f"{r['mean']:.4f} ± {r['std']:.4f}",
+                "converged": f"{n_converged}/{int(r['n_seeds'])}{mark}",
+                "mean ± std": f"{r['mean']:.4f} ± {r['std']:.4f}{mark}",
                 "95% CI": f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]",
                 "gain vs single-task [95% CI]": "—"
                 if r["model"] == "single_task"
@@ -170,14 +201,17 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def table_groups(summary: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """(title, display table) per (data variant x) task, best first."""
+def table_groups(
+    summary: pd.DataFrame, scarce_task: str | None = None
+) -> list[tuple[str, pd.DataFrame]]:
+    """(title, display table) per (data variant x) task, best first, unranked rows last."""
     tags = tag_columns(summary)
     out = []
     for key, group in summary.groupby([*tags, "task"], sort=False):
         key = key if isinstance(key, tuple) else (key,)
-        title = f"{key[-1]}" + (f" — task correlation {key[0]:+.2f}" if tags else "")
-        out.append((title, display_table(group.sort_values("rank"))))
+        variant = variant_text(dict(zip(tags, key)), scarce_task, heading=True)
+        title = f"{key[-1]}" + (f" — {variant}" if tags else "")
+        out.append((title, display_table(group.sort_values("rank", na_position="last"))))
     return out
 
 
@@ -213,7 +247,7 @@ def render_html(
         f"<h2>Summary: test {e(config.metric)} over seeds</h2>",
         f"<p>{e(_legend(config))}</p>",
     ]
-    for title, table in table_groups(summary):
+    for title, table in table_groups(summary, config.scarce_task):
         parts.append(f"<h3>{e(title)}</h3>")
         parts.append(table.to_html(index=False, border=0, escape=True))
     parts.append("<h2>Plots</h2>")
@@ -264,7 +298,7 @@ def render_markdown(
         _legend(config),
         "",
     ]
-    for title, table in table_groups(summary):
+    for title, table in table_groups(summary, config.scarce_task):
         lines += [f"### {e(title)}", "", _markdown_table(table), ""]
     lines += ["## Plots", ""]
     for plot in plots:
@@ -317,7 +351,10 @@ def _legend(config: CompareConfig) -> str:
         f"Mean and sample standard deviation over {len(config.seeds)} seed(s), a t-based 95% "
         "confidence interval, and the relative gain over the single-task baseline paired by "
         "seed (positive = better) with a paired t-test; 'n.s.' marks a difference to "
-        "single-task that is not significant at p < 0.05. All models share the same splits "
+        "single-task that is not significant at p < 0.05. 'converged' counts the runs that "
+        f"early stopping ended; {UNCONVERGED_MARK} marks a model whose runs did not all "
+        "converge (they hit the epoch cap while the validation metric was still improving): "
+        "it is not ranked or judged. All models share the same splits "
         f"(split seed {config.split_seed})."
     )
 
@@ -334,9 +371,23 @@ def _status(finished: int, total: int) -> str:
 def _by_variant(cells: list[RunRecord], tags: list[str]) -> dict:
     out: dict = {}
     for cell in cells:
-        key = cell.tags.get(tags[0]) if tags else None
-        out.setdefault(key, []).append(cell)
+        out.setdefault(tuple(cell.tags.get(t) for t in tags), []).append(cell)
     return out
+
+
+def finish_unconverged(results: pd.DataFrame, run_dir: Path, epochs: int) -> list[str]:
+    """The sentence that names the runs that did not converge and the command that
+    continues them (with twice the epoch budget) from their saved state."""
+    runs = unconverged_runs(results)
+    if not runs:
+        return []
+    shown = ", ".join(runs[:6]) + (f" and {len(runs) - 6} more" if len(runs) > 6 else "")
+    total = results["run_id"].nunique()
+    return [
+        f"{len(runs)} of {total} runs did not converge within {epochs} epochs ({shown}). "
+        "Continue them from where they stopped (converged runs are kept): "
+        f"mtlkit compare --resume {shlex.quote(str(run_dir))} --epochs {2 * epochs}"
+    ]
 
 
 def uncompared_tasks(results: pd.DataFrame, summary: pd.DataFrame, metric: str) -> list[str]:

@@ -26,7 +26,7 @@ from mtlkit.tracking.record import final_metrics, log_training
 
 TRACKING_FILE = "tracking.json"
 #: The grid's axes: a cell logs its own value of each instead.
-GRID_AXES = ("models", "strategies", "seeds", "correlations")
+GRID_AXES = ("models", "strategies", "seeds", "correlations", "label_fractions")
 #: What the parent run keeps of the report (files and folders of the run folder).
 REPORT_FILES = ("report.html", "report.md", "summary.csv", "results.csv", CONFIG_FILE, "plots")
 

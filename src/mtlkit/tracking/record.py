@@ -6,9 +6,9 @@ Per epoch (the epoch is the step): ``train/<task>/<metric>`` and ``val/<task>/<m
 ``.../grad_norm_ratio``, ``.../expert_use/<gate>/expert<k>``), as
 :class:`~mtlkit.evaluation.record.History` records them. Once: ``<split>/<task>/<metric>``
 of the final metrics (``test``, and ``best_val`` for the restored epoch's validation
-metrics), ``best_epoch``, ``epochs``, ``train_time_s`` and ``n_params``. Values that were not
-measured (NaN, None) are left out. No name is a path prefix of another (MLflow's file store
-keeps a metric as a file at its name).
+metrics), ``best_epoch``, ``epochs``, ``converged`` (1 or 0), ``train_time_s`` and
+``n_params``. Values that were not measured (NaN, None) are left out. No name is a path
+prefix of another (MLflow's file store keeps a metric as a file at its name).
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def final_metrics(
     values: dict[str, Any] = {
         "best_epoch": history.best_epoch,
         "epochs": len(history.epochs),
+        "converged": float(history.converged),
         "train_time_s": train_time_s,
         "n_params": n_params,
     }

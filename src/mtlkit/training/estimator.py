@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import inspect
-import io
 import math
 import time
 import warnings
@@ -34,7 +33,7 @@ from mtlkit.data.tensors import TensorData
 from mtlkit.errors import ConfigError, DataError, ModelFileError
 from mtlkit.evaluation.metrics import all_task_metrics
 from mtlkit.evaluation.record import History
-from mtlkit.files import atomic_write_bytes, atomic_write_json
+from mtlkit.files import atomic_write_json
 from mtlkit.models import check_hyperparameters, create
 from mtlkit.models.base import MTLModel
 from mtlkit.params import Float, Param, Str
@@ -48,7 +47,7 @@ from mtlkit.training.model_folder import (
 )
 from mtlkit.training.settings import TrainConfig
 from mtlkit.training.strategies import check_strategy
-from mtlkit.training.trainer import Trainer, resolve_device
+from mtlkit.training.trainer import Trainer, resolve_device, save_torch
 
 FEATURE_KINDS = ("numeric", "categorical")
 
@@ -164,13 +163,16 @@ class MultiTaskEstimator(BaseEstimator):
         y: Any = None,
         *,
         validation: MultiTaskTable | Sources | None = None,
+        state: dict | None = None,
     ) -> MultiTaskEstimator:
         """Fit the preprocessor on the training rows and train the model, early-stopping on
         ``validation`` (a ``validation_fraction`` of ``X`` when not given). With ``track``
         the fit is logged as one run (its id in ``tracked_run_``, see :mod:`mtlkit.tracking`).
 
         ``fit(train_table, val_table)`` (a table as the second argument) is read as
-        ``fit(train_table, validation=val_table)``, as in earlier versions.
+        ``fit(train_table, validation=val_table)``, as in earlier versions. ``state`` (the
+        :meth:`training_state` of an earlier fit on the same data with the same settings
+        and fewer ``epochs``) continues that fit instead of starting over.
         """
         config = self.check_params()
         tracker = make_tracker(self.track)  # a missing tracking package fails before training
@@ -193,13 +195,19 @@ class MultiTaskEstimator(BaseEstimator):
         self._check_funnel(train_t)
         self.trainer_ = Trainer(self.model_, config, self.strategy, self.strategy_params)
         start = time.perf_counter()
-        self.history_: History = self.trainer_.fit(train_t, val_t)
+        self.history_: History = self.trainer_.fit(train_t, val_t, state=state)
         self.fit_time_ = time.perf_counter() - start
         if tracker is not None:
             from mtlkit.tracking.fit import log_fit
 
             self.tracked_run_ = log_fit(tracker, self, f"{self.model}-{self.strategy}")
         return self
+
+    def training_state(self) -> dict | None:
+        """The state a later ``fit(..., state=...)`` continues from (see
+        :meth:`Trainer.training_state`); save it with :func:`~mtlkit.training.trainer.save_torch`."""
+        self._check_fitted()
+        return self.trainer_.training_state()
 
     def _check_funnel(self, train: TensorData) -> None:
         """The funnel-order check of sequential models; ``funnel_check="warn"`` lets training
@@ -281,9 +289,7 @@ class MultiTaskEstimator(BaseEstimator):
 
         def write(staging: Path) -> None:
             self.preprocessor_.save(staging / "preprocessor.json")
-            buffer = io.BytesIO()
-            torch.save(self.model_.state_dict(), buffer)
-            atomic_write_bytes(staging / "model.pt", buffer.getvalue())
+            save_torch(staging / "model.pt", self.model_.state_dict())
             atomic_write_json(staging / "history.json", self.history_.to_dict(), indent=None)
 
         params = {k: _plain(v) for k, v in self.get_params().items()}

@@ -16,12 +16,12 @@ from tqdm.auto import tqdm
 from mtlkit.data.tensors import Batch, TensorData
 from mtlkit.errors import ConfigError, MtlkitError
 from mtlkit.evaluation.metrics import all_task_metrics, check_reported, metric
-from mtlkit.evaluation.record import History
+from mtlkit.evaluation.record import History, is_converged
 from mtlkit.files import atomic_write_bytes
 from mtlkit.models.base import MTLModel
 from mtlkit.training.diagnostics import ConflictMonitor, probe_steps
 from mtlkit.training.losses import masked_task_losses, output_to_scores
-from mtlkit.training.settings import TrainConfig
+from mtlkit.training.settings import TrainConfig, auto_batch_size
 from mtlkit.training.strategies import Strategy, check_strategy, make_strategy
 
 
@@ -105,7 +105,14 @@ class Trainer:
         return all_task_metrics(self.tasks, data.y.numpy(), data.mask.numpy(), scores)
 
     # ---- training ---------------------------------------------------------------------
-    def fit(self, train: TensorData, val: TensorData) -> History:
+    def fit(self, train: TensorData, val: TensorData, *, state: dict | None = None) -> History:
+        """Train until early stopping or ``config.epochs``, then restore the best epoch.
+
+        ``state`` is :meth:`training_state` of an earlier fit of the same model and settings
+        that did not converge: training continues after its last epoch (weights, optimizer,
+        strategy, random generators, best epoch and history restored), so continuing to a
+        larger ``epochs`` gives what one longer fit gives.
+        """
         cfg = self.config
         check_reported(cfg.monitor, self.tasks)
         torch.manual_seed(cfg.seed)
@@ -120,10 +127,18 @@ class Trainer:
         optimizer = torch.optim.Adam(groups, lr=cfg.lr)
         scheduler = self._scheduler(optimizer)
         sign = -1.0 if metric(cfg.monitor).higher_is_better else 1.0
+        self.history = History(batch_size=cfg.batch_size or auto_batch_size(len(train)))
         # Until an epoch finishes, the initial weights are the last good ones.
         best_value, since_best = math.inf, 0
         best_state = copy.deepcopy(self.model.state_dict())
-        bar = tqdm(range(1, cfg.epochs + 1), desc="epochs", disable=not cfg.progress, leave=False)
+        if state is not None:
+            best_value, since_best, best_state = self._restore(
+                state, optimizer, scheduler, generator
+            )
+        first = len(self.history.epochs) + 1
+        bar = tqdm(
+            range(first, cfg.epochs + 1), desc="epochs", disable=not cfg.progress, leave=False
+        )
         for epoch in bar:
             start = time.perf_counter()
             train_stats, diagnostics, steps = self._train_epoch(
@@ -157,8 +172,64 @@ class Trainer:
                 self.history.stopped_early = True
                 break
         bar.close()
+        self.history.converged = is_converged(self.history, cfg.patience)
+        self._state = self._snapshot(optimizer, scheduler, generator)
+        self._state.update(best_state=best_state, best_value=best_value, since_best=since_best)
         self.model.load_state_dict(best_state)
         return self.history
+
+    def _snapshot(self, optimizer: torch.optim.Optimizer, scheduler, generator) -> dict:
+        """The state after the last epoch (see :meth:`training_state`), less early stopping's."""
+        device = next(self.model.parameters()).device
+        return {
+            "settings": _resumable_settings(self.config, self.strategy_name, self.strategy_params),
+            "model": copy.deepcopy(self.model.state_dict()),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": None if scheduler is None else scheduler.state_dict(),
+            "strategy": self.strategy.state_dict(),
+            "history": self.history.to_dict(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "generator": generator.get_state(),
+        }
+
+    def training_state(self) -> dict | None:
+        """Everything :meth:`fit` needs to continue the last fit (its last epoch's weights,
+        not the restored best), as tensors and plain values (``torch.save`` /
+        ``torch.load(weights_only=True)``); None before a fit and for a cosine learning-rate
+        schedule, whose shape depends on the epoch budget (retrain such runs instead)."""
+        if self.config.lr_schedule == "cosine":
+            return None
+        return getattr(self, "_state", None)
+
+    def _restore(
+        self,
+        state: dict,
+        optimizer: torch.optim.Optimizer,
+        scheduler,
+        generator: torch.Generator,
+    ) -> tuple[float, int, dict]:
+        """Load a :meth:`training_state` into this fit; returns the early-stopping state."""
+        ours = _resumable_settings(self.config, self.strategy_name, self.strategy_params)
+        if state["settings"] != ours:
+            differs = sorted(k for k in ours if state["settings"].get(k) != ours[k])
+            raise ConfigError(
+                f"cannot continue this training run: its settings {differs} differ from the "
+                "saved run's; only the number of epochs may change."
+            )
+        device = next(self.model.parameters()).device
+        self.model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        self.strategy.load_state_dict(state["strategy"])
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"] is not None and device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        generator.set_state(state["generator"])
+        self.history = History.from_dict(state["history"])
+        best_state = {k: v.to(device) for k, v in state["best_state"].items()}
+        return float(state["best_value"]), int(state["since_best"]), best_state
 
     def _train_epoch(
         self,
@@ -182,7 +253,7 @@ class Trainer:
         correct = torch.zeros(n_tasks, device=device)
         count = torch.zeros(n_tasks, device=device)
         clip = self.config.grad_clip
-        steps = list(self.strategy.batches(train, self.config.batch_size, generator))
+        steps = list(self.strategy.batches(train, self.history.batch_size, generator))
         probes = probe_steps(len(steps), self.config.diagnostic_batches)
         monitor = ConflictMonitor(self.task_names, self.model.shared_parameters())
         for i, (batch, active) in enumerate(steps):
@@ -285,11 +356,28 @@ class Trainer:
         return None
 
     def _save_checkpoint(self, state: dict) -> None:
-        if self.checkpoint_path is None:
-            return
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        atomic_write_bytes(self.checkpoint_path, buffer.getvalue())
+        if self.checkpoint_path is not None:
+            save_torch(self.checkpoint_path, state)
+
+
+def save_torch(path: str | Path, value: object) -> None:
+    """``torch.save`` of ``value`` (tensors, dicts, lists, numbers) to ``path``, atomically."""
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def load_torch(path: str | Path) -> dict:
+    """What :func:`save_torch` wrote, on the CPU (tensors and plain values only)."""
+    return torch.load(path, weights_only=True, map_location="cpu")
+
+
+def _resumable_settings(cfg: TrainConfig, strategy: str, strategy_params: dict) -> dict:
+    """The settings a continued run must share with the saved one: all but the epoch
+    budget, the progress bars and the device."""
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in ("epochs", "progress", "device")}
+    settings = {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
+    return {**settings, "strategy": strategy, "strategy_params": dict(strategy_params)}
 
 
 def _improves(value: float, best: float) -> bool:

@@ -1,5 +1,5 @@
 """Plots across the models of a grid: the test metric with confidence intervals, training
-time, and the metric against the task correlation."""
+time, and the metric against the task correlation and the share of training labels."""
 
 from __future__ import annotations
 
@@ -58,30 +58,45 @@ def plot_train_time(results: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_metric_vs_correlation(summary: pd.DataFrame, metric: str) -> Figure | None:
-    """Mean test ``metric`` against the synthetic task correlation, one line per model x
-    strategy with its 95% CI as a band; None unless the grid spans two or more correlations."""
-    if "correlation" not in summary or summary["correlation"].nunique() < 2:
+def plot_metric_vs(summary: pd.DataFrame, metric: str, axis: str) -> Figure | None:
+    """Mean test ``metric`` against a data-variant column ``axis`` ("correlation" or
+    "label_fraction", drawn on a log scale), one line per model x strategy (x the other
+    variant column, when it varies too) with its 95% CI as a band; None unless the grid
+    spans two or more values of ``axis``."""
+    if axis not in summary or summary[axis].nunique() < 2:
         return None
+    what = AXES[axis]
+    others = [c for c in AXES if c != axis and c in summary and summary[c].nunique() > 1]
     tasks = list(dict.fromkeys(summary["task"]))
-    fig, axes = panels(len(tasks), f"test {metric} vs task correlation (band: 95% CI)")
+    fig, axes = panels(len(tasks), f"test {metric} vs {what} (band: 95% CI)")
     for ax, task in zip(axes, tasks):
         rows = summary[summary["task"] == task]
-        for colour, ((model, strategy), line) in zip(
-            colours(), rows.groupby(["model", "strategy"], sort=False)
-        ):
-            line = line.sort_values("correlation")
-            ax.plot(
-                line["correlation"], line["mean"], "o-", color=colour, label=f"{model} + {strategy}"
+        lines = rows.groupby([*others, "model", "strategy"], sort=False)
+        for colour, (key, line) in zip(colours(), lines):
+            *other, model, strategy = key
+            label = f"{model} + {strategy}" + "".join(
+                f" ({AXES[c]} {v:g})" for c, v in zip(others, other)
             )
-            ax.fill_between(
-                line["correlation"], line["ci_low"], line["ci_high"], color=colour, alpha=0.15
-            )
-        ax.set(title=task, xlabel="task correlation", ylabel=f"test {metric}")
+            line = line.sort_values(axis)
+            ax.plot(line[axis], line["mean"], "o-", color=colour, label=label)
+            ax.fill_between(line[axis], line["ci_low"], line["ci_high"], color=colour, alpha=0.15)
+        if axis == "label_fraction":
+            ax.set_xscale("log")
+            values = sorted(rows[axis].unique())
+            ax.set_xticks(values, [f"{100 * v:.3g}%" for v in values])
+            ax.minorticks_off()
+        ax.set(title=task, xlabel=what, ylabel=f"test {metric}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
+
+
+#: The data-variant columns a plot can put on its x axis, with their axis labels.
+AXES = {
+    "correlation": "task correlation",
+    "label_fraction": "share of the scarce task's training labels",
+}
 
 
 @PLOTS.register("metric", "test metric per model with 95% CI", scope="variant", order=50)
@@ -96,4 +111,14 @@ def time_plot(view: PlotInput) -> Figure:
 
 @PLOTS.register("metric_vs_correlation", "test metric vs task correlation", scope="grid", order=20)
 def correlation_plot(view: PlotInput) -> Figure | None:
-    return plot_metric_vs_correlation(view.summary, view.metric)
+    return plot_metric_vs(view.summary, view.metric, "correlation")
+
+
+@PLOTS.register(
+    "metric_vs_label_fraction",
+    "test metric vs the share of the scarce task's training labels (log scale)",
+    scope="grid",
+    order=5,
+)
+def label_fraction_plot(view: PlotInput) -> Figure | None:
+    return plot_metric_vs(view.summary, view.metric, "label_fraction")

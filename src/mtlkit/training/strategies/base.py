@@ -88,6 +88,70 @@ class Strategy(ABC):
     def task_weights(self) -> list[float] | None:
         return None
 
+    def state_dict(self) -> dict:
+        """What the strategy learned or accumulated (attributes holding tensors, numbers,
+        text, or lists and dicts of them; not the model's parameters), so that a continued
+        training run (``Trainer.fit(state=...)``) picks up where it stopped. Other objects
+        (e.g. a torchjd aggregator's internal state) are rebuilt by ``__init__``."""
+        owned = {id(p) for p in self.model.parameters()}
+        state = {}
+        for name, value in vars(self).items():
+            if name not in ("model", "device") and _plain(value, owned):
+                state[name] = _detached(value)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`; learnable parameters keep their identity (the
+        optimizer holds them) and get the saved values."""
+        for name, value in state.items():
+            current = getattr(self, name)
+            if isinstance(current, (nn.Parameter, nn.ParameterList)):
+                with torch.no_grad():
+                    for param, saved in zip(_as_params(current), _as_params(value)):
+                        param.copy_(saved)
+            else:
+                setattr(self, name, _moved(value, self.device))
+
+
+def _plain(value: object, owned: set[int]) -> bool:
+    """Whether ``value`` is state to save: tensors that are not model parameters, numbers,
+    text, None, or lists, tuples and string-keyed dicts of these."""
+    if isinstance(value, torch.Tensor):
+        return id(value) not in owned
+    if isinstance(value, nn.ParameterList):
+        return all(id(p) not in owned for p in value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v, owned) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v, owned) for k, v in value.items())
+    return False
+
+
+def _detached(value: object) -> object:
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, (nn.ParameterList, list, tuple)):
+        return [_detached(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _detached(v) for k, v in value.items()}
+    return value
+
+
+def _moved(value: object, device: torch.device) -> object:
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_moved(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: _moved(v, device) for k, v in value.items()}
+    return value
+
+
+def _as_params(value: object) -> list:
+    return list(value) if isinstance(value, (nn.ParameterList, list, tuple)) else [value]
+
 
 def available_strategies() -> dict[str, str]:
     """Registered strategy names with a one-line description each."""
