@@ -197,3 +197,24 @@ def test_a_task_without_validation_labels_is_refused_before_training(synthetic_s
     unlabelled.masks["label1"][:] = False
     with pytest.raises(DataError, match="'label1' has no labelled rows in the validation"):
         MultiTaskEstimator("mmoe", **FAST).fit(train, validation=unlabelled)
+
+
+def test_the_epoch_callback_sees_the_monitored_value_and_may_stop_training(synthetic_splits):
+    train, val, _ = synthetic_splits
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def on_epoch(epoch, value):
+        seen.append((epoch, value))
+        if epoch == 2:
+            raise Stop
+
+    est = MultiTaskEstimator("shared_bottom", **{**FAST, "epochs": 5, "monitor": "roc_auc"})
+    with pytest.raises(Stop):
+        est.fit(train, validation=val, on_epoch=on_epoch)
+    epochs = est.trainer_.history.epochs
+    assert [e for e, _ in seen] == [1, 2] and len(epochs) == 2  # stopped after epoch 2
+    for (_, value), record in zip(seen, epochs):
+        assert value == pytest.approx(np.mean([m["roc_auc"] for m in record["val"].values()]))

@@ -28,31 +28,30 @@ from mtlkit.experiments.config import (
     load_config_file,
     read_yaml,
 )
+from mtlkit.experiments.tuning import TuneConfig, from_flags, keep_given, tune_flags
 from mtlkit.files import atomic_write_text, check_output_folder, new_run_dir
 from mtlkit.tracking import TRACK
 
+TUNE_FLAGS = tune_flags("tune", tuned_by_default=False)
+
+
+EXAMPLES = (
+    "examples:\n"
+    "  mtlkit compare synthetic --correlations 0.9 0.5 "
+    "--models shared_bottom mmoe --seeds 0 1 2 --epochs 10 --out runs/synth\n"
+    "  mtlkit compare data/ --labels income marital --models mmoe --jobs 2\n"
+    "  mtlkit compare data/ --labels income marital --models shared_bottom "
+    "--label-fractions income=1.0,0.1,0.02\n"
+    "  mtlkit compare --resume runs/synth --epochs 200   # finish unconverged runs\n"
+    "  mtlkit compare --config grid.yaml --out runs/census\n"
+    "A model may carry hyperparameters: mmoe:n_experts=4:expert_hidden=[32] (see\n"
+    "'mtlkit models -v'); a strategy its settings: alternating:order=proportional\n"
+    "(see 'mtlkit strategies -v')."
+)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = command(
-        sub,
-        "compare",
-        run,
-        __doc__,
-        listing=plugin_listing,
-        epilog=(
-            "examples:\n"
-            "  mtlkit compare synthetic --correlations 0.9 0.5 "
-            "--models shared_bottom mmoe --seeds 0 1 2 --epochs 10 --out runs/synth\n"
-            "  mtlkit compare data/ --labels income marital --models mmoe --jobs 2\n"
-            "  mtlkit compare data/ --labels income marital --models shared_bottom "
-            "--label-fractions income=1.0,0.1,0.02\n"
-            "  mtlkit compare --resume runs/synth --epochs 200   # finish unconverged runs\n"
-            "  mtlkit compare --config grid.yaml --out runs/census\n"
-            "A model may carry hyperparameters: mmoe:n_experts=4:expert_hidden=[32] (see\n"
-            "'mtlkit models -v'); a strategy its settings: alternating:order=proportional\n"
-            "(see 'mtlkit strategies -v')."
-        ),
-    )
+    p = command(sub, "compare", run, __doc__, listing=plugin_listing, epilog=EXAMPLES)
     p.add_argument(
         "data",
         nargs="*",
@@ -65,6 +64,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     training = p.add_argument_group("training settings (every run)")
     add_settings(training, TRAIN_PARAMS, defaults=False)
     add_label_fractions(p)
+    tuning = p.add_argument_group(
+        "tuning: the same Optuna budget for every model x strategy, on the validation split "
+        "(config key 'tune': {trials: N, seed: S, pruning: true, keep: [...]})"
+    )
+    add_settings(tuning, TUNE_FLAGS, defaults=False)
     p.add_argument(
         "--dataset-path",
         type=Path,
@@ -111,6 +115,11 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
     elif args.config is not None:
         values, where = load_config_file(args.config), str(args.config)
     values.update(given_settings(args, (*GRID_PARAMS, *TRAIN_PARAMS)))
+    tune = from_flags(given_settings(args, TUNE_FLAGS), "tune")
+    if tune:
+        values["tune"] = given_tune(values.get("tune"), tune, where)
+    if values.get("tune") is not None and args.resume is None:
+        values["tune"] = keep_given(values["tune"], list(values), where)
     if args.models:
         values["models"] = args.models
     if args.data:
@@ -128,6 +137,15 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
     if args.label_fractions is not None:
         values["label_fractions"] = args.label_fractions
     return CompareConfig.from_mapping(values, where)
+
+
+def given_tune(saved: object, flags: dict, where: str) -> dict:
+    """The ``tune`` settings of the config (file) with the command line's over them; a
+    ``--tune-*`` setting without a budget is refused."""
+    base = TuneConfig.from_value(saved, where)
+    if base is None and "trials" not in flags:
+        raise ConfigError("give the tuning budget (--tune N) to use --tune-* settings.")
+    return {**(base.to_dict() if base else {}), **flags}
 
 
 def run(args: argparse.Namespace) -> int:

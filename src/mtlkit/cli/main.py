@@ -10,10 +10,19 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from mtlkit.cli import compare, datasets_cmd, demo, export_cmd, models_cmd, report, train_cmd
+from mtlkit.cli import (
+    compare,
+    datasets_cmd,
+    demo,
+    export_cmd,
+    models_cmd,
+    report,
+    train_cmd,
+    tune_cmd,
+)
 from mtlkit.errors import MtlkitError
 
-COMMANDS = (demo, compare, report, train_cmd, export_cmd, models_cmd, datasets_cmd)
+COMMANDS = (demo, compare, report, tune_cmd, train_cmd, export_cmd, models_cmd, datasets_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

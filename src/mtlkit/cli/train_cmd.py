@@ -7,7 +7,9 @@ from pathlib import Path
 
 from mtlkit.cli.options import add_quiet, add_settings, command, given_settings, plugin_listing
 from mtlkit.data.read_options import FEATURE_READ_PARAMS, READ_PARAMS
+from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import GRID_PARAMS, check_fractions, parse_choice, parse_strategy
+from mtlkit.experiments.tuning import read_best
 from mtlkit.tracking import TRACK
 from mtlkit.training.settings import TrainConfig
 
@@ -20,8 +22,13 @@ TRAIN_DOC = """Fit one model on your files and save it (with its preprocessor).
 Fit one model on CSV/Parquet files (rows stacked, a missing label masked), split
 them into train/validation/test (--fractions, --split-seed), early-stop on the
 validation part, print the test metrics and save the model folder that
-'mtlkit predict' uses.
+'mtlkit predict' uses. --params FILE takes the model, strategy and training
+settings that 'mtlkit tune' saved (training flags given here override them).
 """
+TRAIN_EXAMPLE = (
+    "example: mtlkit train data/ --labels income marital --model mmoe:n_experts=4 "
+    "--strategy uncertainty --out my-model"
+)
 PREDICT_DOC = """Score new files with a model saved by 'mtlkit train'.
 
 Score the rows of new files (label columns not needed) with a saved model and write
@@ -32,33 +39,29 @@ add their conditional probabilities, e.g. ESMM's pCVR as conversion_given_click.
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = command(
-        sub,
-        "train",
-        run_train,
-        TRAIN_DOC,
-        listing=plugin_listing,
-        epilog="example: mtlkit train data/ --labels income marital --model mmoe:n_experts=4 "
-        "--strategy uncertainty --out my-model",
-    )
+    p = command(sub, "train", run_train, TRAIN_DOC, listing=plugin_listing, epilog=TRAIN_EXAMPLE)
     p.add_argument("data", nargs="+", help="data files, folders or globs")
     p.add_argument("--labels", nargs="+", required=True, help="the label columns (one task each)")
     p.add_argument(
         "--model",
-        default="mmoe",
         help="a model name, optionally with settings, e.g. mmoe:n_experts=4 (default mmoe; "
         "see 'mtlkit models -v')",
     )
     p.add_argument(
         "--strategy",
-        default="joint",
         help="a training strategy, optionally with settings, e.g. alternating:order="
         "proportional (default joint; see 'mtlkit strategies -v')",
+    )
+    p.add_argument(
+        "--params",
+        type=Path,
+        metavar="FILE",
+        help="the settings 'mtlkit tune' saved (best.json): model, strategy and training settings",
     )
     p.add_argument("--out", type=Path, required=True, help="the folder to save the model in")
     add_settings(p.add_argument_group("reading the files"), READ_PARAMS, defaults=True)
     add_settings(p.add_argument_group("split"), SPLIT_PARAMS, defaults=True)
-    add_settings(p.add_argument_group("training settings"), TRAIN_FLAGS, defaults=True)
+    add_settings(p.add_argument_group("training settings"), TRAIN_FLAGS, defaults=False)
     add_settings(p, [TRACK], defaults=True)
     add_quiet(p)
 
@@ -87,9 +90,9 @@ def run_train(args: argparse.Namespace) -> int:
     from mtlkit.training.estimator import MultiTaskEstimator  # here: loads PyTorch
     from mtlkit.training.model_folder import check_model_target
 
-    model, model_params = parse_choice(args.model, "model", "mmoe:n_experts=4")
-    strategy, strategy_params = parse_strategy(args.strategy)
-    settings = {p.name: getattr(args, p.name) for p in (*TRAIN_FLAGS, *READ_PARAMS)}
+    model, model_params, strategy, strategy_params, saved = _choices(args)
+    settings = {**saved, **given_settings(args, TRAIN_FLAGS)}
+    settings |= {p.name: getattr(args, p.name) for p in READ_PARAMS}
     est = MultiTaskEstimator(
         model,
         strategy=strategy,
@@ -119,7 +122,7 @@ def run_train(args: argparse.Namespace) -> int:
         "train again with a larger --epochs"
     )
     print(
-        f"trained {args.model} + {args.strategy} in {est.fit_time_:.1f} s: "
+        f"trained {model} + {strategy} in {est.fit_time_:.1f} s: "
         f"{len(history.epochs)} epochs of batch {history.batch_size}, best epoch "
         f"{history.best_epoch}, {done}"
     )
@@ -129,6 +132,22 @@ def run_train(args: argparse.Namespace) -> int:
         run_id = log_fit(tracker, est, args.out.name, {"test": metrics}, args.out)
         print(f"tracked: {tracker.describe(run_id)}")
     return 0
+
+
+def _choices(args: argparse.Namespace) -> tuple[str, dict, str, dict, dict]:
+    """Model, its settings, strategy, its settings and training settings: from --params
+    (the file of 'mtlkit tune') or from --model and --strategy."""
+    if args.params is None:
+        model, model_params = parse_choice(args.model or "mmoe", "model", "mmoe:n_experts=4")
+        return model, model_params, *parse_strategy(args.strategy or "joint"), {}
+    if args.model or args.strategy:
+        raise ConfigError(
+            "--params gives the model and strategy; leave out --model and --strategy (or "
+            f"edit {args.params})."
+        )
+    saved = read_best(args.params)
+    train = {k: v for k, v in saved["train_params"].items() if k in {p.name for p in TRAIN_FLAGS}}
+    return saved["model"], saved["model_params"], saved["strategy"], saved["strategy_params"], train
 
 
 def run_predict(args: argparse.Namespace) -> int:

@@ -51,10 +51,19 @@ class Cell:
     @property
     def id(self) -> str:
         """A file-name-safe, unique name, e.g. ``corr+0.90__frac0.1__mmoe__joint__seed1``."""
+        return self._file_name(self.run_id)
+
+    @property
+    def study_id(self) -> str:
+        """The name of the tuning study whose settings this cell trains with (one per model
+        x strategy x data variant, shared by every seed), e.g. ``corr+0.90__mmoe__joint``."""
+        return self._file_name(f"{self.label}__{self.strategy}")
+
+    def _file_name(self, name: str) -> str:
         prefix = "" if self.correlation is None else f"corr{self.correlation:+.2f}__"
         if self.label_fraction is not None:
             prefix += f"frac{self.label_fraction:g}__"
-        return re.sub(r"[^A-Za-z0-9_.+=-]+", "-", prefix + self.run_id)
+        return re.sub(r"[^A-Za-z0-9_.+=-]+", "-", prefix + name)
 
     @property
     def tags(self) -> dict:

@@ -27,6 +27,7 @@ import yaml
 from mtlkit.data.read_options import READ_PARAMS, read_options
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import METRIC_NAMES, metric
+from mtlkit.experiments.tuning import TuneConfig, check_keep
 from mtlkit.params import Param, declared, params_of, setting, shown
 from mtlkit.training.settings import TrainConfig
 
@@ -111,7 +112,8 @@ class CompareConfig:
     ``{"path": "census-income.test.gz", "group": 2}``). ``correlations`` (synthetic only)
     makes the task correlation a grid axis, ``label_fractions`` (``{task: [1.0, 0.1]}``) the
     share of one task's training labels kept. The single-task baseline is always added.
-    ``train`` holds the training settings shared by every run.
+    ``train`` holds the training settings shared by every run; ``tune`` (None: no tuning)
+    the tuning budget every model x strategy gets (see :mod:`.tuning`).
     """
 
     data: list[str]
@@ -156,6 +158,7 @@ class CompareConfig:
         optional=True,
     )
     train: TrainConfig = field(default_factory=lambda: TrainConfig(progress=False))
+    tune: TuneConfig | None = None
 
     # ---- construction --------------------------------------------------------------------
     @classmethod
@@ -170,7 +173,7 @@ class CompareConfig:
         values = {ALIASES.get(k, k): v for k, v in values.items()}
         if values.get("label_fractions") is not None:
             values["label_fractions"] = parse_label_fractions(values["label_fractions"], where)
-        known = [*GRID_PARAM_NAMES, "data", "models", *TRAIN_PARAM_NAMES]
+        known = [*GRID_PARAM_NAMES, "data", "models", "tune", *TRAIN_PARAM_NAMES]
         for key in values:
             if key not in known:
                 close = difflib.get_close_matches(str(key), known, n=1)
@@ -207,6 +210,7 @@ class CompareConfig:
             models=models,
             **{k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()},
             train=TrainConfig(progress=False, **train),
+            tune=TuneConfig.from_value(values.get("tune"), where),
         )
         config.check(validate)
         try:  # the config is saved as JSON: YAML dates, NaN... are refused here, clearly
@@ -222,6 +226,7 @@ class CompareConfig:
         """The flat mapping (the config-file form): grid settings and training settings."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "train"}
         out["models"] = [asdict(m) for m in self.models]
+        out["tune"] = self.tune.to_dict() if self.tune else None
         out.update({k: getattr(self.train, k) for k in TRAIN_PARAM_NAMES})
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
@@ -322,6 +327,8 @@ class CompareConfig:
             raise ConfigError(f"strategies are listed twice: {self.strategies}.")
         for s in self.strategies:
             check_strategy(*parse_strategy(s))
+        if self.tune is not None and self.tune.keep:
+            check_keep(self.tune.keep)
 
 
 GRID_PARAMS: tuple[Param, ...] = params_of(CompareConfig)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from mtlkit import datasets
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
@@ -70,3 +72,16 @@ def with_label_fraction(
     train = keep_label_fraction(train, config.scarce_task, fraction, config.split_seed)
     check_splits(train, val, test)
     return train, val, test
+
+
+_SPLITS: dict[tuple[str, float | None], tuple] = {}
+
+
+def cached_splits(
+    config: CompareConfig, correlation: float | None = None
+) -> tuple[MultiTaskTable, MultiTaskTable, MultiTaskTable]:
+    """:func:`load_splits`, loaded once per process (the grid's cells and studies share it)."""
+    key = (json.dumps(config.to_dict(), sort_keys=True), correlation)
+    if key not in _SPLITS:
+        _SPLITS[key] = load_splits(config, correlation)
+    return _SPLITS[key]

@@ -1,8 +1,10 @@
 """Running the comparison grid: every model x strategy x seed (x correlation x label
-fraction) on the same splits.
+fraction) on the same splits, after tuning every model x strategy with the same budget when
+the grid tunes.
 
 Each finished cell is written atomically as one JSON file (see :mod:`.cells`), so an
-interrupted grid loses no finished cell and a rerun skips them. A cell whose run did not
+interrupted grid loses no finished cell and a rerun skips them; tuning studies resume the
+same way (see :mod:`.study`). A cell whose run did not
 converge also keeps its training state (``state/<cell>.pt``): resuming the grid with a
 larger epoch budget continues exactly those cells from where they stopped.
 """
@@ -32,8 +34,10 @@ from mtlkit.experiments.cells import (
     state_path,
 )
 from mtlkit.experiments.config import CompareConfig
-from mtlkit.experiments.data import load_splits, with_label_fraction
+from mtlkit.experiments.data import cached_splits, with_label_fraction
 from mtlkit.experiments.run import RunSpec, run_one
+from mtlkit.experiments.study import StudySpec, finished_trials, run_study
+from mtlkit.experiments.tuning import StudyRecord, study_path
 from mtlkit.experiments.workers import die_with_parent, parent_alive, stop_workers
 from mtlkit.files import atomic_write_json
 from mtlkit.tracking.grid import CellTracking
@@ -87,10 +91,13 @@ def run_grid(
     ``on_start(todo, done, continued)`` is called once the pending cells are known
     (``continued`` of the ``todo`` cells resume from their saved state). With ``tracking``
     each cell is logged as a child of the grid's tracked run (see :mod:`mtlkit.tracking`).
+    A grid that tunes (``config.tune``) runs its studies first (:func:`tune_grid`).
     """
     run_dir = Path(run_dir)
     check_data(config)  # bad data fails before the run folder is touched or any training
     prepare_run_dir(config, run_dir)
+    if config.tune is not None:
+        tune_grid(config, run_dir, jobs, progress)
     cells = grid_cells(config)
     todo = pending_cells(run_dir, cells, config.train.epochs)  # a corrupted cell runs again
     done = len(cells) - len(todo)
@@ -104,29 +111,67 @@ def run_grid(
         if jobs <= 1:
             for cell in todo:
                 bar.set_postfix_str(cell.id)
-                run_cell(raw, cell, run_dir, tracking)
-                bar.update()
+                bar.update(run_cell(raw, cell, run_dir, tracking))
         else:
-            _run_parallel(raw, todo, run_dir, jobs, bar, tracking)
+            _run_parallel(run_cell, raw, todo, run_dir, jobs, bar, tracking)
     finally:
         bar.close()
     return len(todo), done
 
 
+def tune_grid(
+    config: CompareConfig,
+    run_dir: Path,
+    jobs: int = 1,
+    progress: bool = True,
+    studies: list[Cell] | None = None,
+) -> int:
+    """Tune every model x strategy (x data variant) of ``config``, the single-task baseline
+    included, with the same budget (or only the ``studies`` of these cells); studies that
+    ``run_dir`` holds finished are skipped, an interrupted one continues. Returns the number
+    of studies run. With ``jobs > 1`` studies run in that many processes (each study's
+    trials one after another)."""
+    if studies is None:
+        studies = list({c.study_id: c for c in grid_cells(config)}.values())
+    todo = [c for c in studies if not study_path(run_dir, c.study_id).is_file()]
+    if not todo:
+        return 0
+    budget = config.tune.trials
+    bar = tqdm(
+        total=len(studies) * budget,
+        initial=finished_trials(run_dir, [c.study_id for c in studies]),
+        desc="tuning trials",
+        unit="trial",
+        disable=not progress,
+    )
+    raw = config.to_dict()
+    try:
+        if jobs <= 1:
+            for cell in todo:
+                bar.set_postfix_str(cell.study_id)
+                tune_cell(raw, cell, run_dir, on_trial=bar.update)
+        else:
+            _run_parallel(tune_cell, raw, todo, run_dir, jobs, bar)
+    finally:
+        bar.close()
+    return len(todo)
+
+
 def _run_parallel(
-    raw: dict, todo: list[Cell], run_dir: Path, jobs: int, bar, tracking: CellTracking | None
+    task: Callable, raw: dict, todo: list[Cell], run_dir: Path, jobs: int, bar, *extra
 ) -> None:
+    """``task(raw, cell, run_dir, *extra)`` for every cell in ``jobs`` processes; the bar
+    advances by what each returns."""
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
         jobs, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
     )
     try:
-        pending = {pool.submit(run_cell, raw, cell, run_dir, tracking) for cell in todo}
+        pending = {pool.submit(task, raw, cell, run_dir, *extra) for cell in todo}
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                future.result()  # re-raise a worker's error here
-                bar.update()
+                bar.update(future.result())  # re-raises a worker's error here
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM on the command line
         stop_workers(pool)
         raise
@@ -139,15 +184,9 @@ def _init_worker(parent: int) -> None:
     die_with_parent(parent)  # a worker never outlives the grid's main process
 
 
-_SPLITS: dict[tuple[str, float | None], tuple] = {}
-
-
 def _splits(config: CompareConfig, correlation: float | None, fraction: float | None) -> tuple:
     """The splits of one data variant (loaded once per process per correlation)."""
-    key = (json.dumps(config.to_dict(), sort_keys=True), correlation)
-    if key not in _SPLITS:
-        _SPLITS[key] = load_splits(config, correlation)
-    return with_label_fraction(config, _SPLITS[key], fraction)
+    return with_label_fraction(config, cached_splits(config, correlation), fraction)
 
 
 def check_data(config: CompareConfig) -> None:
@@ -162,14 +201,27 @@ def check_data(config: CompareConfig) -> None:
 
 def run_cell(
     raw_config: dict, cell: Cell, run_dir: Path, tracking: CellTracking | None = None
-) -> str:
-    """Train one cell (or continue it from its saved state), log it with ``tracking`` (its
-    model folder included) and write its record atomically; returns the cell id."""
+) -> int:
+    """Train one cell (or continue it from its saved state) with its study's tuned settings
+    when the grid tunes, log it with ``tracking`` (its model folder included) and write its
+    record atomically; returns 1 (one cell done)."""
     config = CompareConfig.from_mapping(raw_config, validate=False)
     train, val, test = _splits(config, cell.correlation, cell.label_fraction)
     train_params = {**config.train_params(), "progress": False}  # the grid has its own bar
+    model_params, strategy_params = cell.model_params, {}
+    if config.tune is not None:
+        path = study_path(run_dir, cell.study_id)
+        best = StudyRecord.from_dict(json.loads(path.read_text())).best
+        model_params = {**model_params, **best["model"]}
+        strategy_params, train_params = best["strategy"], {**train_params, **best["train"]}
     spec = RunSpec(
-        cell.model, cell.strategy, cell.seed, cell.model_params, train_params, cell.label
+        cell.model,
+        cell.strategy,
+        cell.seed,
+        model_params,
+        train_params,
+        cell.label,
+        strategy_params=strategy_params,
     )
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model" if tracking else None
@@ -188,4 +240,27 @@ def run_cell(
     if not parent_alive():  # an orphaned worker writes nothing
         os._exit(1)
     atomic_write_json(cell_path(run_dir, cell), record.to_dict(), indent=None)
-    return cell.id
+    return 1
+
+
+def tune_cell(
+    raw_config: dict, cell: Cell, run_dir: Path, on_trial: Callable[[], None] | None = None
+) -> int:
+    """Run (or finish) the tuning study of ``cell``'s model x strategy on the training and
+    validation splits of its data variant only, and write its record; returns the trials
+    run."""
+    config = CompareConfig.from_mapping(raw_config, validate=False)
+    train, val, _ = _splits(config, cell.correlation, cell.label_fraction)  # test stays here
+    spec = StudySpec(
+        cell.study_id,
+        cell.model,
+        cell.strategy,
+        config.tune,
+        cell.model_params,
+        config.train_params(),
+        cell.label,
+        cell.tags,
+    )
+    record, ran = run_study(spec, train, val, run_dir, on_trial)
+    atomic_write_json(study_path(run_dir, cell.study_id), record.to_dict())
+    return ran

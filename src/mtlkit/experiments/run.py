@@ -18,7 +18,8 @@ from mtlkit.training.trainer import load_torch, save_torch
 @dataclass(frozen=True)
 class RunSpec:
     """What to train: a model name, a strategy (a name, or ``NAME:key=value...`` with its
-    settings, e.g. ``alternating:order=proportional``), a seed and their settings."""
+    settings, e.g. ``alternating:order=proportional``), a seed and their settings;
+    ``strategy_params`` are further strategy settings (tuned ones)."""
 
     model: str
     strategy: str = "joint"
@@ -27,6 +28,7 @@ class RunSpec:
     train_params: dict = field(default_factory=dict)
     #: Name shown in results (e.g. "mmoe-4x" for a configured variant); the model name if unset.
     label: str | None = None
+    strategy_params: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -59,7 +61,7 @@ def run_one(
     est = MultiTaskEstimator(
         spec.model,
         strategy=strategy,
-        strategy_params=strategy_params,
+        strategy_params={**strategy_params, **spec.strategy_params},
         **{**spec.train_params, "seed": spec.seed},
         **spec.model_params,
     ).fit(train, validation=val, state=saved.get("training"))

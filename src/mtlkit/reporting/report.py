@@ -46,6 +46,7 @@ from mtlkit.experiments.stats import (
 from mtlkit.files import atomic_write_bytes, write_table
 from mtlkit.reporting.figures import save_figure
 from mtlkit.reporting.plots import PlotInput, report_plots
+from mtlkit.reporting.tuning import tuning_section
 
 LIBRARIES = ("mtlkit", "torch", "numpy", "pandas", "scikit-learn", "scipy", "matplotlib")
 
@@ -79,6 +80,8 @@ def build_report(run_dir: str | Path, metric: str | None = None) -> Report:
     write_table(results, run_dir / "results")
     write_table(summary, run_dir / "summary")
     plots = make_plots(config, cells, results, summary, run_dir / "plots")
+    tuning = tuning_section(run_dir, config, run_dir / "plots")
+    plots += [Plot("Tuning", caption, path) for caption, path in tuning.figures] if tuning else []
     sentences = recommendations(summary, config.metric, config.scarce_task)
     sentences += uncompared_tasks(results, summary, config.metric)
     sentences += finish_unconverged(results, run_dir, config.train.epochs)
@@ -92,6 +95,7 @@ def build_report(run_dir: str | Path, metric: str | None = None) -> Report:
         "total": len(grid_cells(config)),
         "command": _read(run_dir / COMMAND_FILE),
         "environment": environment(),
+        "tuning": tuning,
     }
     atomic_write_bytes(run_dir / "report.md", render_markdown(**context).encode())
     path = run_dir / "report.html"
@@ -230,7 +234,7 @@ figcaption{color:#555;font-size:.9em}pre{background:#f7f7f7;padding:.8em;overflo
 
 
 def render_html(
-    run_dir, config, summary, sentences, plots, finished, total, command, environment
+    run_dir, config, summary, sentences, plots, finished, total, command, environment, tuning=None
 ) -> str:
     e = html.escape
     parts = [
@@ -250,6 +254,9 @@ def render_html(
     for title, table in table_groups(summary, config.scarce_task):
         parts.append(f"<h3>{e(title)}</h3>")
         parts.append(table.to_html(index=False, border=0, escape=True))
+    if tuning is not None:
+        parts += ["<h2>Tuning</h2>", f"<p>{e(tuning.intro)}</p>"]
+        parts.append(tuning.table.to_html(index=False, border=0, escape=True))
     parts.append("<h2>Plots</h2>")
     section = None
     for plot in plots:
@@ -278,7 +285,7 @@ def _reproduce_html(config, command, environment) -> list[str]:
 
 
 def render_markdown(
-    run_dir, config, summary, sentences, plots, finished, total, command, environment
+    run_dir, config, summary, sentences, plots, finished, total, command, environment, tuning=None
 ) -> str:
     """The report as Markdown; every user-given string (model labels, task names, paths,
     the command) is escaped, so it shows as written and cannot inject markup or links."""
@@ -300,6 +307,8 @@ def render_markdown(
     ]
     for title, table in table_groups(summary, config.scarce_task):
         lines += [f"### {e(title)}", "", _markdown_table(table), ""]
+    if tuning is not None:
+        lines += ["## Tuning", "", tuning.intro, "", _markdown_table(tuning.table), ""]
     lines += ["## Plots", ""]
     for plot in plots:
         lines.append(f"![{e(plot.section)}: {e(plot.caption)}](plots/{quote(plot.path.name)})")

@@ -13,7 +13,7 @@ import inspect
 import math
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +164,7 @@ class MultiTaskEstimator(BaseEstimator):
         *,
         validation: MultiTaskTable | Sources | None = None,
         state: dict | None = None,
+        on_epoch: Callable[[int, float], None] | None = None,
     ) -> MultiTaskEstimator:
         """Fit the preprocessor on the training rows and train the model, early-stopping on
         ``validation`` (a ``validation_fraction`` of ``X`` when not given). With ``track``
@@ -172,7 +173,8 @@ class MultiTaskEstimator(BaseEstimator):
         ``fit(train_table, val_table)`` (a table as the second argument) is read as
         ``fit(train_table, validation=val_table)``, as in earlier versions. ``state`` (the
         :meth:`training_state` of an earlier fit on the same data with the same settings
-        and fewer ``epochs``) continues that fit instead of starting over.
+        and fewer ``epochs``) continues that fit instead of starting over. ``on_epoch`` is
+        :meth:`Trainer.fit <mtlkit.training.trainer.Trainer.fit>`'s per-epoch callback.
         """
         config = self.check_params()
         tracker = make_tracker(self.track)  # a missing tracking package fails before training
@@ -195,7 +197,7 @@ class MultiTaskEstimator(BaseEstimator):
         self._check_funnel(train_t)
         self.trainer_ = Trainer(self.model_, config, self.strategy, self.strategy_params)
         start = time.perf_counter()
-        self.history_: History = self.trainer_.fit(train_t, val_t, state=state)
+        self.history_: History = self.trainer_.fit(train_t, val_t, state=state, on_epoch=on_epoch)
         self.fit_time_ = time.perf_counter() - start
         if tracker is not None:
             from mtlkit.tracking.fit import log_fit

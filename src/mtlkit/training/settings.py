@@ -37,7 +37,7 @@ class TrainConfig:
         "two from 32 to 512 that gives at least 20 steps per epoch)",
         low=1,
         optional=True,
-        search=Choice((128, 256, 512, 1024)),
+        search=Choice((32, 64, 128, 256, 512, 1024)),
     )
     lr: float = setting(
         1e-3,

@@ -105,13 +105,22 @@ class Trainer:
         return all_task_metrics(self.tasks, data.y.numpy(), data.mask.numpy(), scores)
 
     # ---- training ---------------------------------------------------------------------
-    def fit(self, train: TensorData, val: TensorData, *, state: dict | None = None) -> History:
+    def fit(
+        self,
+        train: TensorData,
+        val: TensorData,
+        *,
+        state: dict | None = None,
+        on_epoch: Callable[[int, float], None] | None = None,
+    ) -> History:
         """Train until early stopping or ``config.epochs``, then restore the best epoch.
 
         ``state`` is :meth:`training_state` of an earlier fit of the same model and settings
         that did not converge: training continues after its last epoch (weights, optimizer,
         strategy, random generators, best epoch and history restored), so continuing to a
-        larger ``epochs`` gives what one longer fit gives.
+        larger ``epochs`` gives what one longer fit gives. ``on_epoch(epoch, value)`` is
+        called after every epoch with the monitored validation metric (mean over the tasks
+        that report it); it may stop training by raising (a tuner's pruning does).
         """
         cfg = self.config
         check_reported(cfg.monitor, self.tasks)
@@ -165,6 +174,8 @@ class Trainer:
                 self._save_checkpoint(best_state)
             else:
                 since_best += 1
+            if on_epoch is not None:
+                on_epoch(epoch, sign * value)
             bar.set_postfix(val_loss=f"{_mean_metric(val_metrics, 'loss'):.4f}")
             if scheduler is not None:
                 scheduler.step(value) if cfg.lr_schedule == "plateau" else scheduler.step()

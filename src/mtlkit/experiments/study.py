@@ -1,0 +1,244 @@
+"""One tuning study: Optuna trials of one model x strategy on the training and validation
+splits (the test split is never passed in), stored in the run folder's SQLite file.
+
+The study is resumable: finished trials (complete or pruned) are kept, a trial left running
+by a killed process is marked failed and run again. The sampler of the study's ``n``-th
+finished trial is seeded with ``(seed, n)``, so a resumed study draws what an uninterrupted
+one draws.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from mtlkit.data.schema import MultiTaskTable
+from mtlkit.errors import MtlkitError
+from mtlkit.evaluation.metrics import metric
+from mtlkit.experiments.config import parse_strategy
+from mtlkit.experiments.tuning import (
+    MIN_TRIALS_FOR_IMPORTANCE,
+    STORAGE_FILE,
+    TUNING_DIR,
+    Dimension,
+    StudyRecord,
+    TuneConfig,
+    search_space,
+    suggest,
+)
+from mtlkit.training.estimator import MultiTaskEstimator
+from mtlkit.training.trainer import TrainingDiverged
+
+#: Trials that count against the budget.
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """What to tune: a study name, a model and strategy (as a grid gives them, with the
+    user's settings, which stay fixed), the training settings and the budget."""
+
+    name: str
+    model: str
+    strategy: str
+    tune: TuneConfig
+    model_params: dict = field(default_factory=dict)
+    train_params: dict = field(default_factory=dict)
+    label: str = ""
+    tags: dict = field(default_factory=dict)
+
+    def space(self) -> list[Dimension]:
+        strategy, given = parse_strategy(self.strategy)
+        return search_space(self.model, strategy, self.model_params, given, self.tune.keep or ())
+
+
+def storage(run_dir: Path) -> optuna.storages.RDBStorage:
+    """The Optuna storage of ``run_dir`` (created with its tables on first use)."""
+    path = Path(run_dir) / TUNING_DIR / STORAGE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A long busy timeout: studies running in parallel processes share the file.
+    return optuna.storages.RDBStorage(
+        f"sqlite:///{path.resolve()}", engine_kwargs={"connect_args": {"timeout": 120}}
+    )
+
+
+def run_study(
+    spec: StudySpec,
+    train: MultiTaskTable,
+    val: MultiTaskTable,
+    run_dir: Path,
+    on_trial: Callable[[], None] | None = None,
+) -> tuple[StudyRecord, int]:
+    """Run the trials of ``spec`` that ``run_dir``'s storage does not hold yet; returns the
+    finished study and the number of trials run now. ``on_trial()`` is called after each
+    finished trial."""
+    db = storage(run_dir)
+    _fail_interrupted(db, spec.name)
+    higher = metric(spec.train_params.get("monitor", "loss")).higher_is_better
+    # A trial gets the epochs early stopping would give it before it can be pruned.
+    pruner = optuna.pruners.MedianPruner(
+        n_startup_trials=spec.tune.startup_trials(),
+        n_warmup_steps=spec.train_params.get("patience", 0),
+    )
+    objective = _objective(spec, spec.space(), train, val)
+    with _quiet_optuna():
+        study = optuna.create_study(
+            storage=db,
+            study_name=spec.name,
+            direction="maximize" if higher else "minimize",
+            pruner=pruner if spec.tune.pruning else optuna.pruners.NopPruner(),
+            load_if_exists=True,
+        )
+        before = done = len(study.get_trials(deepcopy=False, states=FINISHED))
+        while done < spec.tune.trials:
+            study.sampler = optuna.samplers.TPESampler(
+                seed=_trial_seed(spec.tune.seed, done),
+                n_startup_trials=spec.tune.startup_trials(),
+            )
+            study.optimize(objective, n_trials=1)
+            done = len(study.get_trials(deepcopy=False, states=FINISHED))
+            if on_trial is not None:
+                on_trial()
+    return _record(spec, study), done - before
+
+
+def finished_trials(run_dir: Path, names: list[str]) -> int:
+    """The finished trials of the studies ``names`` in ``run_dir``'s storage (which this
+    creates, tables included, so that parallel workers find it made)."""
+    db = storage(run_dir)
+    total = 0
+    for name in names:
+        try:
+            study_id = db.get_study_id_from_name(name)
+        except KeyError:
+            continue
+        total += len(db.get_all_trials(study_id, deepcopy=False, states=FINISHED))
+    return total
+
+
+def _objective(
+    spec: StudySpec, space: list[Dimension], train: MultiTaskTable, val: MultiTaskTable
+) -> Callable[[optuna.Trial], float]:
+    """One trial: train with the suggested settings, report the monitored validation metric
+    every epoch (the pruner may stop the trial), return its best epoch's value."""
+    strategy, given_strategy = parse_strategy(spec.strategy)
+    higher = metric(spec.train_params.get("monitor", "loss")).higher_is_better
+
+    def objective(trial: optuna.Trial) -> float:
+        values = suggest(trial, space)
+        trial.set_user_attr("settings", values)
+        est = MultiTaskEstimator(
+            spec.model,
+            strategy=strategy,
+            strategy_params={**given_strategy, **values["strategy"]},
+            **{**spec.train_params, **values["train"], "seed": spec.tune.seed, "progress": False},
+            **{**spec.model_params, **values["model"]},
+        )
+        seen: list[float] = []
+
+        def on_epoch(epoch: int, value: float) -> None:
+            if math.isnan(value):
+                return
+            seen.append(value)
+            trial.report(value, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+
+        try:
+            est.fit(train, validation=val, on_epoch=on_epoch)
+        except TrainingDiverged:  # these settings diverge: a finished, failed trial
+            trial.set_user_attr("diverged", True)
+            raise optuna.TrialPruned("the loss diverged") from None
+        if not seen:
+            raise optuna.TrialPruned("no finite validation value")
+        return max(seen) if higher else min(seen)
+
+    return objective
+
+
+def _fail_interrupted(db: optuna.storages.RDBStorage, name: str) -> None:
+    """Mark the trials a killed process left running as failed (a study runs in one
+    process at a time, so no other process owns them); they do not count as finished."""
+    try:
+        study_id = db.get_study_id_from_name(name)
+    except KeyError:
+        return
+    for trial in db.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+        trial_id = db.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        db.set_trial_state_values(trial_id, TrialState.FAIL)
+
+
+def _trial_seed(seed: int, n: int) -> int:
+    return int(np.random.SeedSequence([seed, n]).generate_state(1)[0])
+
+
+@contextmanager
+def _quiet_optuna():
+    """No log line per trial (the grid shows a progress bar)."""
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+def _record(spec: StudySpec, study: optuna.Study) -> StudyRecord:
+    trials = [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value,
+            "last_value": _last(t.intermediate_values),
+            "params": t.params,
+            "epochs": len(t.intermediate_values),
+            "time_s": t.duration.total_seconds() if t.duration else None,
+            "diverged": bool(t.user_attrs.get("diverged")),
+        }
+        for t in study.get_trials(deepcopy=False)
+    ]
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise MtlkitError(
+            f"no trial of {spec.name} finished: every one diverged or gave no finite "
+            "validation value; check the data, or lower the learning rate's range."
+        )
+    best = study.best_trial
+    return StudyRecord(
+        study=spec.name,
+        model=spec.label or spec.model,
+        architecture=spec.model,
+        strategy=spec.strategy,
+        monitor=spec.train_params.get("monitor", "loss"),
+        direction=study.direction.name.lower(),
+        tune=spec.tune.to_dict(),
+        best_value=best.value,
+        best_trial=best.number,
+        best=best.user_attrs["settings"],
+        trials=trials,
+        importances=_importances(study),
+        tags=dict(spec.tags),
+    )
+
+
+def _last(values: dict[int, float]) -> float | None:
+    return values[max(values)] if values else None
+
+
+def _importances(study: optuna.Study) -> dict[str, float] | None:
+    """Optuna's parameter importances (PED-ANOVA by default), or None when the finished
+    trials are too few or too alike to tell."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < MIN_TRIALS_FOR_IMPORTANCE or not complete[0].params:
+        return None
+    try:
+        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+    except (ValueError, RuntimeError, ZeroDivisionError):
+        return None
