@@ -344,6 +344,54 @@ CASES: dict[str, tuple[Build, str]] = {
         "grid.toml",
     ),
     "config: other extension": (lambda c: c.config("{}", ".json"), "grid.json"),
+    "config: label fractions a number": (
+        lambda c: c.config("data: synthetic\nmodels: [mmoe]\nlabel_fractions: 5\n"),
+        "label_fractions",
+    ),
+    "config: tune not a mapping": (
+        lambda c: c.config("data: synthetic\nmodels: [mmoe]\ntune: lots\n"),
+        "tune",
+    ),
+    "config: negative tuning budget": (
+        lambda c: c.config("data: synthetic\nmodels: [mmoe]\ntune: {trials: -1}\n"),
+        "trials",
+    ),
+    "compare: label fraction above 1": (
+        lambda c: c.compare("--label-fractions", "label0=2"),
+        "label",
+    ),
+    "compare: label fraction without task": (
+        lambda c: c.compare("--label-fractions", "0.5"),
+        "label",
+    ),
+    # ---- tune and train --params -----------------------------------------------------------
+    "tune: no trials": (
+        lambda c: ["tune", c.csv, "--labels", *LABELS, "--model", "mmoe", "--trials", 0],
+        "trials",
+    ),
+    "tune: --out is a file": (
+        lambda c: [
+            "tune",
+            c.csv,
+            "--labels",
+            *LABELS,
+            "--model",
+            "mmoe",
+            "--trials",
+            2,
+            "--out",
+            c.write("taken", "x"),
+        ],
+        "taken",
+    ),
+    "train: --params file missing": (
+        lambda c: c.train("--params", c.tmp / "best.json"),
+        "best.json",
+    ),
+    "train: --params file truncated": (
+        lambda c: c.train("--params", c.write("best.json", '{"model": "mm')),
+        "best.json",
+    ),
     # ---- report --------------------------------------------------------------------------
     "report: not a run folder": (lambda c: ["report", c.tmp], "config.json is missing"),
     "report: metric no task reports": (
