@@ -2,10 +2,10 @@
 
 Run:  .venv/bin/python benchmarks/bench_reliability.py [--rounds R]
 
-1. ``MultiTaskEstimator.save`` + ``load`` of an MMoE (8 experts of 64 units, 100 numeric
-   features): the atomic, checksummed folder and its verified loading, against writing and
-   reading the same files directly (``torch.save``/``torch.load`` of the weights, the
-   preprocessor's and the history's JSON), interleaved, median of ``--rounds``.
+1. ``MultiTaskEstimator.save`` + ``load`` of an MMoE (8 experts of 64, or 512 and 256 units;
+   100 numeric features): the atomic, checksummed folder and its verified loading, against
+   what save and load did before issue #15 (the same files written in place, loaded without
+   checksum, shape or value checks), interleaved, median of ``--rounds``.
 2. Resuming a grid reads every finished cell file to check it (``pending_cells``): the time
    per cell for the cells of a small finished grid, against only testing that each exists.
 3. A "billion laughs" YAML config (9 and 12 levels of 9 nested aliases): the time and peak
@@ -15,6 +15,8 @@ Run:  .venv/bin/python benchmarks/bench_reliability.py [--rounds R]
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import platform
@@ -30,10 +32,16 @@ import pandas as pd
 import torch
 
 from mtlkit.cli.compare import execute
+from mtlkit.data.features import Preprocessor
+from mtlkit.data.schema import Schema
 from mtlkit.errors import ConfigError
+from mtlkit.evaluation.record import History
 from mtlkit.experiments.cells import cell_path, grid_cells, pending_cells
 from mtlkit.experiments.config import CompareConfig, load_config_file
+from mtlkit.files import atomic_write_json
+from mtlkit.models import create
 from mtlkit.training.estimator import MultiTaskEstimator
+from mtlkit.training.trainer import save_torch
 
 
 def _median_time(call, rounds: int) -> float:
@@ -45,37 +53,41 @@ def _median_time(call, rounds: int) -> float:
     return statistics.median(times)
 
 
-def model_folders(rounds: int, tmp: Path) -> None:
+def model_folders(rounds: int, tmp: Path, hidden: list[int]) -> None:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(2000, 100)), columns=[f"x{i}" for i in range(100)])
     frame["a"] = (frame["x0"] > 0).astype(int)
     frame["b"] = (frame["x1"] > 0).astype(int)
     est = MultiTaskEstimator(
-        "mmoe", labels=["a", "b"], n_experts=8, expert_hidden=[64], epochs=1, progress=False
+        "mmoe", labels=["a", "b"], n_experts=8, expert_hidden=hidden, epochs=1, progress=False
     ).fit(frame)
 
-    def plain_save(folder: Path) -> None:
+    def unchecked_save(folder: Path) -> None:  # what save did before: files written in place
         folder.mkdir(exist_ok=True)
         est.preprocessor_.save(folder / "preprocessor.json")
-        torch.save(est.model_.state_dict(), folder / "model.pt")
-        (folder / "history.json").write_text(json.dumps(est.history_.to_dict()))
+        save_torch(folder / "model.pt", est.model_.state_dict())
+        meta = {"params": est.get_params(), "schema": est.schema_.to_dict()}
+        atomic_write_json(folder / "estimator.json", json.loads(json.dumps(meta, default=list)))
+        atomic_write_json(folder / "history.json", est.history_.to_dict(), indent=None)
 
-    def plain_load(folder: Path) -> None:
-        json.loads((folder / "preprocessor.json").read_text())
-        torch.load(folder / "model.pt", weights_only=True)
-        json.loads((folder / "history.json").read_text())
+    def unchecked_load(folder: Path) -> None:  # and load: no checksum, shape or value check
+        meta = json.loads((folder / "estimator.json").read_text())
+        Preprocessor.load(folder / "preprocessor.json")
+        model = create("mmoe", Schema.from_dict(meta["schema"]), n_experts=8, expert_hidden=hidden)
+        model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+        History.from_dict(json.loads((folder / "history.json").read_text()))
 
-    checked, plain = [], []
+    checked, unchecked = [], []
     for _ in range(rounds):  # interleaved: the machine's load hits both alike
-        checked.append(_median_time(lambda: MultiTaskEstimator.load(est.save(tmp / "checked")), 1))
-        plain.append(
-            _median_time(lambda: (plain_save(tmp / "plain"), plain_load(tmp / "plain")), 1)
+        checked.append(_median_time(lambda: MultiTaskEstimator.load(est.save(tmp / "c")), 1))
+        unchecked.append(
+            _median_time(lambda: (unchecked_save(tmp / "u"), unchecked_load(tmp / "u")), 1)
         )
-    size = sum(p.stat().st_size for p in (tmp / "checked").iterdir())
-    a, b = statistics.median(checked), statistics.median(plain)
+    size = sum(p.stat().st_size for p in (tmp / "c").iterdir())
+    a, b = statistics.median(checked), statistics.median(unchecked)
     print(
-        f"model folder ({size / 1e6:.2f} MB): save+load checked {a * 1e3:.1f} ms, "
-        f"plain files {b * 1e3:.1f} ms (files only, no model built), ratio {a / b:.2f}"
+        f"model folder, experts {hidden} ({size / 1e6:.2f} MB): save+load atomic and checked "
+        f"{a * 1e3:.1f} ms, in place and unchecked {b * 1e3:.1f} ms, ratio {a / b:.2f}"
     )
 
 
@@ -88,7 +100,8 @@ def resume_scan(rounds: int, tmp: Path) -> None:
         "epochs": 2,
     }
     config = CompareConfig.from_mapping(values)
-    run = execute(config, tmp / "run", progress=False)
+    with contextlib.redirect_stdout(io.StringIO()):  # the grid's own summary
+        run = execute(config, tmp / "run", progress=False)
     cells = grid_cells(config)
     sizes = [cell_path(run, c).stat().st_size for c in cells]
     scan = _median_time(lambda: pending_cells(run, cells, config.train.epochs), rounds)
@@ -132,7 +145,8 @@ def main() -> None:
     print(f"{platform.platform()}, {os.cpu_count()} CPUs, load {os.getloadavg()}")
     tmp = Path(tempfile.mkdtemp())
     try:
-        model_folders(args.rounds, tmp)
+        for hidden in ([64], [512, 256]):
+            model_folders(args.rounds, tmp, hidden)
         resume_scan(args.rounds, tmp)
         yaml_bombs(tmp)
     finally:
