@@ -285,6 +285,18 @@ CASES: dict[str, tuple[Build, str]] = {
     "compare: --jobs 0": (lambda c: c.compare("--jobs", 0), "--jobs"),
     "compare: correlation 2": (lambda c: c.compare("--correlations", 2), "'correlations'"),
     "compare: seeds twice": (lambda c: c.compare("--seeds", 1, 1), "seeds"),
+    "compare: negative synthetic noise": (
+        lambda c: c.compare("--dataset-option", "noise=-1"),
+        "'noise' must be >= 0",
+    ),
+    "compare: synthetic noise as text": (
+        lambda c: c.compare("--dataset-option", "noise=abc"),
+        "'noise'",
+    ),
+    "compare: unknown synthetic option": (
+        lambda c: c.compare("--dataset-option", "nois=1"),
+        "Did you mean 'noise'?",
+    ),
     "compare: encoding of built-in data": (
         lambda c: c.compare("--encoding", "latin-1"),
         "encoding only reads your own files",
@@ -325,7 +337,7 @@ CASES: dict[str, tuple[Build, str]] = {
     ),
     "config: a date value": (
         lambda c: c.config(
-            "data: synthetic\nmodels: [mmoe]\ndataset_options: {noise: 2020-01-01}\n"
+            "data: census-income\nmodels: [mmoe]\ndataset_options: {group: 2020-01-01}\n"
         ),
         "not plain text",
     ),

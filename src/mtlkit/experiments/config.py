@@ -28,7 +28,7 @@ from mtlkit.data.read_options import READ_PARAMS, read_options
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import METRIC_NAMES, metric
 from mtlkit.experiments.tuning import TuneConfig, check_keep
-from mtlkit.params import Param, declared, params_of, setting, shown
+from mtlkit.params import Float, Int, Param, Str, check_names, declared, params_of, setting, shown
 from mtlkit.training.settings import TrainConfig
 
 #: The baseline every grid includes: one independent network per task.
@@ -36,7 +36,12 @@ BASELINE = "single_task"
 #: The data set generated in-process (Ma et al. 2018 generator), no files needed.
 SYNTHETIC = "synthetic"
 #: Options of the synthetic data (``--dataset-option noise=0.5``), passed to make_synthetic.
-SYNTHETIC_OPTIONS = ("noise", "n_features", "task_type")
+SYNTHETIC_PARAMS = (
+    Float("noise", 0.1, "label noise-to-signal ratio (one per task: a list)", low=0.0),
+    Int("n_features", 100, "numeric features", low=2),
+    Str("task_type", "binary", "binary or regression labels", choices=("binary", "regression")),
+)
+SYNTHETIC_OPTIONS = tuple(p.name for p in SYNTHETIC_PARAMS)
 #: Training settings a grid does not take: it has ``seeds``, and runs its cells quietly.
 NOT_IN_GRID = ("seed", "progress")
 #: Old spellings still accepted in config files: old -> new.
@@ -311,11 +316,13 @@ class CompareConfig:
                 "data set such as 'census-income' or 'synthetic'; see 'mtlkit datasets'."
             )
         if self.builtin == SYNTHETIC:
-            unknown = sorted(set(self.dataset_options or {}) - set(SYNTHETIC_OPTIONS))
-            if unknown:
-                raise ConfigError(
-                    f"synthetic data takes the options {list(SYNTHETIC_OPTIONS)}, not {unknown}."
-                )
+            options = self.dataset_options or {}
+            check_names(SYNTHETIC_PARAMS, options, "synthetic data")
+            for p in SYNTHETIC_PARAMS:
+                value = options.get(p.name)
+                for item in value if p.name == "noise" and isinstance(value, list) else [value]:
+                    if item is not None:
+                        p.validate(item, "synthetic data")
 
     def _check_plugins(self) -> None:
         from mtlkit.models import check_hyperparameters  # here: importing the zoo loads PyTorch
