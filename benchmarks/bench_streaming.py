@@ -1,5 +1,6 @@
-"""Streaming tables: one-pass preprocessor fit, batch iteration and MMoE training from a Parquet
-dataset, side by side with the in-memory path on a slice that fits.
+"""Streaming tables: one-pass preprocessor fit, batch iteration and MMoE training (through the
+real ``Trainer``) from a Parquet dataset, side by side with the in-memory path on a slice that
+fits.
 
 Run:  .venv/bin/python benchmarks/bench_streaming.py [--rows 20000000] [--slice-rows 2000000]
 
@@ -10,12 +11,13 @@ row groups of 65,536 rows, in ``--dir`` (a temporary folder by default, deleted 
 
 Every measurement runs in its own process, so each peak RSS (``ru_maxrss``) is its own:
 
-- epoch: ``fit_preprocessor`` over all rows (rows/s), then one shuffled epoch of MMoE + Adam
-  over all rows from ``StreamingData`` (samples/s, peak RSS);
+- epoch: ``fit_preprocessor`` over all rows (rows/s), then one shuffled epoch of MMoE over all
+  rows from ``StreamingData`` with ``Trainer.fit`` (samples/s, peak RSS);
 - then ``--repeats`` times, alternating: memory (``load_tables`` + ``Preprocessor``
-  fit/transform of the first ``--slice-rows`` rows, ``TensorData.batches``) and stream
-  (``StreamingData`` over the whole dataset, shuffled): batches without a model (rows/s), then
-  MMoE + Adam on ``--train-rows`` rows (samples/s). Same model, batch size, torch threads.
+  fit/transform of the first ``--slice-rows`` rows) and stream (``StreamingData`` of the same
+  files, shuffled through the buffer): one epoch of batches without a model (rows/s), then one
+  ``Trainer.fit`` epoch of MMoE (samples/s; its validation pass is the same 20,000 rows in
+  both). Same model, batch size, torch threads.
 
 The ratio of the median training speeds is the figure to compare (the machine is shared).
 """
@@ -45,9 +47,10 @@ from mtlkit.data.loading import load_tables
 from mtlkit.data.stream_batches import StreamingData
 from mtlkit.data.stream_fit import fit_preprocessor
 from mtlkit.data.streaming import stream_tables
-from mtlkit.data.tensors import Batch
+from mtlkit.data.tensors import Batch, TensorData
 from mtlkit.models import create
-from mtlkit.training.losses import masked_task_losses
+from mtlkit.training.settings import TrainConfig
+from mtlkit.training.trainer import Trainer
 
 LABELS = ["click", "buy"]
 FILE_ROWS = 1_000_000
@@ -79,23 +82,24 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux
 
 
-def train(batches: Iterable[Batch], schema, max_rows: int) -> float:
-    """MMoE + Adam over ``batches`` until ``max_rows`` rows; returns samples/s."""
+def validation(folder: Path, prep: Preprocessor) -> TensorData:
+    """The same 20,000 rows of the last file for every phase (a small validation pass)."""
+    last = sorted(folder.glob("*.parquet"))[-1]
+    frame = pq.read_table(last).slice(0, 20_000).to_pandas()
+    return prep.transform(load_tables(frame, LABELS))
+
+
+def train(data: TensorData | StreamingData, val: TensorData, schema, batch_size: int) -> float:
+    """One epoch of MMoE through the real trainer (its lazy steps, one validation pass);
+    returns the training rows per second of wall time."""
     torch.manual_seed(0)
     model = create("mmoe", schema, embedding_dim=4, n_experts=8, expert_hidden=(16,))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    tasks = list(schema.tasks)
-    seen, start = 0, time.perf_counter()
-    for batch in batches:
-        out = model(batch.x_cat, batch.x_num)
-        loss = masked_task_losses(tasks, out, batch.y, batch.mask).sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        seen += len(batch)
-        if seen >= max_rows:
-            break
-    return seen / (time.perf_counter() - start)
+    config = TrainConfig(
+        epochs=1, batch_size=batch_size, progress=False, diagnostic_batches=0, patience=0
+    )
+    start = time.perf_counter()
+    Trainer(model, config).fit(data, val)
+    return len(data) / (time.perf_counter() - start)
 
 
 def iterate(batches: Iterable[Batch], max_rows: int) -> float:
@@ -115,8 +119,7 @@ def phase_epoch(folder: Path, args: argparse.Namespace) -> dict:
     fit_s = time.perf_counter() - start
     prep.save(folder / "preprocessor.json")
     data = StreamingData(table, prep, buffer_rows=args.buffer_rows)
-    generator = torch.Generator().manual_seed(0)
-    samples_s = train(data.batches(args.batch_size, True, generator), prep.schema(), len(data))
+    samples_s = train(data, validation(folder, prep), prep.schema(), args.batch_size)
     return {
         "rows": table.num_rows,
         "fit_rows_s": table.num_rows / fit_s,
@@ -126,20 +129,24 @@ def phase_epoch(folder: Path, args: argparse.Namespace) -> dict:
     }
 
 
+def slice_files(folder: Path, args: argparse.Namespace) -> list[Path]:
+    return sorted(folder.glob("*.parquet"))[: max(1, args.slice_rows // FILE_ROWS)]
+
+
 def phase_stream(folder: Path, args: argparse.Namespace) -> dict:
-    table = stream_tables(folder, LABELS)
+    """The slice's rows, streamed (shuffled through the buffer)."""
     prep = Preprocessor.load(folder / "preprocessor.json")
-    data = StreamingData(table, prep, buffer_rows=args.buffer_rows)
-    generator = torch.Generator().manual_seed(1)
-    iterate_s = iterate(data.batches(args.batch_size, True, generator), args.train_rows)
-    samples_s = train(
-        data.batches(args.batch_size, True, generator), prep.schema(), args.train_rows
+    data = StreamingData(
+        stream_tables(slice_files(folder, args), LABELS), prep, buffer_rows=args.buffer_rows
     )
+    generator = torch.Generator().manual_seed(1)
+    iterate_s = iterate(data.batches(args.batch_size, True, generator), len(data))
+    samples_s = train(data, validation(folder, prep), prep.schema(), args.batch_size)
     return {"iterate_rows_s": iterate_s, "train_samples_s": samples_s, "peak_rss_gb": peak_rss_gb()}
 
 
 def phase_memory(folder: Path, args: argparse.Namespace) -> dict:
-    files = sorted(folder.glob("*.parquet"))[: max(1, args.slice_rows // FILE_ROWS)]
+    files = slice_files(folder, args)
     start = time.perf_counter()
     table = load_tables(files, LABELS)
     load_s = time.perf_counter() - start
@@ -148,10 +155,8 @@ def phase_memory(folder: Path, args: argparse.Namespace) -> dict:
     data = prep.transform(table)
     prep_s = time.perf_counter() - start
     generator = torch.Generator().manual_seed(1)
-    iterate_s = iterate(data.batches(args.batch_size, True, generator), args.train_rows)
-    samples_s = train(
-        data.batches(args.batch_size, True, generator), prep.schema(), args.train_rows
-    )
+    iterate_s = iterate(data.batches(args.batch_size, True, generator), len(data))
+    samples_s = train(data, validation(folder, prep), prep.schema(), args.batch_size)
     return {
         "rows": len(table),
         "load_rows_s": len(table) / load_s,
@@ -165,7 +170,7 @@ def phase_memory(folder: Path, args: argparse.Namespace) -> dict:
 def run_phase(name: str, folder: Path, args: argparse.Namespace) -> dict:
     """``name`` in a fresh process (its own peak RSS); returns its figures."""
     command = [sys.executable, __file__, "--phase", name, "--dir", str(folder)]
-    for option in ("slice_rows", "train_rows", "batch_size", "buffer_rows", "threads"):
+    for option in ("slice_rows", "batch_size", "buffer_rows", "threads"):
         command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
     output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(output.splitlines()[-1])
@@ -175,7 +180,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000_000, help="rows of the dataset")
     parser.add_argument("--slice-rows", type=int, default=2_000_000, help="in-memory slice")
-    parser.add_argument("--train-rows", type=int, default=0, help="rows trained (0: the slice)")
     parser.add_argument("--repeats", type=int, default=3, help="memory/stream measurements")
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--buffer-rows", type=int, default=250_000, help="shuffle buffer")
@@ -183,7 +187,6 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="data folder (kept if given)")
     parser.add_argument("--phase", choices=["epoch", "stream", "memory"], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    args.train_rows = args.train_rows or args.slice_rows
     torch.set_num_threads(args.threads)
     if args.phase:
         phase = {"epoch": phase_epoch, "stream": phase_stream, "memory": phase_memory}
@@ -230,7 +233,8 @@ def report(args: argparse.Namespace, epoch: dict, runs: list[tuple[dict, dict]])
         f"in memory {memory['iterate_rows_s']:,.0f} rows/s"
     )
     print(
-        f"MMoE training, batch {args.batch_size}, {args.train_rows:,} rows: streaming "
+        f"MMoE training (Trainer, one epoch), batch {args.batch_size}, the slice's "
+        f"{memory['rows']:,.0f} rows: streaming "
         f"{stream['train_samples_s']:,.0f} vs in memory {memory['train_samples_s']:,.0f} "
         f"samples/s: {stream['train_samples_s'] / memory['train_samples_s']:.2f}x "
         f"(per run: {', '.join(f'{r:.2f}' for r in ratios)})"

@@ -1,19 +1,21 @@
 """Run folders and the one atomic writer (never half a file after a crash).
 
-Every file mtlkit writes goes through :func:`atomic_write_bytes` (or its text/JSON forms).
+Every file mtlkit writes goes through :func:`atomic_write_bytes` (or its text/JSON forms);
+a set of files that must change together goes through :func:`staged_files`. Output paths are
+checked before any work (:func:`check_output_folder`, :func:`check_output_file`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import pandas as pd
 
@@ -75,30 +77,26 @@ def new_run_dir(parent: Path, prefix: str) -> Path:
 
 
 @contextmanager
-def replaced_folder(folder: str | Path) -> Iterator[Path]:
-    """A new, empty staging folder next to ``folder``: when the block ends without error it
-    takes ``folder``'s place (a previous ``folder`` is removed); on an error it is removed
-    and ``folder`` is left as it was."""
+def staged_files(folder: str | Path, last: tuple[str, ...] = ()) -> Iterator[Path]:
+    """A staging folder inside ``folder`` to write a set of files into. When the block ends
+    without an error each file is moved into ``folder`` (replacing a file of that name; the
+    ``last`` ones last); on an error they are all removed and ``folder`` is left as it was.
+    Writing is what fails on a full or read-only disk, and it happens before anything in
+    ``folder`` is replaced; the moves take no space. Other files of ``folder`` are kept."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = folder.parent / f".{folder.name}.new-{secrets.token_hex(4)}"
-    staging.mkdir()
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=".staging-"))
     try:
         yield staging
-        if folder.exists():
-            old = folder.parent / f".{folder.name}.old-{secrets.token_hex(4)}"
-            os.rename(folder, old)
-            try:
-                os.rename(staging, folder)
-            except BaseException:
-                os.rename(old, folder)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, folder)
+        for name in sorted((p.name for p in staging.iterdir()), key=lambda n: n in last):
+            os.replace(staging / name, folder / name)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            shutil.rmtree(folder, ignore_errors=True)
         raise
+    staging.rmdir()
 
 
 def read_json(path: Path, error: type[Exception], advice: str) -> object:
@@ -115,17 +113,26 @@ def read_json(path: Path, error: type[Exception], advice: str) -> object:
         ) from None
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and rename: never half a file."""
+@contextmanager
+def atomic_writer(path: Path, mode: str = "wb") -> Iterator[IO]:
+    """A file to write ``path`` through piece by piece: it is a temporary file, renamed to
+    ``path`` once the block ends without an error (never half a file)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        with os.fdopen(fd, mode) as fh:
+            yield fh
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and rename: never half a file."""
+    with atomic_writer(path) as fh:
+        fh.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

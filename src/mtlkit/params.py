@@ -139,6 +139,11 @@ def Floats(name: str, default: Any, help: str = "", **kw: Any) -> Param:  # noqa
     return Param(name, default, "floats", help, **kw)
 
 
+def Ints(name: str, default: Any, help: str = "", **kw: Any) -> Param:  # noqa: N802
+    """A list of integers; a ``None`` default means optional (the help says what None does)."""
+    return Param(name, default, "ints", help, optional=default is None, **kw)
+
+
 # ---- settings declared as dataclass fields ---------------------------------------------------
 def setting(default: Any, kind: str, help: str, **constraints: Any) -> Any:
     """A dataclass field declared as a :class:`Param` (its name is the field's)."""

@@ -189,3 +189,71 @@ def test_aitm_refuses_bad_tasks_and_settings(tasks, params, fragment):
     schema = _funnel_schema(2) if tasks is None else Schema((5,), 1, tasks)
     with pytest.raises(ConfigError, match=fragment):
         create("aitm", schema, **params)
+
+
+# ---- ESCM2 -----------------------------------------------------------------------------
+
+
+def _escm2_batch(model, n: int = 64):
+    """A forward pass and funnel labels: clicks, conversions among them, some labels masked."""
+    g = torch.Generator().manual_seed(3)
+    out = model(*_inputs(n))
+    click = (torch.rand(n, generator=g) < 0.5).float()
+    y = torch.stack([click, click * (torch.rand(n, generator=g) < 0.5).float()], 1)
+    mask = torch.rand(n, 2, generator=g) < 0.8
+    return out, y * mask, mask
+
+
+def test_escm2_ips_reweights_each_clicked_rows_cvr_error_by_one_over_pctr():
+    torch.manual_seed(0)
+    model = create("escm2_ips", _funnel_schema(2), counterfactual_weight=0.7, max_ips_weight=15)
+    out, y, mask = _escm2_batch(model)
+    assert torch.equal(out["conversion"], out["click"] * model.last_cvr)  # ESMM's outputs
+    p_ctr, p_cvr = out["click"].detach(), model.last_cvr
+    both = mask.all(1)
+    clicked = both & (y[:, 0] == 1)
+    error = -(y[:, 1] * p_cvr.log() + (1 - y[:, 1]) * (1 - p_cvr).log())
+    expected = 0.7 * (error / p_ctr.clamp_min(1 / 15))[clicked].sum() / both.sum()
+    loss = model.label_loss(y, mask)
+    torch.testing.assert_close(loss, expected)
+    # The propensity is a constant: the CTR tower gets no gradient from this term.
+    assert _tower_grad(model.ctr_tower, loss) == 0 and _tower_grad(model.cvr_tower, loss) > 0
+
+
+def _tower_grad(tower, loss: torch.Tensor) -> torch.Tensor:
+    grads = torch.autograd.grad(
+        loss, list(tower.parameters()), retain_graph=True, allow_unused=True
+    )
+    return sum(g.abs().sum() for g in grads if g is not None)
+
+
+def test_escm2_dr_adds_the_imputed_error_and_trains_the_imputation_tower_on_its_own_loss():
+    torch.manual_seed(0)
+    model = create("escm2", _funnel_schema(2), counterfactual_weight=1.0)
+    assert model.counterfactual == "dr"
+    out, y, mask = _escm2_batch(model)
+    _, p_cvr, e_hat = model._last
+    p = out["click"].detach().clamp_min(1 / 15)
+    both = mask.all(1).float()
+    o = y[:, 0] * both
+    error = -(y[:, 1] * p_cvr.log() + (1 - y[:, 1]) * (1 - p_cvr).log())
+    e_hat = e_hat.detach()
+    dr = both * e_hat + o * (error - e_hat) / p
+    expected = (dr + o * (error - e_hat) ** 2 / p).sum() / both.sum()
+    loss = model.label_loss(y, mask)
+    torch.testing.assert_close(loss, expected)
+    assert _tower_grad(model.ctr_tower, loss) == 0
+    assert _tower_grad(model.imputation_tower, loss) > 0
+    assert model.imputation_tower in model.task_modules("conversion")
+
+
+def test_escm2_counterfactual_risk_ignores_masked_labels():
+    torch.manual_seed(0)
+    model = create("escm2", _funnel_schema(2))
+    out, y, mask = _escm2_batch(model)
+    loss = model.label_loss(y, mask)
+    flipped = y.clone()
+    flipped[~mask] = 1 - flipped[~mask]
+    torch.testing.assert_close(model.label_loss(flipped, mask), loss)
+    assert model.label_loss(y, torch.zeros_like(mask)) is None
+    assert create("escm2", _funnel_schema(2), counterfactual_weight=0).label_loss(y, mask) is None

@@ -28,6 +28,7 @@ def _est(**params) -> MultiTaskEstimator:
 
 def test_a_failed_resave_leaves_the_previous_model_working(model_copy, frame, monkeypatch):
     expected = MultiTaskEstimator.load(model_copy).predict_proba(frame)["label0"]
+    (model_copy / "notes.txt").write_text("kept")  # e.g. test_metrics.json, training state
     retrained = _est(epochs=2, seed=7).fit(frame)
     write = trainer_module.atomic_write_bytes  # what save_torch writes the weights with
 
@@ -43,11 +44,12 @@ def test_a_failed_resave_leaves_the_previous_model_working(model_copy, frame, mo
     monkeypatch.undo()
     kept = MultiTaskEstimator.load(model_copy)  # checksums and weights verified
     np.testing.assert_array_equal(kept.predict_proba(frame)["label0"], expected)
-    assert [p.name for p in model_copy.parent.iterdir()] == ["model"]  # no staging left
+    assert not list(model_copy.glob(".staging-*"))  # nothing half-written left
     retrained.save(model_copy)  # a save that works replaces the model
     replaced = MultiTaskEstimator.load(model_copy).predict_proba(frame)["label0"]
     np.testing.assert_allclose(replaced, retrained.predict_proba(frame)["label0"], rtol=1e-6)
     assert not np.allclose(replaced, expected)
+    assert (model_copy / "notes.txt").read_text() == "kept"
 
 
 def test_a_corrupted_cell_is_named_set_aside_and_run_again(run_copy, capsys):
@@ -87,17 +89,17 @@ def test_a_yaml_bomb_is_refused_at_once_in_little_memory(levels, tmp_path, capsy
 
 
 def test_a_nan_validation_prediction_stops_training_with_the_last_good_weights(frame, monkeypatch):
-    predict = Trainer.predict_scores
+    validation = Trainer._labelled_scores
     states = []
 
     def poisoned(self, data, *args, **kwargs):  # the weights went bad in the second epoch
-        scores = predict(self, data, *args, **kwargs)
+        y, mask, scores = validation(self, data, *args, **kwargs)
         states.append(copy.deepcopy(self.model.state_dict()))
         if len(states) == 2:
             scores["label1"][:] = np.nan
-        return scores
+        return y, mask, scores
 
-    monkeypatch.setattr(Trainer, "predict_scores", poisoned)
+    monkeypatch.setattr(Trainer, "_labelled_scores", poisoned)
     est = _est(epochs=5, patience=0, diagnostic_batches=0)
     with pytest.raises(
         TrainingDiverged,

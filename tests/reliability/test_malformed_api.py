@@ -139,11 +139,6 @@ CASES: dict[str, tuple[Call, type[Exception], str]] = {
         ConfigError,
         "taken",
     ),
-    "save into a folder of other files": (
-        lambda t, f, m: MultiTaskEstimator.load(m()).save(_write(t, "notes.txt", "x").parent),
-        ModelFileError,
-        "already holds other files",
-    ),
     "load from nowhere": (
         lambda t, f, m: MultiTaskEstimator.load(t / "nowhere"),
         ModelFileError,

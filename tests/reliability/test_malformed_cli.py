@@ -167,10 +167,6 @@ CASES: dict[str, tuple[Build, str]] = {
     # ---- output folders ------------------------------------------------------------------
     "--out is a file": (lambda c: c.train(out=c.write("taken.txt", "x")), "taken.txt"),
     "--out inside a file": (lambda c: c.train(out=c.write("f.txt", "x") / "m"), "f.txt"),
-    "--out holds other files": (
-        lambda c: c.train(out=c.write("notes.txt", "x").parent),
-        "already holds other files",
-    ),
     # ---- data ----------------------------------------------------------------------------
     "data path missing": (lambda c: c.train(data=c.tmp / "nowhere.csv"), "nowhere.csv"),
     "unsupported extension": (lambda c: c.train(data=c.write("d.xlsx", "a")), "d.xlsx"),

@@ -240,6 +240,26 @@ def test_estimator_takes_strategy_parameters_and_saves_the_history(tmp_path, syn
     assert loaded.predict(test)["label1"].shape == (len(test),)
 
 
+class _LabelLoss(SharedBottom):
+    """A model whose label loss records which labels each step hands it."""
+
+    def __init__(self, schema):
+        super().__init__(schema, **check_hyperparameters("shared_bottom", {}))
+        self.seen: list[torch.Tensor] = []
+
+    def label_loss(self, y, mask):
+        self.seen.append(mask.any(0))
+        return None
+
+
+@pytest.mark.parametrize("strategy, per_step", [("joint", 2), ("alternating", 1)])
+def test_the_label_loss_gets_only_the_labels_of_the_tasks_a_step_trains(strategy, per_step):
+    model = _LabelLoss(SCHEMA)
+    cfg = TrainConfig(epochs=1, batch_size=64, patience=0, progress=False)
+    Trainer(model, cfg, strategy).fit(_data(), _data(256, seed=1))
+    assert model.seen and all(int(s.sum()) == per_step for s in model.seen)
+
+
 def test_a_strategy_is_named_so_that_a_saved_model_reloads(tmp_path, synthetic_splits):
     # Before: MultiTaskEstimator(strategy=<instance>).save() wrote "strategy": "base" and load()
     # failed. A strategy is now a registered name, its identity, kept through save/load.

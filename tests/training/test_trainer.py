@@ -11,7 +11,7 @@ from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError, DataError
 from mtlkit.training.estimator import MultiTaskEstimator
 from mtlkit.training.settings import TrainConfig
-from mtlkit.training.trainer import Trainer, TrainingDiverged
+from mtlkit.training.trainer import Trainer, TrainingDiverged, load_torch
 
 FAST = {"epochs": 15, "batch_size": 256, "lr": 3e-3, "patience": 3, "progress": False}
 
@@ -197,6 +197,21 @@ def test_a_task_without_validation_labels_is_refused_before_training(synthetic_s
     unlabelled.masks["label1"][:] = False
     with pytest.raises(DataError, match="'label1' has no labelled rows in the validation"):
         MultiTaskEstimator("mmoe", **FAST).fit(train, validation=unlabelled)
+
+
+def test_the_state_saved_after_each_epoch_continues_a_stopped_fit(tmp_path, synthetic_splits):
+    train, val, _ = synthetic_splits
+    settings = {**FAST, "epochs": 4, "patience": 0, "strategy": "uncertainty"}
+    whole = MultiTaskEstimator("mmoe", **settings).fit(train, val)
+    path = tmp_path / "state.pt"
+    # A fit that stopped after 2 epochs (as if killed) leaves its state on disk...
+    MultiTaskEstimator("mmoe", **{**settings, "epochs": 2}).fit(train, val, state_path=path)
+    saved = load_torch(path)
+    assert len(saved["history"]["epochs"]) == 2 and not list(tmp_path.glob(".*"))
+    # ...from which the same fit continues to the model of one uninterrupted fit.
+    resumed = MultiTaskEstimator("mmoe", **settings).fit(train, val, state=saved)
+    for name, value in whole.model_.state_dict().items():
+        assert torch.equal(resumed.model_.state_dict()[name], value), name
 
 
 def test_the_epoch_callback_sees_the_monitored_value_and_may_stop_training(synthetic_splits):

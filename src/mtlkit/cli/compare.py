@@ -91,7 +91,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     where.add_argument(
         "--resume", type=Path, metavar="RUN_DIR", help="finish the grid saved in RUN_DIR"
     )
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (default 1)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs at once: in parallel processes, or Ray tasks with --backend ray (default 1)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="where the runs train: this machine, or a Ray cluster, each run a Ray task asking "
+        'for one CPU (and one GPU with --device cuda); needs pip install "mtlkit[ray]" '
+        "(default local)",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="auto|HOST:PORT",
+        help="--backend ray: the cluster to join ('auto': the one running here); default: a "
+        "local Ray started for this grid",
+    )
     add_settings(p, [TRACK], defaults=True)
     add_quiet(p)
 
@@ -151,10 +170,23 @@ def given_tune(saved: object, flags: dict, where: str) -> dict:
 def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be a positive integer, got {args.jobs}.")
+    if args.ray_address and args.backend != "ray":
+        raise ConfigError("--ray-address goes with --backend ray.")
+    if args.backend == "ray":
+        from mtlkit.experiments.ray_backend import import_ray
+
+        import_ray()  # a missing extra fails before any data is read
     config = resolve_config(args)
     run_dir = args.resume or args.out
     execute(
-        config, run_dir, jobs=args.jobs, progress=not args.quiet, argv=args.argv, track=args.track
+        config,
+        run_dir,
+        jobs=args.jobs,
+        progress=not args.quiet,
+        argv=args.argv,
+        track=args.track,
+        backend=args.backend,
+        ray_address=args.ray_address,
     )
     return 0
 
@@ -168,10 +200,13 @@ def execute(
     argv: list[str] | None = None,
     prefix: str = "compare",
     track: str | None = None,
+    backend: str = "local",
+    ray_address: str | None = None,
 ) -> Path:
     """Run (or resume) the grid of ``config`` in ``run_dir`` (default: a new folder under
     runs/), build its report and print the summary; returns the run folder. ``track``
-    ("mlflow", "tensorboard") logs the grid as a parent run with one child run per cell."""
+    ("mlflow", "tensorboard") logs the grid as a parent run with one child run per cell;
+    ``backend="ray"`` runs the cells as Ray tasks (on the cluster at ``ray_address``)."""
     from mtlkit.experiments.grid import check_data, prepare_run_dir, run_grid  # loads PyTorch
     from mtlkit.reporting.report import build_report, table_groups
     from mtlkit.tracking.grid import track_grid
@@ -201,6 +236,8 @@ def execute(
                 progress=progress,
                 on_start=announce,
                 tracking=tracked and tracked.cells,
+                backend=backend,
+                ray_address=ray_address,
             )
         except KeyboardInterrupt:
             print(

@@ -13,9 +13,12 @@ from mtlkit.experiments.tuning import read_best
 from mtlkit.tracking import TRACK
 from mtlkit.training.settings import TrainConfig
 
-#: The split settings ``mtlkit train`` shares with ``mtlkit compare``.
-SPLIT_PARAMS = tuple(p for p in GRID_PARAMS if p.name in ("split_seed", "fractions"))
+#: The data settings ``mtlkit train`` (and ``predict``: streaming) share with ``mtlkit compare``.
+SPLIT_PARAMS = tuple(p for p in GRID_PARAMS if p.name in ("split_seed", "fractions", "stream"))
+STREAM = tuple(p for p in SPLIT_PARAMS if p.name == "stream")
 TRAIN_FLAGS = tuple(p for p in TrainConfig.params() if p.name != "progress")
+#: The file in ``--out`` where training saves its state after every epoch until it converges.
+STATE_FILE = "training_state.pt"
 
 TRAIN_DOC = """Fit one model on your files and save it (with its preprocessor).
 
@@ -59,6 +62,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="the settings 'mtlkit tune' saved (best.json): model, strategy and training settings",
     )
     p.add_argument("--out", type=Path, required=True, help="the folder to save the model in")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="train data-parallel in N processes on this machine (torch.distributed: Gloo on "
+        "CPUs, NCCL with a GPU each); the same as 'torchrun --nproc-per-node N -m mtlkit "
+        "train ...' (default 1)",
+    )
     add_settings(p.add_argument_group("reading the files"), READ_PARAMS, defaults=True)
     add_settings(p.add_argument_group("split"), SPLIT_PARAMS, defaults=True)
     add_settings(p.add_argument_group("training settings"), TRAIN_FLAGS, defaults=False)
@@ -75,20 +86,53 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("model_dir", type=Path, help="a folder written by 'mtlkit train'")
     q.add_argument("data", nargs="+", help="data files, folders or globs to score")
     q.add_argument("--out", type=Path, required=True, help="the CSV file to write")
+    add_settings(q, STREAM, defaults=True)
     reading = q.add_argument_group("reading the files (default: the model's own settings)")
     add_settings(reading, FEATURE_READ_PARAMS, defaults=False)
 
 
+def streaming(args: argparse.Namespace) -> bool:
+    """Whether to stream ``args.data`` (``--stream``, else Parquet data above the size)."""
+    from mtlkit.data.streaming import STREAM_ABOVE, streams_by_default
+
+    if args.stream is not None:
+        return args.stream
+    if streams_by_default(args.data):
+        print(
+            f"streaming the data (Parquet over {STREAM_ABOVE / 2**30:.0f} GiB; --no-stream "
+            "loads it whole)",
+            flush=True,
+        )
+        return True
+    return False
+
+
 def run_train(args: argparse.Namespace) -> int:
+    from mtlkit.training import distributed  # here: loads PyTorch
+
+    if args.nproc < 1:
+        raise ConfigError(f"--nproc must be a positive integer, got {args.nproc}.")
+    if args.nproc > 1 and not distributed.launched():
+        distributed.launch(args.nproc, args.argv)  # each rank runs this command again
+        return 0
+    with distributed.process_group():
+        return _train(args, distributed.is_main())
+
+
+def _train(args: argparse.Namespace, main: bool) -> int:
+    """Train (as one rank of several, when launched so); only rank 0 (``main``) evaluates on
+    the test split, writes the model folder and prints."""
     import pandas as pd
 
     from mtlkit.data.loading import load_tables
     from mtlkit.data.splits import check_splits, split_table
-    from mtlkit.files import atomic_write_json
+    from mtlkit.data.stream_split import split_stream
+    from mtlkit.data.streaming import stream_tables
+    from mtlkit.files import atomic_write_json, check_output_folder
     from mtlkit.tracking import make_tracker
     from mtlkit.tracking.fit import log_fit
-    from mtlkit.training.estimator import MultiTaskEstimator  # here: loads PyTorch
-    from mtlkit.training.model_folder import check_model_target
+    from mtlkit.training.estimator import MultiTaskEstimator
+    from mtlkit.training.trainer import load_torch
 
     model, model_params, strategy, strategy_params, saved = _choices(args)
     settings = {**saved, **given_settings(args, TRAIN_FLAGS)}
@@ -102,18 +146,37 @@ def run_train(args: argparse.Namespace) -> int:
         **model_params,
     )
     est.check_params()  # every setting checked before the data is read
-    check_model_target(args.out)
+    check_output_folder(args.out, "--out")
     tracker = make_tracker(args.track)
     split = {p.name: p.validate(getattr(args, p.name)) for p in SPLIT_PARAMS}
     check_fractions(split["fractions"])
     options = {p.name: getattr(est, p.name) for p in READ_PARAMS}
-    table = load_tables(args.data, labels=args.labels, **options)
-    train, val, test = split_table(table, split["fractions"], seed=split["split_seed"])
-    check_splits(train, val, test)
-    est.fit(train, validation=val)
+    if streaming(args):
+        del options["encoding"]  # Parquet: no text encoding
+        table = stream_tables(args.data, labels=args.labels, **options)
+        train, val, test = split_stream(table, split["fractions"], seed=split["split_seed"])
+    else:
+        table = load_tables(args.data, labels=args.labels, **options)
+        train, val, test = split_table(table, split["fractions"], seed=split["split_seed"])
+        check_splits(train, val, test)
+    state_path = args.out / STATE_FILE
+    state = None
+    if state_path.is_file():
+        state = load_torch(state_path)
+        if main:
+            print(
+                f"continuing the training saved in {state_path} after epoch "
+                f"{len(state['history']['epochs'])} (delete it to start over)",
+                flush=True,
+            )
+    est.fit(train, validation=val, state=state, state_path=state_path)
+    if not main:
+        return 0
     metrics = est.evaluate(test)
     est.save(args.out)
     atomic_write_json(args.out / "test_metrics.json", metrics)
+    if est.history_.converged:
+        state_path.unlink(missing_ok=True)  # kept otherwise: a larger --epochs continues it
     history = est.history_
     done = (
         "converged (early stopping ended it)"
@@ -151,17 +214,38 @@ def _choices(args: argparse.Namespace) -> tuple[str, dict, str, dict, dict]:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from mtlkit.files import atomic_write_text, check_output_file
+    from mtlkit.data.stream_batches import StreamingData
+    from mtlkit.data.streaming import stream_features
+    from mtlkit.files import atomic_writer, check_output_file
     from mtlkit.training.estimator import MultiTaskEstimator  # here: loads PyTorch
 
     check_output_file(args.out, "--out")
     est = MultiTaskEstimator.load(args.model_dir)
     est.set_params(**given_settings(args, FEATURE_READ_PARAMS))
-    table = est.read_features(args.data)
-    scores = est.predict_proba(table)
-    columns: dict = {"source": table.source}
+    ignore = est.schema_.task_names
+    if streaming(args):  # one record batch at a time, written as it is scored
+        data = StreamingData(
+            stream_features(args.data, ignore=ignore), est.preprocessor_, require_labels=False
+        )
+        parts = ((path, chunk) for path, chunk in data.chunks())
+    else:
+        table = est.read_features(args.data)  # with the kinds the model was fitted with
+        parts = [(table.source, est.preprocessor_.transform(table, require_labels=False))]
+    rows = 0
+    with atomic_writer(args.out, "w") as out:
+        for source, chunk in parts:
+            frame = _scores_frame(est, source, est.trainer_.predict_scores(chunk, conditional=True))
+            frame.to_csv(out, index=False, header=rows == 0)
+            rows += len(frame)
+    print(f"{rows:,} rows scored for {est.schema_.task_names}; written to {args.out}")
+    return 0
+
+
+def _scores_frame(est, source, scores: dict):  # noqa: ANN001, ANN202
+    """One CSV row per scored row: its source file, then the scores of every task."""
+    import pandas as pd
+
+    columns: dict = {"source": source}
     for spec in est.schema_.tasks:
         values = scores.pop(spec.name)
         if spec.kind == "multiclass":
@@ -170,7 +254,4 @@ def run_predict(args: argparse.Namespace) -> int:
         else:
             columns[spec.name] = values
     columns.update(scores)  # conditional funnel probabilities, e.g. ESMM's pCVR
-    frame = pd.DataFrame(columns)
-    atomic_write_text(args.out, frame.to_csv(index=False))
-    print(f"{len(frame):,} rows scored for {est.schema_.task_names}; written to {args.out}")
-    return 0
+    return pd.DataFrame(columns)

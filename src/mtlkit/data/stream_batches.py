@@ -203,7 +203,9 @@ class StreamingData:
 
     ``rank``/``world_size`` select this process's shard for data-parallel training (see
     :func:`shard`; with ``equal_steps`` every rank yields the same number of batches, so no
-    rank waits for another at the end of an epoch). ``buffer_rows`` bounds the shuffle
+    rank waits for another at the end of an epoch); ``batch_size`` stays the size of the
+    batch all ranks train on together, each rank yielding ``batch_size // world_size`` rows
+    of it. ``buffer_rows`` bounds the shuffle
     buffer, ``read_rows`` the record batches read; a background thread reads and encodes up
     to ``prefetch`` record batches ahead of training (0: no thread). With
     ``require_labels=False`` label columns absent from the data are masked out (prediction).
@@ -249,9 +251,32 @@ class StreamingData:
         """Rows this rank yields per epoch."""
         return self.num_rows
 
+    def shard(self, rank: int, world_size: int) -> StreamingData:
+        """The same stream as rank ``rank`` of ``world_size`` reads it (with equal steps)."""
+        return StreamingData(
+            self.table,
+            self.preprocessor,
+            buffer_rows=self.buffer_rows,
+            read_rows=self.read_rows,
+            rank=rank,
+            world_size=world_size,
+            require_labels=self.require_labels,
+            prefetch=self.prefetch,
+        )
+
+    def local_batch_size(self, batch_size: int) -> int:
+        """Rows of this rank's part of a batch of ``batch_size`` rows."""
+        batch_size = check_positive_int("batch_size", batch_size)
+        if batch_size < self.world_size:
+            raise ConfigError(
+                f"batch_size ({batch_size}) must be at least the number of processes "
+                f"({self.world_size}): each trains its share of every batch."
+            )
+        return batch_size // self.world_size
+
     def num_batches(self, batch_size: int) -> int:
         """Batches per epoch, the same on every rank when ``equal_steps``."""
-        return math.ceil(self.num_rows / batch_size)
+        return math.ceil(self.num_rows / self.local_batch_size(batch_size))
 
     def _shard(self, order: Sequence[int]) -> list[Piece]:
         groups = self.table.row_groups
@@ -268,13 +293,20 @@ class StreamingData:
         for path, frame in self.table.frames(pieces, self.columns, self.read_rows):
             yield self._encode(frame, path)
 
+    def chunks(self) -> Iterator[tuple[str, Batch]]:
+        """This rank's rows in file order, one encoded record batch at a time, each with the
+        file it comes from (e.g. to write predictions next to their source)."""
+        pieces = self._shard(range(len(self.table.row_groups)))
+        for path, frame in self.table.frames(pieces, self.columns, self.read_rows):
+            yield path, self._encode(frame, path)
+
     def batches(
         self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None
     ) -> Iterator[Batch]:
         """One epoch of batches. Without ``shuffle``: the rows in file order. With it: the row
         groups in an order drawn from ``generator`` (identically on every rank when their
         generators agree), then through the shuffle buffer."""
-        batch_size = check_positive_int("batch_size", batch_size)
+        batch_size = self.local_batch_size(batch_size)
         order: Sequence[int] = range(len(self.table.row_groups))
         buffer = None
         if shuffle:

@@ -307,6 +307,26 @@ def _physical_schema(fragment: ds.ParquetFileFragment) -> pa.Schema:
     return schema
 
 
+#: Parquet data larger than this on disk is streamed by ``mtlkit train / compare / predict``
+#: unless ``--no-stream`` is given (decoded, it takes several times more memory).
+STREAM_ABOVE = 2**30
+
+
+def streams_by_default(sources: PathLike | Sequence[PathLike]) -> bool:
+    """Whether ``sources`` hold Parquet files only, more than :data:`STREAM_ABOVE` bytes."""
+    total = 0
+    for item in [sources] if isinstance(sources, (str, Path)) else sources:
+        path = Path(item)
+        found = path.rglob("*") if path.is_dir() else map(Path, glob.glob(str(item)))
+        for file in found:
+            if not file.is_file() or file.name.startswith(("_", ".")):
+                continue
+            if not file.name.endswith(".parquet"):
+                return False
+            total += file.stat().st_size
+    return total > STREAM_ABOVE
+
+
 def csv_to_parquet(
     source: PathLike,
     target: PathLike,

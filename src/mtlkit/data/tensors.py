@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -20,36 +20,66 @@ class Batch:
     def __len__(self) -> int:
         return self.y.shape[0]
 
+    def to(self, device: torch.device | str) -> Batch:
+        """The same rows on ``device`` (no copy when they are already there)."""
+        return Batch(
+            self.x_cat.to(device), self.x_num.to(device), self.y.to(device), self.mask.to(device)
+        )
+
+
+def rank_part(n: int, rank: int, world_size: int) -> slice:
+    """The rows ``rank`` of ``world_size`` takes of ``n`` rows: a contiguous share, sizes
+    differing by at most one."""
+    return slice(n * rank // world_size, n * (rank + 1) // world_size)
+
 
 @dataclass
 class TensorData(Batch):
-    """A whole split as tensors; `batches` slices it without copying row by row."""
+    """A whole split as tensors; `batches` slices it without copying row by row.
+
+    With ``world_size > 1`` (data-parallel training, see :meth:`shard`) the split is still
+    whole on every rank, and ``batches`` and ``subset`` give rank ``rank`` its share of each
+    batch: the ranks' shares of one batch together are the batch one process would train on.
+    """
+
+    rank: int = 0
+    world_size: int = 1
+
+    def shard(self, rank: int, world_size: int) -> TensorData:
+        """This split as rank ``rank`` of ``world_size`` sees it (the tensors are shared)."""
+        return replace(self, rank=rank, world_size=world_size)
+
+    def num_batches(self, batch_size: int) -> int:
+        """Batches per epoch (the same on every rank); a last batch with fewer rows than
+        ranks is left out when sharded."""
+        full, rest = divmod(len(self), batch_size)
+        return full + (rest >= self.world_size)
 
     def batches(
         self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None
     ) -> Iterator[Batch]:
-        """Yield mini-batches; with ``shuffle`` the split is permuted once, then sliced."""
+        """Yield mini-batches; with ``shuffle`` the split is permuted once, then sliced (the
+        same permutation on every rank whose generator is seeded alike)."""
         n = len(self)
         if shuffle:
             perm = torch.randperm(n, generator=generator)
             data = Batch(self.x_cat[perm], self.x_num[perm], self.y[perm], self.mask[perm])
         else:
             data = self
-        for start in range(0, n, batch_size):
-            end = start + batch_size
-            yield Batch(
-                data.x_cat[start:end],
-                data.x_num[start:end],
-                data.y[start:end],
-                data.mask[start:end],
-            )
+        for k in range(self.num_batches(batch_size)):
+            start = k * batch_size
+            part = rank_part(min(batch_size, n - start), self.rank, self.world_size)
+            rows = slice(start + part.start, start + part.stop)
+            yield Batch(data.x_cat[rows], data.x_num[rows], data.y[rows], data.mask[rows])
 
     def to(self, device: torch.device | str) -> TensorData:
         """The same split on ``device`` (no copy when it is already there)."""
-        return TensorData(
-            self.x_cat.to(device), self.x_num.to(device), self.y.to(device), self.mask.to(device)
-        )
+        return replace(self, **vars(Batch.to(self, device)))
 
     def subset(self, index: torch.Tensor) -> TensorData:
-        """Rows selected by an index or boolean tensor."""
+        """Rows selected by an index or boolean tensor (this rank's share of them when
+        sharded), as an unsharded split."""
+        if index.dtype == torch.bool:
+            index = index.nonzero().flatten()
+        index = index[rank_part(len(index), self.rank, self.world_size)]
         return TensorData(self.x_cat[index], self.x_num[index], self.y[index], self.mask[index])

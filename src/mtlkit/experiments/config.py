@@ -148,6 +148,13 @@ class CompareConfig:
     fractions: list[float] = setting(
         (0.7, 0.15, 0.15), "floats", "train, validation and test shares of the rows", low=0.0
     )
+    stream: bool | None = setting(
+        None,
+        "bool",
+        "read Parquet data batch by batch instead of loading it whole (the splits then take "
+        "whole row groups, see docs/scaling.md); unset: stream Parquet data over 1 GiB on disk",
+        optional=True,
+    )
     metric: str = setting("roc_auc", "str", "the test metric compared", choices=METRIC_NAMES)
     dataset_options: dict = setting(
         None, "mapping", "built-in data sets only: loader options", optional=True
@@ -244,6 +251,15 @@ class CompareConfig:
         return None
 
     @property
+    def streamed(self) -> bool:
+        """Whether the data is streamed (``stream``, else Parquet files above the size)."""
+        from mtlkit.data.streaming import streams_by_default
+
+        if self.builtin is not None:
+            return False
+        return streams_by_default(self.data) if self.stream is None else self.stream
+
+    @property
     def higher_is_better(self) -> bool:
         return metric(self.metric).higher_is_better
 
@@ -309,6 +325,15 @@ class CompareConfig:
             raise ConfigError(
                 f"{' and '.join(changed)} only reads your own files, not the built-in data "
                 f"set {self.builtin!r}; remove that setting."
+            )
+        if self.label_fractions and self.streamed:
+            raise ConfigError(
+                "label_fractions thin out labels in memory; they do not apply to streamed data "
+                "(leave them out, or load the data whole with --no-stream)."
+            )
+        if self.stream and self.builtin is not None:
+            raise ConfigError(
+                f"stream applies to Parquet files, not to the built-in data set {self.builtin!r}."
             )
         if self.dataset_options and self.builtin is None:
             raise ConfigError(

@@ -8,6 +8,8 @@ from mtlkit import datasets
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.data.splits import check_splits, keep_label_fraction, split_table
+from mtlkit.data.stream_split import split_stream
+from mtlkit.data.streaming import StreamingTable, stream_tables
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import SYNTHETIC, CompareConfig
@@ -54,8 +56,13 @@ def load_data(config: CompareConfig, correlation: float | None = None) -> MultiT
 
 def load_splits(
     config: CompareConfig, correlation: float | None = None
-) -> tuple[MultiTaskTable, MultiTaskTable, MultiTaskTable]:
-    """(train, validation, test): the same for every cell, fixed by ``config.split_seed``."""
+) -> tuple[MultiTaskTable, MultiTaskTable, MultiTaskTable] | tuple[StreamingTable, ...]:
+    """(train, validation, test): the same for every cell, fixed by ``config.split_seed``;
+    streamed tables split by row groups when ``config.streamed``."""
+    if config.streamed:
+        options = {k: v for k, v in config.read_options().items() if k != "encoding"}
+        table = stream_tables(config.data, labels=config.labels, **options)
+        return split_stream(table, config.fractions, seed=config.split_seed)
     splits = split_table(load_data(config, correlation), config.fractions, seed=config.split_seed)
     check_splits(*splits)
     return splits

@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from mtlkit.data.schema import MultiTaskTable
+from mtlkit.data.streaming import StreamingTable
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import check_reported
 from mtlkit.experiments.cells import (
@@ -76,6 +78,9 @@ def prepare_run_dir(config: CompareConfig, run_dir: Path) -> None:
     atomic_write_json(saved_path, current)
 
 
+BACKENDS = ("local", "ray")
+
+
 def run_grid(
     config: CompareConfig,
     run_dir: Path,
@@ -83,16 +88,22 @@ def run_grid(
     progress: bool = True,
     on_start: Callable[[int, int, int], None] | None = None,
     tracking: CellTracking | None = None,
+    backend: str = "local",
+    ray_address: str | None = None,
 ) -> tuple[int, int]:
     """Run the cells of ``config`` that ``run_dir`` does not hold yet, and continue those that
     did not converge within a smaller epoch budget; returns (ran, skipped).
 
-    With ``jobs > 1`` cells run in that many worker processes (one torch thread each).
+    With ``jobs > 1`` cells run in that many worker processes (one torch thread each); with
+    ``backend="ray"`` each cell is a Ray task (see :mod:`.ray_backend`) and ``jobs`` bounds the
+    cells in flight. Either way each cell writes its record into ``run_dir`` atomically.
     ``on_start(todo, done, continued)`` is called once the pending cells are known
     (``continued`` of the ``todo`` cells resume from their saved state). With ``tracking``
     each cell is logged as a child of the grid's tracked run (see :mod:`mtlkit.tracking`).
     A grid that tunes (``config.tune``) runs its studies first (:func:`tune_grid`).
     """
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {list(BACKENDS)}, got {backend!r}.")
     run_dir = Path(run_dir)
     check_data(config)  # bad data fails before the run folder is touched or any training
     prepare_run_dir(config, run_dir)
@@ -108,7 +119,11 @@ def run_grid(
     bar = tqdm(total=len(cells), initial=done, desc="grid cells", unit="cell", disable=not progress)
     raw = config.to_dict()
     try:
-        if jobs <= 1:
+        if backend == "ray":
+            from mtlkit.experiments.ray_backend import run_on_ray
+
+            run_on_ray(raw, todo, run_dir, jobs, bar, ray_address, tracking)
+        elif jobs <= 1:
             for cell in todo:
                 bar.set_postfix_str(cell.id)
                 bar.update(run_cell(raw, cell, run_dir, tracking))
@@ -195,8 +210,16 @@ def check_data(config: CompareConfig) -> None:
     for correlation in config.correlations or [None]:
         for fraction in config.label_fraction_values() or [None]:
             train, _, _ = _splits(config, correlation, fraction)
-        check_reported(config.metric, train.tasks, "metric")
-        check_reported(config.train.monitor, train.tasks, "monitor")
+        tasks = train.tasks if isinstance(train, MultiTaskTable) else _stream_tasks(train)
+        check_reported(config.metric, tasks, "metric")
+        check_reported(config.train.monitor, tasks, "monitor")
+
+
+def _stream_tasks(train: StreamingTable) -> list:
+    """The tasks of a streamed training split (one pass over it, as each cell makes)."""
+    from mtlkit.data.stream_fit import fit_preprocessor
+
+    return list(fit_preprocessor(train).schema().tasks)
 
 
 def run_cell(

@@ -10,6 +10,7 @@ one draws.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import sqlalchemy
 from optuna.trial import TrialState
 
 from mtlkit.data.schema import MultiTaskTable
@@ -63,10 +65,19 @@ def storage(run_dir: Path) -> optuna.storages.RDBStorage:
     """The Optuna storage of ``run_dir`` (created with its tables on first use)."""
     path = Path(run_dir) / TUNING_DIR / STORAGE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A long busy timeout: studies running in parallel processes share the file.
-    return optuna.storages.RDBStorage(
-        f"sqlite:///{path.resolve()}", engine_kwargs={"connect_args": {"timeout": 120}}
-    )
+    # A long busy timeout: studies running in parallel processes share the file. Two
+    # processes opening a new file at once may both try to create the tables; the loser
+    # finds them made on its next try.
+    url = f"sqlite:///{path.resolve()}"
+    options = {"connect_args": {"timeout": 120}}
+    for _ in range(4):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=options)
+        except sqlalchemy.exc.OperationalError as err:
+            if "already exists" not in str(err):
+                raise
+            time.sleep(0.2)
+    return optuna.storages.RDBStorage(url, engine_kwargs=options)
 
 
 def run_study(

@@ -54,6 +54,12 @@ EXPERT_HIDDEN = Sizes(
     "layer widths of each expert",
     search=Choice(((16,), (32,), (64,), (64, 32))),
 )
+N_TASK_EXPERTS = Int(
+    "n_task_experts", 2, "experts each task owns (per level)", low=1, search=Range(1, 4)
+)
+N_SHARED_EXPERTS = Int(
+    "n_shared_experts", 2, "experts shared by all tasks (per level)", low=1, search=Range(1, 4)
+)
 FUNNEL_TOWER_HIDDEN = Sizes(
     "tower_hidden",
     (32, 16),
@@ -73,7 +79,8 @@ class MTLModel(nn.Module):
     :meth:`task_modules` (everything else counts as shared) and, when they have gates, store
     the last forward's gate weights in ``self.last_gates`` (task -> ``(B, n_experts)``).
     A model with an extra training objective (AITM's calibrator, a load-balancing term)
-    returns it from :meth:`auxiliary_loss`, which the trainer adds to the task losses.
+    returns it from :meth:`auxiliary_loss` (or, when it needs the labels, from
+    :meth:`label_loss`), which the trainer adds to the task losses.
     """
 
     #: Sequential-task models (ESMM, AITM) name the role of each task in order; None = any.
@@ -125,6 +132,16 @@ class MTLModel(nn.Module):
         """An extra loss term from the last forward pass (e.g. a calibrator), or None.
 
         The trainer adds it, unweighted, to what every strategy backpropagates.
+        """
+        return None
+
+    def label_loss(self, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+        """An extra loss term of the last forward pass that needs the labels ``(B, T)``, or
+        None (e.g. ESCM2's counterfactual CVR risk).
+
+        ``mask`` marks the labels the current step trains (labelled, and of a task the step
+        trains), so a masked label must not reach it. The trainer adds it, unweighted, with
+        :meth:`auxiliary_loss`.
         """
         return None
 

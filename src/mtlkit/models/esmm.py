@@ -38,9 +38,11 @@ class ESMM(MTLModel):
     """
 
     task_roles = ("ctr", "ctcvr")
+    #: The registered name, for error messages (models built on ESMM set their own).
+    model_name = "esmm"
 
     def __init__(self, schema: Schema, *, tower_hidden: Sequence[int], **common) -> None:
-        check_sequential_tasks("esmm", schema, ORDER, n_tasks=2)
+        check_sequential_tasks(self.model_name, schema, ORDER, n_tasks=2)
         super().__init__(schema, **common)
         in_dim = self.encoder.output_dim
         self.ctr_tower = Tower(in_dim, tower_hidden, 1, **self.block_kwargs)
@@ -49,9 +51,14 @@ class ESMM(MTLModel):
         self.last_cvr: torch.Tensor | None = None
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = self.encoder(x_cat, x_num)
-        p_ctr = torch.sigmoid(self.ctr_tower(x))
-        p_cvr = torch.sigmoid(self.cvr_tower(x))
+        return self.outputs(*self.probabilities(self.encoder(x_cat, x_num)))
+
+    def probabilities(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """pCTR and pCVR of the encoded rows ``x``."""
+        return torch.sigmoid(self.ctr_tower(x)), torch.sigmoid(self.cvr_tower(x))
+
+    def outputs(self, p_ctr: torch.Tensor, p_cvr: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The task outputs (pCTR, pCTCVR = pCTR x pCVR); keeps pCVR in ``last_cvr``."""
         self.last_cvr = p_cvr.detach()
         ctr, ctcvr = self.task_names
         return {ctr: p_ctr, ctcvr: p_ctr * p_cvr}

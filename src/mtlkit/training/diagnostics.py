@@ -15,11 +15,18 @@ import torch
 from torch import nn
 from torchjd.autojac import jac
 
+from mtlkit.training.distributed import all_reduce
+
 
 def task_gradients(losses: torch.Tensor, params: Sequence[nn.Parameter]) -> torch.Tensor:
-    """``(T, P)`` matrix of each loss's gradient w.r.t. ``params``, flattened; keeps the graph."""
+    """``(T, P)`` matrix of each loss's gradient w.r.t. ``params``, flattened; keeps the graph.
+
+    In data-parallel training the rows are summed over the ranks: with the trainer's global
+    losses (:func:`mtlkit.training.distributed.global_losses`) they are the gradients of the
+    whole batch's losses, the same on every rank. Every rank must then call this together.
+    """
     rows = jac(losses, list(params), retain_graph=True)
-    return torch.cat([r.reshape(len(losses), -1) for r in rows], dim=1)
+    return all_reduce(torch.cat([r.reshape(len(losses), -1) for r in rows], dim=1))
 
 
 def probe_steps(n_steps: int, n_probes: int) -> set[int]:

@@ -29,15 +29,19 @@ from mtlkit.data.loading import Sources, load_features, load_tables
 from mtlkit.data.read_options import FEATURE_READ_PARAMS, READ_PARAMS, read_options
 from mtlkit.data.schema import TASK_KINDS, MultiTaskTable, Schema
 from mtlkit.data.splits import check_splits, split_table
+from mtlkit.data.stream_batches import StreamingData
+from mtlkit.data.stream_fit import fit_preprocessor
+from mtlkit.data.stream_split import split_stream
+from mtlkit.data.streaming import READ_ROWS, StreamingTable
 from mtlkit.data.tensors import TensorData
 from mtlkit.errors import ConfigError, DataError, ModelFileError
-from mtlkit.evaluation.metrics import all_task_metrics
 from mtlkit.evaluation.record import History
 from mtlkit.files import atomic_write_json
 from mtlkit.models import check_hyperparameters, create
 from mtlkit.models.base import MTLModel
 from mtlkit.params import Float, Param, Str
 from mtlkit.tracking import TRACK, make_tracker
+from mtlkit.training import distributed
 from mtlkit.training.model_folder import (
     META,
     load_weights,
@@ -99,7 +103,9 @@ class MultiTaskEstimator(BaseEstimator):
     Data: ``fit``/``predict``/``score`` take a :class:`~mtlkit.data.schema.MultiTaskTable`,
     or files / folders / data frames with the ``labels`` columns (a missing label is
     masked), or scikit-learn style ``X`` (features) and ``y`` (one column per task, NaN
-    where a label is missing).
+    where a label is missing), or a Parquet dataset too large for memory opened with
+    :func:`~mtlkit.data.streaming.stream_tables` (streamed batch by batch; see
+    docs/scaling.md).
     """
 
     def __init__(self, model: str = "mmoe", **params: Any) -> None:
@@ -164,6 +170,7 @@ class MultiTaskEstimator(BaseEstimator):
         *,
         validation: MultiTaskTable | Sources | None = None,
         state: dict | None = None,
+        state_path: str | Path | None = None,
         on_epoch: Callable[[int, float], None] | None = None,
     ) -> MultiTaskEstimator:
         """Fit the preprocessor on the training rows and train the model, early-stopping on
@@ -173,33 +180,30 @@ class MultiTaskEstimator(BaseEstimator):
         ``fit(train_table, val_table)`` (a table as the second argument) is read as
         ``fit(train_table, validation=val_table)``, as in earlier versions. ``state`` (the
         :meth:`training_state` of an earlier fit on the same data with the same settings
-        and fewer ``epochs``) continues that fit instead of starting over. ``on_epoch`` is
-        :meth:`Trainer.fit <mtlkit.training.trainer.Trainer.fit>`'s per-epoch callback.
+        and fewer ``epochs``) continues that fit instead of starting over; with
+        ``state_path`` that state is saved there after every epoch (by rank 0 alone in
+        data-parallel training), so a killed fit continues from its last epoch. ``on_epoch``
+        is :meth:`Trainer.fit <mtlkit.training.trainer.Trainer.fit>`'s per-epoch callback.
         """
         config = self.check_params()
         tracker = make_tracker(self.track)  # a missing tracking package fails before training
         if isinstance(y, MultiTaskTable) and validation is None:
             y, validation = None, y
-        train = self._table(X, y)
-        if validation is None:
-            f = self.validation_fraction
-            train, val, _ = split_table(train, (1 - f, f, 0.0), seed=config.seed)
+        if isinstance(X, StreamingTable):
+            train_t, val_t = self._streams(X, validation, config)
         else:
-            val = self._table(validation, None)
-        check_splits(train, val)
-        self.preprocessor_ = Preprocessor(self.feature_kinds).fit(train)
-        train_t = self.preprocessor_.transform(train)
-        val_t = self.preprocessor_.transform(val)
+            train_t, val_t = self._tensors(X, y, validation, config)
         self.schema_ = self.preprocessor_.schema()
-        self.n_features_in_ = len(train.features.columns)
         torch.manual_seed(config.seed)
         self.model_ = create(self.model, self.schema_, **self.model_params)
         self._check_funnel(train_t)
-        self.trainer_ = Trainer(self.model_, config, self.strategy, self.strategy_params)
+        self.trainer_ = Trainer(
+            self.model_, config, self.strategy, self.strategy_params, state_path=state_path
+        )
         start = time.perf_counter()
         self.history_: History = self.trainer_.fit(train_t, val_t, state=state, on_epoch=on_epoch)
         self.fit_time_ = time.perf_counter() - start
-        if tracker is not None:
+        if tracker is not None and distributed.is_main():  # one run, not one per rank
             from mtlkit.tracking.fit import log_fit
 
             self.tracked_run_ = log_fit(tracker, self, f"{self.model}-{self.strategy}")
@@ -211,11 +215,54 @@ class MultiTaskEstimator(BaseEstimator):
         self._check_fitted()
         return self.trainer_.training_state()
 
-    def _check_funnel(self, train: TensorData) -> None:
+    def _tensors(
+        self, X: Any, y: Any, validation: Any, config: TrainConfig
+    ) -> tuple[TensorData, TensorData]:  # noqa: N803
+        """In-memory training and validation splits; fits the preprocessor."""
+        train = self._table(X, y)
+        if validation is None:
+            f = self.validation_fraction
+            train, val, _ = split_table(train, (1 - f, f, 0.0), seed=config.seed)
+        else:
+            val = self._table(validation, None)
+        check_splits(train, val)
+        self.preprocessor_ = Preprocessor(self.feature_kinds).fit(train)
+        self.n_features_in_ = len(train.features.columns)
+        return self.preprocessor_.transform(train), self.preprocessor_.transform(val)
+
+    def _streams(
+        self, train: StreamingTable, validation: Any, config: TrainConfig
+    ) -> tuple[StreamingData, StreamingData]:
+        """Streamed training and validation splits (the validation rows: a
+        ``validation_fraction`` of the row groups, see :func:`split_stream`, or the stream
+        given); the preprocessor is fitted in one pass (by rank 0 alone, with several ranks)."""
+        if validation is None:
+            f = self.validation_fraction
+            train, val, _ = split_stream(train, (1 - f, f, 0.0), seed=config.seed)
+        elif isinstance(validation, StreamingTable):
+            val = validation
+        else:
+            raise ConfigError(
+                "a streamed training table takes a streamed validation table "
+                "(stream_tables(...)), or none (a validation_fraction of its row groups)."
+            )
+        prep = Preprocessor(self.feature_kinds)
+        self.preprocessor_ = distributed.from_main(lambda: fit_preprocessor(train, prep))
+        self.n_features_in_ = len(train.features)
+        return StreamingData(train, self.preprocessor_), StreamingData(val, self.preprocessor_)
+
+    def _check_funnel(self, train: TensorData | StreamingData) -> None:
         """The funnel-order check of sequential models; ``funnel_check="warn"`` lets training
-        go on, saying what the model then assumes."""
+        go on, saying what the model then assumes. A stream is checked batch by batch (up to
+        its first batch with a row out of order)."""
+        if self.model_.task_roles is None:
+            return
         try:
-            self.model_.check_labels(train.y, train.mask)
+            if isinstance(train, TensorData):
+                self.model_.check_labels(train.y, train.mask)
+            else:
+                for batch in train.batches(READ_ROWS):
+                    self.model_.check_labels(batch.y, batch.mask)
         except DataError as err:
             if self.funnel_check == "error":
                 raise
@@ -239,8 +286,7 @@ class MultiTaskEstimator(BaseEstimator):
         ``"conversion"`` (pCTCVR) and ``"conversion_given_click"`` (pCVR).
         """
         self._check_fitted()
-        data = self.preprocessor_.transform(self._features(X), require_labels=False)
-        return self.trainer_.predict_scores(data, conditional=True)
+        return self.trainer_.predict_scores(self._data(self._features(X), False), conditional=True)
 
     def predict(self, X: MultiTaskTable | Sources | np.ndarray) -> dict[str, np.ndarray]:  # noqa: N803
         """Predicted labels in the original label values (classes) or predicted values."""
@@ -258,10 +304,7 @@ class MultiTaskEstimator(BaseEstimator):
     def evaluate(self, X: MultiTaskTable | Sources | np.ndarray, y: Any = None) -> dict:  # noqa: N803
         """Metrics per task on the labelled rows: ``{task: {metric: value}}``."""
         self._check_fitted()
-        table = self._table(X, y)
-        data = self.preprocessor_.transform(table)
-        scores = self.trainer_.predict_scores(data)
-        return all_task_metrics(self.schema_.tasks, data.y.numpy(), data.mask.numpy(), scores)
+        return self.trainer_.evaluate(self._data(self._table(X, y)))
 
     def score(self, X: MultiTaskTable | Sources | np.ndarray, y: Any = None) -> float:  # noqa: N803
         """One number, higher is better (scikit-learn's model selection maximises it): the
@@ -284,9 +327,10 @@ class MultiTaskEstimator(BaseEstimator):
         """Write the model weights, its preprocessor, its settings and the training history
         (``history.json``, see :class:`~mtlkit.evaluation.record.History`) into ``folder``.
 
-        The files are written into a staging folder that then replaces ``folder`` (see
-        :mod:`~mtlkit.training.model_folder`): a failed save leaves a model saved there
-        before intact, and ``estimator.json`` records each file's checksum for ``load``."""
+        The files are written into a staging folder and moved into ``folder`` once all are
+        written (see :mod:`~mtlkit.training.model_folder`): a failed save leaves a model
+        saved there before intact, and ``estimator.json`` records each file's checksum for
+        ``load``."""
         self._check_fitted()
 
         def write(staging: Path) -> None:
@@ -339,10 +383,18 @@ class MultiTaskEstimator(BaseEstimator):
         return est
 
     # ---- helpers ------------------------------------------------------------------------
-    def _table(self, X: Any, y: Any) -> MultiTaskTable:  # noqa: N803
-        """Labelled data as a table: a table as is, files / frames with ``labels``, or
-        scikit-learn style ``X`` and ``y``."""
-        if isinstance(X, MultiTaskTable):
+    def _data(
+        self, table: MultiTaskTable | StreamingTable, require_labels: bool = True
+    ) -> TensorData | StreamingData:
+        """A table's rows encoded by the fitted preprocessor: tensors, or a stream of them."""
+        if isinstance(table, StreamingTable):
+            return StreamingData(table, self.preprocessor_, require_labels=require_labels)
+        return self.preprocessor_.transform(table, require_labels=require_labels)
+
+    def _table(self, X: Any, y: Any) -> MultiTaskTable | StreamingTable:  # noqa: N803
+        """Labelled data as a table: a table (or a streamed one) as is, files / frames with
+        ``labels``, or scikit-learn style ``X`` and ``y``."""
+        if isinstance(X, (MultiTaskTable, StreamingTable)):
             return X
         kinds = {"task_kinds": self.task_kinds, "feature_kinds": self.feature_kinds}
         options = self._read_settings(READ_PARAMS)
@@ -356,8 +408,8 @@ class MultiTaskEstimator(BaseEstimator):
             )
         return load_tables(X, list(self.labels), **kinds, **options)
 
-    def _features(self, X: Any) -> MultiTaskTable:  # noqa: N803
-        if isinstance(X, MultiTaskTable):
+    def _features(self, X: Any) -> MultiTaskTable | StreamingTable:  # noqa: N803
+        if isinstance(X, (MultiTaskTable, StreamingTable)):
             return X
         if not isinstance(X, (pd.DataFrame, str, Path, list, tuple)):
             X = _feature_frame(X, self.n_features_in_)  # noqa: N806

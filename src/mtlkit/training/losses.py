@@ -37,16 +37,20 @@ def masked_task_losses(
     y: torch.Tensor,
     mask: torch.Tensor,
     probability_outputs: frozenset[str] = frozenset(),
+    counts: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean loss over the labelled rows of each task, as a ``(T,)`` tensor.
 
     ``probability_outputs`` names the binary tasks whose outputs are probabilities, not logits.
+    ``counts`` (default: the batch's labelled rows per task) divides the sums instead; in
+    data-parallel training, the counts of the whole batch over all ranks give each rank its
+    share of the batch's mean.
 
     Unlabelled rows carry a finite placeholder target and are multiplied by a zero weight, so
     their gradient is exactly zero. A task with no labelled row in the batch gets loss 0.
     """
     weights = mask.to(y.dtype)
-    counts = weights.sum(0).clamp(min=1.0)
+    counts = (weights.sum(0) if counts is None else counts).clamp(min=1.0)
     losses = [
         (
             elementwise_loss(spec, logits[spec.name], y[:, k], spec.name in probability_outputs)

@@ -1,8 +1,8 @@
 """Model folders: written atomically, verified when read.
 
-:func:`write_model_folder` writes every file into a staging folder next to the target and
-then swaps it into place (:func:`mtlkit.files.replaced_folder`), so a failed save (a full
-disk, a crash) leaves the model saved there before intact. ``estimator.json`` records the
+:func:`write_model_folder` writes every file into a staging folder and moves them into place
+only once all are written (:func:`mtlkit.files.staged_files`), so a failed save (a full
+disk) leaves the model saved there before intact. ``estimator.json`` records the
 size and SHA-256 of every other file; :func:`read_meta` checks them and :func:`load_weights`
 checks that the weights are finite and fit the model, each problem told in one line
 (missing, truncated, changed after saving, incompatible).
@@ -19,31 +19,20 @@ import torch
 
 from mtlkit import files
 from mtlkit.errors import ModelFileError, WriteError
-from mtlkit.files import atomic_write_json, check_output_folder, replaced_folder
+from mtlkit.files import atomic_write_json, check_output_folder, staged_files
 
 META = "estimator.json"
 FORMAT = "mtlkit-model/2"
 
 
-def check_model_target(folder: str | Path) -> Path:
-    """``folder`` can receive a model: new, empty, or holding a model (which is replaced);
-    not a file, not read-only, not a folder of other files. Checked before training."""
-    folder = check_output_folder(folder, "model folder")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / META).is_file():
-        raise ModelFileError(
-            f"model folder {str(folder)!r} already holds other files (and no {META}); save "
-            "into a new or empty folder, or into a saved model's folder to replace that model."
-        )
-    return folder
-
-
 def write_model_folder(folder: str | Path, write: Callable[[Path], None], meta: dict) -> Path:
-    """Call ``write(staging)`` to write the model's files, add ``estimator.json`` (``meta``
-    plus the size and checksum of every file) and swap the staging folder into ``folder``."""
-    folder = check_model_target(folder)
+    """Call ``write(staging)`` to write the model's files into a staging folder, add
+    ``estimator.json`` (``meta`` plus the size and checksum of every file), then move them
+    into ``folder``, ``estimator.json`` last (other files of ``folder`` are kept)."""
+    folder = check_output_folder(folder, "model folder")
     existed = (folder / META).is_file()
     try:
-        with replaced_folder(folder) as staging:
+        with staged_files(folder, last=(META,)) as staging:
             write(staging)
             listed = {p.name: _fingerprint(p.read_bytes()) for p in sorted(staging.iterdir())}
             atomic_write_json(staging / META, {**meta, "format": FORMAT, "files": listed})

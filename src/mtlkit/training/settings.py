@@ -84,6 +84,12 @@ class TrainConfig:
         optional=True,
     )
     seed: int = setting(0, "int", "seed of the model's initial weights and batch order", low=0)
+    shuffle: bool = setting(
+        True,
+        "bool",
+        "shuffle the training rows each epoch (off: in their order, e.g. to check that a "
+        "stream trains as the same rows in memory do)",
+    )
     progress: bool = setting(True, "bool", "show progress bars")
     diagnostic_batches: int = setting(
         4,

@@ -6,23 +6,30 @@ import copy
 import io
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mtlkit.data.stream_batches import StreamingData
 from mtlkit.data.tensors import Batch, TensorData
 from mtlkit.errors import ConfigError, MtlkitError
 from mtlkit.evaluation.metrics import all_task_metrics, check_reported, metric
 from mtlkit.evaluation.record import History, is_converged
 from mtlkit.files import atomic_write_bytes
 from mtlkit.models.base import MTLModel
+from mtlkit.training import distributed
 from mtlkit.training.diagnostics import ConflictMonitor, probe_steps
+from mtlkit.training.distributed import share
 from mtlkit.training.losses import masked_task_losses, output_to_scores
 from mtlkit.training.settings import TrainConfig, auto_batch_size
 from mtlkit.training.strategies import Strategy, check_strategy, make_strategy
+from mtlkit.training.strategies.base import check_streams
+
+#: A split to train or evaluate on: tensors in memory, or a stream read batch by batch.
+Data = TensorData | StreamingData
 
 
 def resolve_device(device: str) -> torch.device:
@@ -66,6 +73,7 @@ class Trainer:
         strategy: str = "joint",
         strategy_params: dict | None = None,
         checkpoint_path: str | Path | None = None,
+        state_path: str | Path | None = None,
     ) -> None:
         self.model = model
         self.config = config or TrainConfig()
@@ -75,45 +83,78 @@ class Trainer:
         self.strategy_params = check_strategy(strategy, strategy_params)
         self.strategy: Strategy | None = None
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        #: Where rank 0 saves :meth:`training_state` after every epoch (a killed run continues
+        #: from it: ``fit(state=load_torch(state_path))``).
+        self.state_path = Path(state_path) if state_path else None
         self.history = History()
 
     # ---- evaluation -------------------------------------------------------------------
     @torch.inference_mode()
+    def _scored(
+        self, data: Data, batch_size: int, conditional: bool = False
+    ) -> Iterator[tuple[Batch, dict[str, torch.Tensor]]]:
+        """Each batch of ``data`` (in order) with the model's scores per task, on the CPU."""
+        self.model.eval()
+        device = next(self.model.parameters()).device
+        for batch in data.batches(batch_size):
+            on_device = batch.to(device)
+            out = self.model(on_device.x_cat, on_device.x_num)
+            scores = {
+                spec.name: output_to_scores(
+                    spec, out[spec.name], spec.name in self.model.probability_outputs
+                ).cpu()
+                for spec in self.tasks
+            }
+            if conditional:
+                scores |= {k: v.cpu() for k, v in self.model.conditional_outputs().items()}
+            yield batch, scores
+
     def predict_scores(
-        self, data: TensorData, batch_size: int = 16384, conditional: bool = False
+        self, data: Data, batch_size: int = 16384, conditional: bool = False
     ) -> dict[str, np.ndarray]:
         """Probabilities (classification) or predictions (regression) per task; with
         ``conditional``, also the model's conditional funnel probabilities (e.g. ESMM's
-        pCVR, see :meth:`~mtlkit.models.base.MTLModel.conditional_outputs`)."""
-        self.model.eval()
-        device = next(self.model.parameters()).device
+        pCVR, see :meth:`~mtlkit.models.base.MTLModel.conditional_outputs`). ``data`` is
+        read batch by batch (in memory or streamed)."""
         parts: dict[str, list[torch.Tensor]] = {t.name: [] for t in self.tasks}
-        for batch in data.batches(batch_size):
-            out = self.model(batch.x_cat.to(device), batch.x_num.to(device))
-            for spec in self.tasks:
-                is_prob = spec.name in self.model.probability_outputs
-                scores = output_to_scores(spec, out[spec.name], is_prob)
-                parts[spec.name].append(scores.cpu())
-            if conditional:
-                for name, values in self.model.conditional_outputs().items():
-                    parts.setdefault(name, []).append(values.cpu())
+        for _, scores in self._scored(data, batch_size, conditional):
+            for name, values in scores.items():
+                parts.setdefault(name, []).append(values)
         return {t: torch.cat(p).numpy() for t, p in parts.items()}
 
-    def evaluate(self, data: TensorData) -> dict[str, dict[str, float]]:
-        """Metrics per task on the labelled rows of ``data``."""
-        scores = self.predict_scores(data)
-        return all_task_metrics(self.tasks, data.y.numpy(), data.mask.numpy(), scores)
+    def evaluate(self, data: Data, batch_size: int = 16384) -> dict[str, dict[str, float]]:
+        """Metrics per task on the labelled rows of ``data``, read batch by batch."""
+        return all_task_metrics(self.tasks, *self._labelled_scores(data, batch_size))
+
+    def _labelled_scores(
+        self, data: Data, batch_size: int = 16384
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """The labels, label masks and scores of every row of ``data``, batch by batch."""
+        labels, masks, parts = [], [], {t.name: [] for t in self.tasks}
+        for batch, scores in self._scored(data, batch_size):
+            labels.append(batch.y)
+            masks.append(batch.mask)
+            for name, values in scores.items():
+                parts[name].append(values)
+        scores = {t: torch.cat(p).numpy() for t, p in parts.items()}
+        return torch.cat(labels).numpy(), torch.cat(masks).numpy(), scores
 
     # ---- training ---------------------------------------------------------------------
     def fit(
         self,
-        train: TensorData,
-        val: TensorData,
+        train: Data,
+        val: Data,
         *,
         state: dict | None = None,
         on_epoch: Callable[[int, float], None] | None = None,
     ) -> History:
         """Train until early stopping or ``config.epochs``, then restore the best epoch.
+
+        ``train`` and ``val`` are in-memory splits (``TensorData``) or streams
+        (``StreamingData``). In data-parallel training (a ``torch.distributed`` process group,
+        see :mod:`mtlkit.training.distributed`) each rank trains its share of every batch of
+        ``train``, every rank validates on all of ``val``, and rank 0 alone writes the
+        checkpoint.
 
         ``state`` is :meth:`training_state` of an earlier fit of the same model and settings
         that did not converge: training continues after its last epoch (weights, optimizer,
@@ -128,8 +169,13 @@ class Trainer:
         generator = torch.Generator().manual_seed(cfg.seed)
         device = resolve_device(cfg.device)
         self.model.to(device)
-        train = train.to(device)
+        if isinstance(train, TensorData):
+            train = train.to(device)
+        else:
+            check_streams(self.strategy_name)
         self.strategy = make_strategy(self.strategy_name, self.model, **self.strategy_params)
+        self.strategy.shuffle = cfg.shuffle
+        distributed.broadcast_parameters([*self.model.parameters(), *self.strategy.parameters()])
         groups = [{"params": list(self.model.parameters()), "weight_decay": cfg.weight_decay}]
         if self.strategy.parameters():
             groups.append({"params": self.strategy.parameters(), "weight_decay": 0.0})
@@ -137,6 +183,8 @@ class Trainer:
         scheduler = self._scheduler(optimizer)
         sign = -1.0 if metric(cfg.monitor).higher_is_better else 1.0
         self.history = History(batch_size=cfg.batch_size or auto_batch_size(len(train)))
+        if distributed.world_size() > 1:  # after the batch size, which is of the whole batch
+            train = train.shard(distributed.rank(), distributed.world_size())
         # Until an epoch finishes, the initial weights are the last good ones.
         best_value, since_best = math.inf, 0
         best_state = copy.deepcopy(self.model.state_dict())
@@ -166,7 +214,8 @@ class Trainer:
                 "diagnostics": diagnostics,
             }
             self.history.epochs.append(record)
-            value = sign * _mean_metric(val_metrics, cfg.monitor)
+            # Rank 0's value decides for every rank (their values agree up to float rounding).
+            value = distributed.broadcast(sign * _mean_metric(val_metrics, cfg.monitor))
             if self.history.best_epoch == 0 or _improves(value, best_value):
                 best_value, since_best = value, 0
                 best_state = copy.deepcopy(self.model.state_dict())
@@ -181,6 +230,15 @@ class Trainer:
                 scheduler.step(value) if cfg.lr_schedule == "plateau" else scheduler.step()
             if cfg.patience and since_best >= cfg.patience:
                 self.history.stopped_early = True
+            if (
+                self.state_path is not None
+                and cfg.lr_schedule != "cosine"
+                and distributed.is_main()
+            ):
+                state = self._snapshot(optimizer, scheduler, generator)
+                state.update(best_state=best_state, best_value=best_value, since_best=since_best)
+                save_torch(self.state_path, state)
+            if self.history.stopped_early:
                 break
         bar.close()
         self.history.converged = is_converged(self.history, cfg.patience)
@@ -244,7 +302,7 @@ class Trainer:
 
     def _train_epoch(
         self,
-        train: TensorData,
+        train: Data,
         optimizer: torch.optim.Optimizer,
         generator: torch.Generator,
         epoch: int,
@@ -254,28 +312,42 @@ class Trainer:
         number of optimizer steps.
 
         A step's statistics count only the tasks it trains (``present``: labelled in the
-        batch, and the active task when the strategy names one). The model's auxiliary loss,
-        when it has one, goes to the strategy as ``extra`` and is added unweighted.
+        batch, and the active task when the strategy names one). The model's auxiliary loss
+        and its label loss on the labels of the present tasks, when it has them, go to the
+        strategy as ``extra`` and are added unweighted.
+
+        The steps are read lazily (a stream never sits in memory). With several ranks, the
+        losses, label counts and statistics are those of the whole batch (see
+        :mod:`mtlkit.training.distributed`) and the gradients are summed after ``backward``.
         """
         self.model.train()
         n_tasks = len(self.tasks)
-        device = train.y.device
+        device = next(self.model.parameters()).device
         loss_sum = torch.zeros(n_tasks, device=device)
         correct = torch.zeros(n_tasks, device=device)
         count = torch.zeros(n_tasks, device=device)
         clip = self.config.grad_clip
-        steps = list(self.strategy.batches(train, self.history.batch_size, generator))
-        probes = probe_steps(len(steps), self.config.diagnostic_batches)
+        batch_size = self.history.batch_size
+        probes = probe_steps(
+            self.strategy.num_steps(train, batch_size), self.config.diagnostic_batches
+        )
         monitor = ConflictMonitor(self.task_names, self.model.shared_parameters())
-        for i, (batch, active) in enumerate(steps):
+        steps = 0
+        for i, (step_batch, active) in enumerate(
+            self.strategy.batches(train, batch_size, generator)
+        ):
+            batch = step_batch.to(device)
             out = self.model(batch.x_cat, batch.x_num)
-            losses = masked_task_losses(
-                self.tasks, out, batch.y, batch.mask, self.model.probability_outputs
+            counts = distributed.all_reduce(batch.mask.sum(0).to(batch.y.dtype))
+            losses = distributed.global_losses(
+                masked_task_losses(
+                    self.tasks, out, batch.y, batch.mask, self.model.probability_outputs, counts
+                )
             )
             if not torch.isfinite(losses).all():
                 bad = [t.name for t, v in zip(self.tasks, losses.tolist()) if not math.isfinite(v)]
                 self._diverged(bad, "loss", epoch, best_state)
-            labelled = batch.mask.any(0)
+            labelled = counts > 0
             present = labelled.clone()
             if active is not None:
                 present[:active] = False
@@ -284,16 +356,20 @@ class Trainer:
                 monitor.measure(losses, labelled, self.model.gate_weights())
             optimizer.zero_grad(set_to_none=True)
             self.strategy.before_step()
-            self.strategy.backward(losses, present, self.model.auxiliary_loss())
+            extra = self._extra_loss(batch, present)
+            self.strategy.backward(losses, present, None if extra is None else share(extra))
+            distributed.reduce_gradients(self.model.parameters(), self.strategy.parameters())
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             optimizer.step()
-            self.strategy.after_step(self._losses_of(batch))
+            self.strategy.after_step(self._losses_of(batch, counts))
             with torch.no_grad():
-                n = batch.mask.sum(0) * present
+                n = counts * present
                 loss_sum += losses.detach() * n
                 count += n
                 correct += self._correct(out, batch) * present
+            steps += 1
+        correct = distributed.all_reduce(correct)
         self.strategy.end_epoch(loss_sum / count.clamp(min=1))
         stats = {}
         for k, spec in enumerate(self.tasks):
@@ -301,17 +377,28 @@ class Trainer:
             stats[spec.name] = {"loss": float(loss_sum[k]) / c}
             if spec.kind != "regression":
                 stats[spec.name]["accuracy"] = float(correct[k]) / c
-        return stats, (monitor.summary() if probes else None), len(steps)
+        return stats, (monitor.summary() if probes else None), steps
 
-    def _losses_of(self, batch: Batch) -> Callable[[], torch.Tensor]:
-        """The task losses of ``batch`` under the current parameters, computed on call."""
+    def _extra_loss(self, batch: Batch, present: torch.Tensor) -> torch.Tensor | None:
+        """The model's auxiliary loss plus its label loss on the labels this step trains."""
+        terms = [
+            self.model.auxiliary_loss(),
+            self.model.label_loss(batch.y, batch.mask & present),
+        ]
+        terms = [t for t in terms if t is not None]
+        return sum(terms[1:], terms[0]) if terms else None
+
+    def _losses_of(self, batch: Batch, counts: torch.Tensor) -> Callable[[], torch.Tensor]:
+        """The task losses of ``batch`` (of the whole batch over all ranks, whose labelled
+        rows per task are ``counts``) under the current parameters, computed on call."""
 
         @torch.no_grad()
         def losses() -> torch.Tensor:
             out = self.model(batch.x_cat, batch.x_num)
-            return masked_task_losses(
-                self.tasks, out, batch.y, batch.mask, self.model.probability_outputs
+            shares = masked_task_losses(
+                self.tasks, out, batch.y, batch.mask, self.model.probability_outputs, counts
             )
+            return distributed.all_reduce(shares)
 
         return losses
 
@@ -331,14 +418,14 @@ class Trainer:
             hits.append(((pred == batch.y[:, k]) & batch.mask[:, k]).sum())
         return torch.stack(hits).to(torch.float32)
 
-    def _validate(self, val: TensorData, epoch: int, best_state: dict) -> dict:
+    def _validate(self, val: Data, epoch: int, best_state: dict) -> dict:
         """The epoch's validation metrics; a non-finite prediction or validation loss means
         training diverged (the metrics could not even be computed)."""
-        scores = self.predict_scores(val)
+        y, mask, scores = self._labelled_scores(val)
         bad = [t.name for t in self.tasks if not np.isfinite(scores[t.name]).all()]
         if bad:
             self._diverged(bad, "validation predictions", epoch, best_state)
-        metrics = all_task_metrics(self.tasks, val.y.numpy(), val.mask.numpy(), scores)
+        metrics = all_task_metrics(self.tasks, y, mask, scores)
         bad = [t for t, m in metrics.items() if not math.isfinite(m.get("loss", 0.0))]
         if bad:
             self._diverged(bad, "validation loss", epoch, best_state)
@@ -367,7 +454,7 @@ class Trainer:
         return None
 
     def _save_checkpoint(self, state: dict) -> None:
-        if self.checkpoint_path is not None:
+        if self.checkpoint_path is not None and distributed.is_main():
             save_torch(self.checkpoint_path, state)
 
 

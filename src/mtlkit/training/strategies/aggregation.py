@@ -1,9 +1,9 @@
 """Gradient aggregation on the shared parameters with the aggregators of ``torchjd``.
 
-The task losses' Jacobian with respect to the shared parameters (one row per task) is turned
-into one update direction by an aggregator; the task-specific parameters get their own task's
-plain gradient. Only the tasks with labelled rows in the batch form rows, so an absent task
-neither adds a zero row (which would stall MGDA-like methods) nor counts in the weights.
+The task losses' Jacobian with respect to the shared parameters (one row per present task) is
+turned into one update direction by an aggregator (see :mod:`.gradients` for how task-specific
+parameters, absent tasks and the auxiliary loss are handled). In data-parallel training the Jacobian is summed
+over the ranks before it is aggregated (:func:`~mtlkit.training.distributed.global_jac_to_grad`).
 """
 
 from __future__ import annotations
@@ -13,37 +13,45 @@ from dataclasses import dataclass
 from functools import partial
 
 import torch
+from torch import nn
 from torchjd.aggregation import (
     IMTLG,
     MGDA,
     Aggregator,
     AlignedMTL,
     CAGrad,
+    ConFIG,
+    DualProj,
+    ExcessMTL,
+    FairGrad,
+    GradDrop,
+    GradVac,
+    Krum,
     NashMTL,
     PCGrad,
+    Random,
+    TrimmedMean,
     UPGrad,
 )
 from torchjd.autojac import backward as jac_backward
-from torchjd.autojac import jac_to_grad
 
 from mtlkit.models.base import MTLModel
 from mtlkit.params import Float, Int, Param, Range, Str
-from mtlkit.training.strategies.base import (
-    STRATEGIES,
-    Strategy,
-    add_extra,
-    present_indices,
-)
+from mtlkit.training.distributed import global_jac_to_grad
+from mtlkit.training.strategies.base import STRATEGIES, register_strategy
+from mtlkit.training.strategies.gradients import SharedGradientStrategy
 
 
 @dataclass(frozen=True)
 class AggregatorSpec:
     """A torchjd aggregator offered as a strategy: its factory ``(n_tasks, **params)``, a
-    citation and its declared settings."""
+    citation, its declared settings, and the fewest tasks it can aggregate given its settings
+    (with fewer present tasks a step uses the plain sum of the losses)."""
 
     factory: Callable[..., Aggregator]
     description: str
     params: tuple[Param, ...] = ()
+    min_tasks: Callable[..., int] = lambda **params: 2
 
 
 AGGREGATORS: dict[str, AggregatorSpec] = {
@@ -101,70 +109,147 @@ AGGREGATORS: dict[str, AggregatorSpec] = {
         lambda n: UPGrad(),
         "UPGrad: project each gradient onto the dual cone of all (Quinton & Rey, 2024)",
     ),
+    "config": AggregatorSpec(
+        lambda n: ConFIG(),
+        "ConFIG: the update with equal positive cosine to every task gradient, of the mean's "
+        "length (Liu et al., ICLR 2025)",
+    ),
+    "dualproj": AggregatorSpec(
+        lambda n: DualProj(),
+        "DualProj: project the mean gradient onto the dual cone of the task gradients "
+        "(Quinton & Rey, 2024)",
+    ),
+    "krum": AggregatorSpec(
+        lambda n, **kw: Krum(**kw),
+        "Krum: the task gradient closest to its neighbours, robust to outlier tasks "
+        "(Blanchard et al., NeurIPS 2017); needs n_byzantine + 3 tasks",
+        (
+            Int("n_byzantine", 0, "task gradients that may be outliers", low=0),
+            Int("n_selected", 1, "gradients averaged (Multi-Krum)", low=1),
+        ),
+        lambda n_byzantine, n_selected: max(n_byzantine + 3, n_selected),
+    ),
+    "trimmed_mean": AggregatorSpec(
+        lambda n, **kw: TrimmedMean(**kw),
+        "trimmed mean: per coordinate, drop the largest and smallest task gradients "
+        "(Yin et al., ICML 2018); needs 2 trim_number + 1 tasks",
+        (Int("trim_number", 1, "values dropped at each end of every coordinate", low=0),),
+        lambda trim_number: 2 * trim_number + 1,
+    ),
+    "random": AggregatorSpec(
+        lambda n: Random(),
+        "RGW: task gradients weighted by softmax of Gaussian draws, anew each step "
+        "(Lin et al., TMLR 2022)",
+    ),
+    "graddrop": AggregatorSpec(
+        lambda n, leak: GradDrop(leak=torch.full((n,), leak)),
+        "GradDrop: per coordinate keep only the gradients of a sign drawn by their sign purity "
+        "(Chen et al., NeurIPS 2020)",
+        (Float("leak", 0.0, "share of every gradient that always passes", low=0.0, high=1.0),),
+    ),
+    "fairgrad": AggregatorSpec(
+        lambda n, **kw: FairGrad(**kw),
+        "FairGrad: alpha-fair allocation of the update among tasks (Ban & Ji, ICML 2024)",
+        (
+            Float(
+                "alpha",
+                1.0,
+                "fairness: 0 is the mean gradient, 1 proportional fairness, large max-min",
+                low=0.0,
+                search=Range(0.5, 5.0),
+            ),
+        ),
+    ),
+    "gradvac": AggregatorSpec(
+        lambda n, **kw: GradVac(**kw),
+        "GradVac: raise each pair's gradient cosine to its running target (Wang et al., ICLR 2021)",
+        (Float("beta", 0.5, "EMA rate of the cosine targets", low=0.0, high=1.0),),
+    ),
+    "excessmtl": AggregatorSpec(
+        lambda n, robust_step_size, warmup_steps: ExcessMTL(robust_step_size, warmup_steps),
+        "ExcessMTL: weights follow each task's estimated excess risk (He et al., ICML 2024)",
+        (
+            Float(
+                "robust_step_size",
+                0.01,
+                "step size of the exponentiated weight update",
+                low=0.0,
+                open_low=True,
+            ),
+            Int(
+                "warmup_steps",
+                1,
+                "steps with uniform weights whose mean excess risk is the baseline",
+                low=0,
+            ),
+        ),
+    ),
 }
 
 
-class Aggregation(Strategy):
+class Aggregation(SharedGradientStrategy):
     """Jacobian descent on the shared parameters with a ``torchjd`` aggregator ``method``.
 
     ``params`` go to the aggregator (e.g. ``c`` for CAGrad, ``update_weights_every`` for
     Nash-MTL). Stateful aggregators keep one state per set of tasks present in a batch, so
-    partially labelled batches do not corrupt the state of full ones. Models without shared
-    parameters (the single-task baseline) fall back to the plain sum of losses.
+    partially labelled batches do not corrupt the state of full ones.
     """
 
     def __init__(self, model: MTLModel, method: str, **params: object) -> None:
         super().__init__(model)
         self.method = method
         self.params = params
-        n_tasks = self.n_tasks
-        shared = {id(p) for p in model.shared_parameters()}
-        self._shared = [p for p in model.parameters() if p.requires_grad and id(p) in shared]
-        self._specific = [p for p in model.parameters() if p.requires_grad and id(p) not in shared]
         self._aggregators: dict[tuple[int, ...], Aggregator] = {}
-        self._weight_sum = torch.zeros(n_tasks, device=self.device)
-        self._weight_count = torch.zeros(n_tasks, device=self.device)
-        self._epoch_weights: list[float] | None = None
 
-    def backward(
-        self, losses: torch.Tensor, present: torch.Tensor, extra: torch.Tensor | None = None
-    ) -> None:
-        idx = present_indices(present)
-        selected = losses[idx]
-        if len(idx) < 2 or not self._shared:
-            add_extra(selected.sum(), extra).backward()
-            return
-        if self._specific:
-            torch.autograd.backward(
-                add_extra(selected.sum(), extra), inputs=self._specific, retain_graph=True
-            )
-        if extra is not None:
-            torch.autograd.backward(extra, inputs=self._shared, retain_graph=True)
-        jac_backward(selected, inputs=self._shared)
-        weights = jac_to_grad(self._shared, self._aggregator(tuple(idx)))
-        if weights is not None:
-            self._weight_sum[idx] += weights.detach()
-            self._weight_count[idx] += 1
+    def min_tasks(self) -> int:
+        return AGGREGATORS[self.method].min_tasks(**self.params)
+
+    def shared_backward(self, objectives: torch.Tensor, idx: list[int]) -> torch.Tensor | None:
+        jac_backward(objectives, inputs=self._shared)
+        return global_jac_to_grad(self._shared, self._aggregator(tuple(idx)))
 
     def _aggregator(self, key: tuple[int, ...]) -> Aggregator:
         if key not in self._aggregators:
             self._aggregators[key] = AGGREGATORS[self.method].factory(len(key), **self.params)
         return self._aggregators[key]
 
-    def end_epoch(self, train_losses: torch.Tensor) -> None:
-        """Keep the mean weight the aggregator gave each task's gradient over the epoch."""
-        counted = self._weight_count > 0
-        mean = self._weight_sum / self._weight_count.clamp(min=1)
-        mean[~counted] = float("nan")
-        self._epoch_weights = mean.tolist() if counted.any() else None
-        self._weight_sum.zero_()
-        self._weight_count.zero_()
-
-    def task_weights(self) -> list[float] | None:
-        return self._epoch_weights
-
 
 for _name, _spec in AGGREGATORS.items():
     STRATEGIES.add(
         _name, partial(Aggregation, method=_name), _spec.description, params=_spec.params
     )
+STRATEGIES.variant(
+    "rgw",
+    of="random",
+    description="random gradient weighting: the same method as 'random' (Lin et al., TMLR 2022)",
+)
+
+
+@register_strategy(
+    "imtl",
+    "IMTL: learned loss scales (IMTL-L) and an update with equal projections on every task "
+    "gradient (IMTL-G) (Liu et al., ICLR 2021)",
+)
+class IMTL(Aggregation):
+    """Impartial multi-task learning, both halves (Liu et al., "Towards Impartial Multi-task
+    Learning", ICLR 2021).
+
+    IMTL-L: each task learns a scale ``s_k`` and contributes ``exp(s_k) L_k - s_k``, whose
+    minimum over ``s_k`` makes every scaled loss equal to 1 (scale-invariant losses). IMTL-G:
+    the shared parameters move along the combination of these scaled losses' gradients that
+    has equal projections on every task's unit gradient (torchjd's ``IMTLG``); task-specific
+    parameters and the scales get their own gradient. ``imtl_g`` is IMTL-G alone.
+    """
+
+    def __init__(self, model: MTLModel) -> None:
+        super().__init__(model, method="imtl_g")
+        self.log_scales = nn.ParameterList(
+            [nn.Parameter(torch.zeros((), device=self.device)) for _ in range(self.n_tasks)]
+        )
+
+    def parameters(self) -> list[nn.Parameter]:
+        return list(self.log_scales)
+
+    def objectives(self, losses: torch.Tensor, idx: list[int]) -> torch.Tensor:
+        # One scalar per task: an absent task's scale gets no gradient at all.
+        return torch.stack([self.log_scales[k].exp() * losses[k] - self.log_scales[k] for k in idx])

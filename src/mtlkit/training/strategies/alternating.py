@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
@@ -34,6 +35,7 @@ class Alternating(Strategy):
     """
 
     one_task_per_step = True
+    streams = False
 
     def __init__(self, model: MTLModel, order: str) -> None:
         super().__init__(model)
@@ -47,13 +49,19 @@ class Alternating(Strategy):
                 [p for p in model.parameters() if p.requires_grad and id(p) not in foreign]
             )
 
+    def num_steps(self, data: TensorData, batch_size: int) -> int:
+        return sum(math.ceil(int(n) / batch_size) for n in data.mask.sum(0))
+
     def batches(
         self, data: TensorData, batch_size: int, generator: torch.Generator
     ) -> Iterator[Step]:
+        """Every rank draws the same steps; with several ranks (a sharded ``data``), each
+        trains its share of each step's rows."""
         per_task = []
         for k in range(self.n_tasks):
             rows = data.mask[:, k].nonzero().flatten()
-            rows = rows[torch.randperm(len(rows), generator=generator)]
+            if self.shuffle:
+                rows = rows[torch.randperm(len(rows), generator=generator)]
             per_task.append(
                 [(rows[s : s + batch_size], k) for s in range(0, len(rows), batch_size)]
             )
@@ -62,7 +70,9 @@ class Alternating(Strategy):
             order = [b[i] for i in range(longest) for b in per_task if i < len(b)]
         else:
             flat = [item for b in per_task for item in b]
-            order = [flat[i] for i in torch.randperm(len(flat), generator=generator).tolist()]
+            if self.shuffle:
+                flat = [flat[i] for i in torch.randperm(len(flat), generator=generator).tolist()]
+            order = flat
         for rows, k in order:
             yield data.subset(rows), k
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import ClassVar
 
 import torch
 from torch import nn
 
 from mtlkit.data.tensors import Batch, TensorData
+from mtlkit.errors import ConfigError
 from mtlkit.models.base import MTLModel
 from mtlkit.registry import Registry
 
@@ -47,12 +49,24 @@ class Strategy(ABC):
     - ``end_epoch(train_losses)`` with the epoch's mean training loss per task;
     - ``task_weights()`` for the history (None when the strategy does not weight tasks).
 
+    Data-parallel training (several ranks, :mod:`mtlkit.training.distributed`) needs nothing
+    more from a strategy that keeps three rules: compute weights and state from the
+    ``losses`` it is given (their value is the whole batch's, the same on every rank) and
+    from :func:`~mtlkit.training.diagnostics.task_gradients` (summed over the ranks), never
+    from the batch's rows; backpropagate the losses themselves (each rank's gradient is then
+    its share, which the trainer sums); and add a direction computed from global gradients to
+    ``.grad`` through :func:`~mtlkit.training.distributed.share` (or torchjd's Jacobians
+    through :func:`~mtlkit.training.distributed.global_jac_to_grad`). A strategy whose
+    ``batches`` needs the rows in memory sets ``streams = False``.
+
     A strategy's identity is the name it is registered under; see :data:`STRATEGIES`.
     """
 
     #: Whether each step trains one task only (alternating training); every other task's
     #: parameters then get no gradient in that step.
     one_task_per_step: ClassVar[bool] = False
+    #: Whether the strategy trains from a stream (``StreamingData``) as well as from tensors.
+    streams: ClassVar[bool] = True
 
     def __init__(self, model: MTLModel) -> None:
         self.model = model
@@ -63,11 +77,18 @@ class Strategy(ABC):
     def parameters(self) -> list[nn.Parameter]:
         return []
 
+    #: Whether ``batches`` shuffles the rows (the trainer sets it from ``TrainConfig.shuffle``).
+    shuffle: bool = True
+
     def batches(
         self, data: TensorData, batch_size: int, generator: torch.Generator
     ) -> Iterator[Step]:
-        for batch in data.batches(batch_size, shuffle=True, generator=generator):
+        for batch in data.batches(batch_size, shuffle=self.shuffle, generator=generator):
             yield batch, None
+
+    def num_steps(self, data: TensorData, batch_size: int) -> int:
+        """The number of steps ``batches`` yields (without reading the data)."""
+        return data.num_batches(batch_size)
 
     def before_step(self) -> None:  # noqa: B027 (optional hook)
         """Called before each step's ``backward``."""
@@ -164,6 +185,26 @@ def check_strategy(name: str, params: dict | None = None) -> dict:
     return STRATEGIES.entry(name).resolve(params or {}, "strategy")
 
 
+def streaming_strategies() -> list[str]:
+    """Names of the strategies that train from a stream."""
+    return [name for name in STRATEGIES.names() if _class_of(name).streams]
+
+
+def check_streams(name: str) -> None:
+    """A clear error when strategy ``name`` cannot train from a stream."""
+    if not _class_of(name).streams:
+        raise ConfigError(
+            f"strategy {name!r} needs the training data in memory (its steps pick rows by "
+            "their labels); train without streaming, or use one of the strategies that "
+            f"stream: {', '.join(streaming_strategies())}."
+        )
+
+
+def _class_of(name: str) -> type[Strategy]:
+    target = STRATEGIES.entry(name).target
+    return target.func if isinstance(target, partial) else target
+
+
 def make_strategy(name: str, model: MTLModel, **params: object) -> Strategy:
     """Strategy ``name`` built for ``model`` with its (validated) settings."""
     return STRATEGIES.entry(name).target(model, **check_strategy(name, params))
@@ -176,3 +217,29 @@ def present_indices(present: torch.Tensor) -> list[int]:
 
 def add_extra(objective: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
     return objective if extra is None else objective + extra
+
+
+class WeightRecord:
+    """Mean weight a strategy gave each task over an epoch (NaN for a task never trained)."""
+
+    def __init__(self, n_tasks: int, device: torch.device) -> None:
+        self._sum = torch.zeros(n_tasks, device=device)
+        self._count = torch.zeros(n_tasks, device=device)
+        self._epoch: list[float] | None = None
+
+    def add(self, idx: list[int], weights: torch.Tensor) -> None:
+        """Record one step's ``weights`` of the tasks ``idx``."""
+        self._sum[idx] += weights.detach().to(self._sum)
+        self._count[idx] += 1
+
+    def end_epoch(self) -> None:
+        counted = self._count > 0
+        mean = self._sum / self._count.clamp(min=1)
+        mean[~counted] = float("nan")
+        self._epoch = mean.tolist() if counted.any() else None
+        self._sum.zero_()
+        self._count.zero_()
+
+    def epoch_weights(self) -> list[float] | None:
+        """The last finished epoch's mean weights (None before the first, or if none)."""
+        return self._epoch

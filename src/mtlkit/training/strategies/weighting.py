@@ -12,7 +12,13 @@ from mtlkit.errors import ConfigError
 from mtlkit.models.base import MTLModel
 from mtlkit.params import Float, Floats
 from mtlkit.training.diagnostics import task_gradients
-from mtlkit.training.strategies.base import Strategy, add_extra, present_indices, register_strategy
+from mtlkit.training.strategies.base import (
+    STRATEGIES,
+    Strategy,
+    add_extra,
+    present_indices,
+    register_strategy,
+)
 
 
 class WeightedSum(Strategy):
@@ -177,3 +183,12 @@ class GradNorm(WeightedSum):
     def task_weights(self) -> list[float]:
         w = self._w.detach().clamp(min=1e-3)
         return (w * self.n_tasks / w.sum()).tolist()
+
+
+# LibMTL's names for the same methods.
+STRATEGIES.variant("ew", of="joint", description="equal weighting: the same method as 'joint'")
+STRATEGIES.variant(
+    "uw",
+    of="uncertainty",
+    description="uncertainty weighting: the same method as 'uncertainty' (Kendall et al. 2018)",
+)

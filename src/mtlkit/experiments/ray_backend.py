@@ -1,0 +1,73 @@
+"""Grid cells as Ray tasks (``mtlkit compare --backend ray``): the optional ``ray`` extra.
+
+Each pending cell becomes one Ray task asking for one CPU (and one GPU when the training
+device is a GPU); at most ``jobs`` run at a time. A task runs the cell as a local worker does
+(:func:`~mtlkit.experiments.grid.run_cell`): it reads the data, trains, and writes the cell's
+record (and an unconverged cell's continuation state) into the run folder, atomically. On a
+cluster of several machines the data and the run folder must therefore be on a file system
+every node sees; resuming, ``mtlkit report`` and the results are those of a local run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mtlkit.errors import ConfigError
+from mtlkit.experiments.cells import Cell
+from mtlkit.experiments.config import CompareConfig
+
+INSTALL = 'pip install "mtlkit[ray]"'
+
+
+def import_ray():  # noqa: ANN201
+    """The ``ray`` module, or a clear error naming the extra to install."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            f"--backend ray needs Ray, which is not installed; install the extra: {INSTALL}"
+        ) from None
+    return ray
+
+
+def _run(raw: dict, cell: Cell, run_dir: Path, tracking) -> str:  # noqa: ANN001
+    import torch
+
+    from mtlkit.experiments.grid import run_cell
+
+    torch.set_num_threads(1)  # one CPU asked for, as the local worker processes
+    return run_cell(raw, cell, run_dir, tracking)
+
+
+def run_on_ray(
+    raw: dict,
+    todo: list[Cell],
+    run_dir: Path,
+    jobs: int,
+    bar,  # noqa: ANN001
+    address: str | None,
+    tracking=None,  # noqa: ANN001
+) -> None:
+    """Run ``todo`` on the Ray cluster at ``address`` (``"auto"``: the running one; None: a
+    local one started for this grid); a task's error is raised here."""
+    ray = import_ray()
+    config = CompareConfig.from_mapping(raw, validate=False)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    queue, running = list(todo), []
+    try:
+        gpus = 1 if config.train.device.startswith("cuda") else 0
+        task = ray.remote(num_cpus=1, num_gpus=gpus)(_run)
+        folder = Path(run_dir).resolve()
+        while queue or running:
+            while queue and len(running) < max(jobs, 1):
+                running.append(task.remote(raw, queue.pop(0), folder, tracking))
+            (ready,), running = ray.wait(running, num_returns=1)
+            ray.get(ready)
+            bar.update()
+    finally:
+        for ref in running:  # interrupted: stop what is still running
+            ray.cancel(ref, force=True)
+        if started:
+            ray.shutdown()

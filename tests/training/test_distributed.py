@@ -1,0 +1,162 @@
+"""Data-parallel training: two Gloo processes make the updates of one process on the same
+global batches, for every kind of strategy (weighted sums, learned weights, GradNorm's
+gradient norms, torchjd aggregators, alternating steps)."""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from mtlkit.data.schema import Schema, TaskSpec
+from mtlkit.data.tensors import TensorData
+from mtlkit.models import create
+from mtlkit.training.settings import TrainConfig
+from mtlkit.training.trainer import Trainer
+
+STRATEGIES = [
+    "joint",
+    "uncertainty",
+    "gradnorm",
+    "pcgrad",
+    "upgrad",
+    "alternating",
+    "famo",
+    "gradvac",
+    "db_mtl",
+    "dwa",
+]
+WORLD = 2
+ROWS, BATCH, EPOCHS = 192, 48, 3  # 4 steps per epoch (alternating: more)
+
+
+def _data(masked_value: float) -> tuple[TensorData, TensorData]:
+    """Two binary tasks and a regression; task b is labelled on one row in 16 (so that a
+    rank's share of a batch often has none), task c on every third row. ``masked_value``
+    fills unlabelled rows' labels."""
+    g = torch.Generator().manual_seed(0)
+    n = ROWS + 64
+    x_cat = torch.randint(0, 5, (n, 2), generator=g)
+    x_num = torch.randn(n, 4, generator=g)
+    y = torch.stack(
+        [
+            (x_num[:, 0] > 0).float(),
+            (x_num[:, 1] + x_num[:, 0] > 0).float(),
+            x_num[:, 2] * 2 + 0.1 * torch.randn(n, generator=g),
+        ],
+        dim=1,
+    )
+    mask = torch.ones(n, 3, dtype=torch.bool)
+    mask[:, 1] = torch.arange(n) % 16 == 0
+    mask[:, 2] = torch.arange(n) % 3 == 0
+    y = torch.where(mask, y, torch.full_like(y, masked_value))
+    train = TensorData(x_cat[:ROWS], x_num[:ROWS], y[:ROWS], mask[:ROWS])
+    val = TensorData(x_cat[ROWS:], x_num[ROWS:], y[ROWS:], mask[ROWS:])
+    return train, val
+
+
+def _schema() -> Schema:
+    tasks = (TaskSpec("a", "binary"), TaskSpec("b", "binary"), TaskSpec("c", "regression", 1))
+    return Schema((5, 5), 4, tasks)
+
+
+def _train(strategy: str, masked_value: float, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """The model's weights after training (the ranks draw the permutation one process draws,
+    so the global batches are the same)."""
+    train, val = _data(masked_value)
+    torch.manual_seed(0)
+    model = create("mmoe", _schema(), n_experts=2, expert_hidden=(8,), tower_hidden=(4,))
+    config = TrainConfig(
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        lr=0.01,
+        weight_decay=0.05,  # Adam ignores a gradient off by a constant factor; L2 does not
+        patience=0,
+        progress=False,
+        seed=0,
+        device=device,
+    )
+    trainer = Trainer(model, config, strategy)
+    trainer.fit(train, val)
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def _worker(rank: int, init_file: str, out: str, backend: str = "gloo") -> None:
+    torch.set_num_threads(1)
+    if backend == "nccl":
+        torch.cuda.set_device(rank)
+    dist.init_process_group(
+        backend,
+        init_method=f"file://{init_file}",
+        rank=rank,
+        world_size=WORLD,
+        timeout=datetime.timedelta(seconds=60),
+    )
+    try:
+        device = "cuda" if backend == "nccl" else "cpu"
+        weights = {name: _train(name, 7.5, device) for name in STRATEGIES}
+        if rank == 0:
+            torch.save(weights, out)
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory) -> dict[str, dict[str, torch.Tensor]]:
+    folder = tmp_path_factory.mktemp("ddp")
+    out = folder / "weights.pt"
+    context = mp.start_processes(
+        _worker,
+        args=(str(folder / "init"), str(out)),
+        nprocs=WORLD,
+        join=False,
+        start_method="spawn",
+    )
+    deadline = time.monotonic() + 300
+    while not context.join(timeout=5):  # True once every rank exited (raises if one failed)
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail("the two ranks did not finish in 300 s")
+    return torch.load(out, weights_only=True)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_two_processes_make_the_updates_of_one(two_ranks, strategy):
+    one = _train(strategy, masked_value=0.0)
+    two = two_ranks[strategy]
+    moved = max((one[k] - _initial()[k]).abs().max().item() for k in one)
+    assert moved > 1e-3  # training really changed the weights
+    for name, value in one.items():
+        # The ranks' unlabelled rows held 7.5, this process's 0: masked labels count for nothing.
+        torch.testing.assert_close(two[name], value, atol=1e-5, rtol=1e-5, msg=name)
+
+
+def _initial() -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)
+    model = create("mmoe", _schema(), n_experts=2, expert_hidden=(8,), tower_hidden=(4,))
+    return model.state_dict()
+
+
+def test_the_ranks_shares_of_each_batch_make_the_one_process_batch():
+    train, _ = _data(0.0)
+    data = train.subset(torch.arange(190))  # 190 = 3 batches of 64 less 2 rows
+    whole = list(data.batches(64, shuffle=True, generator=torch.Generator().manual_seed(1)))
+    shares = [
+        list(data.shard(r, 3).batches(64, shuffle=True, generator=torch.Generator().manual_seed(1)))
+        for r in range(3)
+    ]
+    assert (
+        [len(s) for s in shares]
+        == [3, 3, 3]
+        == [data.shard(r, 3).num_batches(64) for r in range(3)]
+    )
+    for k, batch in enumerate(whole):
+        joined = torch.cat([s[k].x_num for s in shares])
+        assert torch.equal(joined, batch.x_num)
+    # A last batch with fewer rows than ranks is skipped, so no rank gets an empty step.
+    assert data.shard(0, 3).num_batches(188) == 1 and data.num_batches(188) == 2
