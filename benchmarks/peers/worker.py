@@ -72,8 +72,9 @@ def run_lean(spec: dict, data: dict) -> dict:
 def run_mtlkit(spec: dict, data: dict) -> dict:
     """Through ``MultiTaskEstimator`` on the raw split tables, as a user would call it.
 
-    Training time = ``Trainer.fit`` minus the validation passes in it (``Trainer.evaluate``,
-    called once per epoch); per-epoch times are the history's minus the validation pass.
+    Training time = ``Trainer.fit`` minus the validation passes in it (once per epoch:
+    ``Trainer._validate``, or ``Trainer.evaluate`` in mtlkit before the merge of issue #12);
+    per-epoch times are the history's minus the validation pass.
     """
     import mtlkit
     from mtlkit.training import estimator as estimator_mod
@@ -85,12 +86,13 @@ def run_mtlkit(spec: dict, data: dict) -> dict:
     preset = PRESETS[spec["preset"]]
     eval_s: list[float] = []
     fit_timer, eval_timer = Timer(), Timer()
-    evaluate, fit = Trainer.evaluate, Trainer.fit
+    validation = "_validate" if hasattr(Trainer, "_validate") else "evaluate"
+    evaluate, fit = getattr(Trainer, validation), Trainer.fit
 
-    def timed_evaluate(self, split):
+    def timed_evaluate(self, *args, **kwargs):
         start = eval_timer.wall
         with eval_timer:
-            result = evaluate(self, split)
+            result = evaluate(self, *args, **kwargs)
         eval_s.append(eval_timer.wall - start)
         return result
 
@@ -98,7 +100,8 @@ def run_mtlkit(spec: dict, data: dict) -> dict:
         with fit_timer:
             return fit(self, *args, **kwargs)
 
-    Trainer.evaluate, Trainer.fit = timed_evaluate, timed_fit
+    Trainer.fit = timed_fit
+    setattr(Trainer, validation, timed_evaluate)
     if spec.get("compile"):
         create = estimator_mod.create
 
@@ -122,7 +125,9 @@ def run_mtlkit(spec: dict, data: dict) -> dict:
         **preset["models"][spec["model"]],
     )
     est.fit(train, val)
-    Trainer.evaluate, Trainer.fit = evaluate, fit
+    Trainer.fit = fit
+    setattr(Trainer, validation, evaluate)
+    assert len(eval_s) == spec["epochs"], f"{len(eval_s)} validation passes timed"
     epochs = est.history_.epochs
     times = [e["time_s"] - v for e, v in zip(epochs, eval_s)]
     encoded = est.preprocessor_.transform(test)
