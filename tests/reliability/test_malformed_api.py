@@ -70,6 +70,16 @@ CASES: dict[str, tuple[Call, type[Exception], str]] = {
         ConfigError,
         "'weights'",
     ),
+    "hyperparameters as a dict": (
+        lambda t, f, m: _est(model_params={"bottom_hidden": [16]}),
+        ConfigError,
+        "'model_params'",
+    ),
+    "hyperparameter named like a method": (
+        lambda t, f, m: _est().set_params(fit=3),
+        ConfigError,
+        "'fit'",
+    ),
     "unknown bad_values": (
         lambda t, f, m: _est(bad_values="drop").check_params(),
         ConfigError,

@@ -89,6 +89,19 @@ class NotFittedYet(ConfigError, NotFittedError):
     """Predicting, scoring or saving before ``fit`` (also scikit-learn's NotFittedError)."""
 
 
+def _check_hyperparameter_name(name: str) -> None:
+    """Refuse a model hyperparameter that would replace one of the estimator's own
+    attributes (a method, ``model_params``, a fitted ``schema_``): the setting would be
+    lost or the estimator broken."""
+    if hasattr(MultiTaskEstimator, name) or name.startswith("_") or name.endswith("_"):
+        raise ConfigError(
+            f"{name!r} is neither a setting of MultiTaskEstimator nor a model hyperparameter "
+            "name (it is one of the estimator's own attributes); give the model's "
+            "hyperparameters as keyword arguments, e.g. MultiTaskEstimator('mmoe', "
+            "n_experts=8) ('mtlkit models --verbose' lists them)."
+        )
+
+
 class MultiTaskEstimator(BaseEstimator):
     """Fit one multi-task model and predict every task.
 
@@ -117,6 +130,7 @@ class MultiTaskEstimator(BaseEstimator):
             setattr(self, name, params.get(name, default))
         self._model_param_names = tuple(k for k in params if k not in own)
         for name in self._model_param_names:
+            _check_hyperparameter_name(name)
             setattr(self, name, params[name])
 
     # ---- scikit-learn parameters ----------------------------------------------------------
@@ -130,6 +144,8 @@ class MultiTaskEstimator(BaseEstimator):
         """Set settings or model hyperparameters (scikit-learn API); checked at ``fit``."""
         own = set(self._get_param_names())
         for name, value in params.items():
+            if name not in own:
+                _check_hyperparameter_name(name)
             setattr(self, name, value)
             if name not in own and name not in self._model_param_names:
                 self._model_param_names = (*self._model_param_names, name)
