@@ -27,6 +27,12 @@ def synthetic_splits():
 
 
 @pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout (present in CI, absent in a user's clone)."""
+    return SHARED_DATA
+
+
+@pytest.fixture
 def census_path() -> Path:
     path = SHARED_DATA / "census-income.test.gz"
     if not path.is_file():

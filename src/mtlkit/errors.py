@@ -15,5 +15,15 @@ class ConfigError(MtlkitError):
     """A bad model, training or experiment setting (unknown name, out-of-range value...)."""
 
 
+class ModelFileError(ConfigError, DataError):
+    """A saved model folder that cannot be used: a file missing, truncated, changed after
+    saving, or weights that do not fit the model (one line saying which)."""
+
+
+class WriteError(MtlkitError):
+    """An output could not be written (a full or read-only disk...); what was there before
+    is kept."""
+
+
 class DataWarning(UserWarning):
     """Input data that mtlkit repaired as asked (e.g. bad cells read as missing)."""

@@ -1,12 +1,15 @@
 """Run folders and the one atomic writer (never half a file after a crash).
 
-Every file mtlkit writes goes through :func:`atomic_write_bytes` (or its text/JSON forms).
+Every file mtlkit writes goes through :func:`atomic_write_bytes` (or its text/JSON forms);
+a set of files that must change together goes through :func:`staged_files`. Output paths are
+checked before any work (:func:`check_output_folder`, :func:`check_output_file`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +18,50 @@ from pathlib import Path
 from typing import IO
 
 import pandas as pd
+
+from mtlkit.errors import ConfigError
+
+
+def _check_writable(folder: Path, target: Path, what: str) -> None:
+    """New files can be written in ``folder`` (or in the folder it would be created in),
+    tried with a real file: permissions, read-only disks and quotas are all caught."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(
+            f"{what} {str(target)!r} cannot be created: {str(existing)!r} is a file, not a folder."
+        )
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".mtlkit-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ConfigError(
+            f"{what} {str(target)!r} cannot be written ({err.strerror or err} in "
+            f"{str(existing)!r}); choose another place."
+        ) from None
+
+
+def check_output_folder(path: str | Path, what: str = "output folder") -> Path:
+    """Raise a ConfigError unless ``path`` is a writable folder or can be created as one
+    (checked before any training, so a bad ``--out`` fails at once)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"{what} {str(path)!r} is an existing file, not a folder; choose a folder name."
+        )
+    _check_writable(path, path, what)
+    return path
+
+
+def check_output_file(path: str | Path, what: str = "output file") -> Path:
+    """Raise a ConfigError unless ``path`` is a file that can be written (not a folder)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} {str(path)!r} is a folder; give a file name, e.g. out.csv.")
+    _check_writable(path.parent, path, what)
+    return path
 
 
 def new_run_dir(parent: Path, prefix: str) -> Path:
@@ -27,6 +74,43 @@ def new_run_dir(parent: Path, prefix: str) -> Path:
         path = Path(parent) / f"{prefix}-{stamp}-{suffix}"
     path.mkdir(parents=True)
     return path
+
+
+@contextmanager
+def staged_files(folder: str | Path, last: tuple[str, ...] = ()) -> Iterator[Path]:
+    """A staging folder inside ``folder`` to write a set of files into. When the block ends
+    without an error each file is moved into ``folder`` (replacing a file of that name; the
+    ``last`` ones last); on an error they are all removed and ``folder`` is left as it was.
+    Writing is what fails on a full or read-only disk, and it happens before anything in
+    ``folder`` is replaced; the moves take no space. Other files of ``folder`` are kept."""
+    folder = Path(folder)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=".staging-"))
+    try:
+        yield staging
+        for name in sorted((p.name for p in staging.iterdir()), key=lambda n: n in last):
+            os.replace(staging / name, folder / name)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    staging.rmdir()
+
+
+def read_json(path: Path, error: type[Exception], advice: str) -> object:
+    """The JSON value in ``path``, or one ``error`` line naming the file (missing, unreadable,
+    truncated or corrupted) and ending with ``advice``."""
+    try:
+        return json.loads(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise error(f"{path} is missing; {advice}.") from None
+    except (OSError, ValueError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:100]
+        raise error(
+            f"{path} cannot be read ({reason}): truncated or corrupted; {advice}."
+        ) from None
 
 
 @contextmanager

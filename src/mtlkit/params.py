@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
@@ -56,7 +57,7 @@ class Choice:
 SearchSpace = Range | Choice
 
 #: The kinds of value a parameter holds.
-KINDS = ("int", "float", "bool", "str", "names", "ints", "sizes", "floats", "mapping")
+KINDS = ("int", "float", "bool", "str", "names", "ints", "sizes", "floats", "values", "mapping")
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ class Param:
 
     ``kind`` is one of :data:`KINDS` (``names``: a list of distinct names such as label
     columns; ``ints``: a list of integers, e.g. seeds; ``sizes``: a list of layer widths such as ``[64, 32]``; ``floats``: a list of
-    numbers, e.g. task weights). ``low``/``high`` bound numbers
+    numbers, e.g. task weights; ``values``: a list of numbers or texts, e.g. missing-label
+    markers). ``low``/``high`` bound numbers
     (inclusive unless ``open_low``), ``choices`` lists the allowed values, ``optional`` allows
     ``None``. ``search`` is the space a tuner explores (None: not tuned).
     """
@@ -92,7 +94,9 @@ class Param:
         if self.choices is not None and value not in self.choices:
             close = difflib.get_close_matches(str(value), [str(c) for c in self.choices], n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{where} must be one of {list(self.choices)}, got {value!r}.{hint}")
+            raise ConfigError(
+                f"{where} must be one of {list(self.choices)}, got {shown(value)}.{hint}"
+            )
         return value
 
     def with_default(self, default: Any) -> Param:
@@ -146,6 +150,14 @@ def setting(default: Any, kind: str, help: str, **constraints: Any) -> Any:
     return field(default=default, metadata={"kind": kind, "help": help, **constraints})
 
 
+def declared(param: Param) -> Any:
+    """A dataclass field for a :class:`Param` declared elsewhere (its name is the field's)."""
+    kw = {
+        f.name: getattr(param, f.name) for f in fields(Param) if f.name not in ("name", "default")
+    }
+    return setting(param.default, **kw)
+
+
 def params_of(cls: type) -> tuple[Param, ...]:
     """The :class:`Param` of every field of a dataclass declared with :func:`setting`."""
     return tuple(Param(f.name, f.default, **f.metadata) for f in fields(cls) if f.metadata)
@@ -160,7 +172,7 @@ def check_names(declared: Iterable[Param], given: Iterable[str], owner: str) -> 
         close = difflib.get_close_matches(unknown[0], valid, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
-            f"{owner} has no setting(s) {unknown}.{hint} It takes {sorted(valid) or 'none'}."
+            f"{owner} has no setting(s) {shown(unknown)}.{hint} It takes {sorted(valid) or 'none'}."
         )
 
 
@@ -173,29 +185,40 @@ def resolve(declared: Sequence[Param], given: Mapping[str, Any], owner: str) -> 
 
 
 # ---- per-kind checks ---------------------------------------------------------------------
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlevel = 40, 40, 3
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = _SHOWN.maxset = 6
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` cut short (long texts, long or deeply nested lists), so that an error
+    message stays one readable line whatever the user wrote."""
+    return _SHOWN.repr(value)
+
+
 def _number(p: Param, value: Any, where: str, integral: bool) -> Any:
     ok = isinstance(value, int) if integral else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok or (not integral and not math.isfinite(value)):
         what = "an integer" if integral else "a finite number"
-        raise ConfigError(f"{where} must be {what}, got {value!r}.")
+        raise ConfigError(f"{where} must be {what}, got {shown(value)}.")
     if p.low is not None and (value <= p.low if p.open_low else value < p.low):
         raise ConfigError(
-            f"{where} must be {'>' if p.open_low else '>='} {p.low:g}, got {value!r}."
+            f"{where} must be {'>' if p.open_low else '>='} {p.low:g}, got {shown(value)}."
         )
     if p.high is not None and value > p.high:
-        raise ConfigError(f"{where} must be <= {p.high:g}, got {value!r}.")
+        raise ConfigError(f"{where} must be <= {p.high:g}, got {shown(value)}.")
     return value if integral else float(value)
 
 
 def _bool(p: Param, value: Any, where: str) -> bool:
     if not isinstance(value, bool):
-        raise ConfigError(f"{where} must be true or false, got {value!r}.")
+        raise ConfigError(f"{where} must be true or false, got {shown(value)}.")
     return value
 
 
 def _str(p: Param, value: Any, where: str) -> str:
     if not isinstance(value, str):
-        raise ConfigError(f"{where} must be a name (text), got {value!r}.")
+        raise ConfigError(f"{where} must be a name (text), got {shown(value)}.")
     return value
 
 
@@ -204,9 +227,11 @@ def _names(p: Param, value: Any, where: str) -> tuple[str, ...]:
         value = [value]
     ok = isinstance(value, Sequence) and all(isinstance(v, str) and v for v in value)
     if not ok or not value:
-        raise ConfigError(f"{where} must be a list of names such as ['a', 'b'], got {value!r}.")
+        raise ConfigError(
+            f"{where} must be a list of names such as ['a', 'b'], got {shown(value)}."
+        )
     if len(set(value)) < len(value):
-        raise ConfigError(f"{where} lists a name twice: {list(value)}.")
+        raise ConfigError(f"{where} lists a name twice: {shown(list(value))}.")
     return tuple(value)
 
 
@@ -214,12 +239,18 @@ def _sizes(p: Param, value: Any, where: str) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
     if not isinstance(value, Sequence) or isinstance(value, str):
-        raise ConfigError(f"{where} must be a list of layer sizes such as [64, 32], got {value!r}.")
+        raise ConfigError(
+            f"{where} must be a list of layer sizes such as [64, 32], got {shown(value)}."
+        )
     if not value and not p.allow_empty:
-        raise ConfigError(f"{where} must list at least one layer size, e.g. [16]; got {value!r}.")
+        raise ConfigError(
+            f"{where} must list at least one layer size, e.g. [16]; got {shown(value)}."
+        )
     for size in value:
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ConfigError(f"every size in {where} must be a positive integer, got {value!r}.")
+            raise ConfigError(
+                f"every size in {where} must be a positive integer, got {shown(value)}."
+            )
     return tuple(value)
 
 
@@ -227,19 +258,30 @@ def _ints(p: Param, value: Any, where: str) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
     if not isinstance(value, Sequence) or isinstance(value, str) or not value:
-        raise ConfigError(f"{where} must be a list of integers such as [0, 1, 2], got {value!r}.")
+        raise ConfigError(
+            f"{where} must be a list of integers such as [0, 1, 2], got {shown(value)}."
+        )
     return tuple(_number(p, v, f"every number in {where}", integral=True) for v in value)
 
 
 def _floats(p: Param, value: Any, where: str) -> tuple[float, ...]:
     if not isinstance(value, Sequence) or isinstance(value, str) or not value:
-        raise ConfigError(f"{where} must be a list of numbers such as [1, 2], got {value!r}.")
+        raise ConfigError(f"{where} must be a list of numbers such as [1, 2], got {shown(value)}.")
     return tuple(_number(p, v, f"every number in {where}", integral=False) for v in value)
+
+
+def _scalars(p: Param, value: Any, where: str) -> tuple:
+    ok = isinstance(value, Sequence) and not isinstance(value, str) and value
+    if not ok or not all(isinstance(v, (str, int, float)) for v in value):
+        raise ConfigError(
+            f"{where} must be a list of values (numbers or texts) such as [-1], got {shown(value)}."
+        )
+    return tuple(value)
 
 
 def _mapping(p: Param, value: Any, where: str) -> dict:
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{where} must be a mapping (name: value), got {value!r}.")
+        raise ConfigError(f"{where} must be a mapping (name: value), got {shown(value)}.")
     return dict(value)
 
 
@@ -252,6 +294,7 @@ _CHECKS = {
     "ints": _ints,
     "sizes": _sizes,
     "floats": _floats,
+    "values": _scalars,
     "mapping": _mapping,
 }
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from mtlkit.errors import ConfigError
-from mtlkit.params import Param, check_names, resolve
+from mtlkit.params import Param, check_names, resolve, shown
 
 T = TypeVar("T")
 
@@ -125,8 +125,13 @@ class Registry(Generic[T]):
         if isinstance(name, str) and name in entries:
             return entries[name]
         close = difflib.get_close_matches(str(name), list(entries), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown {self.kind} {name!r}.{hint} Available: {', '.join(entries)}.")
+        if close:  # one suggestion reads better than the whole list (dozens of names)
+            raise ConfigError(f"unknown {self.kind} {shown(name)}. Did you mean {close[0]!r}?")
+        names = sorted(entries)
+        listed = ", ".join(names)
+        if len(listed) > 160:
+            listed = ", ".join(names[:12]) + f", ... ({len(names)} in all)"
+        raise ConfigError(f"unknown {self.kind} {shown(name)}. Available: {listed}.")
 
     def entries(self) -> dict[str, Entry[T]]:
         self._discover()

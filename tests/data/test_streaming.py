@@ -19,7 +19,7 @@ from mtlkit.data.loading import load_features, load_tables
 from mtlkit.data.stream_batches import StreamingData, shard
 from mtlkit.data.stream_fit import fit_preprocessor
 from mtlkit.data.streaming import RowGroup, csv_to_parquet, stream_features, stream_tables
-from mtlkit.errors import ConfigError
+from mtlkit.errors import ConfigError, DataWarning
 from mtlkit.models import create
 from mtlkit.training.losses import masked_task_losses
 
@@ -104,6 +104,32 @@ def test_one_pass_fit_gives_the_in_memory_state(folder, tmp_path, options):
     if not options:  # integers with many values are numeric, with few categorical
         assert names["categorical"] == ["children", "education", "region"]
         assert names["numeric"] == ["hours", "age", "hours__missing"]
+
+
+def test_missing_labels_and_bad_values_apply_as_in_memory(tmp_path, people):
+    frame = people(200, 5).assign(y=np.arange(200) % 2, score=np.linspace(0.0, 1.0, 200))
+    frame.loc[[4, 90], "y"] = -1  # the missing-label marker
+    frame.loc[[7, 150], "score"] = [np.inf, 1e39]  # beyond float32
+    folder = write(tmp_path / "d", {"f": frame}, group_rows=50)
+    with pytest.raises(DataError, match=r"'score' holds infinite.*f\.parquet"):
+        fit_preprocessor(stream_tables(folder, ["y"], missing_labels=[-1]))
+    with pytest.raises(DataError, match="missing_labels"):  # -1 beside 0/1 without the option
+        fit_preprocessor(stream_tables(folder, ["y"]))
+    options = {"missing_labels": [-1], "bad_values": "missing"}
+    with pytest.warns(DataWarning, match="bad_values='missing'"):
+        memory = Preprocessor().fit(load_tables(folder, ["y"], **options))
+        streamed = fit_preprocessor(stream_tables(folder, ["y"], **options))
+    assert_same_state(memory, streamed, tmp_path)
+    assert [t.kind for t in streamed.schema().tasks] == ["binary"]
+    with pytest.warns(DataWarning):
+        data = StreamingData(stream_tables(folder, ["y"], **options), streamed)
+        batch = next(data.batches(200))
+    assert batch.mask[:, 0].sum() == 198 and torch.isfinite(batch.x_num).all()
+
+
+def test_a_label_in_drop_columns_is_refused_when_streaming(folder):
+    with pytest.raises(DataError, match=r"\['income'\] are also listed in drop_columns"):
+        stream_tables(folder, LABELS, drop_columns=["income"])
 
 
 def test_load_level_overrides_and_drops_apply_as_in_memory(folder, tmp_path):
@@ -252,7 +278,7 @@ def test_reading_ahead_in_a_thread_changes_nothing_and_stops_with_the_consumer(t
     assert not [t for t in threading.enumerate() if t.name == "mtlkit-prefetch"]
     bad = frame.assign(age=np.where(np.arange(600) == 555, np.inf, frame["age"]))
     bad_table = stream_tables(write(tmp_path / "bad", {"f": bad}, group_rows=50), ["y"])
-    with pytest.raises(DataError, match=r"f.parquet.*'age' holds infinite"):
+    with pytest.raises(DataError, match=r"'age' holds infinite.*f\.parquet"):
         list(StreamingData(bad_table, prep, read_rows=20, prefetch=2).batches(16))
 
 

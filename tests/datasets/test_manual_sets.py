@@ -126,3 +126,33 @@ def test_aliexpress_format_and_bad_labels(tmp_path):
         load("aliexpress", cache_dir=tmp_path, country="ES")
     assert str(tmp_path / "aliexpress" / "AliExpress_ES" / "train.csv") in str(info.value)
     assert "tianchi" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "files", "conversion", "n_categorical", "n_numeric"),
+    [
+        (
+            "ali-ccp",
+            ("ali_ccp_train.csv", "ali_ccp_val.csv", "ali_ccp_test.csv"),
+            "purchase",
+            23,
+            8,
+        ),
+        ("aliexpress", ("train.csv", "test.csv"), "conversion", 16, 63),
+    ],
+)
+def test_published_sample_files_read_unchanged(
+    name, files, conversion, n_categorical, n_numeric, shared_data
+):
+    """The real layouts (torch-rechub's sample files in ../shared/data/samples) load as they
+    are: every row, the funnel labels (CTCVR = click and conversion), the declared kinds."""
+    folder = shared_data / "samples" / name
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is not present")
+    raw = pd.concat([pd.read_csv(folder / f) for f in files], ignore_index=True)
+    table = load(name, path=folder)
+    assert len(table.features) == len(raw)
+    assert table.labels["ctr"].sum() == raw["click"].sum()
+    assert table.labels["ctcvr"].sum() == (raw["click"] & raw[conversion]).sum()
+    kinds = list(table.feature_kinds.values())
+    assert (kinds.count("categorical"), kinds.count("numeric")) == (n_categorical, n_numeric)

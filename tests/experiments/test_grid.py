@@ -160,8 +160,8 @@ def test_a_regression_task_is_reported_and_compared_with_report_metric(tmp_path,
         )
         == 0
     )
-    report = (out / "report.md").read_text()
-    assert "Task price (a regression task) reports no roc_auc" in report
+    report = (out / "report.md").read_text()  # Markdown-escaped: roc\_auc shows as roc_auc
+    assert "Task price (a regression task) reports no roc\\_auc" in report
     assert "--metric rmse" in report
     assert main(["report", str(out), "--metric", "rmse"]) == 0
     summary = pd.read_csv(out / "summary.csv")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import shlex
 import signal
@@ -122,6 +123,22 @@ def test_tuning_never_reads_the_test_split(tmp_path, monkeypatch, capsys):
     args = ["tune", "synthetic", "--rows", "600", "--model", "shared_bottom", "--trials", "2"]
     assert main([*args, "--epochs", "1", "--out", str(tmp_path / "one"), "--quiet"]) == 0
     assert (tmp_path / "one" / "best.json").is_file()
+
+
+def _open_storage(run_dir: Path) -> str:
+    try:
+        storage(run_dir)
+    except Exception as err:  # reported by name in the assertion below
+        return type(err).__name__
+    return "ok"
+
+
+def test_processes_opening_a_new_storage_at_once_all_get_it(tmp_path):
+    # Parallel workers (and the grid's progress count) open the same new file; the losers of
+    # the race to create the tables or stamp their version must retry, not fail.
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        for i in range(6):
+            assert pool.map(_open_storage, [tmp_path / str(i)] * 4) == ["ok"] * 4
 
 
 def _compare(out: Path) -> subprocess.Popen:

@@ -54,6 +54,20 @@ def test_input_encoder_uses_one_fused_table_with_offsets():
     torch.testing.assert_close(out[1, 0:4], enc.embedding.weight[2])
 
 
+def test_input_encoder_lookup_has_the_embedding_values_and_gradients():
+    torch.manual_seed(0)
+    enc = InputEncoder(Schema((3, 5, 2), 1, (TaskSpec("t", "binary"),)), embedding_dim=3)
+    x_cat = torch.randint(0, 2, (40, 3))
+    out = enc(x_cat, torch.zeros(40, 1))
+    grad = torch.randn_like(out)
+    out.backward(grad)
+    reference = torch.nn.functional.embedding(x_cat + enc.offsets, enc.embedding.weight)
+    torch.testing.assert_close(out[:, :9], reference.flatten(1))
+    (expected,) = torch.autograd.grad(reference.flatten(1), enc.embedding.weight, grad[:, :9])
+    torch.testing.assert_close(enc.embedding.weight.grad, expected)
+    assert enc(x_cat[:0], torch.zeros(0, 1)).shape == (0, 10)
+
+
 def test_gate_is_a_distribution_and_mixing_weights_experts():
     gate = Gate(6, 4)(torch.randn(10, 6))
     assert torch.all(gate >= 0)
@@ -62,6 +76,16 @@ def test_gate_is_a_distribution_and_mixing_weights_experts():
     one_hot = torch.zeros(10, 4)
     one_hot[:, 2] = 1
     torch.testing.assert_close(mix_experts(experts, one_hot), experts[2])
+
+
+def test_mixing_is_the_gate_weighted_sum_of_expert_outputs():
+    torch.manual_seed(0)
+    gate = Gate(6, 4, top_k=2)
+    x, experts = torch.randn(10, 6), torch.randn(4, 10, 3)
+    weights = gate(x)
+    assert ((weights > 0).sum(-1) == 2).all()
+    expected = torch.einsum("ebh,be->bh", experts, weights)
+    torch.testing.assert_close(mix_experts(experts, weights), expected)
 
 
 def test_mlp_output_dim():

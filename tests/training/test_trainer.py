@@ -11,7 +11,7 @@ from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError, DataError
 from mtlkit.training.estimator import MultiTaskEstimator
 from mtlkit.training.settings import TrainConfig
-from mtlkit.training.trainer import Trainer, TrainingDiverged, load_torch
+from mtlkit.training.trainer import Trainer, TrainingDiverged, fused_adam_supported, load_torch
 
 FAST = {"epochs": 15, "batch_size": 256, "lr": 3e-3, "patience": 3, "progress": False}
 
@@ -233,3 +233,10 @@ def test_the_epoch_callback_sees_the_monitored_value_and_may_stop_training(synth
     assert [e for e, _ in seen] == [1, 2] and len(epochs) == 2  # stopped after epoch 2
     for (_, value), record in zip(seen, epochs):
         assert value == pytest.approx(np.mean([m["roc_auc"] for m in record["val"].values()]))
+
+
+def test_fused_adam_only_for_parameters_its_kernel_takes():
+    cpu = torch.zeros(2)
+    assert fused_adam_supported([cpu])  # torch 2.13 has the CPU kernel
+    assert not fused_adam_supported([cpu, torch.zeros(2, device="meta")])
+    assert not fused_adam_supported([cpu, torch.zeros(2, dtype=torch.int64)])

@@ -15,23 +15,21 @@ file (the same names, with _ for -).
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 from pathlib import Path
 
-import yaml
-
 from mtlkit.cli.options import add_quiet, add_settings, command, given_settings, plugin_listing
 from mtlkit.errors import ConfigError
-from mtlkit.experiments.cells import COMMAND_FILE, CONFIG_FILE
+from mtlkit.experiments.cells import COMMAND_FILE, CONFIG_FILE, read_config
 from mtlkit.experiments.config import (
     GRID_PARAMS,
     TRAIN_PARAMS,
     CompareConfig,
     load_config_file,
+    read_yaml,
 )
 from mtlkit.experiments.tuning import TuneConfig, from_flags, keep_given, tune_flags
-from mtlkit.files import atomic_write_text, new_run_dir
+from mtlkit.files import atomic_write_text, check_output_folder, new_run_dir
 from mtlkit.tracking import TRACK
 
 TUNE_FLAGS = tune_flags("tune", tuned_by_default=False)
@@ -132,12 +130,7 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
     values: dict = {}
     where = "the command line"
     if args.resume is not None:
-        saved = args.resume / CONFIG_FILE
-        if not saved.is_file():
-            raise ConfigError(
-                f"{args.resume} holds no comparison to resume ({CONFIG_FILE} missing)."
-            )
-        values, where = json.loads(saved.read_text()), str(saved)
+        values, where = read_config(args.resume), str(args.resume / CONFIG_FILE)
     elif args.config is not None:
         values, where = load_config_file(args.config), str(args.config)
     values.update(given_settings(args, (*GRID_PARAMS, *TRAIN_PARAMS)))
@@ -155,7 +148,7 @@ def resolve_config(args: argparse.Namespace) -> CompareConfig:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--dataset-option takes KEY=VALUE, got {item!r}.")
-        options[key] = yaml.safe_load(value)
+        options[key] = read_yaml(value, f"--dataset-option {key}")
     if args.dataset_path is not None:
         options["path"] = str(args.dataset_path.resolve())
     if options:
@@ -218,6 +211,7 @@ def execute(
     from mtlkit.reporting.report import build_report, table_groups
     from mtlkit.tracking.grid import track_grid
 
+    check_output_folder(run_dir or Path("runs"), "run folder")
     check_data(config)
     run_dir = run_dir or new_run_dir(Path("runs"), prefix)
     run_dir.mkdir(parents=True, exist_ok=True)

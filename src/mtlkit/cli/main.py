@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from mtlkit.cli import (
     compare,
@@ -42,14 +47,60 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    name = f"mtlkit {args.command}"
     try:
-        return args.func(args)
+        with terminate_as_interrupt(), one_line_warnings(name):
+            return args.func(args)
     except MtlkitError as exc:
-        print(f"mtlkit {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{name}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full or read-only disk, a file removed meanwhile...
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"{name}: error: {one_line(exc.strerror or str(exc))}{where}", file=sys.stderr)
+        return 1
+    except Terminated:
+        print(f"{name}: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        print(f"mtlkit {args.command}: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler, ``kill``), handled like Ctrl-C: finished work is kept."""
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Raise :class:`Terminated` on SIGTERM while the command runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def one_line_warnings(name: str) -> Iterator[None]:
+    """Warnings printed as ``mtlkit CMD: warning: ...`` lines, without source lines."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        print(f"{name}: warning: {one_line(str(message))}", file=file or sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -17,7 +17,19 @@ from mtlkit.params import Param
 
 #: Old flag spellings still accepted: setting -> extra flags.
 FLAG_ALIASES = {"n_rows": ("--rows",)}
-_LIST_TYPES = {"names": str, "ints": int, "sizes": int, "floats": float}
+
+
+def _scalar(text: str) -> int | float | str:
+    """A command-line value that may be a number or a text (e.g. a missing-label marker)."""
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+_LIST_TYPES = {"names": str, "ints": int, "sizes": int, "floats": float, "values": _scalar}
 _SCALAR_TYPES = {"int": int, "float": float, "str": str}
 
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from mtlkit.cli.options import add_quiet, add_settings, command, given_settings, plugin_listing
+from mtlkit.data.read_options import FEATURE_READ_PARAMS, READ_PARAMS
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import GRID_PARAMS, check_fractions, parse_choice, parse_strategy
 from mtlkit.experiments.tuning import read_best
@@ -69,6 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "CPUs, NCCL with a GPU each); the same as 'torchrun --nproc-per-node N -m mtlkit "
         "train ...' (default 1)",
     )
+    add_settings(p.add_argument_group("reading the files"), READ_PARAMS, defaults=True)
     add_settings(p.add_argument_group("split"), SPLIT_PARAMS, defaults=True)
     add_settings(p.add_argument_group("training settings"), TRAIN_FLAGS, defaults=False)
     add_settings(p, [TRACK], defaults=True)
@@ -85,6 +87,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("data", nargs="+", help="data files, folders or globs to score")
     q.add_argument("--out", type=Path, required=True, help="the CSV file to write")
     add_settings(q, STREAM, defaults=True)
+    reading = q.add_argument_group("reading the files (default: the model's own settings)")
+    add_settings(reading, FEATURE_READ_PARAMS, defaults=False)
 
 
 def streaming(args: argparse.Namespace) -> bool:
@@ -124,7 +128,7 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     from mtlkit.data.splits import check_splits, split_table
     from mtlkit.data.stream_split import split_stream
     from mtlkit.data.streaming import stream_tables
-    from mtlkit.files import atomic_write_json
+    from mtlkit.files import atomic_write_json, check_output_folder
     from mtlkit.tracking import make_tracker
     from mtlkit.tracking.fit import log_fit
     from mtlkit.training.estimator import MultiTaskEstimator
@@ -132,6 +136,7 @@ def _train(args: argparse.Namespace, main: bool) -> int:
 
     model, model_params, strategy, strategy_params, saved = _choices(args)
     settings = {**saved, **given_settings(args, TRAIN_FLAGS)}
+    settings |= {p.name: getattr(args, p.name) for p in READ_PARAMS}
     est = MultiTaskEstimator(
         model,
         strategy=strategy,
@@ -141,14 +146,17 @@ def _train(args: argparse.Namespace, main: bool) -> int:
         **model_params,
     )
     est.check_params()  # every setting checked before the data is read
+    check_output_folder(args.out, "--out")
     tracker = make_tracker(args.track)
     split = {p.name: p.validate(getattr(args, p.name)) for p in SPLIT_PARAMS}
     check_fractions(split["fractions"])
+    options = {p.name: getattr(est, p.name) for p in READ_PARAMS}
     if streaming(args):
-        table = stream_tables(args.data, labels=args.labels)
+        del options["encoding"]  # Parquet: no text encoding
+        table = stream_tables(args.data, labels=args.labels, **options)
         train, val, test = split_stream(table, split["fractions"], seed=split["split_seed"])
     else:
-        table = load_tables(args.data, labels=args.labels)
+        table = load_tables(args.data, labels=args.labels, **options)
         train, val, test = split_table(table, split["fractions"], seed=split["split_seed"])
         check_splits(train, val, test)
     state_path = args.out / STATE_FILE
@@ -206,13 +214,14 @@ def _choices(args: argparse.Namespace) -> tuple[str, dict, str, dict, dict]:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from mtlkit.data.loading import load_features
     from mtlkit.data.stream_batches import StreamingData
     from mtlkit.data.streaming import stream_features
-    from mtlkit.files import atomic_writer
+    from mtlkit.files import atomic_writer, check_output_file
     from mtlkit.training.estimator import MultiTaskEstimator  # here: loads PyTorch
 
+    check_output_file(args.out, "--out")
     est = MultiTaskEstimator.load(args.model_dir)
+    est.set_params(**given_settings(args, FEATURE_READ_PARAMS))
     ignore = est.schema_.task_names
     if streaming(args):  # one record batch at a time, written as it is scored
         data = StreamingData(
@@ -220,7 +229,7 @@ def run_predict(args: argparse.Namespace) -> int:
         )
         parts = ((path, chunk) for path, chunk in data.chunks())
     else:
-        table = load_features(args.data, ignore=ignore)
+        table = est.read_features(args.data)  # with the kinds the model was fitted with
         parts = [(table.source, est.preprocessor_.transform(table, require_labels=False))]
     rows = 0
     with atomic_writer(args.out, "w") as out:

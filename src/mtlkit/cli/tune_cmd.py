@@ -26,6 +26,7 @@ from mtlkit.cli.options import (
     plugin_listing,
 )
 from mtlkit.cli.train_cmd import SPLIT_PARAMS
+from mtlkit.data.read_options import READ_PARAM_NAMES
 from mtlkit.experiments.config import (
     GRID_PARAMS,
     TRAIN_PARAMS,
@@ -41,12 +42,15 @@ from mtlkit.experiments.tuning import (
     study_path,
     tune_flags,
 )
-from mtlkit.files import atomic_write_json, new_run_dir
+from mtlkit.files import atomic_write_json, check_output_folder, new_run_dir
 from mtlkit.training.settings import TrainConfig
 
 TUNE_FLAGS = tune_flags("trials", tuned_by_default=True)
 #: The split settings of 'mtlkit train', and the rows of built-in synthetic data.
-DATA_PARAMS = (*SPLIT_PARAMS, *(p for p in GRID_PARAMS if p.name == "n_rows"))
+DATA_PARAMS = (
+    *SPLIT_PARAMS,
+    *(p for p in GRID_PARAMS if p.name in ("n_rows", *READ_PARAM_NAMES)),
+)
 BEST_FILE = "best.json"
 
 
@@ -98,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     tune = from_flags(given_settings(args, TUNE_FLAGS), "trials")
     values["tune"] = keep_given(tune, list(values), "the command line")
     config = CompareConfig.from_mapping(values, "the command line")
+    check_output_folder(args.out or Path("runs"), "--out")
     check_data(config)
     out = args.out or new_run_dir(Path("runs"), "tune")
     prepare_run_dir(config, out)

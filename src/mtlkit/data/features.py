@@ -191,6 +191,12 @@ class Preprocessor:
         return Schema(cards, n_numeric, tuple(tasks))
 
     @property
+    def fitted_kinds(self) -> dict[str, FeatureKind]:
+        """The kind each feature column was fitted as (numeric or categorical)."""
+        kinds: dict[str, FeatureKind] = {f["name"]: "categorical" for f in self._categorical}
+        return kinds | {f["name"]: "numeric" for f in self._numeric}
+
+    @property
     def feature_names(self) -> dict[str, list[str]]:
         """Names of the ``x_cat`` columns and of the ``x_num`` columns (indicators last)."""
         numeric = [f["name"] for f in self._numeric]
@@ -219,8 +225,15 @@ class Preprocessor:
             raise DataError(f"Cannot read preprocessor file {str(path)!r}: {err}.") from err
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise DataError(f"{str(path)!r} is not a saved mtlkit Preprocessor ({FORMAT}).")
-        prep = cls(state["feature_kinds"], state["max_categories"], state["hash_buckets"])
-        prep._categorical = state["categorical"]
-        prep._numeric = state["numeric"]
-        prep._tasks = [TaskSpec.from_dict(t) for t in state["tasks"]]
+        try:
+            prep = cls(state["feature_kinds"], state["max_categories"], state["hash_buckets"])
+            prep._categorical = state["categorical"]
+            prep._numeric = state["numeric"]
+            prep._tasks = [TaskSpec.from_dict(t) for t in state["tasks"]]
+            prep.schema()
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise DataError(
+                f"{str(path)!r} is not a valid saved mtlkit Preprocessor ({type(err).__name__}: "
+                f"{str(err)[:100]}); it was edited or comes from another version."
+            ) from None
         return prep

@@ -23,6 +23,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from mtlkit.data.errors import DataError
+from mtlkit.data.read_options import text_encoding
 from mtlkit.data.schema import FeatureKind, MultiTaskTable, TaskKind
 from mtlkit.data.tasks import encode_labels, infer_task_spec, label_present
 from mtlkit.data.values import (
@@ -36,7 +37,6 @@ from mtlkit.data.values import (
     missing_markers,
     numbers_typed_as_text,
 )
-from mtlkit.errors import ConfigError
 
 PathLike = str | Path
 Sources = PathLike | pd.DataFrame | Sequence[PathLike | pd.DataFrame] | Mapping[str, pd.DataFrame]
@@ -80,20 +80,6 @@ def csv_convert_options(
     return pa_csv.ConvertOptions(
         null_values=_NULLS, strings_can_be_null=True, column_types=dict(column_types or {})
     )
-
-
-def _text_encoding(encoding: object) -> str:
-    """The ``encoding`` setting, as pyarrow's CSV reader takes it ("utf8" reads fastest)."""
-    try:
-        name = codecs.lookup(encoding).name if isinstance(encoding, str) else None
-    except LookupError:
-        name = None
-    if name is None:
-        raise ConfigError(
-            f"encoding {encoding!r} is not a known text encoding; use e.g. 'utf-8', 'latin-1' "
-            "or 'cp1252'."
-        )
-    return "utf8" if name == "utf-8" else encoding
 
 
 def _undecodable(path: Path, encoding: str) -> str | None:
@@ -327,10 +313,13 @@ def _check_features(
         features[column] = check_magnitudes(what, features[column], origins, bad_values)
 
 
-def _check_finite(what: str, values: pd.Series, source: np.ndarray) -> None:
+def _check_finite(
+    what: str, values: pd.Series, source: np.ndarray, bad_values: str | None = None
+) -> pd.Series:
     """Reject infinite and out-of-range numbers, naming the sources that hold them (for tables
-    whose rows are known by their source only, e.g. streamed ones)."""
-    check_magnitudes(what, values, RowSources(source), None)
+    whose rows are known by their source only, e.g. streamed ones); under
+    ``bad_values="missing"`` they become NaN (the column returned)."""
+    return check_magnitudes(what, values, RowSources(source), bad_values)
 
 
 def _check_labels(
@@ -406,7 +395,8 @@ def load_features(
 ) -> MultiTaskTable:
     """The rows of ``sources`` as a table without tasks, e.g. new data to score with a fitted
     model. Columns named in ``ignore`` (such as label columns) are left out where present;
-    the other settings are those of :func:`load_tables`."""
+    ``feature_kinds`` may name columns the sources lack (pass a fitted model's kinds: the
+    model names the missing ones); the other settings are those of :func:`load_tables`."""
     settings = {"bad_values": bad_values, "encoding": encoding}
     return _load(sources, [], None, feature_kinds, (), ignore=set(ignore), **settings)
 
@@ -426,7 +416,7 @@ def _load(
     task_kinds, feature_kinds = dict(task_kinds or {}), dict(feature_kinds or {})
     drop = set(drop_columns)
     bad_values, markers = check_bad_values(bad_values), missing_markers(missing_labels)
-    encoding = _text_encoding(encoding)
+    encoding = text_encoding(encoding)
     _check_labels(labels, task_kinds, drop)
     pairs = _collect(sources)
     names = [name for name, _ in pairs]
@@ -434,6 +424,8 @@ def _load(
     columns = list(dict.fromkeys(c for f in frames for c in f.columns))
     _check_columns(labels, drop, columns, names)
     drop |= ignore & set(columns)
+    if not labels:  # new rows to score: kinds of a fitted model, some columns maybe absent
+        feature_kinds = {c: k for c, k in feature_kinds.items() if c in columns}
     roles = _roles(columns, labels, drop, task_kinds, feature_kinds)
     for frame, column_types, origin in zip(frames, types, origins):
         masked = mask_missing_labels(frame, labels, markers)

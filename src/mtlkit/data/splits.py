@@ -120,22 +120,25 @@ def check_splits(
     problems = []
     parts = (train, val) if test is None else (train, val, test)
     for task in train.tasks:
-        for split_name, part in zip(SPLIT_NAMES, parts):
-            if not part.masks[task.name].any():
-                problems.append(
-                    f"task {task.name!r} has no labelled rows in the {split_name} split "
-                    f"({len(part)} rows); add labelled data for it or change the split fractions"
-                )
+        empty = [(n, len(p)) for n, p in zip(SPLIT_NAMES, parts) if not p.masks[task.name].any()]
+        if empty:
+            names, sizes = (" and ".join(str(e[i]) for e in empty) for i in (0, 1))
+            plural = "s" if len(empty) > 1 else ""
+            problems.append(
+                f"{task.name!r} has no labelled rows in the {names} split{plural} ({sizes} rows)"
+            )
         if task.kind != "regression" and train.masks[task.name].any():
             classes = np.unique(train.labels[task.name][train.masks[task.name]])
             if len(classes) < 2:
                 value = task.classes[int(classes[0])]
                 problems.append(
-                    f"task {task.name!r} has a single class ({value!r}) in the training split; "
-                    "add rows of its other classes or use another seed or fractions"
+                    f"{task.name!r} has a single class ({value!r}) in the training split"
                 )
     if problems:
-        raise DataError("Cannot train on these splits: " + "; ".join(problems) + ".")
+        raise DataError(
+            f"Cannot train on these splits: task {'; task '.join(problems)}. Add labelled rows "
+            "of every class, or change the split fractions or seed."
+        )
 
 
 def keep_label_fraction(

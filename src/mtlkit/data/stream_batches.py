@@ -283,7 +283,7 @@ class StreamingData:
         return shard(groups, order, self.rank, self.world_size, self.equal_steps)
 
     def _encode(self, frame: pd.DataFrame, path: str) -> Batch:
-        table = labelled_table(frame, path, self.tasks)
+        table = labelled_table(self.table.checked(frame, path), path, self.tasks)
         try:
             return self.preprocessor.transform(table, self.require_labels)
         except DataError as err:

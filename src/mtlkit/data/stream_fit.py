@@ -16,7 +16,6 @@ from mtlkit.data.column_stats import CategoryStats, NumericStats
 from mtlkit.data.features import Preprocessor, _numbers
 from mtlkit.data.loading import (
     MAX_CATEGORICAL_INTEGERS,
-    _check_finite,
     _feature_kinds,
     _not_numeric,
     _reject_empty,
@@ -31,20 +30,19 @@ _NUMBER_CLASSES = {"integer", "float", "bool", "empty"}
 class LabelStats:
     """What :func:`~mtlkit.data.tasks.infer_task_spec` looks at in a label column, gathered
     batch by batch: its distinct labelled values (up to ``MAX_CLASSES + 1`` of them) and, once
-    there are more, one non-integral value if any (infinite values are rejected at once)."""
+    there are more, one non-integral value if any."""
 
     def __init__(self, name: str, kind: TaskKind | None) -> None:
         self.name, self.kind = name, kind
         self.values: dict[object, None] = {}  # an ordered set
         self.non_integral: list[float] = []
 
-    def update(self, raw: pd.Series, path: str) -> None:
+    def update(self, raw: pd.Series) -> None:
+        """Add a record batch's labels (checked by ``StreamingTable.checked``)."""
         values = raw[label_present(raw)]
-        if _is_numeric(values):
-            _check_finite(f"Label column {self.name!r}", values, np.full(len(values), path))
-            if not self.non_integral:
-                numbers = values.to_numpy(dtype=float)
-                self.non_integral = numbers[np.mod(numbers, 1) != 0][:1].tolist()
+        if _is_numeric(values) and not self.non_integral:
+            numbers = values.to_numpy(dtype=float)
+            self.non_integral = numbers[np.mod(numbers, 1) != 0][:1].tolist()
         if len(self.values) <= MAX_CLASSES:
             self.values.update(dict.fromkeys(values.drop_duplicates().tolist()))
 
@@ -78,13 +76,13 @@ def fit_preprocessor(
     filled = dict.fromkeys(table.features, False)
     columns = [*table.labels, *table.features]
     for path, frame in table.frames(table.pieces(), columns, read_rows):
+        frame = table.checked(frame, path)
         for stats in labels:
-            stats.update(frame[stats.name], path)
+            stats.update(frame[stats.name])
         for name in table.features:
             column = frame[name]
             filled[name] = filled[name] or bool(column.notna().any())
             if name in numeric:
-                _check_finite(f"Feature {name!r}", column, np.full(len(column), path))
                 numeric[name].update(_numbers(column, name))
             if name in categories:
                 categories[name].update(column)

@@ -32,10 +32,14 @@ from mtlkit.data.loading import (
     _check_labels,
     _check_types,
     _expand,
+    _is_number,
+    _undecodable,
     csv_convert_options,
 )
+from mtlkit.data.read_options import text_encoding
 from mtlkit.data.schema import FeatureKind, MultiTaskTable, TaskKind, TaskSpec
 from mtlkit.data.tasks import encode_labels, label_present
+from mtlkit.data.values import check_bad_values, mask_missing_labels, missing_markers
 from mtlkit.validation import check_positive_int
 
 PathLike = str | Path
@@ -65,7 +69,8 @@ class StreamingTable:
     hive partition columns last); ``schema`` is the files' schemas unified (integers and floats
     in one column become floats; a column a file lacks reads as nulls); ``types`` holds every
     file's type class per column (what feature-kind inference looks at); ``row_groups`` are
-    in file order. ``task_kinds`` and ``feature_kinds`` are the overrides given when opening.
+    in file order. ``task_kinds``, ``feature_kinds``, ``missing_labels`` and ``bad_values``
+    are the settings given when opening (see :func:`~mtlkit.data.loading.load_tables`).
     """
 
     source: str
@@ -76,6 +81,8 @@ class StreamingTable:
     types: list[dict[str, str]]
     task_kinds: dict[str, TaskKind] = field(default_factory=dict)
     feature_kinds: dict[str, FeatureKind] = field(default_factory=dict)
+    missing_labels: list | None = None
+    bad_values: str = "error"
 
     @property
     def num_rows(self) -> int:
@@ -111,18 +118,30 @@ class StreamingTable:
         """A frame with every column of the schema and no rows."""
         return self.schema.empty_table().to_pandas()
 
+    def checked(self, frame: pd.DataFrame, path: str) -> pd.DataFrame:
+        """A record batch's frame with the value checks of ``load_tables``: missing-label
+        markers blanked, infinite and out-of-range numbers refused (or, under
+        ``bad_values="missing"``, blanked)."""
+        mask_missing_labels(frame, self.labels, missing_markers(self.missing_labels))
+        source = np.broadcast_to(np.array(path, dtype=object), len(frame))
+        for name in frame.columns:
+            column = frame[name]
+            if _is_number(column):
+                what = f"Label column {name!r}" if name in self.labels else f"Feature {name!r}"
+                frame[name] = _check_finite(what, column, source, self.bad_values)
+        return frame
+
 
 def labelled_table(frame: pd.DataFrame, path: str, tasks: Sequence[TaskSpec]) -> MultiTaskTable:
-    """Rows of one record batch as a table whose labels are encoded with ``tasks`` (those whose
-    column is in the frame), with the same masks and checks as :func:`load_tables`."""
+    """Rows of one record batch (checked by :meth:`StreamingTable.checked`) as a table whose
+    labels are encoded with ``tasks`` (those whose column is in the frame), with the same
+    masks as :func:`load_tables`."""
     source = np.broadcast_to(np.array(path, dtype=object), len(frame))
     labels, masks, present_tasks = {}, {}, []
     for spec in tasks:
         if spec.name not in frame.columns:
             continue
         raw = frame[spec.name]
-        if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
-            _check_finite(f"Label column {spec.name!r}", raw, source)
         masks[spec.name] = label_present(raw)
         labels[spec.name] = encode_labels(spec, raw)
         present_tasks.append(spec)
@@ -137,18 +156,26 @@ def stream_tables(
     task_kinds: Mapping[str, TaskKind] | None = None,
     feature_kinds: Mapping[str, FeatureKind] | None = None,
     drop_columns: Iterable[str] = (),
+    missing_labels: Sequence[object] | None = None,
+    bad_values: str = "error",
 ) -> StreamingTable:
     """Open a Parquet dataset too large for memory, with the arguments of ``load_tables``.
 
     ``sources`` is a folder (searched recursively; ``key=value`` folders are hive partitions
     whose keys become columns), a Parquet file, a glob or a list of those. Only the files'
     footers are read here; :func:`mtlkit.data.stream_fit.fit_preprocessor` infers the task
-    and feature kinds in its one pass over the values.
+    and feature kinds in its one pass over the values. ``missing_labels`` and ``bad_values``
+    apply as in ``load_tables`` to every record batch read (text in a numeric column cannot
+    occur: a Parquet column has one type).
     """
     labels = list(labels)
     if not labels:
         raise DataError("No label columns given; name at least one label column.")
-    return _open(sources, labels, dict(task_kinds or {}), dict(feature_kinds or {}), drop_columns)
+    table = _open(sources, labels, dict(task_kinds or {}), dict(feature_kinds or {}), drop_columns)
+    missing_markers(missing_labels)  # checked now, used when reading
+    table.missing_labels = None if missing_labels is None else list(missing_labels)
+    table.bad_values = check_bad_values(bad_values)
+    return table
 
 
 def stream_features(
@@ -167,7 +194,8 @@ def _open(
     drop_columns: Iterable[str],
     ignore: set[str] = frozenset(),
 ) -> StreamingTable:
-    _check_labels(labels, task_kinds)
+    drop_columns = list(drop_columns)
+    _check_labels(labels, task_kinds, drop_columns)
     items = [sources] if isinstance(sources, (str, Path)) else list(sources)
     if not items:
         raise DataError("No sources given; pass a Parquet file, a folder or a glob.")
@@ -305,17 +333,20 @@ def csv_to_parquet(
     *,
     rows_per_group: int = READ_ROWS,
     column_types: Mapping[str, str | pa.DataType] | None = None,
+    encoding: str = "utf-8",
 ) -> list[Path]:
     """Convert CSV files (a file, a folder or a glob; ``.csv`` or ``.csv.gz``) to one Parquet
     file each in folder ``target``, reading them block by block (never whole).
 
     Cells read as missing are those ``load_tables`` treats as missing. Column types are
     inferred from each file's first block; if a later block does not fit (e.g. ``1.5`` after
-    integers), pass ``column_types={"col": "float64"}``. Returns the written files. One line::
+    integers), pass ``column_types={"col": "float64"}``. ``encoding`` is the files' text
+    encoding (as in ``load_tables``). Returns the written files. One line::
 
         python -c "from mtlkit.data.streaming import csv_to_parquet; csv_to_parquet('csv/', 'pq/')"
     """
     rows_per_group = check_positive_int("rows_per_group", rows_per_group)
+    encoding = text_encoding(encoding)
     files = [p for p in _expand(source) if not p.name.lower().endswith(".parquet")]
     if not files:
         raise DataError(f"{str(source)!r} holds no .csv or .csv.gz files.")
@@ -329,15 +360,23 @@ def csv_to_parquet(
     for path in files:
         name = path.name[: -len(".gz")] if path.name.lower().endswith(".gz") else path.name
         dest = out / (name[: -len(".csv")] + ".parquet")
-        _convert(path, dest, rows_per_group, types)
+        _convert(path, dest, rows_per_group, types, encoding)
         written.append(dest)
     return written
 
 
-def _convert(path: Path, dest: Path, rows_per_group: int, types: dict[str, pa.DataType]) -> None:
+def _convert(
+    path: Path, dest: Path, rows_per_group: int, types: dict[str, pa.DataType], encoding: str
+) -> None:
     """Write ``path`` to ``dest`` in row groups of ``rows_per_group`` rows (the last smaller)."""
     try:
-        reader = pa_csv.open_csv(path, convert_options=csv_convert_options(types))
+        reader = pa_csv.open_csv(
+            path,
+            read_options=pa_csv.ReadOptions(encoding=encoding),
+            convert_options=csv_convert_options(types),
+        )
+        if any(pa.types.is_binary(t) for t in reader.schema.types):  # text not in `encoding`
+            raise pa.ArrowInvalid("undecodable text")
         with pq.ParquetWriter(dest, reader.schema) as writer:
             held = reader.schema.empty_table()
             for batch in reader:
@@ -351,6 +390,7 @@ def _convert(path: Path, dest: Path, rows_per_group: int, types: dict[str, pa.Da
     except (pa.ArrowException, OSError) as err:
         dest.unlink(missing_ok=True)
         raise DataError(
-            f"Cannot convert {str(path)!r}: {err}. If a column's type changes after the first "
-            "rows, pass column_types={'column': 'float64'} (or 'string')."
+            _undecodable(path, encoding)
+            or f"Cannot convert {str(path)!r}: {err}. If a column's type changes after the "
+            "first rows, pass column_types={'column': 'float64'} (or 'string')."
         ) from err

@@ -59,11 +59,17 @@ class TensorData(Batch):
         self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None
     ) -> Iterator[Batch]:
         """Yield mini-batches; with ``shuffle`` the split is permuted once, then sliced (the
-        same permutation on every rank whose generator is seeded alike)."""
+        same permutation on every rank whose generator is seeded alike).
+
+        The permutation uses ``index_select``, several times faster on a CPU than indexing
+        with ``tensor[perm]``.
+        """
         n = len(self)
         if shuffle:
-            perm = torch.randperm(n, generator=generator)
-            data = Batch(self.x_cat[perm], self.x_num[perm], self.y[perm], self.mask[perm])
+            perm = torch.randperm(n, generator=generator).to(self.y.device)
+            data = Batch(
+                *(t.index_select(0, perm) for t in (self.x_cat, self.x_num, self.y, self.mask))
+            )
         else:
             data = self
         for k in range(self.num_batches(batch_size)):

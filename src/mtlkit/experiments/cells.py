@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 
 import pandas as pd
 
-from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import History, RunRecord
+from mtlkit.errors import ConfigError, DataWarning
+from mtlkit.evaluation.record import RunRecord
 from mtlkit.experiments.config import BASELINE, CompareConfig
+from mtlkit.files import read_json
 
 CONFIG_FILE = "config.json"
 #: The command line that started the grid (for the report's "Reproduce" section).
 COMMAND_FILE = "command.txt"
 CELLS_DIR = "cells"
+#: Suffix of a cell file set aside because it could not be read (its cell runs again).
+CORRUPT_SUFFIX = ".corrupt"
 #: The training state of cells that did not converge (see :func:`state_path`).
 STATE_DIR = "state"
 
@@ -68,6 +72,22 @@ class Cell:
         return {k: v for k, v in tags.items() if v is not None}
 
 
+def read_config(run_dir: Path) -> dict:
+    """The saved configuration of a run folder (its ``config.json``), or one ConfigError
+    line naming the file when it is missing or damaged."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"{run_dir} is not a comparison run folder ({CONFIG_FILE} is missing); pass the "
+            "folder 'mtlkit compare' printed."
+        )
+    advice = "restore it, or start the grid again in a new folder (cells/ holds the finished runs)"
+    values = read_json(path, ConfigError, advice)
+    if not isinstance(values, dict):
+        raise ConfigError(f"{str(path)!r} holds no mapping of settings; restore it.")
+    return values
+
+
 def grid_cells(config: CompareConfig) -> list[Cell]:
     """The cells of ``config``: the baseline with the joint strategy, every other model with
     every strategy, each for every seed, correlation and label fraction."""
@@ -86,6 +106,27 @@ def cell_path(run_dir: Path, cell: Cell) -> Path:
     return Path(run_dir) / CELLS_DIR / f"{cell.id}.json"
 
 
+class CorruptCell(ConfigError):
+    """A cell file that is not a complete run record (truncated, edited); ``damage`` says
+    what is wrong with which file."""
+
+    damage = ""
+
+
+def read_cell(path: Path) -> RunRecord:
+    """The record in one cell file, or a :class:`CorruptCell` error naming the file."""
+    try:
+        return RunRecord.from_dict(json.loads(path.read_bytes()))
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        damage = f"cell file {str(path)!r} is corrupted ({type(err).__name__})"
+        error = CorruptCell(
+            f"{damage}; 'mtlkit compare --resume' on its run folder sets it aside "
+            f"({CORRUPT_SUFFIX}) and runs that cell again."
+        )
+        error.damage = damage
+        raise error from None
+
+
 def state_path(run_dir: Path, cell: Cell) -> Path:
     """Where an unconverged cell keeps what continuing it needs (weights, optimizer...)."""
     return Path(run_dir) / STATE_DIR / f"{cell.id}.pt"
@@ -93,24 +134,47 @@ def state_path(run_dir: Path, cell: Cell) -> Path:
 
 def needs_training(run_dir: Path, cell: Cell, epochs: int) -> bool:
     """Whether ``cell`` must train: it has no record yet, or its run did not converge and
-    stopped at an epoch cap below ``epochs`` (then it is continued)."""
+    stopped at an epoch cap below ``epochs`` (then it is continued). A :class:`CorruptCell`
+    error names a record that cannot be read."""
     path = cell_path(run_dir, cell)
     if not path.is_file():
         return True
-    history = History.from_dict(json.loads(path.read_text())["history"])
+    history = read_cell(path).history
     return not history.converged and len(history.epochs) < epochs
+
+
+def pending_cells(run_dir: Path, cells: list[Cell], epochs: int) -> list[Cell]:
+    """The cells of ``cells`` that must train (:func:`needs_training`). A cell file that
+    cannot be read (a disk fault, an edit) is renamed ``<cell>.json.corrupt``, with a
+    warning naming it, and its cell is run again."""
+    todo = []
+    for cell in cells:
+        try:
+            if needs_training(run_dir, cell, epochs):
+                todo.append(cell)
+        except CorruptCell as err:
+            path = cell_path(run_dir, cell)
+            aside = path.with_name(path.name + CORRUPT_SUFFIX)
+            path.replace(aside)
+            warnings.warn(
+                f"{err.damage}; set aside as {aside.name}, its cell runs again.",
+                DataWarning,
+                stacklevel=2,
+            )
+            todo.append(cell)
+    return todo
 
 
 def load_cells(run_dir: Path, config: CompareConfig | None = None) -> list[RunRecord]:
     """The record of every finished cell of ``run_dir``, in the grid order of ``config``
-    (else by file name)."""
+    (else by file name); a :class:`CorruptCell` error names a file that cannot be read."""
     files = sorted((Path(run_dir) / CELLS_DIR).glob("*.json"))
     if not files:
         raise ConfigError(
             f"{run_dir} holds no finished grid cells ({CELLS_DIR}/*.json); run "
             "'mtlkit compare' into it first."
         )
-    records = {path.stem: RunRecord.from_dict(json.loads(path.read_text())) for path in files}
+    records = {path.stem: read_cell(path) for path in files}
     if config is None:
         return list(records.values())
     order = {c.id: i for i, c in enumerate(grid_cells(config))}

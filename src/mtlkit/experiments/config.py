@@ -12,6 +12,7 @@ Torch-free until the model and strategy names are checked.
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -23,10 +24,11 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 import yaml
 
+from mtlkit.data.read_options import READ_PARAMS, read_options
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import METRIC_NAMES, metric
 from mtlkit.experiments.tuning import TuneConfig, check_keep
-from mtlkit.params import Param, params_of, setting
+from mtlkit.params import Float, Int, Param, Str, check_names, declared, params_of, setting, shown
 from mtlkit.training.settings import TrainConfig
 
 #: The baseline every grid includes: one independent network per task.
@@ -34,11 +36,22 @@ BASELINE = "single_task"
 #: The data set generated in-process (Ma et al. 2018 generator), no files needed.
 SYNTHETIC = "synthetic"
 #: Options of the synthetic data (``--dataset-option noise=0.5``), passed to make_synthetic.
-SYNTHETIC_OPTIONS = ("noise", "n_features", "task_type")
+SYNTHETIC_PARAMS = (
+    Float("noise", 0.1, "label noise-to-signal ratio (one per task: a list)", low=0.0),
+    Int("n_features", 100, "numeric features", low=2),
+    Str("task_type", "binary", "binary or regression labels", choices=("binary", "regression")),
+)
+SYNTHETIC_OPTIONS = tuple(p.name for p in SYNTHETIC_PARAMS)
 #: Training settings a grid does not take: it has ``seeds``, and runs its cells quietly.
 NOT_IN_GRID = ("seed", "progress")
 #: Old spellings still accepted in config files: old -> new.
 ALIASES = {"rows": "n_rows"}
+#: The most values a YAML text may expand to through its aliases (``*name``): a few
+#: hundred bytes of nested aliases can otherwise stand for billions of values.
+MAX_YAML_VALUES = 100_000
+
+
+_READ = {p.name: p for p in READ_PARAMS}
 
 
 def parse_choice(value: str, what: str, example: str) -> tuple[str, dict]:
@@ -50,9 +63,10 @@ def parse_choice(value: str, what: str, example: str) -> tuple[str, dict]:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(
-                f"bad {what} setting {item!r} in {value!r}; write NAME:key=value, e.g. {example}."
+                f"bad {what} setting {shown(item)} in {shown(value)}; write NAME:key=value, e.g. "
+                f"{example}."
             )
-        params[key] = yaml.safe_load(raw)
+        params[key] = read_yaml(raw, f"the {what} setting {item!r:.60}")
     return name, params
 
 
@@ -82,14 +96,14 @@ class ModelChoice:
             if unknown or "model" not in value:
                 raise ConfigError(
                     f"a model entry must be a name or a mapping with 'model' (and optional "
-                    f"'params', 'label'), got {value!r}."
+                    f"'params', 'label'), got {shown(value)}."
                 )
             params = value.get("params") or {}
             if not isinstance(params, dict):
                 raise ConfigError(f"'params' of model {value['model']!r} must be a mapping.")
             return cls(str(value["model"]), dict(params), str(value.get("label") or ""))
         if not isinstance(value, str) or not value:
-            raise ConfigError(f"a model must be a name such as 'mmoe', got {value!r}.")
+            raise ConfigError(f"a model must be a name such as 'mmoe', got {shown(value)}.")
         name, params = parse_choice(value, "model", "mmoe:n_experts=4")
         return cls(name, params, value)
 
@@ -145,6 +159,9 @@ class CompareConfig:
     dataset_options: dict = setting(
         None, "mapping", "built-in data sets only: loader options", optional=True
     )
+    missing_labels: list | None = declared(_READ["missing_labels"])
+    bad_values: str = declared(_READ["bad_values"])
+    encoding: str = declared(_READ["encoding"])
     label_fractions: dict | None = setting(
         None,
         "mapping",
@@ -171,9 +188,9 @@ class CompareConfig:
         known = [*GRID_PARAM_NAMES, "data", "models", "tune", *TRAIN_PARAM_NAMES]
         for key in values:
             if key not in known:
-                close = difflib.get_close_matches(key, known, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(f"unknown setting {key!r} in {where}.{hint} Known: {known}.")
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"Did you mean {close[0]!r}?" if close else "See 'mtlkit compare --help'."
+                raise ConfigError(f"unknown setting {shown(key)} in {where}. {hint}")
         for key in ("data", "models"):
             if not values.get(key):
                 raise ConfigError(f"{where} must give '{key}'.")
@@ -182,7 +199,7 @@ class CompareConfig:
             isinstance(d, str) for d in _as_list(data)
         ):
             raise ConfigError(
-                f"'data' in {where} must be a path, a list of paths or a name, got {data!r}."
+                f"'data' in {where} must be a path, a list of paths or a name, got {shown(data)}."
             )
         grid = {
             p.name: _as_list(values[p.name])
@@ -193,15 +210,28 @@ class CompareConfig:
         }
         for p in GRID_PARAMS:
             grid[p.name] = p.validate(grid[p.name], where) if p.name in grid else p.default
-        train = {k: values[k] for k in TRAIN_PARAM_NAMES if k in values}
+        train = {
+            p.name: p.validate(values[p.name], where) for p in TRAIN_PARAMS if p.name in values
+        }
+        try:
+            models = [ModelChoice.parse(m) for m in _as_list(values["models"])]
+        except ConfigError as err:
+            raise ConfigError(f"{err} (in {where})") from None
         config = cls(
             data=[str(d) for d in _as_list(data)],
-            models=[ModelChoice.parse(m) for m in _as_list(values["models"])],
+            models=models,
             **{k: list(v) if isinstance(v, tuple) else v for k, v in grid.items()},
             train=TrainConfig(progress=False, **train),
             tune=TuneConfig.from_value(values.get("tune"), where),
         )
         config.check(validate)
+        try:  # the config is saved as JSON: YAML dates, NaN... are refused here, clearly
+            json.dumps(config.to_dict(), allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(
+                f"{where} holds a value that is not plain text, a number, a list or a mapping "
+                f"({str(err)[:80]}); quote it."
+            ) from None
         return config
 
     def to_dict(self) -> dict:
@@ -239,6 +269,11 @@ class CompareConfig:
         models = [m for m in self.models if m.model != BASELINE]
         given = next((m for m in self.models if m.model == BASELINE), ModelChoice(BASELINE))
         return [replace(given, label=BASELINE), *models]
+
+    def read_options(self) -> dict:
+        """How the data files are read: ``load_tables``' ``missing_labels``, ``bad_values``
+        and ``encoding``."""
+        return read_options({p.name: getattr(self, p.name) for p in READ_PARAMS})
 
     @property
     def scarce_task(self) -> str | None:
@@ -283,6 +318,14 @@ class CompareConfig:
             )
         elif self.builtin is None and self.labels is None:
             raise ConfigError("give the label columns of your files, e.g. --labels a b.")
+        read = {p.name: getattr(self, p.name) for p in READ_PARAMS}
+        read_options(read)
+        changed = [p.name for p in READ_PARAMS if read[p.name] != p.default]
+        if changed and self.builtin is not None:
+            raise ConfigError(
+                f"{' and '.join(changed)} only reads your own files, not the built-in data "
+                f"set {self.builtin!r}; remove that setting."
+            )
         if self.label_fractions and self.streamed:
             raise ConfigError(
                 "label_fractions thin out labels in memory; they do not apply to streamed data "
@@ -298,11 +341,13 @@ class CompareConfig:
                 "data set such as 'census-income' or 'synthetic'; see 'mtlkit datasets'."
             )
         if self.builtin == SYNTHETIC:
-            unknown = sorted(set(self.dataset_options or {}) - set(SYNTHETIC_OPTIONS))
-            if unknown:
-                raise ConfigError(
-                    f"synthetic data takes the options {list(SYNTHETIC_OPTIONS)}, not {unknown}."
-                )
+            options = self.dataset_options or {}
+            check_names(SYNTHETIC_PARAMS, options, "synthetic data")
+            for p in SYNTHETIC_PARAMS:
+                value = options.get(p.name)
+                for item in value if p.name == "noise" and isinstance(value, list) else [value]:
+                    if item is not None:
+                        p.validate(item, "synthetic data")
 
     def _check_plugins(self) -> None:
         from mtlkit.models import check_hyperparameters  # here: importing the zoo loads PyTorch
@@ -325,7 +370,7 @@ TRAIN_PARAMS: tuple[Param, ...] = tuple(
     p for p in TrainConfig.params() if p.name not in NOT_IN_GRID
 )
 TRAIN_PARAM_NAMES = tuple(p.name for p in TRAIN_PARAMS)
-_LISTS = ("names", "ints", "floats", "sizes")
+_LISTS = ("names", "ints", "floats", "sizes", "values")
 
 
 def check_fractions(fractions: Sequence[float]) -> None:
@@ -386,16 +431,25 @@ def load_config_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist.")
-    text = path.read_text()
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError(f"config file {str(path)!r} must end in .yaml, .yml or .toml.")
+    raw = path.read_bytes()
     try:
-        if path.suffix.lower() == ".toml":
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ConfigError(
+            f"config file {str(path)!r} is not UTF-8 text: byte 0x{raw[err.start]:02x} at offset "
+            f"{err.start} (line {line}); save it as UTF-8."
+        ) from None
+    if suffix == ".toml":
+        try:
             values = tomllib.loads(text)
-        elif path.suffix.lower() in (".yaml", ".yml"):
-            values = yaml.safe_load(text)
-        else:
-            raise ConfigError(f"config file {str(path)!r} must end in .yaml, .yml or .toml.")
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot parse {str(path)!r}: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"cannot parse {str(path)!r}: {str(exc)[:200]}") from None
+    else:
+        values = read_yaml(text, repr(str(path)))
     if not isinstance(values, dict):
         raise ConfigError(f"{str(path)!r} must hold a mapping of settings (key: value).")
     data = values.get("data")
@@ -403,6 +457,55 @@ def load_config_file(path: str | Path) -> dict:
         items = [data] if isinstance(data, str) else list(data)
         values["data"] = [_relative_to(path.parent, str(d)) for d in items]
     return values
+
+
+def read_yaml(text: str, where: str) -> Any:
+    """``text`` read as YAML (safe types only), refusing texts whose aliases expand to more
+    than :data:`MAX_YAML_VALUES` values; errors are one :class:`ConfigError` line naming
+    ``where``."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {})
+        if size > MAX_YAML_VALUES:
+            raise ConfigError(
+                f"{where} expands to more than {MAX_YAML_VALUES:,} values through its YAML "
+                "aliases (*name); write the values out instead of nesting aliases."
+            )
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"cannot parse {where}: {exc.problem or exc.context}{at}.") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot parse {where}: {str(exc)[:200]}.") from None
+    except RecursionError:
+        raise ConfigError(f"cannot parse {where}: its values are nested too deeply.") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values ``node`` stands for once its aliases are expanded (each shared node
+    counted once per use; a recursive alias counts as too many)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    sizes[key] = MAX_YAML_VALUES + 1  # while being counted: a node inside itself is refused
+    children: list = []
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    total = 1
+    for child in children:
+        total += _expanded_size(child, sizes)
+        if total > MAX_YAML_VALUES:
+            break
+    sizes[key] = total
+    return total
 
 
 def _relative_to(folder: Path, item: str) -> str:

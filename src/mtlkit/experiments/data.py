@@ -51,7 +51,7 @@ def load_data(config: CompareConfig, correlation: float | None = None) -> MultiT
                 "give exactly those."
             )
         return table
-    return load_tables(config.data, labels=config.labels)
+    return load_tables(config.data, labels=config.labels, **config.read_options())
 
 
 def load_splits(
@@ -60,7 +60,8 @@ def load_splits(
     """(train, validation, test): the same for every cell, fixed by ``config.split_seed``;
     streamed tables split by row groups when ``config.streamed``."""
     if config.streamed:
-        table = stream_tables(config.data, labels=config.labels)
+        options = {k: v for k, v in config.read_options().items() if k != "encoding"}
+        table = stream_tables(config.data, labels=config.labels, **options)
         return split_stream(table, config.fractions, seed=config.split_seed)
     splits = split_table(load_data(config, correlation), config.fractions, seed=config.split_seed)
     check_splits(*splits)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -30,7 +31,8 @@ from mtlkit.experiments.cells import (
     Cell,
     cell_path,
     grid_cells,
-    needs_training,
+    pending_cells,
+    read_config,
     state_path,
 )
 from mtlkit.experiments.config import CompareConfig
@@ -38,6 +40,7 @@ from mtlkit.experiments.data import cached_splits, with_label_fraction
 from mtlkit.experiments.run import RunSpec, run_one
 from mtlkit.experiments.study import StudySpec, finished_trials, run_study
 from mtlkit.experiments.tuning import StudyRecord, study_path
+from mtlkit.experiments.workers import die_with_parent, parent_alive, stop_workers
 from mtlkit.files import atomic_write_json
 from mtlkit.tracking.grid import CellTracking
 
@@ -51,8 +54,8 @@ def prepare_run_dir(config: CompareConfig, run_dir: Path) -> None:
     run_dir = Path(run_dir)
     saved_path = run_dir / CONFIG_FILE
     current = config.to_dict()
-    if saved_path.is_file():
-        saved = json.loads(saved_path.read_text())
+    if saved_path.is_file():  # read as now: settings added since take their defaults
+        saved = CompareConfig.from_mapping(read_config(run_dir), str(saved_path), False).to_dict()
         keys = set(saved) | set(current)
         differs = sorted(k for k in keys if k != "epochs" and saved.get(k) != current.get(k))
         if differs:
@@ -107,7 +110,7 @@ def run_grid(
     if config.tune is not None:
         tune_grid(config, run_dir, jobs, progress)
     cells = grid_cells(config)
-    todo = [c for c in cells if needs_training(run_dir, c, config.train.epochs)]
+    todo = pending_cells(run_dir, cells, config.train.epochs)  # a corrupted cell runs again
     done = len(cells) - len(todo)
     if on_start:
         on_start(len(todo), done, sum(cell_path(run_dir, c).is_file() for c in todo))
@@ -175,19 +178,25 @@ def _run_parallel(
     """``task(raw, cell, run_dir, *extra)`` for every cell in ``jobs`` processes; the bar
     advances by what each returns."""
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker)
+    pool = ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
+    )
     try:
         pending = {pool.submit(task, raw, cell, run_dir, *extra) for cell in todo}
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 bar.update(future.result())  # re-raises a worker's error here
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM on the command line
+        stop_workers(pool)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
     torch.set_num_threads(1)
+    die_with_parent(parent)  # a worker never outlives the grid's main process
 
 
 def _splits(config: CompareConfig, correlation: float | None, fraction: float | None) -> tuple:
@@ -251,6 +260,8 @@ def run_cell(
         record.run_id = cell.id
         if tracking:
             tracking.log_cell(cell, config, record, model_dir)
+    if not parent_alive():  # an orphaned worker writes nothing
+        os._exit(1)
     atomic_write_json(cell_path(run_dir, cell), record.to_dict(), indent=None)
     return 1
 

@@ -66,15 +66,15 @@ def storage(run_dir: Path) -> optuna.storages.RDBStorage:
     path = Path(run_dir) / TUNING_DIR / STORAGE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     # A long busy timeout: studies running in parallel processes share the file. Two
-    # processes opening a new file at once may both try to create the tables; the loser
-    # finds them made on its next try.
+    # processes opening a new file at once may both try to create the tables or stamp their
+    # schema version; the loser finds them made on its next try.
     url = f"sqlite:///{path.resolve()}"
     options = {"connect_args": {"timeout": 120}}
     for _ in range(4):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=options)
-        except sqlalchemy.exc.OperationalError as err:
-            if "already exists" not in str(err):
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError) as err:
+            if "already exists" not in str(err) and "alembic_version" not in str(err):
                 raise
             time.sleep(0.2)
     return optuna.storages.RDBStorage(url, engine_kwargs=options)

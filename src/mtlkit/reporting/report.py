@@ -12,23 +12,26 @@ import html
 import json
 import os
 import platform
+import re
 import shlex
 import sys
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import quote
 
 import pandas as pd
 
-from mtlkit.errors import ConfigError
-from mtlkit.evaluation.metrics import metrics_for
+from mtlkit.evaluation.metrics import check_reported, metrics_for
 from mtlkit.evaluation.record import RunRecord
 from mtlkit.experiments.cells import (
     COMMAND_FILE,
     CONFIG_FILE,
     grid_cells,
     load_cells,
+    read_config,
     results_frame,
 )
 from mtlkit.experiments.config import CompareConfig
@@ -66,15 +69,12 @@ def build_report(run_dir: str | Path, metric: str | None = None) -> Report:
     """Write the tables, plots, ``report.html`` and ``report.md`` of ``run_dir``, comparing
     ``metric`` (default: the grid's own)."""
     run_dir = Path(run_dir)
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise ConfigError(
-            f"{run_dir} is not a comparison run folder ({CONFIG_FILE} is missing); pass the "
-            "folder 'mtlkit compare' printed."
-        )
-    saved = json.loads((run_dir / CONFIG_FILE).read_text())
+    saved = read_config(run_dir)
     overrides = {"metric": metric} if metric else {}
     config = CompareConfig.from_mapping({**saved, **overrides}, validate=False)
     cells = load_cells(run_dir, config)
+    tasks = {t: SimpleNamespace(name=t, kind=k) for c in cells for t, k in c.task_kinds.items()}
+    check_reported(config.metric, list(tasks.values()), "metric")
     results = results_frame(cells)
     summary = summarize_grid(results, config.metric, "test", config.higher_is_better)
     write_table(results, run_dir / "results")
@@ -292,51 +292,71 @@ def _reproduce_html(config, command, environment) -> list[str]:
 def render_markdown(
     run_dir, config, summary, sentences, plots, finished, total, command, environment, tuning=None
 ) -> str:
+    """The report as Markdown; every user-given string (model labels, task names, paths,
+    the command) is escaped, so it shows as written and cannot inject markup or links."""
+    e = md_escape
+    config_json = json.dumps(config.to_dict(), indent=2)
     lines = [
-        f"# mtlkit comparison: {run_dir.name}",
+        f"# mtlkit comparison: {e(run_dir.name)}",
         "",
-        f"{_status(finished, total)} Metric: test {config.metric}.",
+        f"{_status(finished, total)} Metric: test {e(config.metric)}.",
         "",
         "## Recommendation",
         "",
-        *[f"- {s}" for s in sentences],
+        *[f"- {e(s)}" for s in sentences],
         "",
-        f"## Summary: test {config.metric} over seeds",
+        f"## Summary: test {e(config.metric)} over seeds",
         "",
         _legend(config),
         "",
     ]
     for title, table in table_groups(summary, config.scarce_task):
-        lines += [f"### {title}", "", _markdown_table(table), ""]
+        lines += [f"### {e(title)}", "", _markdown_table(table), ""]
     if tuning is not None:
         lines += ["## Tuning", "", tuning.intro, "", _markdown_table(tuning.table), ""]
     lines += ["## Plots", ""]
     for plot in plots:
-        lines.append(f"![{plot.section}: {plot.caption}](plots/{plot.path.name})")
+        lines.append(f"![{e(plot.section)}: {e(plot.caption)}](plots/{quote(plot.path.name)})")
     lines += [
         "",
         "## Reproduce",
         "",
-        "```",
-        command or "(command not recorded)",
-        "```",
+        *_code_block(command or "(command not recorded)"),
         "",
-        "```json",
-        json.dumps(config.to_dict(), indent=2),
-        "```",
+        *_code_block(config_json, "json"),
         "",
         "## Environment",
         "",
-        *[f"- {k}: {v}" for k, v in environment.items()],
+        *[f"- {e(k)}: {e(v)}" for k, v in environment.items()],
         "",
     ]
     return "\n".join(lines)
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
+
+
+def md_escape(text: object) -> str:
+    """``text`` as literal Markdown on one line: markup characters backslash-escaped, HTML
+    characters as entities."""
+    plain = " ".join(str(text).split())
+    plain = plain.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", plain)
+
+
+def _code_block(text: str, language: str = "") -> list[str]:
+    """A fenced code block whose fence is longer than any run of backticks in ``text``."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + language, text, fence]
+
+
 def _markdown_table(table: pd.DataFrame) -> str:
-    head = "| " + " | ".join(table.columns) + " |"
+    head = "| " + " | ".join(md_escape(c) for c in table.columns) + " |"
     rule = "|" + "|".join(" --- " for _ in table.columns) + "|"
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    body = [
+        "| " + " | ".join(md_escape(v) for v in row) + " |" for row in table.itertuples(index=False)
+    ]
     return "\n".join([head, rule, *body])
 
 

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import time
 import warnings
@@ -27,6 +26,7 @@ from sklearn.utils.validation import check_array
 
 from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import Sources, load_features, load_tables
+from mtlkit.data.read_options import FEATURE_READ_PARAMS, READ_PARAMS, read_options
 from mtlkit.data.schema import TASK_KINDS, MultiTaskTable, Schema
 from mtlkit.data.splits import check_splits, split_table
 from mtlkit.data.stream_batches import StreamingData
@@ -34,7 +34,7 @@ from mtlkit.data.stream_fit import fit_preprocessor
 from mtlkit.data.stream_split import split_stream
 from mtlkit.data.streaming import READ_ROWS, StreamingTable
 from mtlkit.data.tensors import TensorData
-from mtlkit.errors import ConfigError, DataError
+from mtlkit.errors import ConfigError, DataError, ModelFileError
 from mtlkit.evaluation.record import History
 from mtlkit.files import atomic_write_json
 from mtlkit.models import check_hyperparameters, create
@@ -42,6 +42,13 @@ from mtlkit.models.base import MTLModel
 from mtlkit.params import Float, Param, Str
 from mtlkit.tracking import TRACK, make_tracker
 from mtlkit.training import distributed
+from mtlkit.training.model_folder import (
+    META,
+    load_weights,
+    read_json,
+    read_meta,
+    write_model_folder,
+)
 from mtlkit.training.settings import TrainConfig
 from mtlkit.training.strategies import check_strategy
 from mtlkit.training.trainer import Trainer, resolve_device, save_torch
@@ -74,11 +81,25 @@ OWN_PARAMS: tuple[Param, ...] = (
         high=0.5,
     ),
     TRACK,
+    *READ_PARAMS,
 )
 
 
 class NotFittedYet(ConfigError, NotFittedError):
     """Predicting, scoring or saving before ``fit`` (also scikit-learn's NotFittedError)."""
+
+
+def _check_hyperparameter_name(name: str) -> None:
+    """Refuse a model hyperparameter that would replace one of the estimator's own
+    attributes (a method, ``model_params``, a fitted ``schema_``): the setting would be
+    lost or the estimator broken."""
+    if hasattr(MultiTaskEstimator, name) or name.startswith("_") or name.endswith("_"):
+        raise ConfigError(
+            f"{name!r} is neither a setting of MultiTaskEstimator nor a model hyperparameter "
+            "name (it is one of the estimator's own attributes); give the model's "
+            "hyperparameters as keyword arguments, e.g. MultiTaskEstimator('mmoe', "
+            "n_experts=8) ('mtlkit models --verbose' lists them)."
+        )
 
 
 class MultiTaskEstimator(BaseEstimator):
@@ -109,6 +130,7 @@ class MultiTaskEstimator(BaseEstimator):
             setattr(self, name, params.get(name, default))
         self._model_param_names = tuple(k for k in params if k not in own)
         for name in self._model_param_names:
+            _check_hyperparameter_name(name)
             setattr(self, name, params[name])
 
     # ---- scikit-learn parameters ----------------------------------------------------------
@@ -122,6 +144,8 @@ class MultiTaskEstimator(BaseEstimator):
         """Set settings or model hyperparameters (scikit-learn API); checked at ``fit``."""
         own = set(self._get_param_names())
         for name, value in params.items():
+            if name not in own:
+                _check_hyperparameter_name(name)
             setattr(self, name, value)
             if name not in own and name not in self._model_param_names:
                 self._model_param_names = (*self._model_param_names, name)
@@ -146,6 +170,7 @@ class MultiTaskEstimator(BaseEstimator):
             )
         for p in OWN_PARAMS:
             p.validate(getattr(self, p.name), "estimator")
+        read_options(self._read_settings(READ_PARAMS), "estimator")
         check_strategy(self.strategy, self.strategy_params)
         _check_kinds("feature_kinds", self.feature_kinds, FEATURE_KINDS)
         _check_kinds("task_kinds", self.task_kinds, TASK_KINDS)
@@ -316,40 +341,61 @@ class MultiTaskEstimator(BaseEstimator):
     # ---- persistence --------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
         """Write the model weights, its preprocessor, its settings and the training history
-        (``history.json``, see :class:`~mtlkit.evaluation.record.History`) into ``folder``."""
+        (``history.json``, see :class:`~mtlkit.evaluation.record.History`) into ``folder``.
+
+        The files are written into a staging folder and moved into ``folder`` once all are
+        written (see :mod:`~mtlkit.training.model_folder`): a failed save leaves a model
+        saved there before intact, and ``estimator.json`` records each file's checksum for
+        ``load``."""
         self._check_fitted()
-        folder = Path(folder)
-        self.preprocessor_.save(folder / "preprocessor.json")
-        save_torch(folder / "model.pt", self.model_.state_dict())
+
+        def write(staging: Path) -> None:
+            self.preprocessor_.save(staging / "preprocessor.json")
+            save_torch(staging / "model.pt", self.model_.state_dict())
+            atomic_write_json(staging / "history.json", self.history_.to_dict(), indent=None)
+
         params = {k: _plain(v) for k, v in self.get_params().items()}
-        meta = {"params": params, "schema": self.schema_.to_dict()}
-        atomic_write_json(folder / "estimator.json", meta)
-        atomic_write_json(folder / "history.json", self.history_.to_dict(), indent=None)
-        return folder
+        return write_model_folder(
+            folder, write, {"params": params, "schema": self.schema_.to_dict()}
+        )
 
     @classmethod
     def load(cls, folder: str | Path) -> MultiTaskEstimator:
-        """Load an estimator written by :meth:`save`, ready to ``predict`` on new tables."""
+        """Load an estimator written by :meth:`save`, ready to ``predict`` on new tables.
+
+        Every file is checked first (present, complete, unchanged since saving, weights
+        finite and of the model's shapes): a :class:`~mtlkit.errors.ModelFileError` says in
+        one line what is wrong."""
         folder = Path(folder)
-        if not (folder / "estimator.json").is_file():
-            raise ConfigError(
-                f"{folder} holds no saved mtlkit model (estimator.json is missing); "
-                "pass the folder given to MultiTaskEstimator.save()."
-            )
-        meta = json.loads((folder / "estimator.json").read_text())
-        params = meta["params"]
+        meta = read_meta(folder)
+        params = dict(meta["params"])
         if params.get("device", "cpu") != "cpu" and not torch.cuda.is_available():
             params["device"] = "cpu"  # trained on a GPU, loaded on a machine without one
-        est = cls(**params)
-        config = est.check_params()
+        try:
+            est = cls(**params)
+            config = est.check_params()
+            est.schema_ = Schema.from_dict(meta["schema"])
+            est.model_: MTLModel = create(est.model, est.schema_, **est.model_params)
+        except (ConfigError, KeyError, TypeError, ValueError) as err:
+            reason = str(err).split(". ")[0].rstrip(".")[:120]
+            raise ModelFileError(
+                f"{folder / META} describes a model this mtlkit cannot build ({reason}); "
+                "save the model again."
+            ) from None
         est.preprocessor_ = Preprocessor.load(folder / "preprocessor.json")
-        est.schema_ = Schema.from_dict(meta["schema"])
-        est.model_: MTLModel = create(est.model, est.schema_, **est.model_params)
-        est.model_.load_state_dict(
-            torch.load(folder / "model.pt", weights_only=True, map_location="cpu")
-        )
+        if est.preprocessor_.schema() != est.schema_:
+            raise ModelFileError(
+                f"{folder / 'preprocessor.json'} does not fit the model described in {META} "
+                "(other features or tasks); the files come from different models."
+            )
+        load_weights(folder / "model.pt", est.model_)
         est.trainer_ = Trainer(est.model_, config, est.strategy, est.strategy_params)
-        est.history_ = History.from_dict(json.loads((folder / "history.json").read_text()))
+        try:
+            est.history_ = History.from_dict(read_json(folder / "history.json"))
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ModelFileError(
+                f"{folder / 'history.json'} is not a training history ({err!r:.80})."
+            ) from None
         return est
 
     # ---- helpers ------------------------------------------------------------------------
@@ -366,26 +412,40 @@ class MultiTaskEstimator(BaseEstimator):
         ``labels``, or scikit-learn style ``X`` and ``y``."""
         if isinstance(X, (MultiTaskTable, StreamingTable)):
             return X
+        kinds = {"task_kinds": self.task_kinds, "feature_kinds": self.feature_kinds}
+        options = self._read_settings(READ_PARAMS)
         if y is not None:
             frame, labels = _xy_frame(X, y, getattr(self, "n_features_in_", None))
-            return load_tables(
-                frame, labels, task_kinds=self.task_kinds, feature_kinds=self.feature_kinds
-            )
+            return load_tables(frame, labels, **kinds, **options)
         if not self.labels:
             raise ConfigError(
                 "pass labels=[...] (the label columns) to fit on files or data frames, or "
                 "give the labels as y."
             )
-        return load_tables(
-            X, list(self.labels), task_kinds=self.task_kinds, feature_kinds=self.feature_kinds
-        )
+        return load_tables(X, list(self.labels), **kinds, **options)
 
     def _features(self, X: Any) -> MultiTaskTable | StreamingTable:  # noqa: N803
         if isinstance(X, (MultiTaskTable, StreamingTable)):
             return X
         if not isinstance(X, (pd.DataFrame, str, Path, list, tuple)):
             X = _feature_frame(X, self.n_features_in_)  # noqa: N806
-        return load_features(X, ignore=self.schema_.task_names)
+        return self.read_features(X)
+
+    def read_features(self, X: Sources) -> MultiTaskTable:  # noqa: N803
+        """New rows to predict on (files, folders or data frames), read with this estimator's
+        ``bad_values`` and ``encoding`` and the feature kinds it was fitted with, so a stray
+        text cell in a numeric column is named by file, column and line."""
+        self._check_fitted()
+        return load_features(
+            X,
+            ignore=self.schema_.task_names,
+            feature_kinds=self.preprocessor_.fitted_kinds,
+            **self._read_settings(FEATURE_READ_PARAMS),
+        )
+
+    def _read_settings(self, params: Sequence[Param]) -> dict[str, Any]:
+        """The reading settings (``missing_labels``, ``bad_values``, ``encoding``)."""
+        return {p.name: getattr(self, p.name, p.default) for p in params}
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):

@@ -57,6 +57,14 @@ class TrainingDiverged(MtlkitError):
     """A loss became NaN or infinite; the last good weights were restored."""
 
 
+def fused_adam_supported(params: list[torch.Tensor]) -> bool:
+    """Whether Adam's fused kernel (one kernel for all parameters; measured faster than the
+    default per-parameter loop and than ``foreach`` on a CPU) can take ``params``: floating
+    point, on CUDA or, from torch 2.4, on a CPU."""
+    devices = {"cuda", "cpu"} if torch.__version__ >= "2.4" else {"cuda"}
+    return all(p.is_floating_point() and p.device.type in devices for p in params)
+
+
 class Trainer:
     """Train an :class:`MTLModel` on :class:`TensorData` splits.
 
@@ -124,6 +132,12 @@ class Trainer:
 
     def evaluate(self, data: Data, batch_size: int = 16384) -> dict[str, dict[str, float]]:
         """Metrics per task on the labelled rows of ``data``, read batch by batch."""
+        return all_task_metrics(self.tasks, *self._labelled_scores(data, batch_size))
+
+    def _labelled_scores(
+        self, data: Data, batch_size: int = 16384
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """The labels, label masks and scores of every row of ``data``, batch by batch."""
         labels, masks, parts = [], [], {t.name: [] for t in self.tasks}
         for batch, scores in self._scored(data, batch_size):
             labels.append(batch.y)
@@ -131,9 +145,7 @@ class Trainer:
             for name, values in scores.items():
                 parts[name].append(values)
         scores = {t: torch.cat(p).numpy() for t, p in parts.items()}
-        return all_task_metrics(
-            self.tasks, torch.cat(labels).numpy(), torch.cat(masks).numpy(), scores
-        )
+        return torch.cat(labels).numpy(), torch.cat(masks).numpy(), scores
 
     # ---- training ---------------------------------------------------------------------
     def fit(
@@ -175,7 +187,8 @@ class Trainer:
         groups = [{"params": list(self.model.parameters()), "weight_decay": cfg.weight_decay}]
         if self.strategy.parameters():
             groups.append({"params": self.strategy.parameters(), "weight_decay": 0.0})
-        optimizer = torch.optim.Adam(groups, lr=cfg.lr)
+        params = [p for g in groups for p in g["params"]]
+        optimizer = torch.optim.Adam(groups, lr=cfg.lr, fused=fused_adam_supported(params))
         scheduler = self._scheduler(optimizer)
         sign = -1.0 if metric(cfg.monitor).higher_is_better else 1.0
         self.history = History(batch_size=cfg.batch_size or auto_batch_size(len(train)))
@@ -197,7 +210,7 @@ class Trainer:
             train_stats, diagnostics, steps = self._train_epoch(
                 train, optimizer, generator, epoch, best_state
             )
-            val_metrics = self.evaluate(val)
+            val_metrics = self._validate(val, epoch, best_state)
             weights = self.strategy.task_weights()
             record = {
                 "epoch": epoch,
@@ -341,7 +354,8 @@ class Trainer:
                 )
             )
             if not torch.isfinite(losses).all():
-                self._diverged(losses, epoch, best_state)
+                bad = [t.name for t, v in zip(self.tasks, losses.tolist()) if not math.isfinite(v)]
+                self._diverged(bad, "loss", epoch, best_state)
             labelled = counts > 0
             present = labelled.clone()
             if active is not None:
@@ -413,8 +427,20 @@ class Trainer:
             hits.append(((pred == batch.y[:, k]) & batch.mask[:, k]).sum())
         return torch.stack(hits).to(torch.float32)
 
-    def _diverged(self, losses: torch.Tensor, epoch: int, best_state: dict) -> None:
-        bad = [t.name for t, v in zip(self.tasks, losses.tolist()) if not math.isfinite(v)]
+    def _validate(self, val: Data, epoch: int, best_state: dict) -> dict:
+        """The epoch's validation metrics; a non-finite prediction or validation loss means
+        training diverged (the metrics could not even be computed)."""
+        y, mask, scores = self._labelled_scores(val)
+        bad = [t.name for t in self.tasks if not np.isfinite(scores[t.name]).all()]
+        if bad:
+            self._diverged(bad, "validation predictions", epoch, best_state)
+        metrics = all_task_metrics(self.tasks, y, mask, scores)
+        bad = [t for t, m in metrics.items() if not math.isfinite(m.get("loss", 0.0))]
+        if bad:
+            self._diverged(bad, "validation loss", epoch, best_state)
+        return metrics
+
+    def _diverged(self, bad: list[str], what: str, epoch: int, best_state: dict) -> None:
         self.model.load_state_dict(best_state)
         best = self.history.best_epoch
         kept = (
@@ -423,7 +449,7 @@ class Trainer:
             else "the initial weights were restored"
         )
         raise TrainingDiverged(
-            f"the loss of task(s) {bad} became non-finite in epoch {epoch}; {kept}. "
+            f"the {what} of task(s) {bad} became non-finite in epoch {epoch}; {kept}. "
             "Try a lower learning rate (lr), gradient clipping (grad_clip), or check the "
             "data for extreme values."
         )
