@@ -56,6 +56,7 @@ def test_mmoe_synthetic_chooses_the_rate_on_seed_0_and_runs_only_it_on_the_other
     assert (tmp_path / "docs" / "figures" / "mmoe_synthetic.png").stat().st_size > 0
 
 
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # Levene test on 2 seeds
 def test_observations_tables_carry_both_stability_columns(run_script, tmp_path):
     out = tmp_path / "obs"
     args = ["--rows", "600", "--seeds", "2", "--funnel-seeds", "2", "--correlations", "0.5"]
