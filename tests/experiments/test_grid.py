@@ -102,6 +102,7 @@ def test_report_rebuilds_from_saved_runs_and_a_changed_config_is_refused(tmp_pat
     assert "Recommendation" in page and "data:image/png;base64," in page
     assert "mtlkit compare synthetic" in page  # the exact command is recorded
     assert "shared_bottom" in (out / "report.md").read_text()
+    assert "val fluct." in (out / "report.md").read_text()  # the stability column
 
     changed = [a if a != "800" else "900" for a in args]  # rows 800 -> 900
     assert main([*changed, "--out", str(out)]) == 2

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mtlkit.evaluation.record import History, RunRecord
+from mtlkit.experiments.cells import results_frame
 from mtlkit.experiments.stats import mean_ci, paired_gain, recommendations, summarize_grid
 
 
@@ -87,6 +89,43 @@ def test_a_significantly_worse_mtl_model_is_called_worse():
 def test_a_constant_difference_is_significant_and_no_difference_is_not():
     assert paired_gain(pd.Series([0.9, 0.8]), pd.Series([0.8, 0.7]))[3] == 0.0
     assert np.isnan(paired_gain(pd.Series([0.9, 0.8]), pd.Series([0.9, 0.8]))[3])
+
+
+def _history(val_loss: np.ndarray) -> History:
+    h = History()
+    h.epochs = [{"epoch": e + 1, "val": {"a": {"loss": float(v)}}} for e, v in enumerate(val_loss)]
+    return h
+
+
+def test_fluctuation_measures_epoch_to_epoch_noise_not_the_learning_curve():
+    t = np.arange(200)
+    smooth = 0.5 + 0.4 * np.exp(-t / 10)
+    noise = np.random.default_rng(0).normal(0, 0.01, 200)
+    assert _history(smooth).fluctuation("a", "loss") < 0.001
+    # Independent noise of standard deviation 0.01 around the curve is measured as such.
+    assert 0.008 < _history(smooth + noise).fluctuation("a", "loss") < 0.012
+    assert math.isnan(_history(smooth[:2]).fluctuation("a", "loss"))
+
+
+def test_summary_reports_the_validation_fluctuation_of_each_model():
+    t = np.arange(30)
+    rng = np.random.default_rng(1)
+    records = []
+    for model, jitter in (("single_task", 0.0), ("mmoe", 0.02)):
+        for seed in range(3):
+            curve = 0.5 + 0.3 * np.exp(-t / 5) + rng.normal(0, jitter, 30) if jitter else None
+            history = _history(curve if jitter else 0.5 + 0.3 * np.exp(-t / 5))
+            records.append(
+                RunRecord(
+                    f"{model}{seed}", model, model, "joint", seed, {"a": "binary"}, 1.0, 10,
+                    history, {"test": {"a": {"loss": 0.5 + 0.01 * seed}}},
+                )
+            )  # fmt: skip
+    results = results_frame(records)
+    assert {"val_fluctuation", "value"} <= set(results.columns)
+    s = summarize_grid(results, "loss", higher_is_better=False).set_index("model")
+    assert s.loc["single_task", "val_fluctuation"] < 0.001
+    assert 0.01 < s.loc["mmoe", "val_fluctuation"] < 0.03
 
 
 def test_unconverged_runs_are_not_ranked_and_no_winner_is_named_from_them():

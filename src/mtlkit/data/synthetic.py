@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from mtlkit.data.errors import DataError
 from mtlkit.files import atomic_write_text
@@ -107,6 +108,7 @@ def make_funnel(
     correlation: float = 0.5,
     noise: float = 0.3,
     seed: int = 0,
+    probabilities: bool = False,
 ) -> pd.DataFrame:
     """A synthetic impression -> click -> conversion funnel for ESMM and AITM.
 
@@ -118,6 +120,12 @@ def make_funnel(
     ``conversion`` column is the CTCVR label over all impressions (about ``click_rate *
     conversion_rate`` positives) and ``conversion_rate`` is the CVR among clicks. Deterministic
     for a given ``seed``.
+
+    With ``probabilities=True`` the frame also holds the true probabilities given the features
+    (the score noise is independent per row and step): ``p_click`` = P(click | x) and
+    ``p_cvr`` = P(conversion | click, x) = Phi((w_conv^T x - t) / noise), where ``t`` is the
+    conversion threshold; ``p_cvr`` is defined for every impression, clicked or not, which is
+    what ESMM's pCVR estimates. The other columns are the same as without it.
     """
     for name, rate in (("click_rate", click_rate), ("conversion_rate", conversion_rate)):
         if not 0.0 < rate < 1.0:
@@ -126,6 +134,8 @@ def make_funnel(
         raise DataError(f"correlation must lie in [-1, 1], got {correlation}.")
     if n_features < 2 or n_rows < 2:
         raise DataError(f"need n_features >= 2 and n_rows >= 2, got {n_features}, {n_rows}.")
+    if noise < 0:
+        raise DataError(f"noise is a standard deviation and must be >= 0, got {noise}.")
     rng = np.random.default_rng(seed)
     basis, _ = np.linalg.qr(rng.standard_normal((n_features, 2)))
     w_click = basis[:, 0]
@@ -133,12 +143,21 @@ def make_funnel(
     x = rng.standard_normal((n_rows, n_features))
     s_click = x @ w_click + noise * rng.standard_normal(n_rows)
     s_conv = x @ w_conv + noise * rng.standard_normal(n_rows)
-    click = s_click > np.quantile(s_click, 1.0 - click_rate)
-    if click.any():
-        conversion = click & (s_conv > np.quantile(s_conv[click], 1.0 - conversion_rate))
-    else:
-        conversion = click
+    t_click = np.quantile(s_click, 1.0 - click_rate)
+    click = s_click > t_click
+    t_conv = np.quantile(s_conv[click], 1.0 - conversion_rate) if click.any() else np.inf
+    conversion = click & (s_conv > t_conv)
     frame = pd.DataFrame(x.astype(np.float32), columns=[f"x{i}" for i in range(n_features)])
     frame["click"] = click.astype(np.int64)
     frame["conversion"] = conversion.astype(np.int64)
+    if probabilities:
+        frame["p_click"] = _exceeds(x @ w_click, t_click, noise)
+        frame["p_cvr"] = _exceeds(x @ w_conv, t_conv, noise)
     return frame
+
+
+def _exceeds(mean: np.ndarray, threshold: float, noise: float) -> np.ndarray:
+    """P(mean + noise * N(0, 1) > threshold), elementwise."""
+    if noise == 0:
+        return (mean > threshold).astype(float)
+    return stats.norm.sf((threshold - mean) / noise)

@@ -31,6 +31,7 @@ RESULT_COLUMNS = (
     "split",
     "metric",
     "value",
+    "val_fluctuation",
 )
 
 
@@ -76,6 +77,17 @@ class History:
     def series(self, split: str, task: str, metric: str) -> list[float]:
         """One metric of one task over epochs, e.g. ``series("val", "income", "loss")``."""
         return [_nan_if_none(e[split][task].get(metric)) for e in self.epochs]
+
+    def fluctuation(self, task: str, metric: str) -> float:
+        """How much the validation ``metric`` of ``task`` jumps from epoch to epoch, beyond
+        its trend: ``median |y[t+1] - 2 y[t] + y[t-1]| / (0.6745 sqrt 6)``, which estimates
+        the standard deviation of independent epoch-to-epoch noise around a locally linear
+        curve (a smooth learning curve gives about 0). NaN with fewer than three epochs."""
+        values = np.asarray(self.series("val", task, metric), dtype=float)
+        second = np.diff(values[np.isfinite(values)], 2)
+        if len(second) == 0:
+            return math.nan
+        return float(np.median(np.abs(second)) / (0.6745 * math.sqrt(6)))
 
     def diagnostic(self, name: str) -> list:
         """One diagnostic over epochs, e.g. ``diagnostic("grad_cosine")`` (NaN when off)."""
@@ -177,6 +189,7 @@ class RunRecord:
                 "split": split,
                 "metric": name,
                 "value": value,
+                "val_fluctuation": self.history.fluctuation(task, name),
             }
             for split, per_task in self.metrics.items()
             for task, values in per_task.items()

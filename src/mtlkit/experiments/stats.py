@@ -73,8 +73,10 @@ def summarize_grid(
 ) -> pd.DataFrame:
     """One row per (data variant x) model x strategy x task: seeds, converged seeds, mean,
     std, 95% CI, the gain over single-task with its CI and p-value, ``significant``, the rank
-    within the task (only for models whose every run converged), and mean training time and
-    parameter count."""
+    within the task (only for models whose every run converged), mean training time and
+    parameter count, and two stability measures: ``std`` across seeds and
+    ``val_fluctuation``, the mean over seeds of the epoch-to-epoch noise of the validation
+    metric (:meth:`~mtlkit.evaluation.record.History.fluctuation`)."""
     tags = tag_columns(results)
     sel = results[(results["metric"] == metric) & (results["split"] == split)]
     keys = [*tags, "model", "strategy", "task"]
@@ -98,6 +100,7 @@ def summarize_grid(
                 ci_high=high,
                 train_time_s=float(runs["train_time_s"].mean()),
                 n_params=int(runs["n_params"].iloc[0]),
+                val_fluctuation=float(runs.get("val_fluctuation", pd.Series(math.nan)).mean()),
             )
             if model == BASELINE or base.empty:
                 row.update(gain=0.0 if model == BASELINE else math.nan)

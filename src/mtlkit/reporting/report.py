@@ -192,6 +192,7 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
                 "seeds": int(r["n_seeds"]),
                 "converged": f"{n_converged}/{int(r['n_seeds'])}{mark}",
                 "mean ± std": f"{r['mean']:.4f} ± {r['std']:.4f}{mark}",
+                "val fluct.": _number(r.get("val_fluctuation")),
                 "95% CI": f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]",
                 "gain vs single-task [95% CI]": "—"
                 if r["model"] == "single_task"
@@ -203,6 +204,10 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _number(value) -> str:
+    return "—" if value is None or pd.isna(value) else f"{value:.4f}"
 
 
 def table_groups(
@@ -363,8 +368,10 @@ def _legend(config: CompareConfig) -> str:
         "single-task that is not significant at p < 0.05. 'converged' counts the runs that "
         f"early stopping ended; {UNCONVERGED_MARK} marks a model whose runs did not all "
         "converge (they hit the epoch cap while the validation metric was still improving): "
-        "it is not ranked or judged. All models share the same splits "
-        f"(split seed {config.split_seed})."
+        "it is not ranked or judged. 'val fluct.' is the typical epoch-to-epoch jump of the "
+        "validation metric beyond its trend, averaged over seeds (0 for a smooth learning "
+        "curve): with the std over seeds, how stable a model trains. All models share the "
+        f"same splits (split seed {config.split_seed})."
     )
 
 
