@@ -357,8 +357,8 @@ class Trainer:
                     self.tasks, out, batch.y, batch.mask, self.model.probability_outputs, counts
                 )
             )
-            if not torch.isfinite(losses).all():
-                bad = [t.name for t, v in zip(self.tasks, losses.tolist()) if not math.isfinite(v)]
+            bad = [t.name for t, v in zip(self.tasks, losses.tolist()) if not math.isfinite(v)]
+            if bad:  # (a list of a few floats: cheaper than isfinite(...).all() on a CPU)
                 self._diverged(bad, "loss", epoch, best_state)
             labelled = counts > 0
             present = labelled if active is None else labelled & (task_index == active)
