@@ -7,7 +7,7 @@ from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_tables
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.models import create
-from mtlkit.training.diagnostics import probe_steps, task_gradients
+from mtlkit.training.diagnostics import FEW_TASKS, probe_steps, task_gradients
 from mtlkit.training.settings import TrainConfig
 from mtlkit.training.trainer import Trainer
 
@@ -42,6 +42,19 @@ def test_task_gradients_match_autograd_and_keep_the_graph():
     torch.testing.assert_close(grads[1], torch.tensor([3.0, 3.0, 3.0, 1.0, 1.0]))
     losses.sum().backward()  # the graph is still there
     assert w.grad is not None
+
+
+def test_task_gradients_agree_for_few_and_many_tasks():
+    # Up to FEW_TASKS losses are differentiated one by one, more through torchjd's Jacobian.
+    torch.manual_seed(0)
+    w = torch.randn(4, 3, requires_grad=True)
+    b = torch.randn(FEW_TASKS + 2, requires_grad=True)
+    x = torch.randn(8, 4)
+    losses = ((x @ w).tanh().sum(0).repeat(3)[: len(b)] * b) ** 2
+    many = task_gradients(losses, [w, b])
+    assert many.shape == (len(b), w.numel() + len(b))
+    for k in range(0, len(b), 2):
+        torch.testing.assert_close(task_gradients(losses[k : k + 2], [w, b]), many[k : k + 2])
 
 
 def test_probes_are_evenly_spaced_and_bounded():

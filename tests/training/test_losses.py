@@ -53,3 +53,26 @@ def test_loss_is_mean_over_labelled_rows_and_zero_without_labels():
     torch.testing.assert_close(losses[0], torch.log(torch.tensor(2.0)))
     assert losses[1] == 0
     torch.testing.assert_close(losses[2], torch.tensor(4.0))
+
+
+def test_all_binary_tasks_match_per_task_losses_and_masked_rows_get_zero_gradient():
+    # Every task binary with logits: the losses are computed on the stacked logits at once.
+    tasks = (TaskSpec("a", "binary"), TaskSpec("b", "binary"), TaskSpec("c", "binary"))
+    torch.manual_seed(0)
+    logits = {t.name: torch.randn(8, requires_grad=True) for t in tasks}
+    y = torch.randint(0, 2, (8, 3)).float()
+    mask = torch.rand(8, 3) > 0.4
+    mask[:, 2] = False  # a task without labels in the batch gets loss 0
+    losses = masked_task_losses(tasks, logits, y, mask)
+    for k, t in enumerate(tasks):
+        rows = mask[:, k]
+        expected = (
+            torch.nn.functional.binary_cross_entropy_with_logits(logits[t.name][rows], y[rows, k])
+            if rows.any()
+            else torch.tensor(0.0)
+        )
+        torch.testing.assert_close(losses[k], expected)
+    losses.sum().backward()
+    for k, t in enumerate(tasks):
+        assert torch.all(logits[t.name].grad[~mask[:, k]] == 0), t.name
+        assert torch.all(logits[t.name].grad[mask[:, k]] != 0), t.name

@@ -48,9 +48,15 @@ def masked_task_losses(
 
     Unlabelled rows carry a finite placeholder target and are multiplied by a zero weight, so
     their gradient is exactly zero. A task with no labelled row in the batch gets loss 0.
+    When every task is binary with logits, their losses are one operation on the stacked
+    logits (the same values up to float rounding, in fewer steps).
     """
     weights = mask.to(y.dtype)
     counts = (weights.sum(0) if counts is None else counts).clamp(min=1.0)
+    if all(spec.kind == "binary" and spec.name not in probability_outputs for spec in tasks):
+        stacked = torch.stack([logits[spec.name] for spec in tasks], 1)
+        rows = F.binary_cross_entropy_with_logits(stacked, y, reduction="none")
+        return (rows * weights).sum(0) / counts
     losses = [
         (
             elementwise_loss(spec, logits[spec.name], y[:, k], spec.name in probability_outputs)

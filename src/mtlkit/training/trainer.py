@@ -6,13 +6,15 @@ import copy
 import io
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mtlkit.data.schema import TaskSpec
 from mtlkit.data.stream_batches import StreamingData
 from mtlkit.data.tensors import Batch, TensorData
 from mtlkit.errors import ConfigError, MtlkitError
@@ -341,6 +343,8 @@ class Trainer:
             self.strategy.num_steps(train, batch_size), self.config.diagnostic_batches
         )
         monitor = ConflictMonitor(self.task_names, self.model.shared_parameters())
+        task_index = torch.arange(n_tasks, device=device)
+        accuracy = _Accuracy(self.tasks, self.model.probability_outputs, device)
         steps = 0
         for i, (step_batch, active) in enumerate(
             self.strategy.batches(train, batch_size, generator)
@@ -353,14 +357,11 @@ class Trainer:
                     self.tasks, out, batch.y, batch.mask, self.model.probability_outputs, counts
                 )
             )
-            if not torch.isfinite(losses).all():
-                bad = [t.name for t, v in zip(self.tasks, losses.tolist()) if not math.isfinite(v)]
+            bad = [t.name for t, v in zip(self.tasks, losses.tolist()) if not math.isfinite(v)]
+            if bad:  # (a list of a few floats: cheaper than isfinite(...).all() on a CPU)
                 self._diverged(bad, "loss", epoch, best_state)
             labelled = counts > 0
-            present = labelled.clone()
-            if active is not None:
-                present[:active] = False
-                present[active + 1 :] = False
+            present = labelled if active is None else labelled & (task_index == active)
             if i in probes:
                 monitor.measure(losses, labelled, self.model.gate_weights())
             optimizer.zero_grad(set_to_none=True)
@@ -371,12 +372,12 @@ class Trainer:
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             optimizer.step()
-            self.strategy.after_step(self._losses_of(batch, counts))
+            self.strategy.after_step(partial(self._step_losses, batch, counts))
             with torch.no_grad():
                 n = counts * present
                 loss_sum += losses.detach() * n
                 count += n
-                correct += self._correct(out, batch) * present
+                correct += accuracy.hits(out, batch) * present
             steps += 1
         correct = distributed.all_reduce(correct)
         self.strategy.end_epoch(loss_sum / count.clamp(min=1))
@@ -397,35 +398,15 @@ class Trainer:
         terms = [t for t in terms if t is not None]
         return sum(terms[1:], terms[0]) if terms else None
 
-    def _losses_of(self, batch: Batch, counts: torch.Tensor) -> Callable[[], torch.Tensor]:
+    @torch.no_grad()
+    def _step_losses(self, batch: Batch, counts: torch.Tensor) -> torch.Tensor:
         """The task losses of ``batch`` (of the whole batch over all ranks, whose labelled
-        rows per task are ``counts``) under the current parameters, computed on call."""
-
-        @torch.no_grad()
-        def losses() -> torch.Tensor:
-            out = self.model(batch.x_cat, batch.x_num)
-            shares = masked_task_losses(
-                self.tasks, out, batch.y, batch.mask, self.model.probability_outputs, counts
-            )
-            return distributed.all_reduce(shares)
-
-        return losses
-
-    def _correct(self, out: dict[str, torch.Tensor], batch) -> torch.Tensor:
-        """Correct predictions per task on the batch's labelled rows (classification)."""
-        hits = []
-        for k, spec in enumerate(self.tasks):
-            o = out[spec.name]
-            if spec.kind == "binary":
-                threshold = 0.5 if spec.name in self.model.probability_outputs else 0.0
-                pred = (o > threshold).to(batch.y.dtype)
-            elif spec.kind == "multiclass":
-                pred = o.argmax(-1).to(batch.y.dtype)
-            else:
-                hits.append(torch.zeros((), device=batch.y.device))
-                continue
-            hits.append(((pred == batch.y[:, k]) & batch.mask[:, k]).sum())
-        return torch.stack(hits).to(torch.float32)
+        rows per task are ``counts``) under the current parameters."""
+        out = self.model(batch.x_cat, batch.x_num)
+        shares = masked_task_losses(
+            self.tasks, out, batch.y, batch.mask, self.model.probability_outputs, counts
+        )
+        return distributed.all_reduce(shares)
 
     def _validate(self, val: Data, epoch: int, best_state: dict) -> dict:
         """The epoch's validation metrics; a non-finite prediction or validation loss means
@@ -465,6 +446,45 @@ class Trainer:
     def _save_checkpoint(self, state: dict) -> None:
         if self.checkpoint_path is not None and distributed.is_main():
             save_torch(self.checkpoint_path, state)
+
+
+class _Accuracy:
+    """Correct predictions per task on a batch's labelled rows (0 for regression tasks), the
+    binary tasks' in one comparison of their stacked outputs."""
+
+    def __init__(
+        self,
+        tasks: Sequence[TaskSpec],
+        probability_outputs: frozenset[str],
+        device: torch.device,
+    ) -> None:
+        self.tasks = list(tasks)
+        self.binary = [k for k, t in enumerate(tasks) if t.kind == "binary"]
+        self.multiclass = [k for k, t in enumerate(tasks) if t.kind == "multiclass"]
+        self.all_binary = len(self.binary) == len(self.tasks)
+        self.thresholds = torch.tensor(
+            [0.5 if tasks[k].name in probability_outputs else 0.0 for k in self.binary],
+            device=device,
+        )
+
+    def hits(self, out: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
+        """The ``(T,)`` correct predictions, as floats."""
+        y, mask = batch.y, batch.mask
+        if self.all_binary:
+            return ((self._binary_predictions(out, y) == y) & mask).sum(0).to(torch.float32)
+        hits = torch.zeros(len(self.tasks), dtype=torch.int64, device=y.device)
+        if self.binary:
+            pred = self._binary_predictions(out, y)
+            hits[self.binary] = ((pred == y[:, self.binary]) & mask[:, self.binary]).sum(0)
+        for k in self.multiclass:
+            pred_k = out[self.tasks[k].name].argmax(-1).to(y.dtype)
+            hits[k] = ((pred_k == y[:, k]) & mask[:, k]).sum()
+        return hits.to(torch.float32)
+
+    def _binary_predictions(self, out: dict[str, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
+        """``(B, binary tasks)`` predicted labels, in the labels' dtype."""
+        binary = torch.stack([out[self.tasks[k].name] for k in self.binary], 1)
+        return (binary > self.thresholds).to(y.dtype)
 
 
 def save_torch(path: str | Path, value: object) -> None:
