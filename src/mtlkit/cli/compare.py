@@ -18,7 +18,14 @@ import argparse
 import shlex
 from pathlib import Path
 
-from mtlkit.cli.options import add_quiet, add_settings, command, given_settings, plugin_listing
+from mtlkit.cli.options import (
+    add_data,
+    add_quiet,
+    add_settings,
+    command,
+    given_settings,
+    plugin_listing,
+)
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.cells import COMMAND_FILE, CONFIG_FILE, read_config
 from mtlkit.experiments.config import (
@@ -52,11 +59,7 @@ EXAMPLES = (
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = command(sub, "compare", run, __doc__, listing=plugin_listing, epilog=EXAMPLES)
-    p.add_argument(
-        "data",
-        nargs="*",
-        help="data files, folders or globs, or a built-in data set name such as 'synthetic'",
-    )
+    add_data(p, "*")
     p.add_argument("--config", type=Path, help="a YAML or TOML file with the grid's settings")
     p.add_argument("--models", nargs="+", help="models to compare (see 'mtlkit models')")
     grid = p.add_argument_group("grid settings")

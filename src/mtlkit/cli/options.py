@@ -114,6 +114,15 @@ def given_settings(args: argparse.Namespace, params: Sequence[Param]) -> dict[st
     return values
 
 
+def add_data(parser: argparse.ArgumentParser, nargs: str) -> None:
+    """The positional data argument of the commands that read files or a built-in set."""
+    parser.add_argument(
+        "data",
+        nargs=nargs,
+        help="data files, folders or globs, or a built-in data set name such as 'synthetic'",
+    )
+
+
 def add_quiet(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 

@@ -18,6 +18,7 @@ import shlex
 from pathlib import Path
 
 from mtlkit.cli.options import (
+    add_data,
     add_quiet,
     add_settings,
     command,
@@ -59,11 +60,7 @@ EXAMPLE = "example: mtlkit tune data/ --labels income marital --model mmoe --tri
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = command(sub, "tune", run, __doc__, listing=plugin_listing, epilog=EXAMPLE)
-    p.add_argument(
-        "data",
-        nargs="+",
-        help="data files, folders or globs, or a built-in data set name such as 'synthetic'",
-    )
+    add_data(p, "+")
     p.add_argument("--labels", nargs="+", help="the label columns (one task each)")
     p.add_argument(
         "--model",
