@@ -37,3 +37,11 @@ def test_an_unknown_tracker_is_a_clear_error(capsys):
     assert "track" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="mlflow"):
         MultiTaskEstimator(track="mlfow").check_params()
+
+
+def test_an_unknown_tracker_creates_no_run_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "grid"
+    assert main(["compare", "synthetic", "--models", "mmoe", "--track", "wandb"]) == 2
+    assert main(["compare", "synthetic", "--out", str(out), "--track", "wandb"]) == 2
+    assert not (tmp_path / "runs").exists() and not out.exists()

@@ -212,9 +212,11 @@ def execute(
     ``backend="ray"`` runs the cells as Ray tasks (on the cluster at ``ray_address``)."""
     from mtlkit.experiments.grid import check_data, prepare_run_dir, run_grid  # loads PyTorch
     from mtlkit.reporting.report import build_report, table_groups
+    from mtlkit.tracking import make_tracker
     from mtlkit.tracking.grid import track_grid
 
     check_output_folder(run_dir or Path("runs"), "run folder")
+    tracker = make_tracker(track)  # an unknown tracker or a missing extra: before any folder
     check_data(config)
     run_dir = run_dir or new_run_dir(Path("runs"), prefix)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -230,7 +232,7 @@ def execute(
 
     record_command(run_dir, argv)
     prepare_run_dir(config, run_dir)  # a folder holding another grid is refused before tracking
-    with track_grid(track, run_dir, config) as tracked:
+    with track_grid(track, tracker, run_dir, config) as tracked:
         try:
             run_grid(
                 config,

@@ -20,7 +20,6 @@ from mtlkit.evaluation.record import RunRecord
 from mtlkit.experiments.cells import CONFIG_FILE, Cell
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.files import atomic_write_json
-from mtlkit.tracking import make_tracker
 from mtlkit.tracking.base import TrackedRun, Tracker
 from mtlkit.tracking.record import final_metrics, log_training
 
@@ -66,10 +65,12 @@ class GridRun:
 
 
 @contextmanager
-def track_grid(track: str | None, run_dir: Path, config: CompareConfig) -> Iterator[GridRun | None]:
-    """The grid's parent run, started (or resumed: same tracker in ``tracking.json``) for
-    the block and finished after it; None when ``track`` is None."""
-    tracker = make_tracker(track)
+def track_grid(
+    track: str | None, tracker: Tracker | None, run_dir: Path, config: CompareConfig
+) -> Iterator[GridRun | None]:
+    """The grid's parent run on ``tracker`` (made by :func:`make_tracker` from ``track``,
+    before the run folder exists), started (or resumed: same tracker in ``tracking.json``)
+    for the block and finished after it; None when ``tracker`` is None."""
     if tracker is None:
         yield None
         return
