@@ -135,10 +135,13 @@ def _open_storage(run_dir: Path) -> str:
 
 def test_processes_opening_a_new_storage_at_once_all_get_it(tmp_path):
     # Parallel workers (and the grid's progress count) open the same new file; the losers of
-    # the race to create the tables or stamp their version must retry, not fail.
-    with multiprocessing.get_context("fork").Pool(4) as pool:
+    # the race to create the tables or stamp their version must retry, not fail. Workers come
+    # from a fork server: forking this multi-threaded test process could deadlock a worker
+    # (it did, now and then), and a pool waits for ever on a worker that died.
+    with multiprocessing.get_context("forkserver").Pool(4) as pool:
         for i in range(6):
-            assert pool.map(_open_storage, [tmp_path / str(i)] * 4) == ["ok"] * 4
+            opened = pool.map_async(_open_storage, [tmp_path / str(i)] * 4).get(timeout=120)
+            assert opened == ["ok"] * 4
 
 
 def _compare(out: Path) -> subprocess.Popen:
