@@ -76,3 +76,21 @@ def test_all_binary_tasks_match_per_task_losses_and_masked_rows_get_zero_gradien
     for k, t in enumerate(tasks):
         assert torch.all(logits[t.name].grad[~mask[:, k]] == 0), t.name
         assert torch.all(logits[t.name].grad[mask[:, k]] != 0), t.name
+
+
+def test_no_mask_gives_exactly_the_losses_and_gradients_of_a_full_mask():
+    binary = (TaskSpec("a", "binary"), TaskSpec("c", "binary"))
+    torch.manual_seed(0)
+    y = torch.stack([torch.randint(0, 2, (8,)).float(), torch.randint(0, 3, (8,)).float()], 1)
+    y = torch.cat([y, torch.randn(8, 1)], 1)
+    for tasks, labels in ((TASKS, y), (binary, y[:, [0, 0]])):
+        runs = []
+        for mask in (torch.ones_like(labels, dtype=torch.bool), None):
+            torch.manual_seed(1)
+            logits = _logits(8)
+            losses = masked_task_losses(tasks, logits, labels, mask)
+            losses.sum().backward()
+            runs.append((losses.detach(), [logits[t.name].grad for t in tasks]))
+        (full, full_grads), (unmasked, unmasked_grads) = runs
+        assert torch.equal(full, unmasked)
+        assert all(torch.equal(a, b) for a, b in zip(full_grads, unmasked_grads))

@@ -240,35 +240,3 @@ def test_fused_adam_only_for_parameters_its_kernel_takes():
     assert fused_adam_supported([cpu])  # torch 2.13 has the CPU kernel
     assert not fused_adam_supported([cpu, torch.zeros(2, device="meta")])
     assert not fused_adam_supported([cpu, torch.zeros(2, dtype=torch.int64)])
-
-
-def test_training_accuracy_counts_correct_labelled_predictions_of_every_task_kind():
-    from mtlkit.data.schema import TaskSpec
-    from mtlkit.data.tensors import Batch
-    from mtlkit.training.trainer import _Accuracy
-
-    tasks = [
-        TaskSpec("logit", "binary"),
-        TaskSpec("prob", "binary"),
-        TaskSpec("cls", "multiclass", 3, (0, 1, 2)),
-        TaskSpec("reg", "regression", 1),
-    ]
-    out = {
-        "logit": torch.tensor([2.0, -1.0, 0.5, -3.0]),
-        "prob": torch.tensor([0.9, 0.2, 0.6, 0.4]),
-        "cls": torch.tensor([[3.0, 0, 0], [0, 3.0, 0], [0, 0, 3.0], [3.0, 0, 0]]),
-        "reg": torch.tensor([1.0, 2.0, 3.0, 4.0]),
-    }
-    y = torch.tensor([[1, 1, 0, 1.0], [1, 0, 1, 2.0], [1, 0, 2, 3.0], [0, 0, 1, 4.0]])
-    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 1], [0, 1, 0, 1], [1, 0, 1, 1]]).bool()
-    batch = Batch(torch.zeros(4, 0, dtype=torch.long), torch.zeros(4, 0), y, mask)
-    # logit: rows 0,1,3 labelled, predictions 1,0,0 vs labels 1,1,0 -> 2 correct;
-    # prob (threshold 0.5): rows 0,1,2 -> predictions 1,0,1 vs 1,0,0 -> 2; cls: rows 0,1,3 ->
-    # argmax 0,1,0 vs 0,1,1 -> 2; regression: no accuracy (0).
-    hits = _Accuracy(tasks, frozenset({"prob"}), torch.device("cpu")).hits(out, batch)
-    assert hits.tolist() == [2.0, 2.0, 2.0, 0.0]
-    binary = _Accuracy(tasks[:2], frozenset({"prob"}), torch.device("cpu"))
-    assert binary.hits(out, Batch(batch.x_cat, batch.x_num, y[:, :2], mask[:, :2])).tolist() == [
-        2.0,
-        2.0,
-    ]

@@ -35,7 +35,7 @@ def masked_task_losses(
     tasks: Sequence[TaskSpec],
     logits: dict[str, torch.Tensor],
     y: torch.Tensor,
-    mask: torch.Tensor,
+    mask: torch.Tensor | None,
     probability_outputs: frozenset[str] = frozenset(),
     counts: torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -48,23 +48,23 @@ def masked_task_losses(
 
     Unlabelled rows carry a finite placeholder target and are multiplied by a zero weight, so
     their gradient is exactly zero. A task with no labelled row in the batch gets loss 0.
+    ``mask`` None says every row is labelled for every task (the same losses, without the
+    product by a weight of one).
     When every task is binary with logits, their losses are one operation on the stacked
     logits (the same values up to float rounding, in fewer steps).
     """
-    weights = mask.to(y.dtype)
-    counts = (weights.sum(0) if counts is None else counts).clamp(min=1.0)
+    weights = None if mask is None else mask.to(y.dtype)
+    if counts is None:
+        counts = y.new_full(y.shape[1:], len(y)) if weights is None else weights.sum(0)
+    counts = counts.clamp(min=1.0)
     if all(spec.kind == "binary" and spec.name not in probability_outputs for spec in tasks):
         stacked = torch.stack([logits[spec.name] for spec in tasks], 1)
         rows = F.binary_cross_entropy_with_logits(stacked, y, reduction="none")
-        return (rows * weights).sum(0) / counts
-    losses = [
-        (
-            elementwise_loss(spec, logits[spec.name], y[:, k], spec.name in probability_outputs)
-            * weights[:, k]
-        ).sum()
-        / counts[k]
-        for k, spec in enumerate(tasks)
-    ]
+        return (rows if weights is None else rows * weights).sum(0) / counts
+    losses = []
+    for k, spec in enumerate(tasks):
+        rows = elementwise_loss(spec, logits[spec.name], y[:, k], spec.name in probability_outputs)
+        losses.append((rows if weights is None else rows * weights[:, k]).sum() / counts[k])
     return torch.stack(losses)
 
 

@@ -6,7 +6,7 @@ import copy
 import io
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mtlkit.data.schema import TaskSpec
 from mtlkit.data.stream_batches import StreamingData
 from mtlkit.data.tensors import Batch, TensorData
 from mtlkit.errors import ConfigError, MtlkitError
@@ -25,6 +24,7 @@ from mtlkit.models.base import MTLModel
 from mtlkit.training import distributed
 from mtlkit.training.diagnostics import ConflictMonitor, probe_steps
 from mtlkit.training.distributed import share
+from mtlkit.training.epoch_stats import EpochStats
 from mtlkit.training.losses import masked_task_losses, output_to_scores
 from mtlkit.training.settings import TrainConfig, auto_batch_size
 from mtlkit.training.strategies import Strategy, check_strategy, make_strategy
@@ -334,9 +334,6 @@ class Trainer:
         self.model.train()
         n_tasks = len(self.tasks)
         device = next(self.model.parameters()).device
-        loss_sum = torch.zeros(n_tasks, device=device)
-        correct = torch.zeros(n_tasks, device=device)
-        count = torch.zeros(n_tasks, device=device)
         clip = self.config.grad_clip
         batch_size = self.history.batch_size
         probes = probe_steps(
@@ -344,57 +341,64 @@ class Trainer:
         )
         monitor = ConflictMonitor(self.task_names, self.model.shared_parameters())
         task_index = torch.arange(n_tasks, device=device)
-        accuracy = _Accuracy(self.tasks, self.model.probability_outputs, device)
+        every_task = torch.ones(n_tasks, dtype=torch.bool, device=device)
+        stats = EpochStats(self.tasks, self.model.probability_outputs, device)
         steps = 0
         for i, (step_batch, active) in enumerate(
             self.strategy.batches(train, batch_size, generator)
         ):
-            batch = step_batch.to(device)
+            batch = step_batch if step_batch.y.device == device else step_batch.to(device)
             out = self.model(batch.x_cat, batch.x_num)
-            counts = distributed.all_reduce(batch.mask.sum(0).to(batch.y.dtype))
+            local = batch.mask.sum(0).to(batch.y.dtype)
+            # Python lists of a few floats: checks without further tensor operations.
+            local_counts = local.tolist()
+            counts = distributed.all_reduce(local)
+            every_row = min(local_counts) == len(batch)  # no label missing: no masking
             losses = distributed.global_losses(
                 masked_task_losses(
-                    self.tasks, out, batch.y, batch.mask, self.model.probability_outputs, counts
+                    self.tasks,
+                    out,
+                    batch.y,
+                    None if every_row else batch.mask,
+                    self.model.probability_outputs,
+                    counts,
                 )
             )
             bad = [t.name for t, v in zip(self.tasks, losses.tolist()) if not math.isfinite(v)]
-            if bad:  # (a list of a few floats: cheaper than isfinite(...).all() on a CPU)
+            if bad:
                 self._diverged(bad, "loss", epoch, best_state)
-            labelled = counts > 0
+            global_counts = local_counts if counts is local else counts.tolist()
+            labelled = every_task if min(global_counts) > 0 else counts > 0
             present = labelled if active is None else labelled & (task_index == active)
             if i in probes:
                 monitor.measure(losses, labelled, self.model.gate_weights())
             optimizer.zero_grad(set_to_none=True)
             self.strategy.before_step()
-            extra = self._extra_loss(batch, present)
+            extra = self._extra_loss(batch, None if present is every_task else present)
             self.strategy.backward(losses, present, None if extra is None else share(extra))
             distributed.reduce_gradients(self.model.parameters(), self.strategy.parameters())
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             optimizer.step()
             self.strategy.after_step(partial(self._step_losses, batch, counts))
-            with torch.no_grad():
-                n = counts * present
-                loss_sum += losses.detach() * n
-                count += n
-                correct += accuracy.hits(out, batch) * present
+            stats.add(out, batch, losses, counts, None if present is every_task else present)
             steps += 1
+        loss_sum, count, correct = stats.totals()
         correct = distributed.all_reduce(correct)
         self.strategy.end_epoch(loss_sum / count.clamp(min=1))
-        stats = {}
+        summary = {}
         for k, spec in enumerate(self.tasks):
             c = max(float(count[k]), 1.0)
-            stats[spec.name] = {"loss": float(loss_sum[k]) / c}
+            summary[spec.name] = {"loss": float(loss_sum[k]) / c}
             if spec.kind != "regression":
-                stats[spec.name]["accuracy"] = float(correct[k]) / c
-        return stats, (monitor.summary() if probes else None), steps
+                summary[spec.name]["accuracy"] = float(correct[k]) / c
+        return summary, (monitor.summary() if probes else None), steps
 
-    def _extra_loss(self, batch: Batch, present: torch.Tensor) -> torch.Tensor | None:
-        """The model's auxiliary loss plus its label loss on the labels this step trains."""
-        terms = [
-            self.model.auxiliary_loss(),
-            self.model.label_loss(batch.y, batch.mask & present),
-        ]
+    def _extra_loss(self, batch: Batch, present: torch.Tensor | None) -> torch.Tensor | None:
+        """The model's auxiliary loss plus its label loss on the labels this step trains (of
+        the ``present`` tasks; None: of every task)."""
+        mask = batch.mask if present is None else batch.mask & present
+        terms = [self.model.auxiliary_loss(), self.model.label_loss(batch.y, mask)]
         terms = [t for t in terms if t is not None]
         return sum(terms[1:], terms[0]) if terms else None
 
@@ -446,45 +450,6 @@ class Trainer:
     def _save_checkpoint(self, state: dict) -> None:
         if self.checkpoint_path is not None and distributed.is_main():
             save_torch(self.checkpoint_path, state)
-
-
-class _Accuracy:
-    """Correct predictions per task on a batch's labelled rows (0 for regression tasks), the
-    binary tasks' in one comparison of their stacked outputs."""
-
-    def __init__(
-        self,
-        tasks: Sequence[TaskSpec],
-        probability_outputs: frozenset[str],
-        device: torch.device,
-    ) -> None:
-        self.tasks = list(tasks)
-        self.binary = [k for k, t in enumerate(tasks) if t.kind == "binary"]
-        self.multiclass = [k for k, t in enumerate(tasks) if t.kind == "multiclass"]
-        self.all_binary = len(self.binary) == len(self.tasks)
-        self.thresholds = torch.tensor(
-            [0.5 if tasks[k].name in probability_outputs else 0.0 for k in self.binary],
-            device=device,
-        )
-
-    def hits(self, out: dict[str, torch.Tensor], batch: Batch) -> torch.Tensor:
-        """The ``(T,)`` correct predictions, as floats."""
-        y, mask = batch.y, batch.mask
-        if self.all_binary:
-            return ((self._binary_predictions(out, y) == y) & mask).sum(0).to(torch.float32)
-        hits = torch.zeros(len(self.tasks), dtype=torch.int64, device=y.device)
-        if self.binary:
-            pred = self._binary_predictions(out, y)
-            hits[self.binary] = ((pred == y[:, self.binary]) & mask[:, self.binary]).sum(0)
-        for k in self.multiclass:
-            pred_k = out[self.tasks[k].name].argmax(-1).to(y.dtype)
-            hits[k] = ((pred_k == y[:, k]) & mask[:, k]).sum()
-        return hits.to(torch.float32)
-
-    def _binary_predictions(self, out: dict[str, torch.Tensor], y: torch.Tensor) -> torch.Tensor:
-        """``(B, binary tasks)`` predicted labels, in the labels' dtype."""
-        binary = torch.stack([out[self.tasks[k].name] for k in self.binary], 1)
-        return (binary > self.thresholds).to(y.dtype)
 
 
 def save_torch(path: str | Path, value: object) -> None:
