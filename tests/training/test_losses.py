@@ -78,19 +78,23 @@ def test_all_binary_tasks_match_per_task_losses_and_masked_rows_get_zero_gradien
         assert torch.all(logits[t.name].grad[mask[:, k]] != 0), t.name
 
 
-def test_no_mask_gives_exactly_the_losses_and_gradients_of_a_full_mask():
+def test_no_mask_gives_the_losses_and_gradients_of_a_full_mask():
     binary = (TaskSpec("a", "binary"), TaskSpec("c", "binary"))
     torch.manual_seed(0)
     y = torch.stack([torch.randint(0, 2, (8,)).float(), torch.randint(0, 3, (8,)).float()], 1)
     y = torch.cat([y, torch.randn(8, 1)], 1)
     for tasks, labels in ((TASKS, y), (binary, y[:, [0, 0]])):
-        runs = []
-        for mask in (torch.ones_like(labels, dtype=torch.bool), None):
-            torch.manual_seed(1)
-            logits = _logits(8)
-            losses = masked_task_losses(tasks, logits, labels, mask)
-            losses.sum().backward()
-            runs.append((losses.detach(), [logits[t.name].grad for t in tasks]))
-        (full, full_grads), (unmasked, unmasked_grads) = runs
-        assert torch.equal(full, unmasked)
-        assert all(torch.equal(a, b) for a, b in zip(full_grads, unmasked_grads))
+        for counts in (None, torch.full((len(tasks),), 16.0)):  # e.g. of 2 ranks' batch
+            runs = []
+            for mask in (torch.ones_like(labels, dtype=torch.bool), None):
+                torch.manual_seed(1)
+                logits = _logits(8)
+                losses = masked_task_losses(tasks, logits, labels, mask, counts=counts)
+                losses.sum().backward()
+                runs.append((losses.detach(), [logits[t.name].grad for t in tasks]))
+            (full, full_grads), (unmasked, unmasked_grads) = runs
+            torch.testing.assert_close(full, unmasked, rtol=1e-6, atol=0)
+            for a, b in zip(full_grads, unmasked_grads):
+                torch.testing.assert_close(a, b, rtol=1e-6, atol=0)
+    empty = {"a": torch.zeros(0), "b": torch.zeros(0, 3), "c": torch.zeros(0)}
+    assert masked_task_losses(TASKS, empty, torch.zeros(0, 3), None).tolist() == [0, 0, 0]

@@ -49,22 +49,33 @@ def masked_task_losses(
     Unlabelled rows carry a finite placeholder target and are multiplied by a zero weight, so
     their gradient is exactly zero. A task with no labelled row in the batch gets loss 0.
     ``mask`` None says every row is labelled for every task (the same losses, without the
-    product by a weight of one).
+    product by a weight of one; without ``counts``, a mean over the rows).
     When every task is binary with logits, their losses are one operation on the stacked
     logits (the same values up to float rounding, in fewer steps).
     """
     weights = None if mask is None else mask.to(y.dtype)
-    if counts is None:
-        counts = y.new_full(y.shape[1:], len(y)) if weights is None else weights.sum(0)
-    counts = counts.clamp(min=1.0)
+    if counts is None and (weights is not None or not len(y)):
+        counts = y.new_zeros(y.shape[1]) if weights is None else weights.sum(0)
+    if counts is not None:
+        counts = counts.clamp(min=1.0)
+
+    def mean(rows: torch.Tensor, k: int | None = None) -> torch.Tensor:
+        """The mean over the labelled rows of task ``k``'s (or all tasks') row losses."""
+        if counts is None:  # every row labelled
+            return rows.mean(0)
+        if weights is not None:
+            rows = rows * (weights if k is None else weights[:, k])
+        return rows.sum(0) / (counts if k is None else counts[k])
+
     if all(spec.kind == "binary" and spec.name not in probability_outputs for spec in tasks):
         stacked = torch.stack([logits[spec.name] for spec in tasks], 1)
-        rows = F.binary_cross_entropy_with_logits(stacked, y, reduction="none")
-        return (rows if weights is None else rows * weights).sum(0) / counts
-    losses = []
-    for k, spec in enumerate(tasks):
-        rows = elementwise_loss(spec, logits[spec.name], y[:, k], spec.name in probability_outputs)
-        losses.append((rows if weights is None else rows * weights[:, k]).sum() / counts[k])
+        return mean(F.binary_cross_entropy_with_logits(stacked, y, reduction="none"))
+    losses = [
+        mean(
+            elementwise_loss(spec, logits[spec.name], y[:, k], spec.name in probability_outputs), k
+        )
+        for k, spec in enumerate(tasks)
+    ]
     return torch.stack(losses)
 
 

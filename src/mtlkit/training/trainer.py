@@ -342,6 +342,7 @@ class Trainer:
         monitor = ConflictMonitor(self.task_names, self.model.shared_parameters())
         task_index = torch.arange(n_tasks, device=device)
         every_task = torch.ones(n_tasks, dtype=torch.bool, device=device)
+        rows_labelled = _LabelledRows(train, n_tasks, device)
         stats = EpochStats(self.tasks, self.model.probability_outputs, device)
         steps = 0
         for i, (step_batch, active) in enumerate(
@@ -349,11 +350,11 @@ class Trainer:
         ):
             batch = step_batch if step_batch.y.device == device else step_batch.to(device)
             out = self.model(batch.x_cat, batch.x_num)
-            local = batch.mask.sum(0).to(batch.y.dtype)
+            local = rows_labelled(batch)
             # Python lists of a few floats: checks without further tensor operations.
             local_counts = local.tolist()
             counts = distributed.all_reduce(local)
-            every_row = min(local_counts) == len(batch)  # no label missing: no masking
+            every_row = min(local_counts) == len(batch) > 0  # no label missing: no masking
             losses = distributed.global_losses(
                 masked_task_losses(
                     self.tasks,
@@ -361,7 +362,7 @@ class Trainer:
                     batch.y,
                     None if every_row else batch.mask,
                     self.model.probability_outputs,
-                    counts,
+                    None if every_row and counts is local else counts,
                 )
             )
             bad = [t.name for t, v in zip(self.tasks, losses.tolist()) if not math.isfinite(v)]
@@ -450,6 +451,26 @@ class Trainer:
     def _save_checkpoint(self, state: dict) -> None:
         if self.checkpoint_path is not None and distributed.is_main():
             save_torch(self.checkpoint_path, state)
+
+
+class _LabelledRows:
+    """A batch's labelled rows per task, as floats. Of a split in memory without a missing
+    label, every batch's are its number of rows: then no counting per step."""
+
+    def __init__(self, train: Data, n_tasks: int, device: torch.device) -> None:
+        self.complete = isinstance(train, TensorData) and bool(train.mask.all())
+        self.n_tasks, self.device = n_tasks, device
+        self._by_rows: dict[int, torch.Tensor] = {}
+
+    def __call__(self, batch: Batch) -> torch.Tensor:
+        if not self.complete:
+            return batch.mask.sum(0).to(batch.y.dtype)
+        rows = len(batch)
+        if rows not in self._by_rows:
+            self._by_rows[rows] = torch.full(
+                (self.n_tasks,), float(rows), dtype=batch.y.dtype, device=self.device
+            )
+        return self._by_rows[rows]
 
 
 def save_torch(path: str | Path, value: object) -> None:

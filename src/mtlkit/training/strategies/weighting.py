@@ -64,9 +64,15 @@ class Joint(WeightedSum):
             raise ConfigError("strategy weights: at least one task weight must be above 0.")
         fixed = [1.0] * self.n_tasks if weights is None else list(weights)
         self._w = torch.tensor(fixed, device=self.device)
+        self._unit = all(w == 1.0 for w in fixed)
 
     def weights(self) -> torch.Tensor:
         return self._w
+
+    def objective(self, losses: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        if self._unit and present.all():  # the same sum, without products by 1
+            return losses.sum()
+        return super().objective(losses, present)
 
 
 @register_strategy("uncertainty", "learned homoscedastic-uncertainty weights (Kendall et al. 2018)")
