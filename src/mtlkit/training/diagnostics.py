@@ -1,7 +1,10 @@
 """Per-epoch task-conflict diagnostics: gradient cosine and norms, expert utilization.
 
-Per-task gradients cost one batched (vmap) backward pass, so they are measured on a few
-evenly spaced batches of each epoch, not on every step (see ``TrainConfig.diagnostic_batches``).
+Per-task gradients cost a backward pass per task, so they are measured on a few evenly spaced
+batches of each epoch, not on every step (see ``TrainConfig.diagnostic_batches``). When the
+step's gradient is a fixed weighted sum of the task losses' gradients (joint training), a
+probed step's gradient is that sum of the per-task gradients just measured, so the probe costs
+one backward pass less than the task count (see :meth:`ConflictMonitor.measure`).
 """
 
 from __future__ import annotations
@@ -63,15 +66,49 @@ class ConflictMonitor:
         self._gates: dict[str, list[torch.Tensor]] = {}
 
     def measure(
-        self, losses: torch.Tensor, labelled: torch.Tensor, gates: dict[str, torch.Tensor]
-    ) -> None:
-        """Record one batch: task gradients of the ``labelled`` tasks and the gate weights."""
+        self,
+        losses: torch.Tensor,
+        labelled: torch.Tensor,
+        gates: dict[str, torch.Tensor],
+        params: Sequence[nn.Parameter] | None = None,
+    ) -> dict[int, tuple[torch.Tensor | None, ...]] | None:
+        """Record one batch: task gradients of the ``labelled`` tasks and the gate weights.
+
+        With ``params`` (every parameter the step trains, the shared ones among them) and up
+        to :data:`FEW_TASKS` labelled tasks, each task's gradient is taken w.r.t. all of them
+        and returned, task index -> one gradient per parameter (None where the task's loss
+        does not reach it), for the step to reuse (:func:`weighted_gradients`); otherwise, and
+        when nothing is shared, None.
+        """
         for name, g in gates.items():
             self._gates.setdefault(name, []).append(g.detach().mean(0))
         idx = labelled.nonzero().flatten().tolist()
         if not self.shared or not idx:
-            return
-        grads = task_gradients(losses[idx], self.shared).detach()
+            return None
+        if params is None or len(idx) > FEW_TASKS:
+            self._record(idx, task_gradients(losses[idx], self.shared).detach())
+            return None
+        losses = losses.unbind()
+        per_task = {
+            k: torch.autograd.grad(losses[k], params, retain_graph=True, allow_unused=True)
+            for k in idx
+        }
+        position = {id(p): i for i, p in enumerate(params)}
+        at = [position[id(p)] for p in self.shared]
+        rows = [
+            torch.cat(
+                [
+                    (torch.zeros_like(p) if g[i] is None else g[i]).reshape(-1)
+                    for p, i in zip(self.shared, at)
+                ]
+            )
+            for g in per_task.values()
+        ]
+        self._record(idx, all_reduce(torch.stack(rows)))
+        return per_task
+
+    def _record(self, idx: list[int], grads: torch.Tensor) -> None:
+        """Norms and pairwise cosines of the tasks ``idx``'s gradient rows ``grads``."""
         with torch.no_grad():
             norms = grads.norm(dim=1)
             for row, k in enumerate(idx):
@@ -97,3 +134,27 @@ class ConflictMonitor:
                 name: torch.stack(v).mean(0).tolist() for name, v in self._gates.items()
             },
         }
+
+
+@torch.no_grad()
+def weighted_gradients(
+    params: Sequence[nn.Parameter],
+    per_task: dict[int, tuple[torch.Tensor | None, ...]],
+    weights: Sequence[float],
+) -> None:
+    """Set each parameter's ``.grad`` to ``sum_k weights[k] * per_task[k]`` (what a backward
+    pass of ``sum_k weights[k] * L_k`` over the tasks of ``per_task`` gives, up to float
+    rounding); a parameter no task reaches keeps no gradient."""
+    for i, param in enumerate(params):
+        terms = [(weights[k], g[i]) for k, g in per_task.items() if g[i] is not None]
+        if not terms:
+            continue
+        grad = None
+        for w, g in terms:
+            term = g if w == 1.0 else g * w
+            grad = term if grad is None else grad + term
+        if grad.stride() != param.stride():  # the layout backward() gives the gradient
+            grad = torch.empty_strided(
+                param.shape, param.stride(), dtype=grad.dtype, device=grad.device
+            ).copy_(grad)
+        param.grad = grad

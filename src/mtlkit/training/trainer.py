@@ -22,7 +22,7 @@ from mtlkit.evaluation.record import History, is_converged
 from mtlkit.files import atomic_write_bytes
 from mtlkit.models.base import MTLModel
 from mtlkit.training import distributed
-from mtlkit.training.diagnostics import ConflictMonitor, probe_steps
+from mtlkit.training.diagnostics import ConflictMonitor, probe_steps, weighted_gradients
 from mtlkit.training.distributed import share
 from mtlkit.training.epoch_stats import EpochStats
 from mtlkit.training.losses import masked_task_losses, output_to_scores
@@ -342,6 +342,7 @@ class Trainer:
         monitor = ConflictMonitor(self.task_names, self.model.shared_parameters())
         task_index = torch.arange(n_tasks, device=device)
         params = [p for group in optimizer.param_groups for p in group["params"]]
+        trained = [p for p in self.model.parameters() if p.requires_grad]
         every_task = torch.ones(n_tasks, dtype=torch.bool, device=device)
         rows_labelled = _LabelledRows(train, n_tasks, device)
         stats = EpochStats(self.tasks, self.model.probability_outputs, device)
@@ -372,13 +373,21 @@ class Trainer:
             global_counts = local_counts if counts is local else counts.tolist()
             labelled = every_task if min(global_counts) > 0 else counts > 0
             present = labelled if active is None else labelled & (task_index == active)
-            if i in probes:
-                monitor.measure(losses, labelled, self.model.gate_weights())
             for param in params:  # optimizer.zero_grad(set_to_none=True), without its profiling
                 param.grad = None
             self.strategy.before_step()
             extra = self._extra_loss(batch, None if present is every_task else present)
-            self.strategy.backward(losses, present, None if extra is None else share(extra))
+            per_task = None
+            if i in probes:
+                weights = self.strategy.linear_weights()
+                reuse = weights is not None and extra is None and present is labelled
+                per_task = monitor.measure(
+                    losses, labelled, self.model.gate_weights(), trained if reuse else None
+                )
+            if per_task is None:
+                self.strategy.backward(losses, present, None if extra is None else share(extra))
+            else:  # the probe's per-task gradients make the step's (no further backward)
+                weighted_gradients(trained, per_task, weights.tolist())
             distributed.reduce_gradients(self.model.parameters(), self.strategy.parameters())
             if clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)

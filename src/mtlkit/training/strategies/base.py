@@ -99,6 +99,14 @@ class Strategy(ABC):
     ) -> None:
         """Fill the parameters' ``.grad`` from the step's task losses."""
 
+    def linear_weights(self) -> torch.Tensor | None:
+        """The ``(T,)`` task weights ``w`` when :meth:`backward` fills exactly the gradient
+        of ``sum_k w_k L_k`` over the present tasks (plus ``extra``) and changes no state; None
+        (the default) otherwise. On a diagnostic probe, whose per-task gradients the trainer
+        takes anyway, it then builds the step's gradient from them instead of calling
+        ``backward`` (one backward pass fewer)."""
+        return None
+
     def after_step(self, step_losses: Callable[[], torch.Tensor]) -> None:  # noqa: B027
         """Called after the optimizer step; ``step_losses()`` gives the step's task losses
         under the updated parameters."""

@@ -74,6 +74,9 @@ class Joint(WeightedSum):
             return losses.sum()
         return super().objective(losses, present)
 
+    def linear_weights(self) -> torch.Tensor:
+        return self._w
+
 
 @register_strategy("uncertainty", "learned homoscedastic-uncertainty weights (Kendall et al. 2018)")
 class Uncertainty(WeightedSum):
@@ -130,6 +133,9 @@ class DynamicWeightAverage(WeightedSum):
         self._past: list[torch.Tensor] = []
 
     def weights(self) -> torch.Tensor:
+        return self._w
+
+    def linear_weights(self) -> torch.Tensor:
         return self._w
 
     def end_epoch(self, train_losses: torch.Tensor) -> None:
