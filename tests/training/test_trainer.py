@@ -11,7 +11,13 @@ from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError, DataError
 from mtlkit.training.estimator import MultiTaskEstimator
 from mtlkit.training.settings import TrainConfig
-from mtlkit.training.trainer import Trainer, TrainingDiverged, fused_adam_supported, load_torch
+from mtlkit.training.trainer import (
+    Trainer,
+    TrainingDiverged,
+    fused_adam_supported,
+    load_torch,
+    state_copy,
+)
 
 FAST = {"epochs": 15, "batch_size": 256, "lr": 3e-3, "patience": 3, "progress": False}
 
@@ -240,3 +246,20 @@ def test_fused_adam_only_for_parameters_its_kernel_takes():
     assert fused_adam_supported([cpu])  # torch 2.13 has the CPU kernel
     assert not fused_adam_supported([cpu, torch.zeros(2, device="meta")])
     assert not fused_adam_supported([cpu, torch.zeros(2, dtype=torch.int64)])
+
+
+def test_state_copy_equals_the_state_and_stays_as_it_was():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    model(torch.randn(8, 3))  # running statistics and the batch counter move
+    copied = state_copy(model)
+    state = model.state_dict()
+    assert list(copied) == list(state)
+    assert all(torch.equal(copied[k], v) for k, v in state.items())
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+    model(torch.randn(8, 3))
+    assert not torch.equal(copied["0.weight"], model[0].weight)
+    assert copied["1.num_batches_tracked"] == 1
+    fresh = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    fresh.load_state_dict(copied)
+    assert torch.equal(fresh[1].running_mean, copied["1.running_mean"])
