@@ -1,14 +1,24 @@
 """Task-conflict diagnostics recorded per epoch."""
 
 import numpy as np
+import pytest
 import torch
 
 from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_tables
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.models import create
-from mtlkit.training.diagnostics import FEW_TASKS, probe_steps, task_gradients
+from mtlkit.training.diagnostics import (
+    FEW_TASKS,
+    ConflictMonitor,
+    probe_steps,
+    task_gradients,
+    weighted_gradients,
+)
+from mtlkit.training.losses import masked_task_losses
 from mtlkit.training.settings import TrainConfig
+from mtlkit.training.strategies import make_strategy
+from mtlkit.training.strategies.weighting import Joint
 from mtlkit.training.trainer import Trainer
 
 
@@ -62,3 +72,68 @@ def test_probes_are_evenly_spaced_and_bounded():
     assert probe_steps(3, 8) == {0, 1, 2}
     steps = sorted(probe_steps(100, 5))
     assert steps[0] == 0 and steps[-1] == 99 and len(steps) == 5
+
+
+def _census_like(n_rows: int = 512):
+    frame = make_synthetic(n_rows, n_features=20, correlation=0.5)
+    tables = load_tables(frame, labels=["label0", "label1"])
+    pre = Preprocessor().fit(tables)
+    return pre, pre.transform(tables)
+
+
+@pytest.mark.parametrize(
+    ("model_name", "weights"),
+    [("shared_bottom", None), ("mmoe", None), ("mmoe", [2.0, 0.0]), ("ple", [0.5, 1.5])],
+)
+def test_a_probed_step_reuses_the_task_gradients_for_the_same_step(model_name, weights):
+    # The probe's per-task gradients, weighted and summed, give the gradients the strategy's
+    # backward pass gives (float rounding aside), with no gradient where it gives none
+    # (a task of weight 0 still gives its tower zeros, as backward does), and the same
+    # diagnostics as the probe that only measures.
+    pre, data = _census_like()
+    torch.manual_seed(0)
+    model = create(model_name, pre.schema())
+    strategy = make_strategy("joint", model, weights=weights)
+    out = model(data.x_cat[:256], data.x_num[:256])
+    losses = masked_task_losses(pre.schema().tasks, out, data.y[:256], data.mask[:256])
+    params = list(model.parameters())
+    everyone = torch.ones(2, dtype=torch.bool)
+    measured = ConflictMonitor(model.task_names, model.shared_parameters())
+    assert measured.measure(losses, everyone, model.gate_weights()) is None
+    reused = ConflictMonitor(model.task_names, model.shared_parameters())
+    per_task = reused.measure(losses, everyone, model.gate_weights(), params)
+    assert sorted(per_task) == [0, 1]
+    weighted_gradients(params, per_task, strategy.linear_weights().tolist())
+    merged = [p.grad for p in params]
+    for p in params:
+        p.grad = None
+    strategy.backward(losses, everyone)
+    for p, g in zip(params, merged):
+        assert (g is None) == (p.grad is None)
+        if g is not None:
+            assert g.is_contiguous() == p.grad.is_contiguous()
+            torch.testing.assert_close(g, p.grad, rtol=1e-5, atol=1e-7)
+    a, b = measured.summary(), reused.summary()
+    assert a["grad_cosine"] == pytest.approx(b["grad_cosine"], rel=1e-5, abs=1e-7)
+    assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-5)
+    assert a["expert_utilization"] == b["expert_utilization"]
+
+
+def test_training_with_reused_probe_gradients_matches_training_without(monkeypatch):
+    pre, data = _census_like(2048)
+    cfg = TrainConfig(
+        epochs=3, batch_size=128, lr=3e-3, patience=0, progress=False, diagnostic_batches=8
+    )
+
+    def fit():
+        torch.manual_seed(0)
+        model = create("mmoe", pre.schema())
+        return model, Trainer(model, cfg).fit(data, data)
+
+    reused_model, reused = fit()
+    monkeypatch.setattr(Joint, "linear_weights", lambda self: None)  # probes measure only
+    model, measured = fit()
+    for name in ("grad_cosine", "grad_norm_ratio"):
+        np.testing.assert_allclose(reused.diagnostic(name), measured.diagnostic(name), rtol=1e-3)
+    for a, b in zip(reused_model.parameters(), model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)

@@ -109,15 +109,15 @@ class ConflictMonitor:
 
     def _record(self, idx: list[int], grads: torch.Tensor) -> None:
         """Norms and pairwise cosines of the tasks ``idx``'s gradient rows ``grads``."""
-        with torch.no_grad():
-            norms = grads.norm(dim=1)
-            for row, k in enumerate(idx):
-                self._norms.setdefault(k, []).append(float(norms[row]))
-            for (ra, a), (rb, b) in combinations(enumerate(idx), 2):
-                denom = float(norms[ra] * norms[rb])
-                if denom > 0:
-                    cos = float(grads[ra] @ grads[rb]) / denom
-                    self._cos.setdefault((a, b), []).append(cos)
+        with torch.no_grad():  # one Gram matrix: its diagonal holds the squared norms
+            gram = (grads @ grads.T).tolist()
+        norms = [math.sqrt(gram[row][row]) for row in range(len(idx))]
+        for row, k in enumerate(idx):
+            self._norms.setdefault(k, []).append(norms[row])
+        for (ra, a), (rb, b) in combinations(enumerate(idx), 2):
+            denom = norms[ra] * norms[rb]
+            if denom > 0:
+                self._cos.setdefault((a, b), []).append(gram[ra][rb] / denom)
 
     def summary(self) -> dict:
         """The epoch's record (see :class:`~mtlkit.training.trainer.History`)."""
@@ -153,8 +153,14 @@ def weighted_gradients(
         for w, g in terms:
             term = g if w == 1.0 else g * w
             grad = term if grad is None else grad + term
-        if grad.stride() != param.stride():  # the layout backward() gives the gradient
+        if _layout(grad) != _layout(param):  # as backward(), the parameter's layout
             grad = torch.empty_strided(
                 param.shape, param.stride(), dtype=grad.dtype, device=grad.device
             ).copy_(grad)
         param.grad = grad
+
+
+def _layout(tensor: torch.Tensor) -> list[int]:
+    """The strides of ``tensor``'s dimensions of more than one element (what autograd's
+    gradient layout contract compares)."""
+    return [st for st, n in zip(tensor.stride(), tensor.shape) if n > 1]
