@@ -23,6 +23,7 @@ from mtlkit.evaluation.record import History, is_converged
 from mtlkit.files import atomic_write_bytes
 from mtlkit.models.base import MTLModel
 from mtlkit.training import distributed
+from mtlkit.training.allocator import keep_freed_memory
 from mtlkit.training.diagnostics import ConflictMonitor, probe_steps
 from mtlkit.training.distributed import share
 from mtlkit.training.losses import masked_task_losses, output_to_scores
@@ -104,6 +105,7 @@ class Trainer:
         self, data: Data, batch_size: int, conditional: bool = False
     ) -> Iterator[tuple[Batch, dict[str, torch.Tensor]]]:
         """Each batch of ``data`` (in order) with the model's scores per task, on the CPU."""
+        keep_freed_memory()
         self.model.eval()
         device = next(self.model.parameters()).device
         for batch in data.batches(batch_size):
@@ -175,6 +177,7 @@ class Trainer:
         """
         cfg = self.config
         check_reported(cfg.monitor, self.tasks)
+        keep_freed_memory()
         torch.manual_seed(cfg.seed)
         generator = torch.Generator().manual_seed(cfg.seed)
         device = resolve_device(cfg.device)
