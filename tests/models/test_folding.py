@@ -1,4 +1,4 @@
-"""Embeddings folded into the first linear layer (``InputEncoder.folded_linear``): the same
+"""Embeddings folded into the first linear layer (``EncodedInput.folded_linear``): the same
 values and gradients as the dense layer, used where the rule says it pays."""
 
 import pytest
@@ -7,7 +7,7 @@ import torch
 from mtlkit.data.schema import Schema, TaskSpec
 from mtlkit.errors import ConfigError
 from mtlkit.models import available, blocks, create
-from mtlkit.models.blocks import InputEncoder, folding_pays
+from mtlkit.models.blocks import EncodedInput, InputEncoder, folding_pays
 
 BINARY = tuple(TaskSpec(f"t{i}", "binary") for i in range(3))
 
@@ -32,15 +32,15 @@ def never_fold(monkeypatch):
 def folds(monkeypatch) -> list[int]:
     """Records the output width of every layer that was computed folded."""
     calls: list[int] = []
-    original = InputEncoder.folded_linear
+    original = EncodedInput.folded_linear
 
-    def spy(self, x_cat, x_num, weight, bias):
-        out = original(self, x_cat, x_num, weight, bias)
+    def spy(self, weight, bias):
+        out = original(self, weight, bias)
         if out is not None:
             calls.append(weight.shape[1])
         return out
 
-    monkeypatch.setattr(InputEncoder, "folded_linear", spy)
+    monkeypatch.setattr(EncodedInput, "folded_linear", spy)
     return calls
 
 
@@ -56,7 +56,7 @@ def test_folded_layer_has_the_dense_layers_values_and_gradients(always_fold, n_n
 
     dense = torch.addmm(bias, enc(x_cat, x_num), weight)
     expected = torch.autograd.grad(dense, [enc.embedding.weight, weight, bias], grad)
-    folded = enc.folded_linear(x_cat, x_num, weight, bias)
+    folded = enc.encode(x_cat, x_num).folded_linear(weight, bias)
     got = torch.autograd.grad(folded, [enc.embedding.weight, weight, bias], grad)
 
     torch.testing.assert_close(folded, dense, rtol=1e-5, atol=1e-5)

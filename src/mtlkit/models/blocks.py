@@ -34,7 +34,7 @@ class InputEncoder(nn.Module):
     atomics (in no fixed order), the embedding kernel is kept.
 
     :meth:`encode` returns the input unbuilt (:class:`EncodedInput`), so that a linear layer
-    reading it can fold the embeddings into its weights (:meth:`folded_linear`).
+    reading it can fold the embeddings into its weights.
     """
 
     def __init__(self, schema: Schema, embedding_dim: int = 4) -> None:
@@ -72,32 +72,6 @@ class InputEncoder(nn.Module):
         """The encoded input, built only when a reader needs it (see :class:`EncodedInput`)."""
         return EncodedInput(self, x_cat, x_num)
 
-    def folded_linear(
-        self, x_cat: torch.Tensor, x_num: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
-    ) -> torch.Tensor | None:
-        """``self(x_cat, x_num) @ weight + bias`` computed without the encoded input, or None
-        where that would be slower (:func:`folding_pays`).
-
-        A linear layer after concatenated embeddings is a sum over columns,
-        ``x @ W = sum_i E_i[c_i] @ W_i + x_num @ W_num``: each column's embedding rows are
-        multiplied by that column's block of ``weight`` once, and every row then sums one
-        row of each column's product (``embedding_bag``). The same value and gradients up to
-        float rounding, for far fewer multiply-adds when the columns have fewer rows than
-        the batch has lookups.
-        """
-        if self.embedding is None or not folding_pays(
-            x_cat, self.embedding_dim, len(self.padded_rows), weight
-        ):
-            return None
-        d, width = self.embedding_dim, len(self.padded_rows) // self.n_cat
-        blocks = weight[: self.n_cat * d].view(self.n_cat, d, -1)
-        rows = self.embedding.weight.index_select(0, self.padded_rows).view(self.n_cat, width, d)
-        table = torch.bmm(rows, blocks).view(self.n_cat * width, -1).index_select(0, self.fold_rows)
-        summed = F.embedding_bag(x_cat + self.offsets, table, mode="sum")
-        if not x_num.shape[1]:
-            return summed + bias
-        return torch.addmm(bias, x_num, weight[self.n_cat * d :]) + summed
-
 
 #: Folding while training pays from this many embedding dimensions times layer outputs, and
 #: this batch size (fold / dense time of a first layer's forward and backward, 1 CPU thread,
@@ -110,7 +84,7 @@ FOLD_MAX_TABLE = 1 << 24
 
 
 def folding_pays(x_cat: torch.Tensor, dim: int, padded: int, weight: torch.Tensor) -> bool:
-    """Whether :meth:`InputEncoder.folded_linear` beats the dense product for the ids
+    """Whether :meth:`EncodedInput.folded_linear` beats the dense product for the ids
     ``x_cat`` ``(B, n_cat)`` with ``dim``-wide embeddings (``padded`` table rows) and a
     ``weight`` of that layer: never on a GPU or in a traced export (whose batch size must stay
     free, so it is not even read there); in inference when the batch has more lookups than the
@@ -145,6 +119,7 @@ class EncodedInput:
     def __init__(self, encoder: InputEncoder, x_cat: torch.Tensor, x_num: torch.Tensor) -> None:
         self.encoder, self.x_cat, self.x_num = encoder, x_cat, x_num
         self._dense: torch.Tensor | None = None
+        self._ids: torch.Tensor | None = None
 
     def dense(self) -> torch.Tensor:
         if self._dense is None:
@@ -152,9 +127,31 @@ class EncodedInput:
         return self._dense
 
     def folded_linear(self, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor | None:
-        """``dense() @ weight + bias`` (``weight``: ``(d, out)``), or None: see
-        :meth:`InputEncoder.folded_linear`."""
-        return self.encoder.folded_linear(self.x_cat, self.x_num, weight, bias)
+        """``dense() @ weight + bias`` (``weight``: ``(d, out)``) computed without building
+        the encoded input, or None where that would be slower (:func:`folding_pays`).
+
+        A linear layer after concatenated embeddings is a sum over columns,
+        ``x @ W = sum_i E_i[c_i] @ W_i + x_num @ W_num``: each column's embedding rows are
+        multiplied by that column's block of ``weight`` once (the bias added to the first
+        column's), and every row then sums one row of each column's product
+        (``embedding_bag``). The same value and gradients up to float rounding, for far fewer
+        multiply-adds when the columns have fewer rows than the batch has lookups.
+        """
+        enc = self.encoder
+        if enc.embedding is None or not folding_pays(
+            self.x_cat, enc.embedding_dim, len(enc.padded_rows), weight
+        ):
+            return None
+        n, d = enc.n_cat, enc.embedding_dim
+        width = len(enc.padded_rows) // n
+        blocks = weight[: n * d].view(n, d, -1)
+        rows = enc.embedding.weight.index_select(0, enc.padded_rows).view(n, width, d)
+        first_column_bias = F.pad(bias.view(1, 1, -1), (0, 0, 0, 0, 0, n - 1))
+        products = torch.baddbmm(first_column_bias, rows, blocks).view(n * width, -1)
+        if self._ids is None:
+            self._ids = self.x_cat + enc.offsets
+        out = F.embedding_bag(self._ids, products.index_select(0, enc.fold_rows), mode="sum")
+        return out.addmm_(self.x_num, weight[n * d :]) if self.x_num.shape[1] else out
 
 
 def dense_input(x: torch.Tensor | EncodedInput) -> torch.Tensor:
