@@ -97,7 +97,7 @@ class AITM(MTLModel):
         self._aux: torch.Tensor | None = None
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
-        q = self.towers(self.encoder(x_cat, x_num))  # (T, B, d)
+        q = self.towers(self.encoder.encode(x_cat, x_num))  # (T, B, d)
         z = q[0]
         out = {self.task_names[0]: self.heads[self.task_names[0]](z)}
         self.last_gates = {}

@@ -3,6 +3,7 @@ gate and tower. One implementation each, so that comparisons between models are 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -31,6 +32,9 @@ class InputEncoder(nn.Module):
     gradients as ``F.embedding``, but its backward (``index_add_``) is about 4x faster there
     than the embedding's dense backward. On a GPU, where ``index_add_`` accumulates with
     atomics (in no fixed order), the embedding kernel is kept.
+
+    :meth:`encode` returns the input unbuilt (:class:`EncodedInput`), so that a linear layer
+    reading it can fold the embeddings into its weights.
     """
 
     def __init__(self, schema: Schema, embedding_dim: int = 4) -> None:
@@ -42,6 +46,15 @@ class InputEncoder(nn.Module):
         self.register_buffer("offsets", offsets if offsets is not None else torch.zeros(0).long())
         self.embedding = nn.Embedding(sum(cards), embedding_dim) if cards else None
         self.output_dim = self.n_cat * embedding_dim + schema.n_numeric
+        # The embedding rows laid out column by column, each column padded to the widest
+        # (``padded_rows``), and where each real row sits in that layout (``fold_rows``):
+        # folding multiplies every column's rows by its block of a weight in one bmm.
+        width = max(cards, default=0)
+        starts = [0, *itertools.accumulate(cards)]
+        padded = [s + min(j, c - 1) for s, c in zip(starts, cards) for j in range(width)]
+        real = [k * width + j for k, c in enumerate(cards) for j in range(c)]
+        self.register_buffer("padded_rows", torch.tensor(padded).long(), persistent=False)
+        self.register_buffer("fold_rows", torch.tensor(real).long(), persistent=False)
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> torch.Tensor:
         if self.embedding is None:
@@ -54,6 +67,96 @@ class InputEncoder(nn.Module):
             # -1, not len(ids): a traced export (ONNX, TorchScript) keeps the batch size free.
             emb = table.index_select(0, ids.flatten()).view(-1, self.n_cat * self.embedding_dim)
         return torch.cat([emb, x_num], dim=1) if x_num.shape[1] else emb
+
+    def encode(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> EncodedInput:
+        """The encoded input, built only when a reader needs it (see :class:`EncodedInput`)."""
+        return EncodedInput(self, x_cat, x_num)
+
+
+#: Folding while training pays from this many embedding dimensions times layer outputs, and
+#: this batch size (fold / dense time of a first layer's forward and backward, 1 CPU thread,
+#: 29 census columns: 1.5-1.9x at 8 x 512 and batch 512-1024, 2.1-3.6x at 16 x 256 and
+#: up; 0.5-1.1x with 4 dimensions or batches of 128; BENCHMARKS.md).
+FOLD_TRAIN_MIN_WORK = 4096
+FOLD_TRAIN_MIN_BATCH = 512
+#: The largest folded product kept in memory for one layer (floats).
+FOLD_MAX_TABLE = 1 << 24
+
+
+def folding_pays(x_cat: torch.Tensor, dim: int, padded: int, weight: torch.Tensor) -> bool:
+    """Whether :meth:`EncodedInput.folded_linear` beats the dense product for the ids
+    ``x_cat`` ``(B, n_cat)`` with ``dim``-wide embeddings (``padded`` table rows) and a
+    ``weight`` of that layer: never on a GPU or in a traced export (whose batch size must stay
+    free, so it is not even read there); in inference when the batch has more lookups than the
+    folded product has rows; in training only for wide embeddings and layers on large
+    batches, where the saved multiply-adds outweigh the lookups' backward (measured, see
+    ``FOLD_TRAIN_MIN_WORK``)."""
+    traced = torch.jit.is_tracing() or torch.compiler.is_compiling()
+    if weight.is_cuda or traced or torch.compiler.is_exporting():
+        return False
+    batch, n_cat = x_cat.shape
+    out = weight.shape[1]
+    if padded * out > FOLD_MAX_TABLE or batch * n_cat < padded:
+        return False
+    if torch.is_grad_enabled() and weight.requires_grad:
+        return (
+            dim * out >= FOLD_TRAIN_MIN_WORK
+            and dim >= 8
+            and batch >= FOLD_TRAIN_MIN_BATCH
+            and batch * n_cat >= 4 * padded
+        )
+    return True
+
+
+class EncodedInput:
+    """An input encoder's output, not yet built: the ids and numeric inputs of a batch.
+
+    The first linear layer of an expert, gate or MLP reading it calls :meth:`folded_linear`
+    (the embeddings folded into its weight, when that pays) and otherwise reads
+    :meth:`dense`, the encoded ``(B, d)`` tensor, built once and shared by every reader.
+    """
+
+    def __init__(self, encoder: InputEncoder, x_cat: torch.Tensor, x_num: torch.Tensor) -> None:
+        self.encoder, self.x_cat, self.x_num = encoder, x_cat, x_num
+        self._dense: torch.Tensor | None = None
+        self._ids: torch.Tensor | None = None
+
+    def dense(self) -> torch.Tensor:
+        if self._dense is None:
+            self._dense = self.encoder(self.x_cat, self.x_num)
+        return self._dense
+
+    def folded_linear(self, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor | None:
+        """``dense() @ weight + bias`` (``weight``: ``(d, out)``) computed without building
+        the encoded input, or None where that would be slower (:func:`folding_pays`).
+
+        A linear layer after concatenated embeddings is a sum over columns,
+        ``x @ W = sum_i E_i[c_i] @ W_i + x_num @ W_num``: each column's embedding rows are
+        multiplied by that column's block of ``weight`` once (the bias added to the first
+        column's), and every row then sums one row of each column's product
+        (``embedding_bag``). The same value and gradients up to float rounding, for far fewer
+        multiply-adds when the columns have fewer rows than the batch has lookups.
+        """
+        enc = self.encoder
+        if enc.embedding is None or not folding_pays(
+            self.x_cat, enc.embedding_dim, len(enc.padded_rows), weight
+        ):
+            return None
+        n, d = enc.n_cat, enc.embedding_dim
+        width = len(enc.padded_rows) // n
+        blocks = weight[: n * d].view(n, d, -1)
+        rows = enc.embedding.weight.index_select(0, enc.padded_rows).view(n, width, d)
+        first_column_bias = F.pad(bias.view(1, 1, -1), (0, 0, 0, 0, 0, n - 1))
+        products = torch.baddbmm(first_column_bias, rows, blocks).view(n * width, -1)
+        if self._ids is None:
+            self._ids = self.x_cat + enc.offsets
+        out = F.embedding_bag(self._ids, products.index_select(0, enc.fold_rows), mode="sum")
+        return out.addmm_(self.x_num, weight[n * d :]) if self.x_num.shape[1] else out
+
+
+def dense_input(x: torch.Tensor | EncodedInput) -> torch.Tensor:
+    """``x`` as a tensor (an :class:`EncodedInput` built)."""
+    return x.dense() if isinstance(x, EncodedInput) else x
 
 
 def _layer_tail(width: int, activation: str, dropout: float, norm: str | None) -> list[nn.Module]:
@@ -92,6 +195,25 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
         self.output_dim = width
 
+    def forward(self, x: torch.Tensor | EncodedInput) -> torch.Tensor:
+        layers = iter(self)
+        first = next(layers, None)
+        if first is None:
+            return dense_input(x)
+        x = _linear(first, x)
+        for layer in layers:
+            x = layer(x)
+        return x
+
+
+def _linear(layer: nn.Linear, x: torch.Tensor | EncodedInput) -> torch.Tensor:
+    """``layer(x)``, with the embeddings folded into its weight where that pays."""
+    if isinstance(x, EncodedInput):
+        folded = x.folded_linear(layer.weight.T, layer.bias)
+        if folded is not None:
+            return folded
+    return layer(dense_input(x))
+
 
 class BatchedMLP(nn.Module):
     """``n`` independent MLPs of the same shape (e.g. experts), evaluated in batched matmuls.
@@ -127,15 +249,16 @@ class BatchedMLP(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.output_dim = width
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor | EncodedInput) -> torch.Tensor:
         for i, (w, b, norm) in enumerate(zip(self.weights, self.biases, self.norms)):
-            if i == 0 and x.dim() == 2:
+            if i == 0 and (isinstance(x, EncodedInput) or x.dim() == 2):
                 # Shared input: one wide matmul (bias fused) computes every member's first
                 # layer; its (B, n * h) result is viewed as (n, B, h) without a copy.
                 n, d, h = w.shape
-                flat = torch.addmm(
-                    b.transpose(0, 1).reshape(1, n * h), x, w.transpose(0, 1).reshape(d, n * h)
-                )
+                weight, bias = w.transpose(0, 1).reshape(d, n * h), b.transpose(0, 1).reshape(n * h)
+                flat = x.folded_linear(weight, bias) if isinstance(x, EncodedInput) else None
+                if flat is None:
+                    flat = torch.addmm(bias.unsqueeze(0), dense_input(x), weight)
                 x = flat.view(-1, n, h).transpose(0, 1)
             else:
                 x = torch.baddbmm(b, x, w)
@@ -175,12 +298,14 @@ class Gate(nn.Module):
         self.top_k = top_k
         self.noise = nn.Linear(in_dim, n_experts) if noise else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor | EncodedInput) -> torch.Tensor:
         # Computed as (n_experts, B) and returned as its (B, n_experts) view: mix_experts
         # weights each expert's rows, which reads this layout contiguously.
         logits = _linear_transposed(self.linear, x)
         if self.noise is not None and self.training:
-            noise = torch.randn(x.shape[0], logits.shape[0], device=x.device, dtype=x.dtype).T
+            noise = torch.randn(
+                logits.shape[1], logits.shape[0], device=logits.device, dtype=logits.dtype
+            ).T
             logits = logits + noise * F.softplus(_linear_transposed(self.noise, x))
         if self.top_k is not None and self.top_k < logits.shape[0]:
             kth = logits.topk(self.top_k, dim=0).values[-1:]
@@ -188,9 +313,14 @@ class Gate(nn.Module):
         return torch.softmax(logits, dim=0).T
 
 
-def _linear_transposed(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """``linear(x).T`` for a ``(B, d)`` input, computed directly in that ``(out, B)`` layout."""
-    return torch.addmm(linear.bias.unsqueeze(1), linear.weight, x.T)
+def _linear_transposed(linear: nn.Linear, x: torch.Tensor | EncodedInput) -> torch.Tensor:
+    """``linear(x).T`` for a ``(B, d)`` input, computed directly in that ``(out, B)`` layout
+    (or from the embeddings folded into the weight, where that pays)."""
+    if isinstance(x, EncodedInput):
+        folded = x.folded_linear(linear.weight.T, linear.bias)
+        if folded is not None:
+            return folded.T
+    return torch.addmm(linear.bias.unsqueeze(1), linear.weight, dense_input(x).T)
 
 
 def importance_loss(gate: torch.Tensor) -> torch.Tensor:
@@ -226,6 +356,6 @@ class Tower(nn.Module):
         self.mlp = MLP(in_dim, hidden, activation=activation, dropout=dropout, norm=norm)
         self.out = nn.Linear(self.mlp.output_dim, out_dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor | EncodedInput) -> torch.Tensor:
         logits = self.out(self.mlp(x))
         return logits.squeeze(-1) if logits.shape[-1] == 1 else logits

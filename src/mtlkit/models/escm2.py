@@ -85,7 +85,7 @@ class ESCM2(ESMM):
         self._last: tuple[torch.Tensor, ...] = ()
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = self.encoder(x_cat, x_num)
+        x = self.encoder.encode(x_cat, x_num)
         p_ctr, p_cvr = self.probabilities(x)
         imputed = () if self.imputation_tower is None else (F.softplus(self.imputation_tower(x)),)
         self._last = (p_ctr, p_cvr, *imputed)

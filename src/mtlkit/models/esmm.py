@@ -9,7 +9,7 @@ from torch import nn
 
 from mtlkit.data.schema import Schema
 from mtlkit.models.base import FUNNEL_TOWER_HIDDEN, MTLModel, check_sequential_tasks
-from mtlkit.models.blocks import Tower
+from mtlkit.models.blocks import EncodedInput, Tower
 from mtlkit.models.registry import MODELS
 
 ORDER = (
@@ -51,9 +51,9 @@ class ESMM(MTLModel):
         self.last_cvr: torch.Tensor | None = None
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.outputs(*self.probabilities(self.encoder(x_cat, x_num)))
+        return self.outputs(*self.probabilities(self.encoder.encode(x_cat, x_num)))
 
-    def probabilities(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def probabilities(self, x: torch.Tensor | EncodedInput) -> tuple[torch.Tensor, torch.Tensor]:
         """pCTR and pCVR of the encoded rows ``x``."""
         return torch.sigmoid(self.ctr_tower(x)), torch.sigmoid(self.cvr_tower(x))
 

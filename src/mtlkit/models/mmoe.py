@@ -83,7 +83,7 @@ class MMoE(MTLModel):
         self._aux: torch.Tensor | None = None
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = self.encoder(x_cat, x_num)
+        x = self.encoder.encode(x_cat, x_num)
         experts = self.experts(x)
         computed = {g: gate(x) for g, gate in self.gates.items()}
         gates = {t: computed["shared" if self.shared_gate else t] for t in self.task_names}

@@ -9,7 +9,7 @@ from torch import nn
 
 from mtlkit.data.schema import Schema
 from mtlkit.models.base import EXPERT_HIDDEN, TOWER_HIDDEN, MTLModel
-from mtlkit.models.blocks import BatchedMLP, Gate, mix_experts
+from mtlkit.models.blocks import BatchedMLP, EncodedInput, Gate, mix_experts
 from mtlkit.models.registry import MODELS
 from mtlkit.params import Int, Range
 
@@ -22,7 +22,7 @@ class ExtractionLayer(nn.Module):
     the shared experts. With ``shared_gate`` (every PLE level but the last) a gate over all
     experts also builds the shared input of the next level.
 
-    Input: ``(B, d)`` for every expert (first level) or ``(T + 1, B, d)``: one input per task,
+    Input: ``(B, d)`` (or the encoder's :class:`EncodedInput`) for every expert (first level) or ``(T + 1, B, d)``: one input per task,
     then the shared one. Output: ``(T, B, h)``, or ``(T + 1, B, h)`` with ``shared_gate``.
     """
 
@@ -51,9 +51,10 @@ class ExtractionLayer(nn.Module):
         self.output_dim = self.shared_experts.output_dim
         self.last_gates: list[torch.Tensor] = []
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor | EncodedInput) -> torch.Tensor:
         n_tasks = len(self.task_experts)
-        inputs = [x] * (n_tasks + 1) if x.dim() == 2 else list(x)
+        shared_input = isinstance(x, EncodedInput) or x.dim() == 2
+        inputs = [x] * (n_tasks + 1) if shared_input else list(x)
         shared = self.shared_experts(inputs[-1])
         own = [experts(inputs[t]) for t, experts in enumerate(self.task_experts)]
         gates = [gate(inputs[t]) for t, gate in enumerate(self.task_gates)]
@@ -135,7 +136,7 @@ class PLE(MTLModel):
         self.towers = self.make_towers(in_dim, tower_hidden)
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
-        h = self.encoder(x_cat, x_num)
+        h = self.encoder.encode(x_cat, x_num)
         for level in self.levels:
             h = level(h)
         self.last_gates = dict(zip(self.task_names, self.levels[-1].last_gates))

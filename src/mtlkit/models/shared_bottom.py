@@ -47,7 +47,7 @@ class SharedBottom(MTLModel):
         self.towers = self.make_towers(self.bottom.output_dim, tower_hidden)
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
-        shared = self.bottom(self.encoder(x_cat, x_num))
+        shared = self.bottom(self.encoder.encode(x_cat, x_num))
         return {t: self.towers[t](shared) for t in self.task_names}
 
     def task_modules(self, task: str) -> list[nn.Module]:

@@ -48,7 +48,7 @@ class SingleTask(MTLModel):
         del self.encoder
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {t: self.towers[t](self.encoders[t](x_cat, x_num)) for t in self.task_names}
+        return {t: self.towers[t](self.encoders[t].encode(x_cat, x_num)) for t in self.task_names}
 
     def task_modules(self, task: str) -> list[nn.Module]:
         return [self.encoders[task], self.towers[task]]

@@ -1,0 +1,129 @@
+"""Embeddings folded into the first linear layer (``EncodedInput.folded_linear``): the same
+values and gradients as the dense layer, used where the rule says it pays."""
+
+import pytest
+import torch
+
+from mtlkit.data.schema import Schema, TaskSpec
+from mtlkit.errors import ConfigError
+from mtlkit.models import available, blocks, create
+from mtlkit.models.blocks import EncodedInput, InputEncoder, folding_pays
+
+BINARY = tuple(TaskSpec(f"t{i}", "binary") for i in range(3))
+
+
+def _batch(schema: Schema, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x_cat = torch.stack([torch.randint(0, c, (n,), generator=g) for c in schema.cat_cardinalities])
+    return x_cat.T.contiguous(), torch.randn(n, schema.n_numeric, generator=g)
+
+
+@pytest.fixture
+def always_fold(monkeypatch):
+    monkeypatch.setattr(blocks, "folding_pays", lambda *args: True)
+
+
+@pytest.fixture
+def never_fold(monkeypatch):
+    monkeypatch.setattr(blocks, "folding_pays", lambda *args: False)
+
+
+@pytest.fixture
+def folds(monkeypatch) -> list[int]:
+    """Records the output width of every layer that was computed folded."""
+    calls: list[int] = []
+    original = EncodedInput.folded_linear
+
+    def spy(self, weight, bias):
+        out = original(self, weight, bias)
+        if out is not None:
+            calls.append(weight.shape[1])
+        return out
+
+    monkeypatch.setattr(EncodedInput, "folded_linear", spy)
+    return calls
+
+
+@pytest.mark.parametrize("n_numeric", [2, 0])
+def test_folded_layer_has_the_dense_layers_values_and_gradients(always_fold, n_numeric):
+    torch.manual_seed(0)
+    schema = Schema((3, 7, 2, 5), n_numeric, BINARY)  # unequal columns: padded to 7 rows each
+    enc = InputEncoder(schema, embedding_dim=3)
+    weight = torch.randn(enc.output_dim, 6, requires_grad=True)
+    bias = torch.randn(6, requires_grad=True)
+    x_cat, x_num = _batch(schema, 50)
+    grad = torch.randn(50, 6)
+
+    dense = torch.addmm(bias, enc(x_cat, x_num), weight)
+    expected = torch.autograd.grad(dense, [enc.embedding.weight, weight, bias], grad)
+    folded = enc.encode(x_cat, x_num).folded_linear(weight, bias)
+    got = torch.autograd.grad(folded, [enc.embedding.weight, weight, bias], grad)
+
+    torch.testing.assert_close(folded, dense, rtol=1e-5, atol=1e-5)
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5)
+
+
+def test_folding_pays_in_inference_and_only_on_wide_layers_in_training():
+    def census(batch: int) -> torch.Tensor:  # 29 columns, the widest of 52 categories
+        return torch.zeros(batch, 29, dtype=torch.long)
+
+    inference = torch.zeros(232, 512)
+    trained = torch.zeros(232, 512, requires_grad=True)
+    padded = 29 * 52
+    assert folding_pays(census(4096), 8, padded, inference)
+    assert not folding_pays(census(16), 8, padded, inference)  # fewer lookups than rows
+    assert folding_pays(census(1024), 8, padded, trained)
+    assert not folding_pays(census(128), 8, padded, trained)  # batch too small
+    narrow = torch.zeros(116, 128, requires_grad=True)
+    assert not folding_pays(census(1024), 4, padded, narrow)
+    with torch.no_grad():
+        assert folding_pays(census(1024), 4, padded, narrow)
+
+
+def _model(name: str):
+    try:
+        return create(name, Schema((5, 3, 9), 4, BINARY))
+    except ConfigError:  # the funnel models take two binary steps
+        return create(name, Schema((5, 3, 9), 4, BINARY[:2]))
+
+
+@pytest.mark.parametrize("name", available())
+def test_every_model_predicts_the_same_with_and_without_folding(name, monkeypatch, folds):
+    torch.manual_seed(0)
+    model = _model(name).eval()
+    x_cat, x_num = _batch(model.schema, 64)
+    with torch.no_grad():
+        folded = model(x_cat, x_num)
+        with monkeypatch.context() as m:
+            m.setattr(blocks, "folding_pays", lambda *args: False)
+            dense = model(x_cat, x_num)
+    for task in model.task_names:
+        torch.testing.assert_close(folded[task], dense[task], rtol=1e-5, atol=1e-5)
+    readers_of_the_encoded_input = {
+        "single_task", "shared_bottom", "mmoe", "omoe", "sparse_mmoe", "ple", "cgc",
+        "esmm", "escm2", "escm2_ips", "aitm",
+    }  # fmt: skip
+    assert bool(folds) == (name in readers_of_the_encoded_input)
+
+
+def test_mmoe_trains_folded_with_the_dense_gradients(folds, monkeypatch):
+    """Wide embeddings and experts on a large batch: the experts' first layer is folded
+    while training (the gates, 3 outputs wide, stay dense) with the same gradients."""
+    torch.manual_seed(0)
+    schema = Schema((40, 7, 25), 3, BINARY)
+    model = create("mmoe", schema, embedding_dim=8, n_experts=8, expert_hidden=(64,))
+    x_cat, x_num = _batch(schema, 512)
+
+    def gradients() -> list[torch.Tensor]:
+        model.zero_grad()
+        sum(out.square().mean() for out in model(x_cat, x_num).values()).backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    folded = gradients()
+    assert folds == [8 * 64]
+    with monkeypatch.context() as m:
+        m.setattr(blocks, "folding_pays", lambda *args: False)
+        dense = gradients()
+    for f, d in zip(folded, dense):
+        torch.testing.assert_close(f, d, rtol=1e-4, atol=1e-6)

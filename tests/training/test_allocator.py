@@ -1,0 +1,74 @@
+"""glibc keeps freed memory for the next batch once mtlkit trains or predicts."""
+
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from mtlkit.training import trainer
+from mtlkit.training.estimator import MultiTaskEstimator
+
+pytestmark = pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only"
+)
+
+# Page faults over 40 steps that allocate, write and free buffers of 4-8 MB (what a forward
+# pass over a large batch does), after the given setup code and 20 steps of warm-up.
+_FAULTS = """
+import resource, torch
+{setup}
+def step():
+    a = torch.empty(1024, 512).fill_(1.0)
+    b = torch.empty(2048, 512).fill_(2.0)
+    return (a.repeat(2, 1) + b).relu().sum()
+for _ in range(20):
+    step()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(40):
+    step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _faults(setup: str, **env: str) -> int:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")} | env
+    out = subprocess.run(
+        [sys.executable, "-c", _FAULTS.format(setup=setup)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environ,
+    )
+    return int(out.stdout.split()[-1])
+
+
+TUNE = "from mtlkit.training.allocator import keep_freed_memory; assert keep_freed_memory()"
+
+
+def test_freed_buffers_are_reused_instead_of_faulted_in_again():
+    glibc_defaults = _faults("")
+    kept = _faults(TUNE)
+    # Each step's buffers span 4,096 pages: glibc's defaults fault some of them in again.
+    assert glibc_defaults > 10_000
+    assert kept < glibc_defaults / 10
+
+
+def test_the_users_own_allocator_settings_are_left_alone():
+    setup = (
+        "from mtlkit.training.allocator import keep_freed_memory; assert not keep_freed_memory()"
+    )
+    assert _faults(setup, MALLOC_TRIM_THRESHOLD_="131072") > 10_000
+
+
+def test_training_and_prediction_apply_it(monkeypatch, synthetic_splits):
+    train, val, test = synthetic_splits
+    calls = []
+    monkeypatch.setattr(trainer, "keep_freed_memory", lambda: calls.append(1))
+    est = MultiTaskEstimator("shared_bottom", epochs=1, progress=False, diagnostic_batches=0)
+    est.fit(train, val)
+    assert calls
+    calls.clear()
+    est.predict_proba(test)
+    assert calls
