@@ -9,6 +9,7 @@ arguments are passed on, e.g.::
     benchmarks/peers/run.sh --baseline HEAD~3    # mtlkit at another commit next to this one
     benchmarks/peers/run.sh --compile            # torch.compile variants (opt-in)
     benchmarks/peers/run.sh --predict            # prediction rows/s of MMoE
+    benchmarks/peers/run.sh --diagnostics-cost   # mtlkit's diagnostics: cost in paired fits
 
 Every measured run is its own subprocess (``worker.py``); runs are interleaved (for each
 repeat, each preset x model x threads group in turn, its systems back to back in a shuffled
@@ -213,6 +214,11 @@ def main() -> None:
     parser.add_argument("--baseline", nargs="*", default=[], help="git revisions of mtlkit to add")
     parser.add_argument("--compile", action="store_true", help="add torch.compile variants")
     parser.add_argument("--predict", action="store_true", help="prediction rows/s of MMoE only")
+    parser.add_argument(
+        "--diagnostics-cost",
+        action="store_true",
+        help="cost of mtlkit's default diagnostics only (paired fits in one process)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: small preset, 1 epoch")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
@@ -247,6 +253,13 @@ def main() -> None:
         print(f"load after: {os.getloadavg()}")
         return
     revs = {rev: _export(rev) for rev in args.baseline}
+    if args.diagnostics_cost:
+        from diagnostics_cost import bench_diagnostics_cost
+
+        srcs = {"": REPO / "src", **revs}
+        bench_diagnostics_cost(args, lambda spec, rev: run_one(spec, srcs[rev], log))
+        print(f"load after: {os.getloadavg()}")
+        return
     runs = schedule(args)
     results = []
     with log:

@@ -283,6 +283,11 @@ def main() -> None:
 
         print("RESULT " + json.dumps({**spec, "rates": measure(spec, data)}), flush=True)
         return
+    if spec["system"] == "diagnostics":
+        from diagnostics_cost import measure
+
+        print("RESULT " + json.dumps({**spec, **measure(spec, data)}), flush=True)
+        return
     out = RUNNERS[spec["system"]](spec, data)
     samples = len(data["train"]["y"]) * spec["epochs"]
     timer = out["timer"]

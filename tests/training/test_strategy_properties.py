@@ -251,3 +251,23 @@ def test_weights_of_never_trained_tasks_are_nan_in_the_history(probe):
     strategy.end_epoch(torch.zeros(2))
     first, second = strategy.task_weights()
     assert first == pytest.approx(1.0) and math.isnan(second)
+
+
+def test_strategies_declaring_linear_weights_backpropagate_that_weighted_sum(probe):
+    # The trainer builds a diagnostic probe's step from the per-task gradients with these
+    # weights instead of calling backward: only where backward gives exactly that.
+    declared = []
+    for name in available_strategies():
+        model = probe(3, dim=3)
+        strategy = make_strategy(name, model)
+        weights = strategy.linear_weights()
+        if weights is not None:
+            declared.append(name)
+            update = model.update(strategy, CONFLICT)
+            torch.testing.assert_close(update, weights @ torch.tensor(CONFLICT["grads"]))
+    assert sorted(declared) == ["dwa", "ew", "joint"]
+    model = probe(3, dim=3)
+    weighted = make_strategy("joint", model, weights=[2.0, 0.0, 0.5])
+    update = model.update(weighted, CONFLICT)
+    expected = weighted.linear_weights() @ torch.tensor(CONFLICT["grads"])
+    torch.testing.assert_close(update, expected)

@@ -47,7 +47,9 @@ class Strategy(ABC):
       the step's task losses with the updated parameters (without a graph; computed only when
       called, e.g. by FAMO);
     - ``end_epoch(train_losses)`` with the epoch's mean training loss per task;
-    - ``task_weights()`` for the history (None when the strategy does not weight tasks).
+    - ``task_weights()`` for the history (None when the strategy does not weight tasks);
+    - ``linear_weights()``: a strategy whose gradient is a fixed weighted sum of the task
+      losses' says so, and a diagnostic probe's per-task gradients then make its step.
 
     Data-parallel training (several ranks, :mod:`mtlkit.training.distributed`) needs nothing
     more from a strategy that keeps three rules: compute weights and state from the
