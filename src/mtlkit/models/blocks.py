@@ -159,6 +159,14 @@ def dense_input(x: torch.Tensor | EncodedInput) -> torch.Tensor:
     return x.dense() if isinstance(x, EncodedInput) else x
 
 
+def folded_input(
+    x: torch.Tensor | EncodedInput, weight: torch.Tensor, bias: torch.Tensor
+) -> torch.Tensor | None:
+    """``x @ weight + bias`` with the embeddings folded into ``weight`` where ``x`` is an
+    :class:`EncodedInput` and that pays; None otherwise (the caller's dense product then)."""
+    return x.folded_linear(weight, bias) if isinstance(x, EncodedInput) else None
+
+
 def _layer_tail(width: int, activation: str, dropout: float, norm: str | None) -> list[nn.Module]:
     layers: list[nn.Module] = []
     if norm == "batch":
@@ -208,11 +216,8 @@ class MLP(nn.Sequential):
 
 def _linear(layer: nn.Linear, x: torch.Tensor | EncodedInput) -> torch.Tensor:
     """``layer(x)``, with the embeddings folded into its weight where that pays."""
-    if isinstance(x, EncodedInput):
-        folded = x.folded_linear(layer.weight.T, layer.bias)
-        if folded is not None:
-            return folded
-    return layer(dense_input(x))
+    folded = folded_input(x, layer.weight.T, layer.bias)
+    return folded if folded is not None else layer(dense_input(x))
 
 
 class BatchedMLP(nn.Module):
@@ -256,7 +261,7 @@ class BatchedMLP(nn.Module):
                 # layer; its (B, n * h) result is viewed as (n, B, h) without a copy.
                 n, d, h = w.shape
                 weight, bias = w.transpose(0, 1).reshape(d, n * h), b.transpose(0, 1).reshape(n * h)
-                flat = x.folded_linear(weight, bias) if isinstance(x, EncodedInput) else None
+                flat = folded_input(x, weight, bias)
                 if flat is None:
                     flat = torch.addmm(bias.unsqueeze(0), dense_input(x), weight)
                 x = flat.view(-1, n, h).transpose(0, 1)
@@ -316,10 +321,9 @@ class Gate(nn.Module):
 def _linear_transposed(linear: nn.Linear, x: torch.Tensor | EncodedInput) -> torch.Tensor:
     """``linear(x).T`` for a ``(B, d)`` input, computed directly in that ``(out, B)`` layout
     (or from the embeddings folded into the weight, where that pays)."""
-    if isinstance(x, EncodedInput):
-        folded = x.folded_linear(linear.weight.T, linear.bias)
-        if folded is not None:
-            return folded.T
+    folded = folded_input(x, linear.weight.T, linear.bias)
+    if folded is not None:
+        return folded.T
     return torch.addmm(linear.bias.unsqueeze(1), linear.weight, dense_input(x).T)
 
 
