@@ -28,6 +28,7 @@ from mtlkit.data.splits import split_table
 from mtlkit.errors import ConfigError, DataError
 from mtlkit.evaluation.record import History
 from mtlkit.reporting.plots import plot_history, plot_pr, plot_roc, save_figure
+from mtlkit.training.build import build_estimator
 from mtlkit.training.estimator import MultiTaskEstimator
 from mtlkit.validation import check_choice, check_fraction
 
@@ -157,13 +158,13 @@ class _CompatModel:
         train, val, test = split_table(
             table, (1 - test_size - val_size, val_size, test_size), seed=seed
         )
-        self.estimator = MultiTaskEstimator(
+        self.estimator = build_estimator(
             self.model_name,
+            model_params=self.model_params,
             epochs=epochs,
             seed=seed,
             progress=verbose > 0,
             **self.settings,
-            **self.model_params,
         )
         start = time.perf_counter()
         self.estimator.fit(train, validation=val)

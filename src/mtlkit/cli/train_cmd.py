@@ -131,19 +131,19 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     from mtlkit.files import atomic_write_json, check_output_folder
     from mtlkit.tracking import make_tracker
     from mtlkit.tracking.fit import log_fit
-    from mtlkit.training.estimator import MultiTaskEstimator
+    from mtlkit.training.build import build_estimator
     from mtlkit.training.trainer import load_torch
 
     model, model_params, strategy, strategy_params, saved = _choices(args)
     settings = {**saved, **given_settings(args, TRAIN_FLAGS)}
     settings |= {p.name: getattr(args, p.name) for p in READ_PARAMS}
-    est = MultiTaskEstimator(
+    est = build_estimator(
         model,
-        strategy=strategy,
+        strategy,
+        model_params=model_params,
         strategy_params=strategy_params,
         progress=not args.quiet,
         **settings,
-        **model_params,
     )
     est.check_params()  # every setting checked before the data is read
     check_output_folder(args.out, "--out")

@@ -35,7 +35,7 @@ from mtlkit.experiments.tuning import (
     search_space,
     suggest,
 )
-from mtlkit.training.estimator import MultiTaskEstimator
+from mtlkit.training.build import build_estimator
 from mtlkit.training.trainer import TrainingDiverged
 
 #: Trials that count against the budget.
@@ -145,12 +145,12 @@ def _objective(
     def objective(trial: optuna.Trial) -> float:
         values = suggest(trial, space)
         trial.set_user_attr("settings", values)
-        est = MultiTaskEstimator(
+        est = build_estimator(
             spec.model,
-            strategy=strategy,
+            strategy,
+            model_params={**spec.model_params, **values["model"]},
             strategy_params={**given_strategy, **values["strategy"]},
             **{**spec.train_params, **values["train"], "seed": spec.tune.seed, "progress": False},
-            **{**spec.model_params, **values["model"]},
         )
         seen: list[float] = []
 
