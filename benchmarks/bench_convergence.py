@@ -27,9 +27,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from mtlkit.experiments.cells import load_cells, results_frame
+from mtlkit.experiments.backends import make_backend
+from mtlkit.experiments.cells import results_frame
 from mtlkit.experiments.config import CompareConfig
-from mtlkit.experiments.grid import run_grid
+from mtlkit.experiments.grid import load_grid_data, prepare_run_dir, run_grid
 from mtlkit.experiments.stats import recommendations, summarize_grid
 
 DEMO = {
@@ -59,9 +60,10 @@ SCENARIOS = {
 def measure(values: dict, batch_size: int | None, jobs: int, folder: Path) -> None:
     config = CompareConfig.from_mapping({**values, "batch_size": batch_size})
     start = time.perf_counter()
-    run_grid(config, folder, jobs=jobs, progress=False)
+    data = load_grid_data(config)
+    prepare_run_dir(config, folder)
+    records = run_grid(config, folder, data, make_backend("local", jobs), progress=False)
     wall = time.perf_counter() - start
-    records = load_cells(folder, config)
     runs = pd.DataFrame(
         {
             "correlation": r.tags.get("correlation"),

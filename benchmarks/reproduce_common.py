@@ -3,7 +3,7 @@ convergence checks, confidence intervals and Markdown tables.
 
 Each reproduction builds :class:`~mtlkit.experiments.config.CompareConfig` grids (the settings
 ``mtlkit compare --config`` reads; every grid's ``config.yaml`` is saved so that it can be
-rerun with the CLI), runs their cells with :func:`mtlkit.experiments.grid.run_cell` (resumable:
+rerun with the CLI), runs their cells with :func:`mtlkit.experiments.grid.run_grid` (resumable:
 a finished cell is never trained again) and reads the tidy results back with
 :func:`mtlkit.experiments.cells.results_frame`. Raw outputs go under ``runs/`` (git-ignored).
 """
@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mtlkit.experiments.cells import Cell, cell_path, grid_cells, load_cells, results_frame
+from mtlkit.experiments.backends import make_backend
+from mtlkit.experiments.cells import Cell, grid_cells, results_frame
 from mtlkit.experiments.config import CompareConfig
-from mtlkit.experiments.grid import check_data, prepare_run_dir, run_cell
+from mtlkit.experiments.grid import check_data, load_grid_data, prepare_run_dir, run_grid
 from mtlkit.experiments.stats import mean_ci, paired_gain
 from mtlkit.files import atomic_write_text
 
@@ -46,20 +47,15 @@ def run_cells(
     """
     config = CompareConfig.from_mapping(values)
     run_dir = Path(run_dir)
-    check_data(config)
+    data = load_grid_data(config)
+    check_data(config, data)
     prepare_run_dir(config, run_dir)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     cells = [c for c in grid_cells(config) if keep is None or keep(c)]
-    raw = config.to_dict()
-    for i, cell in enumerate(cells, 1):
-        if not cell_path(run_dir, cell).is_file():
-            print(f"  [{i}/{len(cells)}] {run_dir.name}/{cell.id}", flush=True)
-            run_cell(raw, cell, run_dir)
     if not cells:
         return pd.DataFrame()
-    wanted = {c.id for c in cells}
-    # grid.run_cell names each record after its cell id.
-    return results_frame([r for r in load_cells(run_dir, config) if r.run_id in wanted])
+    records = run_grid(config, run_dir, data, make_backend("local"), cells=cells)
+    return results_frame(records)
 
 
 def add_convergence(results: pd.DataFrame, epochs: int, patience: int) -> pd.DataFrame:

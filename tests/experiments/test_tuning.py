@@ -25,10 +25,11 @@ from mtlkit.cli.main import build_parser, main
 from mtlkit.data.features import Preprocessor
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.evaluation.record import RunRecord
-from mtlkit.experiments import data as experiment_data
+from mtlkit.experiments import grid
+from mtlkit.experiments.backends import make_backend
 from mtlkit.experiments.cells import grid_cells
 from mtlkit.experiments.config import CompareConfig
-from mtlkit.experiments.grid import run_grid, tune_grid
+from mtlkit.experiments.grid import load_grid_data, prepare_run_dir, run_grid, tune_grid
 from mtlkit.experiments.study import FINISHED, StudySpec, _objective, run_study, storage
 from mtlkit.experiments.tuning import (
     STORAGE_FILE,
@@ -65,7 +66,9 @@ def _finished(run_dir: Path) -> dict[str, list[tuple]]:
 def test_every_model_gets_the_same_budget_and_its_cells_train_with_the_tuned_values(tmp_path):
     # Also: studies run in parallel processes give the same tuned values.
     config = CompareConfig.from_mapping(GRID)
-    assert run_grid(config, tmp_path, progress=False) == (6, 0)
+    data = load_grid_data(config)
+    prepare_run_dir(config, tmp_path)
+    assert len(run_grid(config, tmp_path, data, make_backend("local"), progress=False)) == 6
     trials = _finished(tmp_path)
     studies = {"single_task__joint", "shared_bottom__joint", "mmoe-n_experts=2__joint"}
     assert set(trials) == studies
@@ -73,7 +76,7 @@ def test_every_model_gets_the_same_budget_and_its_cells_train_with_the_tuned_val
     assert all("n_experts" not in params for _, params, _ in trials["mmoe-n_experts=2__joint"])
 
     records = {r.study: r for r in load_studies(tmp_path)}
-    train = experiment_data.cached_splits(config)[0]
+    train = data[(None, None)][0]
     schema = Preprocessor().fit(train).schema()
     for path in (tmp_path / "cells").glob("*.json"):
         cell = RunRecord.from_dict(json.loads(path.read_text()))
@@ -87,7 +90,8 @@ def test_every_model_gets_the_same_budget_and_its_cells_train_with_the_tuned_val
         assert cell.n_params == sum(p.numel() for p in model.parameters())
 
     # Studies in parallel processes (sharing the SQLite file) find what one process finds.
-    assert tune_grid(config, tmp_path / "parallel", jobs=2, progress=False) == 3
+    parallel_jobs = make_backend("local", jobs=2)
+    assert tune_grid(config, tmp_path / "parallel", data, parallel_jobs, progress=False) == 3
     parallel = {r.study: (r.best, r.best_value) for r in load_studies(tmp_path / "parallel")}
     assert parallel == {r.study: (r.best, r.best_value) for r in records.values()}
 
@@ -115,13 +119,11 @@ class Untouchable:
 
 
 def test_tuning_never_reads_the_test_split(tmp_path, monkeypatch, capsys):
-    load = experiment_data.load_splits
-    monkeypatch.setattr(experiment_data, "_SPLITS", {})
-    monkeypatch.setattr(
-        experiment_data, "load_splits", lambda *a, **k: (*load(*a, **k)[:2], Untouchable())
-    )
+    load = grid.load_splits
+    monkeypatch.setattr(grid, "load_splits", lambda *a, **k: (*load(*a, **k)[:2], Untouchable()))
     config = CompareConfig.from_mapping({**GRID, "models": ["shared_bottom"], "epochs": 1})
-    assert tune_grid(config, tmp_path / "grid", progress=False) == 2
+    data = grid.load_grid_data(config)
+    assert grid.tune_grid(config, tmp_path / "grid", data, make_backend("local"), False) == 2
     args = ["tune", "synthetic", "--rows", "600", "--model", "shared_bottom", "--trials", "2"]
     assert main([*args, "--epochs", "1", "--out", str(tmp_path / "one"), "--quiet"]) == 0
     assert (tmp_path / "one" / "best.json").is_file()

@@ -27,6 +27,7 @@ from mtlkit.cli.options import (
     plugin_listing,
 )
 from mtlkit.errors import ConfigError
+from mtlkit.experiments.backends import BACKENDS, Backend
 from mtlkit.experiments.cells import COMMAND_FILE, CONFIG_FILE, read_config
 from mtlkit.experiments.config import (
     GRID_PARAMS,
@@ -40,6 +41,7 @@ from mtlkit.files import atomic_write_text, check_output_folder, new_run_dir
 from mtlkit.tracking import TRACK
 
 TUNE_FLAGS = tune_flags("tune", tuned_by_default=False)
+BACKEND_NAMES = tuple(BACKENDS.names())
 
 
 EXAMPLES = (
@@ -102,7 +104,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--backend",
-        choices=("local", "ray"),
+        choices=BACKEND_NAMES,
         default="local",
         help="where the runs train: this machine, or a Ray cluster, each run a Ray task asking "
         'for one CPU (and one GPU with --device cuda); needs pip install "mtlkit[ray]" '
@@ -171,25 +173,18 @@ def given_tune(saved: object, flags: dict, where: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.jobs < 1:
-        raise ConfigError(f"--jobs must be a positive integer, got {args.jobs}.")
-    if args.ray_address and args.backend != "ray":
-        raise ConfigError("--ray-address goes with --backend ray.")
-    if args.backend == "ray":
-        from mtlkit.experiments.ray_backend import import_ray
+    from mtlkit.experiments.backends import make_backend
 
-        import_ray()  # a missing extra fails before any data is read
+    backend = make_backend(args.backend, args.jobs, args.ray_address)  # before any data is read
     config = resolve_config(args)
     run_dir = args.resume or args.out
     execute(
         config,
         run_dir,
-        jobs=args.jobs,
         progress=not args.quiet,
         argv=args.argv,
         track=args.track,
-        backend=args.backend,
-        ray_address=args.ray_address,
+        backend=backend,
     )
     return 0
 
@@ -203,21 +198,32 @@ def execute(
     argv: list[str] | None = None,
     prefix: str = "compare",
     track: str | None = None,
-    backend: str = "local",
+    backend: str | Backend = "local",
     ray_address: str | None = None,
 ) -> Path:
-    """Run (or resume) the grid of ``config`` in ``run_dir`` (default: a new folder under
-    runs/), build its report and print the summary; returns the run folder. ``track``
+    """Run (or resume) the grid of ``config`` (validated) in ``run_dir`` (default: a new folder
+    under runs/), build its report and print the summary; returns the run folder. ``track``
     ("mlflow", "tensorboard") logs the grid as a parent run with one child run per cell;
-    ``backend="ray"`` runs the cells as Ray tasks (on the cluster at ``ray_address``)."""
-    from mtlkit.experiments.grid import check_data, prepare_run_dir, run_grid  # loads PyTorch
+    ``backend`` (a name of :data:`~mtlkit.experiments.backends.BACKENDS`, or one made by
+    :func:`~mtlkit.experiments.backends.make_backend`) runs the cells: ``"local"`` in
+    ``jobs`` processes, ``"ray"`` as Ray tasks (on the cluster at ``ray_address``)."""
+    from mtlkit.experiments.backends import make_backend
+    from mtlkit.experiments.grid import (  # loads PyTorch
+        check_data,
+        load_grid_data,
+        prepare_run_dir,
+        run_grid,
+    )
     from mtlkit.reporting.report import build_report, table_groups
     from mtlkit.tracking import make_tracker
     from mtlkit.tracking.grid import track_grid
 
+    if isinstance(backend, str):
+        backend = make_backend(backend, jobs, ray_address)
     check_output_folder(run_dir or Path("runs"), "run folder")
     tracker = make_tracker(track)  # an unknown tracker or a missing extra: before any folder
-    check_data(config)
+    data = load_grid_data(config)  # the data is read once, here
+    check_data(config, data)
     run_dir = run_dir or new_run_dir(Path("runs"), prefix)
     run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -234,15 +240,14 @@ def execute(
     prepare_run_dir(config, run_dir)  # a folder holding another grid is refused before tracking
     with track_grid(track, tracker, run_dir, config) as tracked:
         try:
-            run_grid(
+            records = run_grid(
                 config,
                 run_dir,
-                jobs=jobs,
+                data,
+                backend,
                 progress=progress,
                 on_start=announce,
                 tracking=tracked and tracked.cells,
-                backend=backend,
-                ray_address=ray_address,
             )
         except KeyboardInterrupt:
             print(
@@ -250,7 +255,7 @@ def execute(
                 f"(or 'mtlkit compare --resume {run_dir}') to continue."
             )
             raise
-        report = build_report(run_dir)
+        report = build_report(run_dir, config=config, records=records)
         if tracked:
             tracked.log_report(run_dir)
     print(f"\nTest {config.metric}, mean over seeds (n.s.: not significantly different):")

@@ -86,8 +86,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mtlkit.experiments.backends import make_backend
     from mtlkit.experiments.cells import Cell
-    from mtlkit.experiments.grid import check_data, prepare_run_dir, tune_grid  # loads PyTorch
+    from mtlkit.experiments.grid import (  # loads PyTorch
+        check_data,
+        load_grid_data,
+        prepare_run_dir,
+        tune_grid,
+    )
 
     values: dict = {
         "data": [str(Path(d).resolve()) if Path(d).exists() else d for d in args.data],
@@ -100,12 +106,14 @@ def run(args: argparse.Namespace) -> int:
     values["tune"] = keep_given(tune, list(values), "the command line")
     config = CompareConfig.from_mapping(values, "the command line")
     check_output_folder(args.out or Path("runs"), "--out")
-    check_data(config)
+    data = load_grid_data(config)
+    check_data(config, data)
     out = args.out or new_run_dir(Path("runs"), "tune")
     prepare_run_dir(config, out)
     choice = ModelChoice.parse(args.model)
     cell = Cell(choice.model, args.strategy, config.tune.seed, choice.params, choice.label)
-    tune_grid(config, out, progress=not args.quiet, studies=[cell])
+    local = make_backend("local")
+    tune_grid(config, out, data, local, progress=not args.quiet, studies=[cell])
     record = StudyRecord.from_dict(json.loads(study_path(out, cell.study_id).read_text()))
     best = best_settings(
         record, choice.params, parse_strategy(args.strategy)[1], config.train_params()

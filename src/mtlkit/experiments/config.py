@@ -25,23 +25,16 @@ except ModuleNotFoundError:  # Python 3.10
 import yaml
 
 from mtlkit.data.read_options import READ_PARAMS, read_options
+from mtlkit.datasets.synthetic import NAME as SYNTHETIC
+from mtlkit.datasets.synthetic import OPTIONS as SYNTHETIC_OPTIONS
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import METRIC_NAMES, metric
 from mtlkit.experiments.tuning import TuneConfig, check_keep
-from mtlkit.params import Float, Int, Param, Str, check_names, declared, params_of, setting, shown
+from mtlkit.params import Param, check_names, declared, params_of, setting, shown
 from mtlkit.training.settings import TrainConfig
 
 #: The baseline every grid includes: one independent network per task.
 BASELINE = "single_task"
-#: The data set generated in-process (Ma et al. 2018 generator), no files needed.
-SYNTHETIC = "synthetic"
-#: Options of the synthetic data (``--dataset-option noise=0.5``), passed to make_synthetic.
-SYNTHETIC_PARAMS = (
-    Float("noise", 0.1, "label noise-to-signal ratio (one per task: a list)", low=0.0),
-    Int("n_features", 100, "numeric features", low=2),
-    Str("task_type", "binary", "binary or regression labels", choices=("binary", "regression")),
-)
-SYNTHETIC_OPTIONS = tuple(p.name for p in SYNTHETIC_PARAMS)
 #: Training settings a grid does not take: it has ``seeds``, and runs its cells quietly.
 NOT_IN_GRID = ("seed", "progress")
 #: Old spellings still accepted in config files: old -> new.
@@ -342,8 +335,8 @@ class CompareConfig:
             )
         if self.builtin == SYNTHETIC:
             options = self.dataset_options or {}
-            check_names(SYNTHETIC_PARAMS, options, "synthetic data")
-            for p in SYNTHETIC_PARAMS:
+            check_names(SYNTHETIC_OPTIONS, options, "synthetic data")
+            for p in SYNTHETIC_OPTIONS:
                 value = options.get(p.name)
                 for item in value if p.name == "noise" and isinstance(value, list) else [value]:
                     if item is not None:

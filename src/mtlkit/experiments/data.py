@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 
 from mtlkit import datasets
 from mtlkit.data.loading import load_tables
@@ -10,48 +10,49 @@ from mtlkit.data.schema import MultiTaskTable
 from mtlkit.data.splits import check_splits, keep_label_fraction, split_table
 from mtlkit.data.stream_split import split_stream
 from mtlkit.data.streaming import StreamingTable, stream_tables
-from mtlkit.data.synthetic import make_synthetic
+from mtlkit.datasets.synthetic import NAME as SYNTHETIC
 from mtlkit.errors import ConfigError
-from mtlkit.experiments.config import SYNTHETIC, CompareConfig
-
-SYNTHETIC_LABELS = ["label0", "label1"]
+from mtlkit.experiments.config import CompareConfig
 
 
 def load_data(config: CompareConfig, correlation: float | None = None) -> MultiTaskTable:
     """The table of one data variant (``correlation`` only for synthetic data).
 
-    Synthetic data is generated with ``config.split_seed``, so every cell and every rerun sees
-    the same rows.
+    Synthetic data is generated with the grid's ``n_rows`` and ``split_seed`` (and the
+    variant's ``correlation``), so every cell and every rerun sees the same rows.
     """
     name = config.builtin
-    if name == SYNTHETIC:
-        labels = config.labels or SYNTHETIC_LABELS
-        unknown = sorted(set(labels) - set(SYNTHETIC_LABELS))
-        if unknown:
-            raise ConfigError(
-                f"synthetic data has the labels {SYNTHETIC_LABELS}; {unknown} are not among them."
-            )
-        frame = make_synthetic(
-            config.n_rows,
-            correlation=0.9 if correlation is None else correlation,
-            seed=config.split_seed,
-            **(config.dataset_options or {}),
+    if name is None:
+        return load_tables(config.data, labels=config.labels, **config.read_options())
+    if name not in datasets.available():
+        raise ConfigError(
+            f"{name!r} is neither a file nor a folder nor a built-in data set "
+            f"({sorted(datasets.available())}); check the path or see 'mtlkit datasets'."
         )
-        return load_tables(frame.drop(columns=sorted(set(SYNTHETIC_LABELS) - set(labels))), labels)
-    if name is not None:
-        if name not in datasets.available():
-            raise ConfigError(
-                f"{name!r} is neither a file nor a folder nor a built-in data set "
-                f"({[SYNTHETIC, *datasets.available()]}); check the path or see 'mtlkit datasets'."
-            )
-        table = datasets.load(name, **(config.dataset_options or {}))
-        if config.labels is not None and sorted(config.labels) != sorted(table.task_names):
-            raise ConfigError(
-                f"data set {name!r} has the labels {table.task_names}; leave --labels out or "
-                "give exactly those."
-            )
-        return table
-    return load_tables(config.data, labels=config.labels, **config.read_options())
+    options = dict(config.dataset_options or {})
+    if name == SYNTHETIC:  # the grid's settings are the generator's
+        options |= {"n_rows": config.n_rows, "seed": config.split_seed}
+        if correlation is not None:
+            options["correlation"] = correlation
+    table = datasets.load(name, **options)
+    return table if config.labels is None else _pick_labels(table, config.labels, name)
+
+
+def _pick_labels(table: MultiTaskTable, labels: list[str], name: str) -> MultiTaskTable:
+    """The tasks ``labels`` of built-in data set ``name``, in that order."""
+    unknown = sorted(set(labels) - set(table.task_names))
+    if unknown:
+        raise ConfigError(
+            f"data set {name!r} has the labels {table.task_names}; {unknown} are not among "
+            "them: leave --labels out or pick among those."
+        )
+    specs = {t.name: t for t in table.tasks}
+    return replace(
+        table,
+        labels={k: table.labels[k] for k in labels},
+        masks={k: table.masks[k] for k in labels},
+        tasks=[specs[k] for k in labels],
+    )
 
 
 def load_splits(
@@ -79,16 +80,3 @@ def with_label_fraction(
     train = keep_label_fraction(train, config.scarce_task, fraction, config.split_seed)
     check_splits(train, val, test)
     return train, val, test
-
-
-_SPLITS: dict[tuple[str, float | None], tuple] = {}
-
-
-def cached_splits(
-    config: CompareConfig, correlation: float | None = None
-) -> tuple[MultiTaskTable, MultiTaskTable, MultiTaskTable]:
-    """:func:`load_splits`, loaded once per process (the grid's cells and studies share it)."""
-    key = (json.dumps(config.to_dict(), sort_keys=True), correlation)
-    if key not in _SPLITS:
-        _SPLITS[key] = load_splits(config, correlation)
-    return _SPLITS[key]

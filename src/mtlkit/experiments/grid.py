@@ -2,47 +2,67 @@
 fraction) on the same splits, after tuning every model x strategy with the same budget when
 the grid tunes.
 
-Each finished cell is written atomically as one JSON file (see :mod:`.cells`), so an
-interrupted grid loses no finished cell and a rerun skips them; tuning studies resume the
-same way (see :mod:`.study`). A cell whose run did not
-converge also keeps its training state (``state/<cell>.pt``): resuming the grid with a
-larger epoch budget continues exactly those cells from where they stopped.
+The flow of ``mtlkit compare``: a validated :class:`~.config.CompareConfig` -> its cells
+(:func:`~.cells.grid_cells`) -> the data loaded and checked once (:func:`load_grid_data`,
+:func:`check_data`) -> a :class:`~.backends.Backend` runs each study and cell
+(:func:`tune_study`, :func:`train_cell`) with what they share sent once -> this process
+writes each result. Each finished cell is written atomically as one JSON file (see
+:mod:`.cells`), so an interrupted grid loses no finished cell and a rerun skips them; tuning
+studies resume the same way (see :mod:`.study`). A cell whose run did not converge also keeps
+its training state (``state/<cell>.pt``): resuming the grid with a larger epoch budget
+continues exactly those cells from where they stopped.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.data.streaming import StreamingTable
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import check_reported
+from mtlkit.evaluation.record import RunRecord
+from mtlkit.experiments.backends import Backend, Tick
 from mtlkit.experiments.cells import (
     CONFIG_FILE,
     Cell,
     cell_path,
     grid_cells,
     pending_cells,
+    read_cell,
     read_config,
     state_path,
 )
 from mtlkit.experiments.config import CompareConfig
-from mtlkit.experiments.data import cached_splits, with_label_fraction
-from mtlkit.experiments.run import RunSpec, run_one
+from mtlkit.experiments.data import load_splits, with_label_fraction
+from mtlkit.experiments.run import Outcome, Settings, run_one
 from mtlkit.experiments.study import StudySpec, finished_trials, run_study
 from mtlkit.experiments.tuning import StudyRecord, study_path
-from mtlkit.experiments.workers import die_with_parent, parent_alive, stop_workers
 from mtlkit.files import atomic_write_json
 from mtlkit.tracking.grid import CellTracking
+from mtlkit.training.trainer import load_torch, save_torch
+
+#: The splits (train, validation, test) of every data variant, by (correlation, label
+#: fraction); None where the grid has no such axis.
+GridData = dict[tuple[float | None, float | None], tuple]
+
+
+def load_grid_data(config: CompareConfig) -> GridData:
+    """Load and split every data variant of ``config``, once: missing files or labels, or a
+    task without labels in a split fail here, clearly."""
+    data: GridData = {}
+    for correlation in config.correlations or [None]:
+        splits = load_splits(config, correlation)
+        data[(correlation, None)] = splits
+        for fraction in config.label_fraction_values() or []:
+            data[(correlation, fraction)] = with_label_fraction(config, splits, fraction)
+    return data
 
 
 def prepare_run_dir(config: CompareConfig, run_dir: Path) -> None:
@@ -78,138 +98,148 @@ def prepare_run_dir(config: CompareConfig, run_dir: Path) -> None:
     atomic_write_json(saved_path, current)
 
 
-BACKENDS = ("local", "ray")
-
-
 def run_grid(
     config: CompareConfig,
     run_dir: Path,
-    jobs: int = 1,
+    data: GridData,
+    backend: Backend,
     progress: bool = True,
     on_start: Callable[[int, int, int], None] | None = None,
     tracking: CellTracking | None = None,
-    backend: str = "local",
-    ray_address: str | None = None,
-) -> tuple[int, int]:
+    cells: list[Cell] | None = None,
+) -> list[RunRecord]:
     """Run the cells of ``config`` that ``run_dir`` does not hold yet, and continue those that
-    did not converge within a smaller epoch budget; returns (ran, skipped).
+    did not converge within a smaller epoch budget, on ``backend``; returns the record of
+    every cell, in grid order (those run earlier read from ``run_dir``).
 
-    With ``jobs > 1`` cells run in that many worker processes (one torch thread each); with
-    ``backend="ray"`` each cell is a Ray task (see :mod:`.ray_backend`) and ``jobs`` bounds the
-    cells in flight. Either way each cell writes its record into ``run_dir`` atomically.
-    ``on_start(todo, done, continued)`` is called once the pending cells are known
-    (``continued`` of the ``todo`` cells resume from their saved state). With ``tracking``
-    each cell is logged as a child of the grid's tracked run (see :mod:`mtlkit.tracking`).
-    A grid that tunes (``config.tune``) runs its studies first (:func:`tune_grid`).
+    ``data`` is the grid's loaded and checked data (:func:`load_grid_data`, :func:`check_data`)
+    and ``run_dir`` is prepared (:func:`prepare_run_dir`). This process writes each cell's
+    record into ``run_dir`` atomically as it comes back. ``on_start(todo, done, continued)``
+    is called once the pending cells are known (``continued`` of the ``todo`` cells resume
+    from their saved state). With ``tracking`` each cell is logged as a child of the grid's
+    tracked run (see :mod:`mtlkit.tracking`). A grid that tunes (``config.tune``) runs its
+    studies first (:func:`tune_grid`). ``cells``: only these cells of the grid (and their
+    studies).
     """
-    if backend not in BACKENDS:
-        raise ConfigError(f"backend must be one of {list(BACKENDS)}, got {backend!r}.")
     run_dir = Path(run_dir)
-    check_data(config)  # bad data fails before the run folder is touched or any training
-    prepare_run_dir(config, run_dir)
+    cells = grid_cells(config) if cells is None else cells
     if config.tune is not None:
-        tune_grid(config, run_dir, jobs, progress)
-    cells = grid_cells(config)
+        studies = list({c.study_id: c for c in cells}.values())
+        tune_grid(config, run_dir, data, backend, progress, studies)
     todo = pending_cells(run_dir, cells, config.train.epochs)  # a corrupted cell runs again
     done = len(cells) - len(todo)
     if on_start:
         on_start(len(todo), done, sum(cell_path(run_dir, c).is_file() for c in todo))
-    if not todo:
-        return 0, done
-    bar = tqdm(total=len(cells), initial=done, desc="grid cells", unit="cell", disable=not progress)
-    raw = config.to_dict()
-    try:
-        if backend == "ray":
-            from mtlkit.experiments.ray_backend import run_on_ray
+    records: dict[str, RunRecord] = {}
 
-            run_on_ray(raw, todo, run_dir, jobs, bar, ray_address, tracking)
-        elif jobs <= 1:
-            for cell in todo:
-                bar.set_postfix_str(cell.id)
-                bar.update(run_cell(raw, cell, run_dir, tracking))
+    def write(job: CellJob, outcome: Outcome) -> None:
+        state = state_path(run_dir, job.cell)
+        if outcome.state is None:
+            state.unlink(missing_ok=True)
         else:
-            _run_parallel(run_cell, raw, todo, run_dir, jobs, bar, tracking)
-    finally:
-        bar.close()
-    return len(todo), done
+            save_torch(state, outcome.state)
+        saved = outcome.record.to_dict()
+        atomic_write_json(cell_path(run_dir, job.cell), saved, indent=None)
+        records[job.cell.id] = RunRecord.from_dict(saved)  # as the cell file holds it
+
+    if todo:
+        jobs = [
+            CellJob(c, cell_settings(config, run_dir, c), _saved_state(run_dir, c)) for c in todo
+        ]
+        bar = tqdm(
+            total=len(cells), initial=done, desc="grid cells", unit="cell", disable=not progress
+        )
+        try:
+            shared = Shared(config, data, run_dir, tracking)
+            backend.run(train_cell, shared, jobs, write, bar.update, gpu=_gpu(config))
+        finally:
+            bar.close()
+    return [records.get(c.id) or read_cell(cell_path(run_dir, c)) for c in cells]
 
 
 def tune_grid(
     config: CompareConfig,
     run_dir: Path,
-    jobs: int = 1,
+    data: GridData,
+    backend: Backend,
     progress: bool = True,
     studies: list[Cell] | None = None,
 ) -> int:
     """Tune every model x strategy (x data variant) of ``config``, the single-task baseline
-    included, with the same budget (or only the ``studies`` of these cells); studies that
-    ``run_dir`` holds finished are skipped, an interrupted one continues. Returns the number
-    of studies run. With ``jobs > 1`` studies run in that many processes (each study's
-    trials one after another)."""
+    included, with the same budget (or only the ``studies`` of these cells), on ``backend``
+    (each study's trials one after another); studies that ``run_dir`` holds finished are
+    skipped, an interrupted one continues. Returns the number of studies run."""
     if studies is None:
         studies = list({c.study_id: c for c in grid_cells(config)}.values())
     todo = [c for c in studies if not study_path(run_dir, c.study_id).is_file()]
     if not todo:
         return 0
-    budget = config.tune.trials
     bar = tqdm(
-        total=len(studies) * budget,
+        total=len(studies) * config.tune.trials,
         initial=finished_trials(run_dir, [c.study_id for c in studies]),
         desc="tuning trials",
         unit="trial",
         disable=not progress,
     )
-    raw = config.to_dict()
+
+    def write(cell: Cell, record: StudyRecord) -> None:
+        atomic_write_json(study_path(run_dir, cell.study_id), record.to_dict())
+
     try:
-        if jobs <= 1:
-            for cell in todo:
-                bar.set_postfix_str(cell.study_id)
-                tune_cell(raw, cell, run_dir, on_trial=bar.update)
-        else:
-            _run_parallel(tune_cell, raw, todo, run_dir, jobs, bar)
+        shared = Shared(config, data, run_dir, None)
+        backend.run(tune_study, shared, todo, write, bar.update, gpu=_gpu(config))
     finally:
         bar.close()
     return len(todo)
 
 
-def _run_parallel(
-    task: Callable, raw: dict, todo: list[Cell], run_dir: Path, jobs: int, bar, *extra
-) -> None:
-    """``task(raw, cell, run_dir, *extra)`` for every cell in ``jobs`` processes; the bar
-    advances by what each returns."""
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),)
-    )
-    try:
-        pending = {pool.submit(task, raw, cell, run_dir, *extra) for cell in todo}
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                bar.update(future.result())  # re-raises a worker's error here
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM on the command line
-        stop_workers(pool)
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+@dataclass(frozen=True)
+class Shared:
+    """What every task of a grid shares, sent to each worker once: the validated settings,
+    the loaded data, the run folder (tuning studies keep their trials there) and how cells
+    log themselves."""
+
+    config: CompareConfig
+    data: GridData
+    run_dir: Path
+    tracking: CellTracking | None
 
 
-def _init_worker(parent: int) -> None:
-    torch.set_num_threads(1)
-    die_with_parent(parent)  # a worker never outlives the grid's main process
+@dataclass(frozen=True)
+class CellJob:
+    """One cell to train: the cell, its settings (tuned ones included) and the training
+    state it continues from (None: it starts afresh)."""
+
+    cell: Cell
+    settings: Settings
+    state: dict | None
 
 
-def _splits(config: CompareConfig, correlation: float | None, fraction: float | None) -> tuple:
-    """The splits of one data variant (loaded once per process per correlation)."""
-    return with_label_fraction(config, cached_splits(config, correlation), fraction)
+def cell_settings(config: CompareConfig, run_dir: Path, cell: Cell) -> Settings:
+    """The settings ``cell`` trains with: the grid's, with its study's tuned values over them
+    when the grid tunes."""
+    train_params = {**config.train_params(), "progress": False}  # the grid has its own bar
+    if config.tune is None:
+        return Settings(train_params=train_params)
+    path = study_path(run_dir, cell.study_id)
+    best = StudyRecord.from_dict(json.loads(path.read_text())).best
+    return Settings(best["model"], best["strategy"], {**train_params, **best["train"]})
 
 
-def check_data(config: CompareConfig) -> None:
-    """Load and split every data variant: missing files or labels, a task without labels in
-    a split, or a metric no task reports fail here, clearly."""
+def _saved_state(run_dir: Path, cell: Cell) -> dict | None:
+    path = state_path(run_dir, cell)
+    return load_torch(path) if path.is_file() else None
+
+
+def _gpu(config: CompareConfig) -> bool:
+    return config.train.device.startswith("cuda")
+
+
+def check_data(config: CompareConfig, data: GridData) -> None:
+    """A metric or monitor that no task of the loaded ``data`` reports fails here, clearly
+    (missing files or labels, and a task without labels in a split, failed loading it)."""
     for correlation in config.correlations or [None]:
-        for fraction in config.label_fraction_values() or [None]:
-            train, _, _ = _splits(config, correlation, fraction)
+        train = data[(correlation, None)][0]
         tasks = train.tasks if isinstance(train, MultiTaskTable) else _stream_tasks(train)
         check_reported(config.metric, tasks, "metric")
         check_reported(config.train.monitor, tasks, "monitor")
@@ -222,58 +252,26 @@ def _stream_tasks(train: StreamingTable) -> list:
     return list(fit_preprocessor(train).schema().tasks)
 
 
-def run_cell(
-    raw_config: dict, cell: Cell, run_dir: Path, tracking: CellTracking | None = None
-) -> int:
-    """Train one cell (or continue it from its saved state) with its study's tuned settings
-    when the grid tunes, log it with ``tracking`` (its model folder included) and write its
-    record atomically; returns 1 (one cell done)."""
-    config = CompareConfig.from_mapping(raw_config, validate=False)
-    train, val, test = _splits(config, cell.correlation, cell.label_fraction)
-    train_params = {**config.train_params(), "progress": False}  # the grid has its own bar
-    model_params, strategy_params = cell.model_params, {}
-    if config.tune is not None:
-        path = study_path(run_dir, cell.study_id)
-        best = StudyRecord.from_dict(json.loads(path.read_text())).best
-        model_params = {**model_params, **best["model"]}
-        strategy_params, train_params = best["strategy"], {**train_params, **best["train"]}
-    spec = RunSpec(
-        cell.model,
-        cell.strategy,
-        cell.seed,
-        model_params,
-        train_params,
-        cell.label,
-        strategy_params=strategy_params,
-    )
+def train_cell(shared: Shared, job: CellJob, tick: Tick) -> tuple[Outcome, int]:
+    """Train one cell (or continue it from its saved state) and log it with the grid's
+    tracking (its model folder included); the record goes back to the driver."""
+    cell = job.cell
+    train, val, test = shared.data[(cell.correlation, cell.label_fraction)]
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = Path(tmp) / "model" if tracking else None
-        record = run_one(
-            spec,
-            train,
-            val,
-            test,
-            tags=cell.tags,
-            model_dir=model_dir,
-            state=state_path(run_dir, cell),
-        )
-        record.run_id = cell.id
-        if tracking:
-            tracking.log_cell(cell, config, record, model_dir)
-    if not parent_alive():  # an orphaned worker writes nothing
-        os._exit(1)
-    atomic_write_json(cell_path(run_dir, cell), record.to_dict(), indent=None)
-    return 1
+        model_dir = Path(tmp) / "model" if shared.tracking else None
+        outcome = run_one(cell, job.settings, train, val, test, model_dir, job.state)
+        if shared.tracking:
+            shared.tracking.log_cell(cell, shared.config, outcome.record, model_dir)
+    tick(1)
+    return outcome, 1
 
 
-def tune_cell(
-    raw_config: dict, cell: Cell, run_dir: Path, on_trial: Callable[[], None] | None = None
-) -> int:
+def tune_study(shared: Shared, cell: Cell, tick: Tick) -> tuple[StudyRecord, int]:
     """Run (or finish) the tuning study of ``cell``'s model x strategy on the training and
-    validation splits of its data variant only, and write its record; returns the trials
-    run."""
-    config = CompareConfig.from_mapping(raw_config, validate=False)
-    train, val, _ = _splits(config, cell.correlation, cell.label_fraction)  # test stays here
+    validation splits of its data variant only (the test split is not passed in); returns
+    its record and the trials run."""
+    config = shared.config
+    train, val, _ = shared.data[(cell.correlation, cell.label_fraction)]
     spec = StudySpec(
         cell.study_id,
         cell.model,
@@ -284,6 +282,4 @@ def tune_cell(
         cell.label,
         cell.tags,
     )
-    record, ran = run_study(spec, train, val, run_dir, on_trial)
-    atomic_write_json(study_path(run_dir, cell.study_id), record.to_dict())
-    return ran
+    return run_study(spec, train, val, shared.run_dir, lambda: tick(1))

@@ -1,4 +1,5 @@
-"""One run = one model x strategy x seed on fixed splits, giving a :class:`RunRecord`."""
+"""One run = one grid :class:`~.cells.Cell` (model x strategy x seed) on fixed splits, giving a
+:class:`RunRecord`."""
 
 from __future__ import annotations
 
@@ -12,82 +13,78 @@ from mtlkit.data.stream_batches import StreamingData
 from mtlkit.data.streaming import READ_ROWS, StreamingTable
 from mtlkit.evaluation.metrics import all_task_metrics
 from mtlkit.evaluation.record import RunRecord
+from mtlkit.experiments.cells import Cell
 from mtlkit.experiments.config import parse_strategy
+from mtlkit.training.build import build_estimator
 from mtlkit.training.estimator import MultiTaskEstimator
-from mtlkit.training.trainer import load_torch, save_torch
 
 
 @dataclass(frozen=True)
-class RunSpec:
-    """What to train: a model name, a strategy (a name, or ``NAME:key=value...`` with its
-    settings, e.g. ``alternating:order=proportional``), a seed and their settings;
-    ``strategy_params`` are further strategy settings (tuned ones)."""
+class Settings:
+    """What a cell trains with beyond its :class:`~.cells.Cell`: the grid's training
+    settings and, when the grid tunes, its study's tuned values over them."""
 
-    model: str
-    strategy: str = "joint"
-    seed: int = 0
     model_params: dict = field(default_factory=dict)
-    train_params: dict = field(default_factory=dict)
-    #: Name shown in results (e.g. "mmoe-4x" for a configured variant); the model name if unset.
-    label: str | None = None
     strategy_params: dict = field(default_factory=dict)
+    train_params: dict = field(default_factory=dict)
 
-    @property
-    def name(self) -> str:
-        return self.label or self.model
 
-    @property
-    def run_id(self) -> str:
-        return f"{self.name}__{self.strategy}__seed{self.seed}"
+@dataclass
+class Outcome:
+    """A trained cell: its record, and the training state continuing it needs (None: the
+    run converged, or left nothing to continue)."""
+
+    record: RunRecord
+    state: dict | None
 
 
 def run_one(
-    spec: RunSpec,
+    cell: Cell,
+    settings: Settings,
     train: MultiTaskTable | StreamingTable,
     val: MultiTaskTable | StreamingTable,
     test: MultiTaskTable | StreamingTable,
-    tags: dict | None = None,
     model_dir: Path | None = None,
-    state: Path | None = None,
-) -> RunRecord:
-    """Train ``spec``; its record holds the validation and test metrics and the test
-    predictions. ``tags`` (e.g. ``{"correlation": 0.9}``) identify the data variant; the
-    fitted model is saved in ``model_dir`` when given.
+    state: dict | None = None,
+) -> Outcome:
+    """Train ``cell`` with ``settings``; its record holds the validation and test metrics and
+    the test predictions. The fitted model is saved in ``model_dir`` when given.
 
-    ``state`` is a file for the training state: a run that does not converge saves there
-    what continuing it needs, and a later call with a larger epoch budget continues from it
-    (its training time adds up); a converged run removes it.
+    ``state`` is what a run that did not converge left to continue it (its ``Outcome.state``
+    of an earlier call): with a larger epoch budget the run continues from there (its
+    training time adds up).
     """
-    strategy, strategy_params = parse_strategy(spec.strategy)
-    saved = load_torch(state) if state is not None and state.is_file() else {}
-    est = MultiTaskEstimator(
-        spec.model,
-        strategy=strategy,
-        strategy_params={**strategy_params, **spec.strategy_params},
-        **{**spec.train_params, "seed": spec.seed},
-        **spec.model_params,
+    strategy, strategy_params = parse_strategy(cell.strategy)
+    saved = state or {}
+    est = build_estimator(
+        cell.model,
+        strategy,
+        model_params={**cell.model_params, **settings.model_params},
+        strategy_params={**strategy_params, **settings.strategy_params},
+        **{**settings.train_params, "seed": cell.seed},
     ).fit(train, validation=val, state=saved.get("training"))
     train_time = saved.get("train_time_s", 0.0) + est.fit_time_
-    if state is not None:
-        training = est.training_state()
-        if est.history_.converged or training is None:
-            state.unlink(missing_ok=True)
-        else:
-            save_torch(state, {"training": training, "train_time_s": train_time})
+    training = est.training_state()
+    keep = None
+    if not est.history_.converged and training is not None:
+        keep = {"training": training, "train_time_s": train_time}
     if model_dir is not None:
         est.save(model_dir)
-    metrics = {"val": est.evaluate(val)}
+    # The trainer scored validation at every epoch; the restored weights are the best
+    # epoch's, so its metrics are what scoring validation again would give (bit for bit).
+    history = est.history_
+    metrics = {"val": dict(history.epochs[history.best_epoch - 1]["val"])}
     scores = est.predict_proba(test)
     tasks = list(est.schema_.tasks)
     y, mask = _labels(est, test)
     metrics["test"] = all_task_metrics(tasks, y, mask, scores)
     kept = _kept_rows(mask, isinstance(test, StreamingTable))
-    return RunRecord(
-        run_id=spec.run_id,
-        model=spec.name,
-        architecture=spec.model,
-        strategy=spec.strategy,
-        seed=spec.seed,
+    record = RunRecord(
+        run_id=cell.id,
+        model=cell.label,
+        architecture=cell.model,
+        strategy=cell.strategy,
+        seed=cell.seed,
         task_kinds={t.name: t.kind for t in tasks},
         train_time_s=train_time,
         n_params=est.n_parameters_,
@@ -96,8 +93,9 @@ def run_one(
         predictions={
             t.name: (y[kept[:, k], k], scores[t.name][kept[:, k]]) for k, t in enumerate(tasks)
         },
-        tags=dict(tags or {}),
+        tags=cell.tags,
     )
+    return Outcome(record, keep)
 
 
 #: Test predictions a record of streamed data keeps per task (a seeded sample; the metrics

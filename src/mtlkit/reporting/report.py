@@ -15,7 +15,7 @@ import platform
 import re
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -65,14 +65,25 @@ class Report:
     sentences: list[str]
 
 
-def build_report(run_dir: str | Path, metric: str | None = None) -> Report:
+def build_report(
+    run_dir: str | Path,
+    metric: str | None = None,
+    *,
+    config: CompareConfig | None = None,
+    records: list[RunRecord] | None = None,
+) -> Report:
     """Write the tables, plots, ``report.html`` and ``report.md`` of ``run_dir``, comparing
-    ``metric`` (default: the grid's own)."""
+    ``metric`` (default: the grid's own). A grid that just ran passes its ``config`` and the
+    ``records`` of its cells (in grid order); otherwise (``mtlkit report``) both are read
+    from ``run_dir``."""
     run_dir = Path(run_dir)
-    saved = read_config(run_dir)
-    overrides = {"metric": metric} if metric else {}
-    config = CompareConfig.from_mapping({**saved, **overrides}, validate=False)
-    cells = load_cells(run_dir, config)
+    if config is None:
+        saved = read_config(run_dir)
+        overrides = {"metric": metric} if metric else {}
+        config = CompareConfig.from_mapping({**saved, **overrides}, validate=False)
+    elif metric:
+        config = replace(config, metric=metric)
+    cells = load_cells(run_dir, config) if records is None else records
     tasks = {t: SimpleNamespace(name=t, kind=k) for c in cells for t, k in c.task_kinds.items()}
     check_reported(config.metric, list(tasks.values()), "metric")
     results = results_frame(cells)

@@ -1,0 +1,86 @@
+"""The ``local`` backend: tasks in this process (``jobs=1``) or in ``jobs`` worker processes
+on this machine, one torch thread each; workers end with the process that started them
+(:mod:`mtlkit.experiments.workers`)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from mtlkit.experiments.backends import BACKENDS, Backend, Item, Task, Tick
+from mtlkit.experiments.workers import die_with_parent, parent_alive, stop_workers
+
+_shared: Any = None  # in worker processes: what every task of the pool shares
+
+
+@BACKENDS.register("local", "this machine: in this process, or --jobs worker processes")
+class LocalBackend(Backend):
+    def run(
+        self,
+        task: Task,
+        shared: Any,
+        items: Sequence[Item],
+        done: Callable[[Item, Any], None],
+        tick: Tick,
+        gpu: bool = False,
+    ) -> None:
+        if self.jobs <= 1:
+            for item in items:
+                result, _ = task(shared, item, tick)  # the task ticks as it goes
+                done(item, result)
+            return
+        context = multiprocessing.get_context("spawn")
+        # ``shared`` goes to the workers as one file they read once started (and bound to
+        # this process): a worker's start-up message stays small, so that ending this
+        # process while workers start leaves no worker half-way through reading it.
+        with tempfile.TemporaryDirectory(prefix="mtlkit-grid-") as folder:
+            path = Path(folder) / "shared.pkl"
+            with path.open("wb") as file:
+                pickle.dump(shared, file, protocol=pickle.HIGHEST_PROTOCOL)
+            pool = ProcessPoolExecutor(
+                self.jobs,
+                mp_context=context,
+                initializer=_init_worker,
+                initargs=(os.getpid(), str(path)),
+            )
+            try:
+                pending = {pool.submit(_call, task, item): item for item in items}
+                while pending:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        item = pending.pop(future)
+                        result, units = future.result()  # re-raises a worker's error here
+                        done(item, result)
+                        tick(units)
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM on the command line
+                stop_workers(pool)
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _init_worker(parent: int, shared: str) -> None:
+    import torch
+
+    global _shared
+    torch.set_num_threads(1)
+    die_with_parent(parent)  # a worker never outlives the grid's main process
+    with open(shared, "rb") as file:
+        _shared = pickle.load(file)  # written by this worker's parent, just before
+
+
+def _call(task: Task, item: Any) -> tuple[Any, int]:
+    result = task(_shared, item, _no_tick)
+    if not parent_alive():  # an orphaned worker hands nothing back
+        os._exit(1)
+    return result
+
+
+def _no_tick(n: int) -> None:
+    """A worker's progress shows when its task is done (the driver owns the bar)."""
