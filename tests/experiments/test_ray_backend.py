@@ -35,13 +35,17 @@ def _values(run_dir) -> dict:
     return out
 
 
-def test_ray_tasks_give_the_cells_of_a_local_run(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray (2 CPUs) for the tests of this module: its start-up is paid once."""
     ray = pytest.importorskip("ray")  # pinned in requirements-lock.txt: installed in CI
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        assert main([*GRID, "--out", str(tmp_path / "ray"), "--backend", "ray", "--jobs", "2"]) == 0
-    finally:
-        ray.shutdown()
+    yield
+    ray.shutdown()
+
+
+def test_ray_tasks_give_the_cells_of_a_local_run(tmp_path, capsys, local_ray):
+    assert main([*GRID, "--out", str(tmp_path / "ray"), "--backend", "ray", "--jobs", "2"]) == 0
     assert main([*GRID, "--out", str(tmp_path / "local")]) == 0
     on_ray, local = _values(tmp_path / "ray"), _values(tmp_path / "local")
     assert len(local) == 4 and on_ray.keys() == local.keys()
@@ -53,13 +57,8 @@ def test_ray_tasks_give_the_cells_of_a_local_run(tmp_path, capsys):
     assert (tmp_path / "ray" / "report.html").is_file()
 
 
-def _on_local_ray(args: list[str]) -> int:
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        return main([*args, "--backend", "ray", "--quiet"])
-    finally:
-        ray.shutdown()
+def _on_ray(args: list[str]) -> int:
+    return main([*args, "--backend", "ray", "--quiet"])
 
 
 def _data_file(folder: Path) -> Path:
@@ -75,7 +74,7 @@ def _files_grid(path: Path, out: Path, *extra: str) -> list[str]:
     return ["compare", str(path), *labels, "--seeds", "0", "1", "--out", str(out), *extra]
 
 
-def test_tuning_studies_run_on_ray_with_backend_ray(tmp_path, monkeypatch, capsys):
+def test_tuning_studies_run_on_ray_with_backend_ray(tmp_path, monkeypatch, capsys, local_ray):
     # Bug 2: 'compare --tune N --backend ray' ran the studies in local processes (with
     # --jobs 1: in the driver itself, where a study now fails).
     from mtlkit.experiments import grid
@@ -86,12 +85,14 @@ def test_tuning_studies_run_on_ray_with_backend_ray(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(grid, "run_study", not_here)
     out = tmp_path / "run"
     args = _files_grid(_data_file(tmp_path), out, "--tune", "2", "--jobs", "1")
-    assert _on_local_ray(args) == 0, capsys.readouterr().err
+    assert _on_ray(args) == 0, capsys.readouterr().err
     assert len(list((out / "tuning").glob("*.json"))) == 2  # single_task and shared_bottom
     assert len(list((out / "cells").glob("*.json"))) == 4
 
 
-def test_on_ray_the_driver_loads_the_data_once_and_writes_every_cell(tmp_path, monkeypatch, capsys):
+def test_on_ray_the_driver_loads_the_data_once_and_writes_every_cell(
+    tmp_path, monkeypatch, capsys, local_ray
+):
     # Bug 3 (docs/scaling.md): the driver loads the splits once into the object store and
     # writes each cell; the tasks loaded the data and wrote their cells themselves. The file
     # goes once read: a task reading it again fails.
@@ -114,7 +115,7 @@ def test_on_ray_the_driver_loads_the_data_once_and_writes_every_cell(tmp_path, m
     monkeypatch.setattr(experiment_data, "load_tables", load_then_delete)
     monkeypatch.setattr(grid, "atomic_write_json", recorded)
     out = tmp_path / "run"
-    assert _on_local_ray(_files_grid(path, out, "--jobs", "2")) == 0, capsys.readouterr().err
+    assert _on_ray(_files_grid(path, out, "--jobs", "2")) == 0, capsys.readouterr().err
     cells = sorted((out / "cells").glob("*.json"))
     assert len(cells) == 4 and set(cells) <= set(written)
 

@@ -106,8 +106,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--backend",
         choices=BACKEND_NAMES,
         default="local",
-        help="where the runs train: this machine, or a Ray cluster, each run a Ray task asking "
-        'for one CPU (and one GPU with --device cuda); needs pip install "mtlkit[ray]" '
+        help="where the runs (and tuning studies) train: this machine, or a Ray cluster, each a Ray "
+        'task asking for one CPU (and one GPU with --device cuda); needs pip install "mtlkit[ray]" '
         "(default local)",
     )
     p.add_argument(
