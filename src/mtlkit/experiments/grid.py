@@ -37,12 +37,12 @@ from mtlkit.experiments.cells import (
 )
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.experiments.data import cached_splits, with_label_fraction
+from mtlkit.experiments.grid_tracking import CellTracking
 from mtlkit.experiments.run import RunSpec, run_one
 from mtlkit.experiments.study import StudySpec, finished_trials, run_study
 from mtlkit.experiments.tuning import StudyRecord, study_path
 from mtlkit.experiments.workers import die_with_parent, parent_alive, stop_workers
 from mtlkit.files import atomic_write_json
-from mtlkit.tracking.grid import CellTracking
 
 
 def prepare_run_dir(config: CompareConfig, run_dir: Path) -> None:
