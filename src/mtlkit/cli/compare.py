@@ -214,9 +214,9 @@ def execute(
         prepare_run_dir,
         run_grid,
     )
+    from mtlkit.experiments.grid_tracking import track_grid
     from mtlkit.reporting.report import build_report, table_groups
     from mtlkit.tracking import make_tracker
-    from mtlkit.tracking.grid import track_grid
 
     if isinstance(backend, str):
         backend = make_backend(backend, jobs, ray_address)

@@ -41,11 +41,11 @@ from mtlkit.experiments.cells import (
 )
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.experiments.data import load_splits, with_label_fraction
+from mtlkit.experiments.grid_tracking import CellTracking
 from mtlkit.experiments.run import Outcome, Settings, run_one
 from mtlkit.experiments.study import StudySpec, finished_trials, run_study
 from mtlkit.experiments.tuning import StudyRecord, study_path
 from mtlkit.files import atomic_write_json
-from mtlkit.tracking.grid import CellTracking
 from mtlkit.training.trainer import load_torch, save_torch
 
 #: The splits (train, validation, test) of every data variant, by (correlation, label
