@@ -22,6 +22,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m ruff check src tests benchmarks examples docs/hooks
 	$(BIN)/python -m ruff format --check src tests benchmarks examples docs/hooks
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(MKDOCS)
 	$(BIN)/python -m pytest
 
@@ -31,6 +32,7 @@ docs: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/python -m ruff check src tests benchmarks examples docs/hooks
 	$(BIN)/python -m ruff format --check src tests benchmarks examples docs/hooks
+	$(BIN)/lint-imports --no-cache --no-logo
 
 format: $(STAMP)
 	$(BIN)/python -m ruff format src tests benchmarks examples docs/hooks
