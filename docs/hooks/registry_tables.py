@@ -7,7 +7,8 @@ A page asks for a table with a marker line, ``<!-- registry: models -->`` (or ``
 -v`` and ``mtlkit datasets`` print. So the site cannot disagree with the code.
 
 ``commands`` and ``command-help`` list the ``mtlkit`` commands and their ``--help`` from the
-command's own parser.
+command's own parser; ``layers`` draws the layer order of the import-linter contract in
+pyproject.toml, the one that ``make test`` enforces.
 
 The hook also makes the repository's README.md the site's home page and puts BENCHMARKS.md and
 CONTRIBUTING.md into the site, with their links rewritten for it (``docs/x.md`` -> ``x.md``),
@@ -136,12 +137,34 @@ def commands_help() -> str:
     )
 
 
+def layers_diagram() -> str:
+    """The layers of the import-linter contract in pyproject.toml (id ``layers``), highest
+    first, as a Mermaid flowchart: each layer may import the ones below it."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contracts = config.get("tool", {}).get("importlinter", {}).get("contracts", [])
+    layers = next((c["layers"] for c in contracts if c.get("id") == "layers"), None)
+    if not layers:
+        raise ValueError("pyproject.toml has no import-linter contract with id 'layers'")
+    nodes = [
+        f'    L{i}["{" | ".join(p.strip() for p in layer.split("|"))}"]'
+        for i, layer in enumerate(layers)
+    ]
+    chain = " --> ".join(f"L{i}" for i in range(len(layers)))
+    return "```mermaid\nflowchart TB\n" + "\n".join(nodes) + f"\n    {chain}\n```"
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "models": models_table,
     "strategies": strategies_table,
     "datasets": datasets_table,
     "commands": commands_table,
     "command-help": commands_help,
+    "layers": layers_diagram,
 }
 
 

@@ -206,14 +206,14 @@ def test_where_things_live_names_files_and_definitions_that_exist():
     assert problems == []
 
 
-def test_architecture_layers_match_the_import_linter_contract():
+def test_layers_diagram_is_drawn_from_the_import_linter_contract():
+    assert "<!-- registry: layers -->" in ARCHITECTURE
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    contracts = config.get("tool", {}).get("importlinter", {}).get("contracts", [])
-    layers = [c for c in contracts if c.get("id") == "layers"]
-    if not layers:
-        pytest.skip("no import-linter 'layers' contract in pyproject.toml yet")
-    table = ARCHITECTURE.split("<!-- layers: highest first -->")[1].split("<!-- /layers -->")[0]
-    rows = [r for r in table.splitlines() if r.startswith("| ")][2:]
-    documented = [re.findall(r"`([^`]+)`", r.split("|")[2]) for r in rows]
-    enforced = [[p.strip() for p in layer.split("|")] for layer in layers[0]["layers"]]
-    assert documented == enforced
+    (contract,) = (c for c in config["tool"]["importlinter"]["contracts"] if c["id"] == "layers")
+    diagram = _hook().layers_diagram()
+    labels = re.findall(r'L\d+\["([^"]+)"\]', diagram)
+    assert labels == [
+        " | ".join(p.strip() for p in layer.split("|")) for layer in contract["layers"]
+    ]
+    assert labels[0] == "__main__" and labels[-1] == "errors"
+    assert " --> ".join(f"L{i}" for i in range(len(labels))) in diagram
