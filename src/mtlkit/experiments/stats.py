@@ -94,8 +94,8 @@ def adjust_p(p_values, correction: str = "holm") -> np.ndarray:
     ``false_discovery_control``; controls the false discovery rate) or ``"none"``.
 
     NaN p-values (failed cells, fewer than two seeds) are no test: they stay NaN and do not
-    count in the family. A comparison is significant when its adjusted
-    p-value is below :data:`SIGNIFICANCE`.
+    count in the family. A comparison is significant when its adjusted p-value is below
+    :data:`SIGNIFICANCE`.
     """
     if correction not in CORRECTIONS:
         raise ConfigError(
@@ -362,8 +362,9 @@ def _sentence(verdict: tuple, key: dict, metric: str, scarce_task: str | None, n
         )
     if kind == "alone":
         return f"{where}, {_name(best)} is best for {task} ({metric} {best['mean']:.4f})."
+    p = _p(best)
     numbers = f"{metric} {best['mean']:.4f} vs {other:.4f} single-task, {best['gain']:+.2%}"
-    numbers += f", {_p(best)}" if _p(best) else ""
+    numbers += f", {p}" if p else ""
     if kind == "one_seed":
         return (
             f"{where}, {_name(best)} is the best MTL model for {task} ({numbers}), but one "
@@ -393,13 +394,13 @@ def _power(row: pd.Series) -> str:
         f"; with {row['n_seeds']} seeds, differences below {detectable:.2%} cannot be resolved "
         f"({POWER:.0%} power at p < {level:.2g})"
     )
-    needed = row.get("seeds_to_detect")
+    needed, gain = row.get("seeds_to_detect"), f"{row['gain']:+.2%}"
     if pd.isna(needed):
-        return f"{text}; resolving one as small as {row['gain']:+.2%} would take more than {MAX_SEEDS} seeds"
+        return f"{text}; resolving one as small as {gain} would take more than {MAX_SEEDS} seeds"
     if needed <= row["n_seeds"]:
         return text
     seeds = " ".join(str(s) for s in range(int(needed)))
-    return f"{text}; if {row['gain']:+.2%} is the real difference, {needed} seeds resolve it: --seeds {seeds}"
+    return f"{text}; if {gain} is the real difference, {needed} seeds resolve it: --seeds {seeds}"
 
 
 def _scarcity_sentences(verdicts: dict, task: str) -> list[str]:
