@@ -222,3 +222,19 @@ def test_a_tie_suggests_the_seeds_that_would_resolve_the_observed_gain():
     tiny = {"single_task": BASE, "mmoe": [0.8001, 0.8099, 0.7902]}  # +0.01%: hopeless
     sentence = recommendations(summarize_grid(_results({"a": tiny})))[0]
     assert "would take more than 30 seeds" in sentence and "--seeds" not in sentence
+
+
+def test_the_label_scarcity_sentence_follows_the_adjusted_p():
+    frames = []
+    for fraction, mtl in ((1.0, [0.80, 0.82, 0.78]), (0.1, [0.82, 0.835, 0.805])):  # raw p 0.02
+        frame = _results({"income": {"single_task": BASE, "mmoe": mtl, "ple": BASE}})
+        frame["label_fraction"] = fraction
+        frames.append(frame)
+    results = pd.concat(frames, ignore_index=True)
+    uncorrected = recommendations(summarize_grid(results, correction="none"), scarce_task="income")
+    assert uncorrected[0].startswith("Label scarcity: MTL pays for income at 10% of its training")
+    holm = recommendations(summarize_grid(results), scarce_task="income")
+    assert holm[0] == (
+        "Label scarcity: no MTL model beats single-task for income at 100%, 10% of its "
+        "training labels."
+    )
