@@ -42,7 +42,7 @@ Table = MultiTaskTable | StreamingTable
 class EncodedData(Protocol):
     """Rows encoded for a model, in memory or streamed: what the trainer reads.
 
-    ``len()`` is the rows this rank reads per epoch; ``batches`` yields one epoch of
+    ``len()`` counts the rows (of the data before ``shard``); ``batches`` yields one epoch of
     :class:`~mtlkit.data.tensors.Batch` objects (with ``shuffle``, in an order drawn from
     ``generator``, the same on every rank), ``num_batches`` counts them without reading;
     ``shard`` gives rank ``rank`` of ``world_size`` its share of every batch (data-parallel
