@@ -61,7 +61,12 @@ def test_streamed_splits_take_every_reading_option_and_are_checked(tmp_path):
 
     frame = _frame(400, ["a", "b"], 0).assign(missing=-1)
     folder = _parquet(tmp_path / "pq", frame, 20)
-    settings = {"data": str(folder), "labels": ["grade", "ok"], "stream": True, "models": ["shared_bottom"]}
+    settings = {
+        "data": str(folder),
+        "labels": ["grade", "ok"],
+        "stream": True,
+        "models": ["shared_bottom"],
+    }
     options = {"encoding": "latin-1", "missing_labels": [-1], "bad_values": "missing"}
     config = CompareConfig.from_mapping({**settings, **options, "fractions": [0.6, 0.2, 0.2]})
     splits = load_splits(config)  # the encoding used to be dropped before stream_tables

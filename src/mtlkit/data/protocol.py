@@ -49,9 +49,10 @@ class EncodedData(Protocol):
     training); ``to`` puts rows held in memory on a device (a stream's batches are moved
     one by one). ``all_labelled()`` says, without a pass over the rows, that every row has
     every label (the trainer then skips counting labels per step); ``label_chunks()`` yields
-    the labels and masks ``(n, T)`` of every row in one pass; ``kept_rows(mask)``
-    picks the labelled rows whose predictions a run record keeps. ``in_memory`` says whether
-    every row is held at once (strategies that pick rows by their labels need it).
+    the labels and masks ``(n, T)`` of every row in one pass (of the data before ``shard``);
+    ``kept_rows(mask)`` picks the labelled rows whose predictions a run record keeps.
+    ``in_memory`` says whether every row is held at once (strategies that pick rows by their
+    labels need it).
     """
 
     in_memory: bool

@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_array
 from mtlkit.data import protocol
 from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import Sources, load_features, load_tables
-from mtlkit.data.protocol import EncodedData, Table, is_table
+from mtlkit.data.protocol import EncodedData, Table
 from mtlkit.data.read_options import FEATURE_READ_PARAMS, READ_PARAMS, read_options
 from mtlkit.data.schema import TASK_KINDS, MultiTaskTable, Schema
 from mtlkit.data.splits import check_splits
@@ -214,7 +214,7 @@ class MultiTaskEstimator(BaseEstimator):
         """
         config = self.check_params()
         tracker = make_tracker(self.track)  # a missing tracking package fails before training
-        if is_table(y) and validation is None:
+        if protocol.is_table(y) and validation is None:
             y, validation = None, y
         train_t, val_t = self._encoded_splits(X, y, validation, config)
         self.schema_ = self.preprocessor_.schema()
@@ -406,7 +406,7 @@ class MultiTaskEstimator(BaseEstimator):
     def _table(self, X: Any, y: Any) -> Table:  # noqa: N803
         """Labelled data as a table: a table (or a streamed one) as is, files / frames with
         ``labels``, or scikit-learn style ``X`` and ``y``."""
-        if is_table(X):
+        if protocol.is_table(X):
             if y is not None:
                 raise ConfigError(
                     f"X is a table, which holds its labels, and y is given too ({type(y).__name__}"
@@ -427,7 +427,7 @@ class MultiTaskEstimator(BaseEstimator):
         return load_tables(X, list(self.labels), **kinds, **options)
 
     def _features(self, X: Any) -> Table:  # noqa: N803
-        if is_table(X):
+        if protocol.is_table(X):
             return X
         if not isinstance(X, (pd.DataFrame, str, Path, list, tuple)):
             X = _feature_frame(X, self.n_features_in_)  # noqa: N806
