@@ -29,6 +29,12 @@ STRATEGIES = [
     "gradvac",
     "db_mtl",
     "dwa",
+    # Weighted towers (Nash-MTL, FairGrad), a rescaled torchjd weighting (CAGrad), an exact QP
+    # (MGDA).
+    "nash_mtl",
+    "fairgrad",
+    "cagrad",
+    "mgda",
 ]
 WORLD = 2
 ROWS, BATCH, EPOCHS = 192, 48, 3  # 4 steps per epoch (alternating: more)

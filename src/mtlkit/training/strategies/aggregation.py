@@ -1,8 +1,11 @@
 """Gradient aggregation on the shared parameters with the aggregators of ``torchjd``.
 
 The task losses' Jacobian with respect to the shared parameters (one row per present task) is
-turned into one update direction by an aggregator (see :mod:`.gradients` for how task-specific
-parameters, absent tasks and the auxiliary loss are handled). In data-parallel training the Jacobian is summed
+turned into one update direction by an aggregator (see :mod:`.gradients` for how absent tasks
+and the auxiliary loss are handled). Task-specific parameters get their task's plain gradient,
+except for Nash-MTL, FairGrad and ExcessMTL, whose reference code (the authors' and LibMTL's)
+backpropagates the weighted sum of the losses into every parameter: there each task's
+parameters get its gradient times its weight. In data-parallel training the Jacobian is summed
 over the ranks before it is aggregated (:func:`~mtlkit.training.distributed.global_jac_to_grad`).
 """
 
@@ -16,16 +19,16 @@ import torch
 from torch import nn
 from torchjd.aggregation import (
     IMTLG,
-    MGDA,
     Aggregator,
-    AlignedMTL,
-    CAGrad,
+    AlignedMTLWeighting,
+    CAGradWeighting,
     ConFIG,
     DualProj,
     ExcessMTL,
     FairGrad,
     GradDrop,
     GradVac,
+    GramianWeightedAggregator,
     Krum,
     NashMTL,
     PCGrad,
@@ -40,18 +43,48 @@ from mtlkit.params import Float, Int, Param, Range, Str
 from mtlkit.training.distributed import global_jac_to_grad
 from mtlkit.training.strategies.base import STRATEGIES, register_strategy
 from mtlkit.training.strategies.gradients import SharedGradientStrategy
+from mtlkit.training.strategies.weightings import MinNorm, Scaled
 
 
 @dataclass(frozen=True)
 class AggregatorSpec:
     """A torchjd aggregator offered as a strategy: its factory ``(n_tasks, **params)``, a
-    citation, its declared settings, and the fewest tasks it can aggregate given its settings
-    (with fewer present tasks a step uses the plain sum of the losses)."""
+    citation, its declared settings, the fewest tasks it can aggregate given its settings
+    (with fewer present tasks a step uses the plain sum of the losses), and, for a method
+    whose task-specific parameters get weighted gradients, their weights from the aggregator
+    and the weights it returned (None: each task's plain gradient)."""
 
     factory: Callable[..., Aggregator]
     description: str
     params: tuple[Param, ...] = ()
     min_tasks: Callable[..., int] = lambda **params: 2
+    towers: Callable[[Aggregator, torch.Tensor], torch.Tensor] | None = None
+
+
+def _returned(aggregator: Aggregator, weights: torch.Tensor) -> torch.Tensor:
+    """Task-specific parameters get the weights of the shared update."""
+    return weights
+
+
+def _nash_solution(aggregator: Aggregator, weights: torch.Tensor) -> torch.Tensor:
+    """Nash-MTL's solved weights before the norm clipping, which (in the authors' code and
+    LibMTL) applies to the shared parameters' gradient only."""
+    return torch.as_tensor(aggregator.weighting.prvs_alpha).to(weights)
+
+
+#: LibMTL's CAGrad ``rescale`` options: the update divided by 1, 1 + c^2, or 1 + c.
+_CAGRAD_RESCALE = {0: lambda c: 1.0, 1: lambda c: 1.0 / (1.0 + c**2), 2: lambda c: 1.0 / (1.0 + c)}
+
+
+def _cagrad(n: int, c: float, norm_eps: float, rescale: int) -> Aggregator:
+    factor = _CAGRAD_RESCALE[rescale](c)
+    return GramianWeightedAggregator(Scaled(CAGradWeighting(c=c, norm_eps=norm_eps), factor))
+
+
+def _aligned_mtl(n: int, scale_mode: str) -> Aggregator:
+    # torchjd combines the aligned gradients with the mean's weights 1/T; the authors' code
+    # (SamsungLabs/MTL, as LibMTL) sums them: T times as large.
+    return GramianWeightedAggregator(Scaled(AlignedMTLWeighting(scale_mode=scale_mode), n))
 
 
 AGGREGATORS: dict[str, AggregatorSpec] = {
@@ -60,31 +93,28 @@ AGGREGATORS: dict[str, AggregatorSpec] = {
         "PCGrad: project away conflicting task gradients (Yu et al., NeurIPS 2020)",
     ),
     "mgda": AggregatorSpec(
-        lambda n, **kw: MGDA(**kw),
-        "MGDA: min-norm point of the task gradients' convex hull (Sener & Koltun, NeurIPS 2018)",
-        (
-            Float(
-                "epsilon",
-                0.001,
-                "convergence tolerance of the min-norm solver",
-                low=0.0,
-                open_low=True,
-            ),
-            Int("max_iters", 100, "iterations of the min-norm solver", low=1),
-        ),
+        lambda n: GramianWeightedAggregator(MinNorm()),
+        "MGDA: min-norm point of the task gradients' convex hull, solved exactly "
+        "(Sener & Koltun, NeurIPS 2018)",
     ),
     "cagrad": AggregatorSpec(
-        lambda n, **kw: CAGrad(**kw),
+        _cagrad,
         "CAGrad: conflict-averse gradient near the mean gradient (Liu et al., NeurIPS 2021)",
         (
             Float(
                 "c",
-                0.4,
+                0.5,
                 "radius of the ball around the mean gradient",
                 low=0.0,
                 search=Range(0.1, 0.9),
             ),
             Float("norm_eps", 1e-4, "numerical floor of the gradient norm", low=0.0, open_low=True),
+            Int(
+                "rescale",
+                1,
+                "divide the update by 1 (0), 1 + c^2 (1) or 1 + c (2), as the authors' code",
+                choices=(0, 1, 2),
+            ),
         ),
     ),
     "imtl_g": AggregatorSpec(
@@ -95,13 +125,14 @@ AGGREGATORS: dict[str, AggregatorSpec] = {
         lambda n, **kw: NashMTL(n_tasks=n, **kw),
         "Nash-MTL: Nash bargaining solution over task gradients (Navon et al., ICML 2022)",
         (
-            Float("max_norm", 1.0, "largest norm of the update", low=0.0, open_low=True),
+            Float("max_norm", 1.0, "largest norm of the shared update", low=0.0, open_low=True),
             Int("update_weights_every", 1, "steps between two solves of the weights", low=1),
             Int("optim_niter", 20, "iterations of the weight solver", low=1),
         ),
+        towers=_nash_solution,
     ),
     "aligned_mtl": AggregatorSpec(
-        lambda n, **kw: AlignedMTL(**kw),
+        _aligned_mtl,
         "Aligned-MTL: align the task gradients' principal components (Senushkin et al., CVPR 2023)",
         (Str("scale_mode", "min", "eigenvalue used to scale", choices=("min", "median", "rmse")),),
     ),
@@ -159,6 +190,7 @@ AGGREGATORS: dict[str, AggregatorSpec] = {
                 search=Range(0.5, 5.0),
             ),
         ),
+        towers=_returned,
     ),
     "gradvac": AggregatorSpec(
         lambda n, **kw: GradVac(**kw),
@@ -183,6 +215,7 @@ AGGREGATORS: dict[str, AggregatorSpec] = {
                 low=0,
             ),
         ),
+        towers=_returned,
     ),
 }
 
@@ -200,13 +233,22 @@ class Aggregation(SharedGradientStrategy):
         self.method = method
         self.params = params
         self._aggregators: dict[tuple[int, ...], Aggregator] = {}
+        self._last: Aggregator | None = None  # the aggregator of the latest step
 
     def min_tasks(self) -> int:
         return AGGREGATORS[self.method].min_tasks(**self.params)
 
+    def weighs_towers(self) -> bool:
+        return AGGREGATORS[self.method].towers is not None
+
+    def tower_weights(self, weights: torch.Tensor | None) -> torch.Tensor | None:
+        towers = AGGREGATORS[self.method].towers
+        return None if towers is None else towers(self._last, weights)
+
     def shared_backward(self, objectives: torch.Tensor, idx: list[int]) -> torch.Tensor | None:
-        jac_backward(objectives, inputs=self._shared)
-        return global_jac_to_grad(self._shared, self._aggregator(tuple(idx)))
+        jac_backward(objectives, inputs=self._shared, retain_graph=self.weighs_towers())
+        self._last = self._aggregator(tuple(idx))
+        return global_jac_to_grad(self._shared, self._last)
 
     def _aggregator(self, key: tuple[int, ...]) -> Aggregator:
         if key not in self._aggregators:
