@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from mtlkit.training.strategies import make_strategy
+from mtlkit.training.strategies.aggregation import _Capture
 
 REFERENCE = json.loads((Path(__file__).parent / "fixtures" / "libmtl_reference.json").read_text())
 METHODS = REFERENCE["methods"]
@@ -182,3 +183,23 @@ def test_mgda_weights_are_the_exact_min_norm_point_and_the_update_libmtls(probe,
         libmtl = torch.tensor(step["update"])
         assert torch.cosine_similarity(update, libmtl, dim=0) > 0.999
         _check(model.towers(), step["towers"])
+
+
+@pytest.mark.parametrize("name", ["graddrop_representation", "graddrop_representation@2"])
+def test_graddrop_on_a_shared_representation_matches_libmtl(probe, name):
+    # The representation of 4 rows is rep0 + theta (theta = 0), so theta.grad is the sum over
+    # the rows of the gradient GradDrop sends back into the representation. (The probe has no
+    # bottom: the representation is handed to the strategy as shared_bottom's hook would.)
+    steps = METHODS[name]["steps"]
+    n = len(steps[0]["rep_grads"])
+    model = probe(n)
+    strategy = make_strategy("graddrop", model)
+    strategy._capture = _Capture()
+    for step in steps:
+        model.zero_grad(set_to_none=True)
+        rep = torch.tensor(step["rep"]) + model.theta
+        strategy._capture.output = rep
+        losses = torch.stack([(torch.tensor(g) * rep).sum() for g in step["rep_grads"]])
+        torch.manual_seed(step["rng_seed"])
+        strategy.backward(losses, torch.ones(n, dtype=torch.bool))
+        _check(model.theta.grad, torch.tensor(step["update"]).sum(0).tolist())

@@ -99,6 +99,50 @@ def test_graddrop_keeps_one_sign_per_coordinate(probe):
         )
 
 
+def _shared_bottom_step(strategy_params: dict, seed: int = 0):
+    """One GradDrop step on a small shared_bottom model: the strategy, the model, the bottom's
+    output and the gradient that reached it."""
+    from mtlkit.data.schema import Schema, TaskSpec
+    from mtlkit.models import create
+
+    tasks = tuple(TaskSpec(f"t{k}", "regression", 1) for k in range(3))
+    torch.manual_seed(seed)
+    model = create("shared_bottom", Schema((), 4, tasks), bottom_hidden=(6,), tower_hidden=(3,))
+    strategy = make_strategy("graddrop", model, **strategy_params)
+    x_num = torch.randn(8, 4)
+    out = model(torch.zeros(8, 0, dtype=torch.long), x_num)
+    rep = strategy._capture.output
+    seen = []
+    rep.register_hook(seen.append)
+    losses = torch.stack([(out[t.name] - k).pow(2).mean() for k, t in enumerate(tasks)])
+    torch.manual_seed(seed)
+    strategy.backward(losses, torch.ones(3, dtype=torch.bool))
+    return strategy, model, rep, losses, seen
+
+
+def test_graddrop_on_shared_bottom_works_on_the_bottoms_output_per_unit():
+    strategy, model, rep, losses, seen = _shared_bottom_step({})
+    assert rep.shape == (8, 6)  # the bottom's output, which every tower reads
+    assert len(seen) == 4  # 3 task gradients, then the combination
+    per_task = torch.stack(seen[:3])  # each task's gradient at the representation
+    sent = seen[-1]  # what GradDrop sent back into the bottom
+    signed = (per_task * rep.detach().sign()).sum(1)  # (task, unit)
+    for unit in range(6):
+        positive = torch.allclose(sent[:, unit], per_task[signed[:, unit] > 0, :, unit].sum(0))
+        negative = torch.allclose(sent[:, unit], per_task[signed[:, unit] < 0, :, unit].sum(0))
+        assert positive or negative  # one sign's tasks pass, whole, in every row of a unit
+
+
+def test_graddrop_with_full_leak_is_the_plain_sum_and_the_model_still_pickles():
+    import copy
+    import pickle
+
+    strategy, model, rep, losses, seen = _shared_bottom_step({"leak": 1.0})
+    torch.testing.assert_close(seen[-1], torch.stack(seen[:3]).sum(0))
+    pickle.loads(pickle.dumps(model))  # the hook keeps no tensor in a copy
+    assert copy.deepcopy(model).bottom._forward_hooks
+
+
 def test_fairgrad_weights_solve_the_alpha_fair_optimality_condition(probe):
     model = probe(3, dim=3)
     strategy = make_strategy("fairgrad", model, alpha=2.0)

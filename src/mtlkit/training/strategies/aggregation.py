@@ -39,8 +39,9 @@ from torchjd.aggregation import (
 from torchjd.autojac import backward as jac_backward
 
 from mtlkit.models.base import MTLModel
+from mtlkit.models.shared_bottom import SharedBottom
 from mtlkit.params import Float, Int, Param, Range, Str
-from mtlkit.training.distributed import global_jac_to_grad
+from mtlkit.training.distributed import all_reduce, global_jac_to_grad, is_main, world_size
 from mtlkit.training.strategies.base import STRATEGIES, register_strategy
 from mtlkit.training.strategies.gradients import SharedGradientStrategy
 from mtlkit.training.strategies.weightings import MinNorm, Scaled
@@ -86,6 +87,9 @@ def _aligned_mtl(n: int, scale_mode: str) -> Aggregator:
     # (SamsungLabs/MTL, as LibMTL) sums them: T times as large.
     return GramianWeightedAggregator(Scaled(AlignedMTLWeighting(scale_mode=scale_mode), n))
 
+
+#: GradDrop's setting, the same on either form (see :class:`GradDropStrategy`).
+GRADDROP_LEAK = Float("leak", 0.0, "share of every gradient that always passes", low=0.0, high=1.0)
 
 AGGREGATORS: dict[str, AggregatorSpec] = {
     "pcgrad": AggregatorSpec(
@@ -172,11 +176,11 @@ AGGREGATORS: dict[str, AggregatorSpec] = {
         "RGW: task gradients weighted by softmax of Gaussian draws, anew each step "
         "(Lin et al., TMLR 2022)",
     ),
+    # Registered by GradDropStrategy, which uses it where a model has no single representation.
     "graddrop": AggregatorSpec(
         lambda n, leak: GradDrop(leak=torch.full((n,), leak)),
-        "GradDrop: per coordinate keep only the gradients of a sign drawn by their sign purity "
-        "(Chen et al., NeurIPS 2020)",
-        (Float("leak", 0.0, "share of every gradient that always passes", low=0.0, high=1.0),),
+        "GradDrop per coordinate of the shared parameters' gradients (Chen et al., NeurIPS 2020)",
+        (GRADDROP_LEAK,),
     ),
     "fairgrad": AggregatorSpec(
         lambda n, **kw: FairGrad(**kw),
@@ -257,9 +261,76 @@ class Aggregation(SharedGradientStrategy):
 
 
 for _name, _spec in AGGREGATORS.items():
+    if _name == "graddrop":
+        continue  # GradDropStrategy
     STRATEGIES.add(
         _name, partial(Aggregation, method=_name), _spec.description, params=_spec.params
     )
+
+
+class _Capture:
+    """A forward hook that keeps its module's last output; a copy or a pickle of the model
+    leaves the output behind."""
+
+    def __init__(self) -> None:
+        self.output: torch.Tensor | None = None
+
+    def __call__(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        self.output = output
+
+    def __getstate__(self) -> dict:
+        return {"output": None}
+
+
+@register_strategy(
+    "graddrop",
+    "GradDrop: per unit of the shared representation (per shared-parameter coordinate where "
+    "a model has no single one) keep only the gradients of a sign drawn by their sign purity "
+    "(Chen et al., NeurIPS 2020)",
+    params=[GRADDROP_LEAK],
+)
+class GradDropStrategy(Aggregation):
+    """Gradient sign dropout (Chen et al., "Just Pick a Sign: Optimizing Deep Multitask Models
+    with Gradient Sign Dropout", NeurIPS 2020), where the paper and LibMTL apply it: on the
+    gradient of the one representation every task reads (``shared_bottom``: the bottom's
+    output). Each task's gradient there is signed by the representation and summed over the
+    batch rows (over every rank's rows in data-parallel training), per unit; the sign purity
+    ``P = (1 + sum_k s_k / sum_k |s_k|) / 2`` of each unit and a uniform draw ``U`` keep the
+    positive task gradients where ``P > U`` and the negative ones elsewhere (``leak`` of every
+    gradient always passes); the kept gradients, summed, flow back into the shared
+    parameters. Models without one shared representation (MMoE, PLE, cross-stitch...) get
+    torchjd's form instead: the same rule per coordinate of the shared parameters' gradients.
+    """
+
+    def __init__(self, model: MTLModel, leak: float) -> None:
+        super().__init__(model, method="graddrop", leak=leak)
+        self.leak = leak
+        self._capture: _Capture | None = None
+        if isinstance(model, SharedBottom):
+            hooks = model.bottom._forward_hooks.values()
+            found = [h for h in hooks if isinstance(h, _Capture)]
+            self._capture = found[0] if found else _Capture()
+            if not found:
+                model.bottom.register_forward_hook(self._capture)
+
+    def shared_backward(self, objectives: torch.Tensor, idx: list[int]) -> torch.Tensor | None:
+        rep = None if self._capture is None else self._capture.output
+        if rep is None or not rep.requires_grad:
+            return super().shared_backward(objectives, idx)
+        grads = torch.stack(
+            [torch.autograd.grad(o, rep, retain_graph=True)[0] for o in objectives.unbind()]
+        )  # (t, rows, ...)
+        signed = all_reduce((grads * rep.detach().sign()).sum(1))  # (t, ...), over every row
+        purity = 0.5 * (1 + signed.sum(0) / (signed.abs().sum(0) + 1e-7))
+        draw = torch.rand_like(purity)
+        if world_size() > 1:  # rank 0's draw on every rank
+            draw = all_reduce(draw if is_main() else torch.zeros_like(draw))
+        keep = ((purity > draw) & (signed > 0)) | ((purity < draw) & (signed < 0))
+        kept = grads * (self.leak + (1 - self.leak) * keep.unsqueeze(1).to(grads.dtype))
+        torch.autograd.backward(rep, grad_tensors=kept.sum(0), inputs=self._shared)
+        return None
+
+
 STRATEGIES.variant(
     "rgw",
     of="random",
