@@ -124,9 +124,9 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     the test split, writes the model folder and prints."""
     import pandas as pd
 
+    from mtlkit.data import protocol
     from mtlkit.data.loading import load_tables
-    from mtlkit.data.splits import check_splits, split_table
-    from mtlkit.data.stream_split import split_stream
+    from mtlkit.data.splits import check_splits
     from mtlkit.data.streaming import stream_tables
     from mtlkit.files import atomic_write_json, check_output_folder
     from mtlkit.tracking import make_tracker
@@ -151,14 +151,10 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     split = {p.name: p.validate(getattr(args, p.name)) for p in SPLIT_PARAMS}
     check_fractions(split["fractions"])
     options = {p.name: getattr(est, p.name) for p in READ_PARAMS}
-    if streaming(args):
-        del options["encoding"]  # Parquet: no text encoding
-        table = stream_tables(args.data, labels=args.labels, **options)
-        train, val, test = split_stream(table, split["fractions"], seed=split["split_seed"])
-    else:
-        table = load_tables(args.data, labels=args.labels, **options)
-        train, val, test = split_table(table, split["fractions"], seed=split["split_seed"])
-        check_splits(train, val, test)
+    read = stream_tables if streaming(args) else load_tables
+    table = read(args.data, labels=args.labels, **options)
+    train, val, test = protocol.split(table, split["fractions"], seed=split["split_seed"])
+    check_splits(train, val, test)  # in memory and streamed alike
     state_path = args.out / STATE_FILE
     state = None
     if state_path.is_file():

@@ -23,8 +23,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from mtlkit.data.schema import MultiTaskTable
-from mtlkit.data.streaming import StreamingTable
+from mtlkit.data import protocol
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import check_reported
 from mtlkit.evaluation.record import RunRecord
@@ -240,16 +239,9 @@ def check_data(config: CompareConfig, data: GridData) -> None:
     (missing files or labels, and a task without labels in a split, failed loading it)."""
     for correlation in config.correlations or [None]:
         train = data[(correlation, None)][0]
-        tasks = train.tasks if isinstance(train, MultiTaskTable) else _stream_tasks(train)
+        tasks = protocol.tasks(train)  # of a stream: one pass over it
         check_reported(config.metric, tasks, "metric")
         check_reported(config.train.monitor, tasks, "monitor")
-
-
-def _stream_tasks(train: StreamingTable) -> list:
-    """The tasks of a streamed training split (one pass over it, as each cell makes)."""
-    from mtlkit.data.stream_fit import fit_preprocessor
-
-    return list(fit_preprocessor(train).schema().tasks)
 
 
 def train_cell(shared: Shared, job: CellJob, tick: Tick) -> tuple[Outcome, int]:
