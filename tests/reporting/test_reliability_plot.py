@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from mtlkit.evaluation.metrics import expected_calibration_error
-from mtlkit.reporting.plots import PLOTS, PlotInput, save_figure
+from mtlkit.reporting.figures import save_figure
+from mtlkit.reporting.plots import PLOTS, PlotInput
 from mtlkit.reporting.plots.reliability import plot_reliability
 
 
