@@ -233,7 +233,7 @@ class MultiTaskEstimator(BaseEstimator):
             config.calibration,
             self.schema_.tasks,
             self.model_.task_roles is not None,
-            *self.trainer_._labelled_scores(val_t),
+            *self.trainer_.labelled_scores(val_t),
         )
         self.fit_time_ = time.perf_counter() - start
         if tracker is not None and distributed.is_main():  # one run, not one per rank
