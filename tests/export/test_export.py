@@ -32,19 +32,24 @@ def files(tmp_path_factory):
     return folder
 
 
-def _train(files, model: str) -> str:
-    out = files / model
+def _train(files, model: str, calibration: str = "none") -> str:
+    out = files / f"{model}-{calibration}"
     args = ["train", str(files / "train.csv"), "--labels", "click", "conversion"]
-    assert main([*args, "--model", model, "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+    args += ["--model", model, "--epochs", "2", "--calibration", calibration]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
     return str(out)
 
 
-@pytest.mark.parametrize("model", ["mmoe", "ple", "esmm"])
-def test_onnx_outputs_equal_mtlkit_predict(files, model, capsys):
-    model_dir = _train(files, model)
-    onnx_path = files / f"{model}-serving" / "model.onnx"
+@pytest.mark.parametrize(
+    "model, calibration",
+    [("mmoe", "none"), ("ple", "none"), ("esmm", "none"), ("esmm", "isotonic"), ("mmoe", "platt")],
+)
+def test_onnx_outputs_equal_mtlkit_predict(files, model, calibration, capsys):
+    """Calibrated models carry their calibration in the graph (esmm: recomposed steps)."""
+    model_dir = _train(files, model, calibration)
+    onnx_path = files / f"{model}-{calibration}-serving" / "model.onnx"
     assert main(["export", model_dir, "--format", "onnx", "--out", str(onnx_path)]) == 0
-    predictions = files / f"{model}.csv"
+    predictions = files / f"{model}-{calibration}.csv"
     assert main(["predict", model_dir, str(files / "new.csv"), "--out", str(predictions)]) == 0
     expected = pd.read_csv(predictions).drop(columns="source")
 
@@ -59,6 +64,7 @@ def test_onnx_outputs_equal_mtlkit_predict(files, model, capsys):
     for name, values in zip(names, outputs):
         np.testing.assert_allclose(values, expected[name], atol=1e-5, rtol=0)
     readme = onnx_path.with_name("model.README.md").read_text()
+    assert (f"recalibrated ({calibration}" in readme) == (calibration != "none")
     assert "| 0 | city |" in readme and "x1__missing" in readme
     assert "`x_cat`: int64, shape (batch, 1)" in readme
 
@@ -69,7 +75,7 @@ def test_torchscript_export_and_clear_errors(files, capsys):
 
     model_dir = _train(files, "mmoe")
     assert main(["export", model_dir, "--format", "torchscript"]) == 0
-    path = files / "mmoe" / "export" / "model.pt"
+    path = files / "mmoe-none" / "export" / "model.pt"
     x_cat = torch.tensor([[0], [1], [3]])
     x_num = torch.zeros((3, 6))
     scores = torch.jit.load(str(path))(x_cat, x_num)

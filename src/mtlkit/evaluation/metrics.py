@@ -13,6 +13,8 @@ from mtlkit.data.schema import TaskSpec
 from mtlkit.errors import ConfigError
 
 CLASSIFICATION = frozenset({"binary", "multiclass"})
+#: Equal-mass bins of the expected calibration error (:func:`expected_calibration_error`).
+ECE_BINS = 10
 ALL_KINDS = frozenset({"binary", "multiclass", "regression"})
 
 
@@ -35,6 +37,13 @@ METRICS: dict[str, Metric] = {
         Metric("pr_auc", True, frozenset({"binary"}), "average precision (area under PR)"),
         Metric("accuracy", True, CLASSIFICATION, "share of rows whose class is right"),
         Metric("log_loss", False, CLASSIFICATION, "cross-entropy of the probabilities"),
+        Metric(
+            "ece",
+            False,
+            CLASSIFICATION,
+            f"expected calibration error, {ECE_BINS} equal-mass bins (multiclass: top label)",
+        ),
+        Metric("brier", False, CLASSIFICATION, "Brier score (multiclass: summed over classes)"),
         Metric("rmse", False, frozenset({"regression"}), "root mean squared error"),
         Metric("mae", False, frozenset({"regression"}), "mean absolute error"),
         Metric("r2", True, frozenset({"regression"}), "coefficient of determination"),
@@ -94,6 +103,8 @@ def task_metrics(spec: TaskSpec, y_true: np.ndarray, y_score: np.ndarray) -> dic
         else:
             out["roc_auc"] = out["pr_auc"] = float("nan")
         out["log_loss"] = out["loss"]
+        out["ece"] = expected_calibration_error(y_true, probs)
+        out["brier"] = float(skm.brier_score_loss(y_true, probs, labels=labels))
         return out
     probs = y_score / y_score.sum(axis=1, keepdims=True)
     out = {
@@ -108,7 +119,42 @@ def task_metrics(spec: TaskSpec, y_true: np.ndarray, y_score: np.ndarray) -> dic
     else:
         out["roc_auc"] = float("nan")
     out["log_loss"] = out["loss"]
+    top = probs.argmax(axis=1)
+    out["ece"] = expected_calibration_error(top == y_true, probs.max(axis=1))
+    out["brier"] = float(skm.brier_score_loss(y_true, probs, labels=labels))
     return out
+
+
+def reliability_bins(
+    y_true: np.ndarray, y_prob: np.ndarray, n_bins: int = ECE_BINS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Equal-mass bins of the predicted probability ``y_prob``: per non-empty bin the mean
+    prediction, the mean outcome (``y_true``: 0/1 labels, or true probabilities) and the
+    number of rows. The bins are scikit-learn's ``calibration_curve(strategy="quantile")``
+    bins (edges at the quantiles of ``y_prob``; tied predictions share a bin), which returns
+    the first two but not the counts an ECE weighs by."""
+    y_prob = np.asarray(y_prob, dtype=np.float64)
+    edges = np.percentile(y_prob, np.linspace(0, 100, n_bins + 1))
+    bins = np.searchsorted(edges[1:-1], y_prob)
+    counts = np.bincount(bins, minlength=n_bins)
+    sums = np.bincount(bins, weights=y_prob, minlength=n_bins)
+    hits = np.bincount(bins, weights=np.asarray(y_true, dtype=np.float64), minlength=n_bins)
+    kept = counts > 0
+    return sums[kept] / counts[kept], hits[kept] / counts[kept], counts[kept]
+
+
+def expected_calibration_error(
+    y_true: np.ndarray, y_prob: np.ndarray, n_bins: int = ECE_BINS
+) -> float:
+    """Expected calibration error (Naeini et al., AAAI 2015; Guo et al., ICML 2017):
+    ``sum_b n_b / N * |mean(y_true)_b - mean(y_prob)_b|`` over the equal-mass bins of
+    :func:`reliability_bins`. Binary tasks: ``y_prob`` = P(y=1) against the 0/1 labels;
+    multiclass (top-label / confidence ECE): the top class's probability against whether
+    that class is right. ``y_true`` may also hold true probabilities (synthetic data)."""
+    if len(y_prob) == 0:
+        return float("nan")
+    mean_prob, mean_true, counts = reliability_bins(y_true, y_prob, n_bins)
+    return float(np.sum(counts * np.abs(mean_true - mean_prob)) / counts.sum())
 
 
 def all_task_metrics(

@@ -17,6 +17,7 @@ def contract_readme(
     prep_file: str,
     format_name: str,
     run_code: str,
+    calibration: str = "none",
 ) -> str:
     """Markdown: the inputs ``x_cat``/``x_num`` column by column, the outputs, and how to
     encode rows and run the file. ``state`` is the preprocessor's saved JSON."""
@@ -58,7 +59,14 @@ def contract_readme(
             *num_rows,
             "",
             "Outputs, in this order (the same numbers as `MultiTaskEstimator.predict_proba` "
-            "and `mtlkit predict`):",
+            "and `mtlkit predict`"
+            + (
+                f"; the probabilities are recalibrated ({calibration}, fitted on the validation "
+                "split) inside the graph, see calibration.json in the model folder"
+                if calibration != "none"
+                else ""
+            )
+            + "):",
             "",
             "| name | meaning |",
             "| --- | --- |",

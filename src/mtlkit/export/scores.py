@@ -9,6 +9,7 @@ from torch import nn
 
 from mtlkit.data.schema import Schema
 from mtlkit.models.base import MTLModel
+from mtlkit.training.calibration import Calibration
 from mtlkit.training.losses import output_to_scores
 
 #: The inputs of every exported model, in this order.
@@ -21,11 +22,13 @@ class ScoreModule(nn.Module):
     (multiclass) or the value (regression), then the funnel models' conditional
     probabilities (e.g. ESMM's pCVR). The scores are computed in the same forward pass, so
     the model's bookkeeping between calls (gate weights, ``conditional_outputs``) does not
-    leak into the exported graph; the model is in evaluation mode."""
+    leak into the exported graph; the model is in evaluation mode. A fitted ``calibration``
+    (:mod:`mtlkit.training.calibration`) is part of the graph, as ``predict_proba`` applies it."""
 
-    def __init__(self, model: MTLModel) -> None:
+    def __init__(self, model: MTLModel, calibration: Calibration | None = None) -> None:
         super().__init__()
         self.model = model
+        self.calibration = calibration
         self.eval()
         self.tasks = list(model.schema.tasks)
         with torch.no_grad():
@@ -34,11 +37,19 @@ class ScoreModule(nn.Module):
         self.output_names = [t.name for t in self.tasks] + self.conditional
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        named = self.uncalibrated(x_cat, x_num)
+        if self.calibration is not None:
+            named = self.calibration(named)
+        return tuple(named[name] for name in self.output_names)
+
+    def uncalibrated(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The model's own scores by name (tasks, then conditional probabilities)."""
         out = self.model(x_cat, x_num)
         probabilities = self.model.probability_outputs
-        scores = [output_to_scores(t, out[t.name], t.name in probabilities) for t in self.tasks]
-        conditional = self.model.conditional_outputs()
-        return (*scores, *(conditional[name] for name in self.conditional))
+        scores = {
+            t.name: output_to_scores(t, out[t.name], t.name in probabilities) for t in self.tasks
+        }
+        return scores | self.model.conditional_outputs()
 
     @torch.no_grad()
     def scores(self, x_cat: np.ndarray, x_num: np.ndarray) -> list[np.ndarray]:

@@ -41,7 +41,9 @@ from mtlkit.params import Float, Param, Str
 from mtlkit.tracking import TRACK, make_tracker
 from mtlkit.tracking.fit import log_fit
 from mtlkit.training import distributed
+from mtlkit.training.calibration import fit_calibration, load_calibration
 from mtlkit.training.model_folder import (
+    CALIBRATION,
     META,
     load_weights,
     read_json,
@@ -227,6 +229,12 @@ class MultiTaskEstimator(BaseEstimator):
         )
         start = time.perf_counter()
         self.history_: History = self.trainer_.fit(train_t, val_t, state=state, on_epoch=on_epoch)
+        self.trainer_.calibration = fit_calibration(
+            config.calibration,
+            self.schema_.tasks,
+            self.model_.task_roles is not None,
+            *self.trainer_.labelled_scores(val_t),
+        )
         self.fit_time_ = time.perf_counter() - start
         if tracker is not None and distributed.is_main():  # one run, not one per rank
             self.tracked_run_ = log_fit(tracker, self, f"{self.model}-{self.strategy}")
@@ -352,6 +360,8 @@ class MultiTaskEstimator(BaseEstimator):
             self.preprocessor_.save(staging / "preprocessor.json")
             save_torch(staging / "model.pt", self.model_.state_dict())
             atomic_write_json(staging / "history.json", self.history_.to_dict(), indent=None)
+            if self.trainer_.calibration is not None:
+                atomic_write_json(staging / CALIBRATION, self.trainer_.calibration.to_dict())
 
         params = {k: _plain(v) for k, v in self.get_params().items()}
         return write_model_folder(
@@ -389,6 +399,10 @@ class MultiTaskEstimator(BaseEstimator):
             )
         load_weights(folder / "model.pt", est.model_)
         est.trainer_ = Trainer(est.model_, config, est.strategy, est.strategy_params)
+        if config.calibration != "none":
+            est.trainer_.calibration = load_calibration(
+                folder / CALIBRATION, est.schema_.tasks, est.model_.task_roles is not None
+            )
         try:
             est.history_ = History.from_dict(read_json(folder / "history.json"))
         except (KeyError, TypeError, AttributeError) as err:

@@ -22,6 +22,8 @@ from mtlkit.errors import ModelFileError, WriteError
 from mtlkit.files import atomic_write_json, check_output_folder, staged_files
 
 META = "estimator.json"
+#: The fitted post-hoc calibration (mtlkit.training.calibration), when there is one.
+CALIBRATION = "calibration.json"
 FORMAT = "mtlkit-model/2"
 
 

@@ -16,6 +16,8 @@ from mtlkit.evaluation.metrics import METRIC_NAMES
 from mtlkit.params import Choice, Param, Range, params_of, setting
 
 LR_SCHEDULES = ("cosine", "plateau")
+#: Post-hoc calibration methods (mtlkit.training.calibration).
+CALIBRATIONS = ("none", "temperature", "platt", "isotonic")
 _DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
 
@@ -96,6 +98,13 @@ class TrainConfig:
         "int",
         "batches per epoch on which task-gradient conflict and gate use are measured (0: off)",
         low=0,
+    )
+    calibration: str = setting(
+        "none",
+        "str",
+        "recalibrate the probabilities after training, fitted on the validation split: "
+        "temperature scaling, Platt's sigmoid or isotonic regression (docs/calibration.md)",
+        choices=CALIBRATIONS,
     )
     device: str = setting(
         "cpu", "str", "where to train: cpu, cuda, cuda:N, or auto (the GPU when there is one)"

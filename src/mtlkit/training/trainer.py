@@ -23,6 +23,7 @@ from mtlkit.files import atomic_write_bytes
 from mtlkit.models.base import MTLModel
 from mtlkit.training import distributed
 from mtlkit.training.allocator import keep_freed_memory
+from mtlkit.training.calibration import Calibration
 from mtlkit.training.diagnostics import ConflictMonitor, probe_steps, weighted_gradients
 from mtlkit.training.distributed import share
 from mtlkit.training.epoch_stats import EpochStats
@@ -102,6 +103,8 @@ class Trainer:
         #: from it: ``fit(state=load_torch(state_path))``).
         self.state_path = Path(state_path) if state_path else None
         self.history = History()
+        #: Post-hoc calibration applied to the scores (set by the estimator after training).
+        self.calibration: Calibration | None = None
 
     # ---- evaluation -------------------------------------------------------------------
     @torch.inference_mode()
@@ -123,6 +126,9 @@ class Trainer:
             }
             if conditional:
                 scores |= {k: v.cpu() for k, v in self.model.conditional_outputs().items()}
+            if self.calibration is not None:  # a funnel's also recomposes its conditionals
+                calibrated = self.calibration(scores)
+                scores = {k: calibrated[k] for k in scores}
             yield batch, scores
 
     def predict_scores(
