@@ -3,7 +3,6 @@ gate and tower. One implementation each, so that comparisons between models are 
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 
@@ -49,12 +48,15 @@ class InputEncoder(nn.Module):
         # The embedding rows laid out column by column, each column padded to the widest
         # (``padded_rows``), and where each real row sits in that layout (``fold_rows``):
         # folding multiplies every column's rows by its block of a weight in one bmm.
-        width = max(cards, default=0)
-        starts = [0, *itertools.accumulate(cards)]
-        padded = [s + min(j, c - 1) for s, c in zip(starts, cards) for j in range(width)]
-        real = [k * width + j for k, c in enumerate(cards) for j in range(c)]
-        self.register_buffer("padded_rows", torch.tensor(padded).long(), persistent=False)
-        self.register_buffer("fold_rows", torch.tensor(real).long(), persistent=False)
+        # Beyond FOLD_MAX_TABLE padded rows folding never pays (:func:`folding_pays`): none kept.
+        width = max(cards, default=0) if len(cards) * max(cards, default=0) <= FOLD_MAX_TABLE else 0
+        card, j = torch.tensor(cards, dtype=torch.long), torch.arange(width)
+        padded = self.offsets[:, None] + torch.minimum(j, card[:, None] - 1)
+        real = (torch.arange(len(cards))[:, None] * width + j)[j < card[:, None]]
+        self.register_buffer("padded_rows", padded.flatten(), persistent=False)
+        self.register_buffer(
+            "fold_rows", real if width else torch.zeros(0).long(), persistent=False
+        )
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> torch.Tensor:
         if self.embedding is None:
@@ -138,7 +140,7 @@ class EncodedInput:
         multiply-adds when the columns have fewer rows than the batch has lookups.
         """
         enc = self.encoder
-        if enc.embedding is None or not folding_pays(
+        if not len(enc.padded_rows) or not folding_pays(
             self.x_cat, enc.embedding_dim, len(enc.padded_rows), weight
         ):
             return None

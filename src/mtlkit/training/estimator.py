@@ -34,6 +34,7 @@ from mtlkit.data.stream_fit import fit_preprocessor
 from mtlkit.data.stream_split import split_stream
 from mtlkit.data.streaming import READ_ROWS, StreamingTable
 from mtlkit.data.tensors import TensorData
+from mtlkit.data.vocabulary import VOCABULARY_PARAM_NAMES
 from mtlkit.errors import ConfigError, DataError, ModelFileError
 from mtlkit.evaluation.record import History
 from mtlkit.files import atomic_write_json
@@ -241,7 +242,7 @@ class MultiTaskEstimator(BaseEstimator):
         else:
             val = self._table(validation, None)
         check_splits(train, val)
-        self.preprocessor_ = Preprocessor(self.feature_kinds).fit(train)
+        self.preprocessor_ = self._preprocessor(config).fit(train)
         self.n_features_in_ = len(train.features.columns)
         return self.preprocessor_.transform(train), self.preprocessor_.transform(val)
 
@@ -261,10 +262,15 @@ class MultiTaskEstimator(BaseEstimator):
                 "a streamed training table takes a streamed validation table "
                 "(stream_tables(...)), or none (a validation_fraction of its row groups)."
             )
-        prep = Preprocessor(self.feature_kinds)
+        prep = self._preprocessor(config)
         self.preprocessor_ = distributed.from_main(lambda: fit_preprocessor(train, prep))
         self.n_features_in_ = len(train.features)
         return StreamingData(train, self.preprocessor_), StreamingData(val, self.preprocessor_)
+
+    def _preprocessor(self, config: TrainConfig) -> Preprocessor:
+        """An unfitted preprocessor with the feature kinds and vocabulary settings."""
+        vocabulary = {name: getattr(config, name) for name in VOCABULARY_PARAM_NAMES}
+        return Preprocessor(self.feature_kinds, **vocabulary)
 
     def _check_funnel(self, train: TensorData | StreamingData) -> None:
         """The funnel-order check of sequential models; ``funnel_check="warn"`` lets training
