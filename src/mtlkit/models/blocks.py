@@ -34,7 +34,14 @@ class InputEncoder(nn.Module):
 
     :meth:`encode` returns the input unbuilt (:class:`EncodedInput`), so that a linear layer
     reading it can fold the embeddings into its weights.
+
+    With ``sparse_gradients`` (set by the trainer for large tables, see
+    :mod:`mtlkit.training.optim`) the lookup is ``F.embedding(..., sparse=True)``: the table's
+    gradient holds only the rows a batch looked up, and nothing is folded.
     """
+
+    #: Whether the table's gradient is sparse (only the rows looked up).
+    sparse_gradients: bool = False
 
     def __init__(self, schema: Schema, embedding_dim: int = 4) -> None:
         super().__init__()
@@ -63,8 +70,8 @@ class InputEncoder(nn.Module):
             return x_num
         ids = x_cat + self.offsets
         table = self.embedding.weight
-        if table.is_cuda:
-            emb = F.embedding(ids, table).flatten(1)
+        if self.sparse_gradients or table.is_cuda:
+            emb = F.embedding(ids, table, sparse=self.sparse_gradients).flatten(1)
         else:
             # -1, not len(ids): a traced export (ONNX, TorchScript) keeps the batch size free.
             emb = table.index_select(0, ids.flatten()).view(-1, self.n_cat * self.embedding_dim)
@@ -140,8 +147,10 @@ class EncodedInput:
         multiply-adds when the columns have fewer rows than the batch has lookups.
         """
         enc = self.encoder
-        if not len(enc.padded_rows) or not folding_pays(
-            self.x_cat, enc.embedding_dim, len(enc.padded_rows), weight
+        if (
+            enc.sparse_gradients
+            or not len(enc.padded_rows)
+            or not folding_pays(self.x_cat, enc.embedding_dim, len(enc.padded_rows), weight)
         ):
             return None
         n, d = enc.n_cat, enc.embedding_dim

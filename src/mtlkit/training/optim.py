@@ -1,0 +1,96 @@
+"""The optimizer of a fit: Adam, with a large embedding table's rows updated sparsely.
+
+A dense embedding table costs every step a gradient, and an Adam update, of every row, though
+a batch looks up a few thousand of them: at 1M rows x 8 that is 18-34 ms per step against
+1.2-1.7 ms with a sparse gradient (``benchmarks/bench_categorical.py table``, BENCHMARKS.md). From
+:data:`SPARSE_MIN_ROWS` table rows the model's ``InputEncoder`` then looks rows up with
+``F.embedding(..., sparse=True)`` and the table is trained by ``torch.optim.SparseAdam``
+("lazy Adam": the moments and the update of the rows a batch looked up only), the other
+parameters by Adam, as one optimizer (:class:`SplitAdam`).
+
+Deliberate differences from dense Adam, for such tables only: a row's moments decay only on
+steps that look it up, and the table gets no weight decay (SparseAdam has none). Sparse
+gradients need a strategy whose backward is one pass of a function of the losses
+(``Strategy.sparse_gradients``), no gradient clipping and one process; otherwise the table
+stays dense. Its rows are then left out of the conflict diagnostics (per-task gradients of the
+other shared parameters), which would need dense per-task gradients of the whole table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from mtlkit.models.base import MTLModel
+from mtlkit.training import distributed
+from mtlkit.training.settings import TrainConfig
+from mtlkit.training.strategies import Strategy
+
+#: Table rows (all categorical columns together) from which sparse gradients pay: a training
+#: step of a 2-column, 8-wide table and an MLP, one CPU thread, dense / sparse time 0.5x at
+#: 10,000 rows, 1.0-1.2x at 100,000, 4.4x at 250,000, 11-28x at 1,000,000 (BENCHMARKS.md,
+#: "Categorical features at recommender scale").
+SPARSE_MIN_ROWS = 1 << 17
+
+
+class SplitAdam(torch.optim.Optimizer):
+    """Adam on the dense parameters and SparseAdam on a table with sparse gradients, as one
+    optimizer: one list of parameter groups (a learning-rate schedule sets both), one step,
+    one state dict."""
+
+    def __init__(self, dense: torch.optim.Adam, sparse: torch.optim.SparseAdam) -> None:
+        self.parts = (dense, sparse)
+        params = [p for part in self.parts for g in part.param_groups for p in g["params"]]
+        super().__init__(params, {})
+        self._link()
+
+    def _link(self) -> None:
+        self.param_groups = [g for part in self.parts for g in part.param_groups]
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> None:  # type: ignore[override]
+        for part in self.parts:
+            part.step()
+
+    def state_dict(self) -> dict:
+        return {"dense": self.parts[0].state_dict(), "sparse": self.parts[1].state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.parts[0].load_state_dict(state_dict["dense"])
+        self.parts[1].load_state_dict(state_dict["sparse"])
+        self._link()  # loading replaced the parts' group dicts
+
+
+def sparse_table(model: MTLModel, strategy: Strategy, config: TrainConfig) -> nn.Parameter | None:
+    """The embedding table to train with sparse gradients, or None (see the module)."""
+    embedding = model.encoder.embedding
+    if embedding is None or embedding.num_embeddings < SPARSE_MIN_ROWS:
+        return None
+    if not strategy.sparse_gradients or config.grad_clip is not None:
+        return None
+    return embedding.weight if distributed.world_size() == 1 else None
+
+
+def make_optimizer(
+    model: MTLModel, strategy: Strategy, config: TrainConfig, groups: list[dict], fused: bool
+) -> torch.optim.Optimizer:
+    """Adam (``fused`` kernel or not) over the parameter ``groups``, or :class:`SplitAdam`
+    with the model's table moved to SparseAdam where :func:`sparse_table` names it (the
+    model's encoder then looks rows up sparsely)."""
+    table = sparse_table(model, strategy, config)
+    model.encoder.sparse_gradients = table is not None
+    if table is None:
+        return torch.optim.Adam(groups, lr=config.lr, fused=fused)
+    dense = [{**g, "params": [p for p in g["params"] if p is not table]} for g in groups]
+    return SplitAdam(
+        torch.optim.Adam(dense, lr=config.lr, fused=fused),
+        torch.optim.SparseAdam([table], lr=config.lr),
+    )
+
+
+def dense_shared_parameters(model: MTLModel) -> list[nn.Parameter]:
+    """The model's shared parameters whose gradients are dense (not a sparse table's)."""
+    table = model.encoder.embedding.weight if model.encoder.sparse_gradients else None
+    return [p for p in model.shared_parameters() if p is not table]
