@@ -28,11 +28,14 @@ from mtlkit.training import distributed
 from mtlkit.training.settings import TrainConfig
 from mtlkit.training.strategies import Strategy
 
-#: Table rows (all categorical columns together) from which sparse gradients pay: a training
-#: step of a 2-column, 8-wide table and an MLP, one CPU thread, dense / sparse time 0.5x at
-#: 10,000 rows, 1.0-1.2x at 100,000, 4.4x at 250,000, 11-28x at 1,000,000 (BENCHMARKS.md,
+#: Table rows (all categorical columns together) from which sparse gradients are used. A
+#: training step of a 2-column, 8-wide table and an MLP (one CPU thread) takes, dense /
+#: sparse, 0.5x at 10,000 rows, 1.0-1.2x at 100,000, 4.4x at 250,000, 7x at 500,000 and 11-28x
+#: at 1,000,000; but in a whole MMoE fit of a 1M-row funnel with a 216,000-row table sparse
+#: was not faster (on a loaded machine) and lost 0.005 AUC after one epoch (lazy Adam), so
+#: sparse starts where the dense table's update dominates a step (BENCHMARKS.md,
 #: "Categorical features at recommender scale").
-SPARSE_MIN_ROWS = 1 << 17
+SPARSE_MIN_ROWS = 1 << 19
 
 
 class SplitAdam(torch.optim.Optimizer):
