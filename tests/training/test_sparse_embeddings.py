@@ -27,9 +27,10 @@ def data(n: int = 400, seed: int = 0) -> TensorData:
     return TensorData(x_cat, x_num, y, torch.ones(n, 2, dtype=torch.bool))
 
 
-def fit(cards=(ROWS, 3), strategy="joint", state=None, **settings):
+def fit(cards=(ROWS, 3), strategy="joint", state=None, model="mmoe", **settings):
     torch.manual_seed(0)
-    model = create("mmoe", Schema(cards, 2, TASKS), n_experts=2, expert_hidden=[8])
+    hyper = {"n_experts": 2, "expert_hidden": [8]} if model == "mmoe" else {}
+    model = create(model, Schema(cards, 2, TASKS), **hyper)
     config = {"epochs": 2, "progress": False, "batch_size": 64, **settings}
     trainer = Trainer(model, TrainConfig(**config), strategy)
     train = data()
@@ -52,6 +53,12 @@ def test_a_large_table_gets_sparse_gradients_and_sparse_adam():
     assert not torch.equal(before[:100], after[:100])  # the rows looked up were trained
     assert torch.equal(before[100:ROWS], after[100:ROWS])  # the others untouched
     assert np.isfinite(trainer.history.epochs[-1]["diagnostics"]["grad_cosine"])
+
+
+def test_every_task_network_of_the_single_task_baseline_gets_sparse_tables():
+    model, trainer = fit(model="single_task", epochs=1, diagnostic_batches=1)
+    assert [e.sparse_gradients for e in model.encoders.values()] == [True, True]
+    assert len(trainer.training_state()["optimizer"]["sparse"]["param_groups"][0]["params"]) == 2
 
 
 @pytest.mark.parametrize(

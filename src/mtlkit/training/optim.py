@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from mtlkit.models.base import MTLModel
+from mtlkit.models.blocks import InputEncoder
 from mtlkit.training import distributed
 from mtlkit.training.settings import TrainConfig
 from mtlkit.training.strategies import Strategy
@@ -66,34 +67,49 @@ class SplitAdam(torch.optim.Optimizer):
         self._link()  # loading replaced the parts' group dicts
 
 
-def sparse_table(model: MTLModel, strategy: Strategy, config: TrainConfig) -> nn.Parameter | None:
-    """The embedding table to train with sparse gradients, or None (see the module)."""
-    embedding = model.encoder.embedding
-    if embedding is None or embedding.num_embeddings < SPARSE_MIN_ROWS:
-        return None
+def sparse_encoders(model: MTLModel, strategy: Strategy, config: TrainConfig) -> list[InputEncoder]:
+    """The model's input encoders (one, or one per task) whose tables get sparse gradients:
+    those of :data:`SPARSE_MIN_ROWS` rows or more, where sparse gradients apply (see the
+    module)."""
     if not strategy.sparse_gradients or config.grad_clip is not None:
-        return None
-    return embedding.weight if distributed.world_size() == 1 else None
+        return []
+    if distributed.world_size() > 1:
+        return []
+    return [
+        m
+        for m in model.modules()
+        if isinstance(m, InputEncoder)
+        and m.embedding is not None
+        and m.embedding.num_embeddings >= SPARSE_MIN_ROWS
+    ]
 
 
 def make_optimizer(
     model: MTLModel, strategy: Strategy, config: TrainConfig, groups: list[dict], fused: bool
 ) -> torch.optim.Optimizer:
     """Adam (``fused`` kernel or not) over the parameter ``groups``, or :class:`SplitAdam`
-    with the model's table moved to SparseAdam where :func:`sparse_table` names it (the
-    model's encoder then looks rows up sparsely)."""
-    table = sparse_table(model, strategy, config)
-    model.encoder.sparse_gradients = table is not None
-    if table is None:
+    with the tables of :func:`sparse_encoders` moved to SparseAdam (those encoders then look
+    rows up sparsely)."""
+    sparse = sparse_encoders(model, strategy, config)
+    for m in model.modules():
+        if isinstance(m, InputEncoder):
+            m.sparse_gradients = any(m is e for e in sparse)
+    if not sparse:
         return torch.optim.Adam(groups, lr=config.lr, fused=fused)
-    dense = [{**g, "params": [p for p in g["params"] if p is not table]} for g in groups]
+    tables = [e.embedding.weight for e in sparse]
+    moved = {id(t) for t in tables}
+    dense = [{**g, "params": [p for p in g["params"] if id(p) not in moved]} for g in groups]
     return SplitAdam(
         torch.optim.Adam(dense, lr=config.lr, fused=fused),
-        torch.optim.SparseAdam([table], lr=config.lr),
+        torch.optim.SparseAdam(tables, lr=config.lr),
     )
 
 
 def dense_shared_parameters(model: MTLModel) -> list[nn.Parameter]:
     """The model's shared parameters whose gradients are dense (not a sparse table's)."""
-    table = model.encoder.embedding.weight if model.encoder.sparse_gradients else None
-    return [p for p in model.shared_parameters() if p is not table]
+    sparse = {
+        id(m.embedding.weight)
+        for m in model.modules()
+        if isinstance(m, InputEncoder) and m.sparse_gradients
+    }
+    return [p for p in model.shared_parameters() if id(p) not in sparse]
