@@ -36,9 +36,19 @@ def test_category_stats_vocabulary_and_hashing_limit():
     stats = CategoryStats(limit=3)
     stats.update(pd.Series([2.0, 1.0, np.nan]))
     stats.update(pd.Series([1, 3]))  # 3 == 3.0: integral floats and ints are the same value
-    assert stats.n_distinct == 3
-    assert stats.state("k", max_categories=3) == {"name": "k", "vocab": ["1", "2", "3"]}
-    assert stats.state("k", max_categories=2) == {"name": "k", "hashed": True}
+    assert stats.n_distinct == 3 and stats.counts == {"1": 2, "2": 1, "3": 1}
+    assert stats.state("k", 3, 1, None) == {"name": "k", "vocab": ["1", "2", "3"]}
+    assert stats.state("k", 3, 2, None) == {"name": "k", "vocab": ["1"]}  # rare: out of vocab
+    hashed = {"name": "k", "hashed": True, "buckets": 4, "distinct": 3}  # 3 -> 4 (power of 2)
+    assert stats.state("k", 2, 1, None) == hashed
+    assert stats.state("k", 2, 2, None) == {"name": "k", "vocab": ["1"]}  # 1 frequent value
+    assert stats.state("k", 2, 1, 7)["buckets"] == 7
     stats.update(pd.Series([4]))
-    assert stats.n_distinct == 4 and stats.values is None  # forgotten beyond the limit
-    assert stats.state("k", max_categories=3) == {"name": "k", "hashed": True}
+    assert stats.n_distinct == 4 and stats.counts is None  # forgotten beyond the limit
+    # Beyond the counting limit (4 x max_categories = 4 here) hashed whatever min_frequency.
+    assert stats.state("k", 1, 2, None) == {
+        "name": "k",
+        "hashed": True,
+        "buckets": 4,
+        "distinct": 4,
+    }

@@ -99,7 +99,8 @@ def test_integer_categories_match_across_int_and_float_columns():
 
 def test_json_round_trip_gives_identical_tensors(tmp_path, train_and_test, merged_table):
     for table, other in (train_and_test, (merged_table, merged_table.take(np.arange(50)))):
-        prep = Preprocessor(max_categories=2, hash_buckets=7).fit(table)
+        with pytest.warns(UserWarning, match="hashed into 7 ids"):
+            prep = Preprocessor(max_categories=2, hash_buckets=7).fit(table)
         prep.save(tmp_path / "prep.json")
         loaded = Preprocessor.load(tmp_path / "prep.json")
         assert loaded.schema() == prep.schema()
@@ -110,13 +111,17 @@ def test_json_round_trip_gives_identical_tensors(tmp_path, train_and_test, merge
 def test_high_cardinality_hashing_is_stable():
     values = [f"user{i}" for i in range(50)]
     table = table_of(pd.DataFrame({"user": values, "y": [0, 1] * 25}))
-    prep = Preprocessor(max_categories=10, hash_buckets=16).fit(table)
+    with pytest.warns(UserWarning, match="'user' has more than 40 distinct values"):
+        prep = Preprocessor(max_categories=10, hash_buckets=16).fit(table)
     assert prep.schema().cat_cardinalities == (17,)
     ids = prep.transform(table).x_cat[:, 0]
     assert ids.min() >= 1 and ids.max() <= 16
     # Fixed expected ids: a salted hash (Python's hash()) would change from run to run.
     assert ids[:8].tolist() == [10, 9, 15, 4, 1, 13, 16, 10]
-    again = Preprocessor(max_categories=10, hash_buckets=16).fit(table.take(np.arange(49, -1, -1)))
+    with pytest.warns(UserWarning, match="hashed"):
+        again = Preprocessor(max_categories=10, hash_buckets=16).fit(
+            table.take(np.arange(49, -1, -1))
+        )
     assert torch.equal(again.transform(table).x_cat, prep.transform(table).x_cat)
 
 

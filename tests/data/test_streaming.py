@@ -91,6 +91,8 @@ def assert_same_batches(expected, actual) -> None:
     [
         {},
         {"max_categories": 2, "hash_buckets": 7},  # education and region hashed
+        {"max_categories": 2},  # hashed into buckets chosen from the distinct values
+        {"max_categories": 2, "min_frequency": 40},  # rare values out of the vocabulary
         {"feature_kinds": {"children": "numeric", "hours": "categorical"}},
     ],
 )

@@ -70,6 +70,30 @@ def test_onnx_outputs_equal_mtlkit_predict(files, model, calibration, capsys):
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+def test_onnx_contract_describes_the_vocabulary_settings(files):
+    """A model trained with max_categories, hash_buckets and min_frequency: the README
+    gives the hashed column's buckets and the rare-value rule, and the exported file scores
+    rows encoded that way as `mtlkit predict` does."""
+    out = files / "vocab"
+    args = ["train", str(files / "train.csv"), "--labels", "click", "conversion"]
+    flags = ["--max-categories", "2", "--hash-buckets", "8", "--min-frequency", "3"]
+    assert main([*args, *flags, "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    onnx_path = files / "vocab-serving" / "model.onnx"
+    assert main(["export", str(out), "--format", "onnx", "--out", str(onnx_path)]) == 0
+    readme = onnx_path.with_name("model.README.md").read_text()
+    assert "| 0 | city | 1 + pandas.util.hash_array(value as text, categorize=False) % 8;" in (
+        readme
+    )
+    assert "seen fewer than 3 time(s) (min_frequency)" in readme
+    prep = Preprocessor.load(onnx_path.with_name("model.preprocessor.json"))
+    assert (prep.max_categories, prep.hash_buckets, prep.min_frequency) == (2, 8, 3)
+    data = prep.transform(load_features(files / "new.csv"), require_labels=False)
+    session = ort.InferenceSession(str(onnx_path))
+    outputs = session.run(None, {"x_cat": data.x_cat.numpy(), "x_num": data.x_num.numpy()})
+    assert main(["predict", str(out), str(files / "new.csv"), "--out", str(files / "v.csv")]) == 0
+    np.testing.assert_allclose(outputs[0], pd.read_csv(files / "v.csv")["click"], atol=1e-5)
+
+
 def test_torchscript_export_and_clear_errors(files, capsys):
     import torch
 

@@ -12,6 +12,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from mtlkit.data.vocabulary import auto_buckets, count_limit
+
 
 def as_text(values: object) -> np.ndarray:
     """Values as strings (object array); integral floats print as ints, so 3 == 3.0."""
@@ -63,29 +65,45 @@ class NumericStats:
 
 
 class CategoryStats:
-    """The distinct values of a categorical feature as text, remembered up to ``limit`` of them;
-    beyond that only the fact that there are more (the feature will be hashed)."""
+    """How often each distinct value of a categorical feature occurs (as text), counted up to
+    ``limit`` distinct values; beyond that only the fact that there are more (the feature
+    will be hashed), so memory stays bounded by ``limit`` plus one batch's values."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.values: set[str] | None = set()
+        self.counts: dict[str, int] | None = {}
 
     def update(self, column: pd.Series) -> None:
         """Add a batch of values (missing ones are ignored)."""
-        if self.values is None:
+        if self.counts is None:
             return
-        _, uniques = pd.factorize(column)
-        self.values.update(as_text(uniques).astype(str).tolist())
-        if len(self.values) > self.limit:
-            self.values = None
+        codes, uniques = pd.factorize(column)
+        seen = np.bincount(codes[codes >= 0], minlength=len(uniques)).tolist()
+        counts = self.counts
+        for value, n in zip(as_text(uniques).tolist(), seen):  # 3 and 3.0 are one value
+            counts[value] = counts.get(value, 0) + n
+        if len(counts) > self.limit:
+            self.counts = None
 
     @property
     def n_distinct(self) -> int:
         """The number of distinct values, or ``limit + 1`` when there are more than ``limit``."""
-        return self.limit + 1 if self.values is None else len(self.values)
+        return self.limit + 1 if self.counts is None else len(self.counts)
 
-    def state(self, name: str, max_categories: int) -> dict:
-        """The feature's fitted entry: a sorted vocabulary, or hashing above ``max_categories``."""
-        if self.values is None or len(self.values) > max_categories:
-            return {"name": name, "hashed": True}
-        return {"name": name, "vocab": sorted(self.values)}
+    def state(
+        self, name: str, max_categories: int, min_frequency: int, hash_buckets: int | None
+    ) -> dict:
+        """The feature's fitted entry (the rule of :mod:`mtlkit.data.vocabulary`): a sorted
+        vocabulary of the values seen at least ``min_frequency`` times or, when those are more
+        than ``max_categories`` (or the column has more than ``count_limit`` distinct values),
+        hashing into ``hash_buckets`` ids (unset: :func:`auto_buckets`), with the column's
+        distinct values (``distinct``; ``count_limit + 1``: more than the limit)."""
+        limit = count_limit(max_categories)
+        counts = self.counts
+        if counts is not None and len(counts) <= limit:
+            vocab = sorted(v for v, n in counts.items() if n >= min_frequency)
+            if len(vocab) <= max_categories:
+                return {"name": name, "vocab": vocab}
+        n = min(self.n_distinct, limit + 1)
+        buckets = hash_buckets or auto_buckets(n, max_categories)
+        return {"name": name, "hashed": True, "buckets": buckets, "distinct": n}

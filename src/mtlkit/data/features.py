@@ -7,6 +7,7 @@ saved as a small JSON file, so the same encoding can be applied to new data late
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,9 +22,9 @@ from mtlkit.data.sources import is_numeric
 from mtlkit.data.tasks import recode_labels
 from mtlkit.data.tensors import TensorData
 from mtlkit.data.values import FLOAT32_MAX, text_numbers
+from mtlkit.data.vocabulary import VOCABULARY_PARAMS, count_limit
 from mtlkit.errors import ConfigError
 from mtlkit.files import atomic_write_json
-from mtlkit.validation import check_positive_int
 
 FORMAT = "mtlkit-preprocessor/1"
 MISSING_SUFFIX = "__missing"
@@ -57,9 +58,11 @@ def _default_kind(column: pd.Series) -> FeatureKind:
 class Preprocessor:
     """Fit on the training split, then encode any split as :class:`TensorData`.
 
-    Categorical features become ids: 0 for missing or unseen values, 1..k for the values seen
-    in training; with more than ``max_categories`` distinct values a stable hash into
-    ``hash_buckets`` ids (after 0) is used. Numeric features are standardized with the
+    Categorical features become ids (the rule of :mod:`mtlkit.data.vocabulary`): 1..k for the
+    values seen at least ``min_frequency`` times in training, 0 for rarer, unseen or missing
+    values; a column with more than ``max_categories`` such values is hashed instead, every
+    value by a stable hash into ``hash_buckets`` ids (1..b; unset: chosen from the column's
+    distinct values), with a warning. Numeric features are standardized with the
     training mean and standard deviation, missing values become 0 (the mean), and a 0/1
     missing-indicator input is added for each feature that had missing values in training.
     ``feature_kinds`` overrides the kinds stored in the table.
@@ -68,13 +71,17 @@ class Preprocessor:
     def __init__(
         self,
         feature_kinds: Mapping[str, FeatureKind] | None = None,
-        max_categories: int = 1000,
-        hash_buckets: int = 1024,
+        max_categories: int = VOCABULARY_PARAMS[0].default,
+        hash_buckets: int | None = VOCABULARY_PARAMS[1].default,
+        min_frequency: int = VOCABULARY_PARAMS[2].default,
     ) -> None:
         self.feature_kinds = dict(feature_kinds or {})
-        self.max_categories = check_positive_int("max_categories", max_categories)
-        self.hash_buckets = check_positive_int("hash_buckets", hash_buckets)
-        self._categorical: list[dict] = []  # {"name", "vocab"} or {"name", "hashed": True}
+        given = (max_categories, hash_buckets, min_frequency)
+        checked = [p.validate(v, "preprocessor") for p, v in zip(VOCABULARY_PARAMS, given)]
+        self.max_categories, self.hash_buckets, self.min_frequency = checked
+        # {"name", "vocab"} or {"name", "hashed": True, "buckets", "distinct"}
+        self._categorical: list[dict] = []
+        self._vocab_index: dict[str, pd.Index] = {}  # a vocabulary's lookup, built once
         self._numeric: list[dict] = []  # {"name", "mean", "std", "indicator"}
         self._tasks: list[TaskSpec] | None = None
 
@@ -90,7 +97,7 @@ class Preprocessor:
                 stats: NumericStats | CategoryStats = NumericStats()
                 stats.update(numeric_values(column, str(name)))
             else:
-                stats = CategoryStats(self.max_categories)
+                stats = CategoryStats(count_limit(self.max_categories))
                 stats.update(column)
             columns.append((str(name), stats))
         return self.fit_statistics(columns, table.tasks)
@@ -101,15 +108,18 @@ class Preprocessor:
         """Set the fitted state from per-feature statistics, in feature order, and the tasks.
 
         :meth:`fit` gathers them from a table in memory; :mod:`mtlkit.data.stream_fit` in one
-        pass over a streamed table. A :class:`CategoryStats` must remember at least
-        ``max_categories`` values.
+        pass over a streamed table. A :class:`CategoryStats` must count at least
+        ``count_limit(max_categories)`` values. A hashed column is named in a warning.
         """
-        self._categorical, self._numeric = [], []
+        self._categorical, self._numeric, self._vocab_index = [], [], {}
         for name, stats in columns:
             if isinstance(stats, NumericStats):
                 self._numeric.append(stats.state(name))
-            else:
-                self._categorical.append(stats.state(name, self.max_categories))
+                continue
+            entry = stats.state(name, self.max_categories, self.min_frequency, self.hash_buckets)
+            self._categorical.append(entry)
+            if entry.get("hashed"):
+                warnings.warn(_hashing_message(entry, self), UserWarning, stacklevel=3)
         self._tasks = list(tasks)
         return self
 
@@ -149,12 +159,20 @@ class Preprocessor:
         codes, uniques = pd.factorize(column)
         text = as_text(uniques)
         if feature.get("hashed"):
-            hashes = pd.util.hash_array(text, categorize=False) % np.uint64(self.hash_buckets)
-            ids = hashes.astype(np.int64) + 1
+            buckets = np.uint64(self._buckets(feature))
+            ids = (pd.util.hash_array(text, categorize=False) % buckets).astype(np.int64) + 1
         else:
-            vocab = pd.Index(feature["vocab"], dtype=object)
-            ids = vocab.get_indexer(text) + 1  # -1 (unseen) becomes 0
+            name = feature["name"]
+            if name not in self._vocab_index:
+                self._vocab_index[name] = pd.Index(feature["vocab"], dtype=object)
+            vocab = self._vocab_index[name]
+            ids = vocab.get_indexer(text) + 1  # -1 (unseen or rare) becomes 0
         return np.append(ids, 0)[codes]  # code -1 (missing) picks the trailing 0
+
+    def _buckets(self, feature: dict) -> int:
+        """A hashed feature's buckets (a file saved before they were per feature: the
+        preprocessor's ``hash_buckets``)."""
+        return int(feature.get("buckets") or self.hash_buckets)
 
     def _labels(
         self, table: MultiTaskTable, tasks: list[TaskSpec], require_labels: bool
@@ -184,7 +202,7 @@ class Preprocessor:
         """Input cardinalities, numeric width and tasks, for building a model."""
         tasks = self._tasks_or_raise()
         cards = tuple(
-            self.hash_buckets + 1 if f.get("hashed") else len(f["vocab"]) + 1
+            self._buckets(f) + 1 if f.get("hashed") else len(f["vocab"]) + 1
             for f in self._categorical
         )
         n_numeric = len(self._numeric) + sum(f["indicator"] for f in self._numeric)
@@ -210,6 +228,7 @@ class Preprocessor:
             "feature_kinds": self.feature_kinds,
             "max_categories": self.max_categories,
             "hash_buckets": self.hash_buckets,
+            "min_frequency": self.min_frequency,
             "categorical": self._categorical,
             "numeric": self._numeric,
             "tasks": [t.to_dict() for t in self._tasks_or_raise()],
@@ -225,15 +244,30 @@ class Preprocessor:
             raise DataError(f"Cannot read preprocessor file {str(path)!r}: {err}.") from err
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise DataError(f"{str(path)!r} is not a saved mtlkit Preprocessor ({FORMAT}).")
-        try:
-            prep = cls(state["feature_kinds"], state["max_categories"], state["hash_buckets"])
+        try:  # files saved before min_frequency existed: every seen value has an id
+            settings = [state["max_categories"], state["hash_buckets"]]
+            prep = cls(state["feature_kinds"], *settings, state.get("min_frequency", 1))
             prep._categorical = state["categorical"]
             prep._numeric = state["numeric"]
             prep._tasks = [TaskSpec.from_dict(t) for t in state["tasks"]]
             prep.schema()
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError, ConfigError) as err:
             raise DataError(
                 f"{str(path)!r} is not a valid saved mtlkit Preprocessor ({type(err).__name__}: "
                 f"{str(err)[:100]}); it was edited or comes from another version."
             ) from None
         return prep
+
+
+def _hashing_message(entry: dict, prep: Preprocessor) -> str:
+    """The warning for a hashed column: its distinct values, the limit and the buckets."""
+    n, limit = entry["distinct"], count_limit(prep.max_categories)
+    counted = f"more than {limit:,}" if n > limit else f"{n:,}"
+    rule = f"max_categories={prep.max_categories:,}"
+    if prep.min_frequency > 1:
+        rule += f" with min_frequency={prep.min_frequency}"
+    return (
+        f"categorical feature {entry['name']!r} has {counted} distinct values in the training "
+        f"rows, too many for {rule}: its values are hashed into {entry['buckets']:,} ids (some "
+        "share one). Raise max_categories for one id per value, or set hash_buckets."
+    )

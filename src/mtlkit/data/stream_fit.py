@@ -19,6 +19,7 @@ from mtlkit.data.sources import infer_feature_kinds, is_numeric, not_numeric, re
 from mtlkit.data.streaming import READ_ROWS, StreamingTable
 from mtlkit.data.tasks import MAX_CLASSES, infer_task_spec, label_present
 from mtlkit.data.values import MAX_CATEGORICAL_INTEGERS
+from mtlkit.data.vocabulary import count_limit
 
 _NUMBER_CLASSES = {"integer", "float", "bool", "empty"}
 
@@ -51,16 +52,17 @@ def fit_preprocessor(
 ) -> Preprocessor:
     """Fit ``preprocessor`` (default ``Preprocessor()``) on every row of ``table`` in one pass.
 
-    Memory holds one record batch of ``read_rows`` rows plus per-feature statistics: at most
-    ``max(max_categories, 20) + 1`` distinct values per categorical feature and up to
-    ``MAX_CLASSES + 1`` per label.
+    Memory holds one record batch of ``read_rows`` rows plus per-feature statistics: the
+    counts of at most ``max(4 x max_categories, 20)`` distinct values per categorical feature
+    (counting stops beyond: that column is hashed, see :mod:`mtlkit.data.vocabulary`) plus
+    one batch's, and up to ``MAX_CLASSES + 1`` values per label.
     """
     prep = preprocessor or Preprocessor()
     overrides = {**table.feature_kinds, **prep.feature_kinds}
     # Only an integer column's kind depends on its values (its number of distinct values).
     few = infer_feature_kinds(table.features, table.types, lambda c: 0, overrides)
     many = infer_feature_kinds(table.features, table.types, lambda c: np.inf, overrides)
-    limit = max(prep.max_categories, MAX_CATEGORICAL_INTEGERS)
+    limit = max(count_limit(prep.max_categories), MAX_CATEGORICAL_INTEGERS)
     numeric = {c: NumericStats() for c in table.features if "numeric" in (few[c], many[c])}
     categories = {
         c: CategoryStats(limit) for c in table.features if "categorical" in (few[c], many[c])

@@ -22,7 +22,7 @@ def contract_readme(
     """Markdown: the inputs ``x_cat``/``x_num`` column by column, the outputs, and how to
     encode rows and run the file. ``state`` is the preprocessor's saved JSON."""
     cat_rows = [
-        f"| {j} | {f['name']} | {_category_encoding(f, state['hash_buckets'])} |"
+        f"| {j} | {f['name']} | {_category_encoding(f, state)} |"
         for j, f in enumerate(state["categorical"])
     ]
     num_rows = [
@@ -86,20 +86,27 @@ def contract_readme(
             "",
             "Without mtlkit, apply the encodings above: a category's value is compared as "
             "text (an integral number as an integer, 3.0 as '3'), its id is 1 + its position "
-            f"in the column's `vocab` list in `{prep_file}`, and 0 when it is missing or was "
-            "not seen in training.",
+            f"in the column's `vocab` list in `{prep_file}`, and 0 when it is missing, was "
+            f"not seen in training or was seen fewer than {state.get('min_frequency', 1)} "
+            "time(s) (min_frequency); a hashed column's id is 1 + the hash of its text modulo "
+            "its `buckets`.",
             "",
         ]
     )
 
 
-def _category_encoding(feature: dict, buckets: int) -> str:
+def _category_encoding(feature: dict, state: dict) -> str:
+    """How one categorical column's values become ids (``state``: the preprocessor's JSON;
+    files saved before buckets were per column give them once, as ``hash_buckets``)."""
     if feature.get("hashed"):
+        buckets = feature.get("buckets") or state["hash_buckets"]
         return (
             f"1 + pandas.util.hash_array(value as text, categorize=False) % {buckets}; "
             "0 when missing"
         )
-    return f"1 + position in its vocab ({len(feature['vocab'])} values); 0 when missing or unseen"
+    rare = state.get("min_frequency", 1)
+    unseen = "unseen" if rare == 1 else f"seen fewer than {rare} times in training"
+    return f"1 + position in its vocab ({len(feature['vocab'])} values); 0 when missing or {unseen}"
 
 
 def _output_meaning(spec: TaskSpec | None, name: str) -> str:

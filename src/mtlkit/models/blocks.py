@@ -3,7 +3,6 @@ gate and tower. One implementation each, so that comparisons between models are 
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 
@@ -35,7 +34,14 @@ class InputEncoder(nn.Module):
 
     :meth:`encode` returns the input unbuilt (:class:`EncodedInput`), so that a linear layer
     reading it can fold the embeddings into its weights.
+
+    With ``sparse_gradients`` (set by the trainer for large tables, see
+    :mod:`mtlkit.training.optim`) the lookup is ``F.embedding(..., sparse=True)``: the table's
+    gradient holds only the rows a batch looked up, and nothing is folded.
     """
+
+    #: Whether the table's gradient is sparse (only the rows looked up).
+    sparse_gradients: bool = False
 
     def __init__(self, schema: Schema, embedding_dim: int = 4) -> None:
         super().__init__()
@@ -49,20 +55,23 @@ class InputEncoder(nn.Module):
         # The embedding rows laid out column by column, each column padded to the widest
         # (``padded_rows``), and where each real row sits in that layout (``fold_rows``):
         # folding multiplies every column's rows by its block of a weight in one bmm.
-        width = max(cards, default=0)
-        starts = [0, *itertools.accumulate(cards)]
-        padded = [s + min(j, c - 1) for s, c in zip(starts, cards) for j in range(width)]
-        real = [k * width + j for k, c in enumerate(cards) for j in range(c)]
-        self.register_buffer("padded_rows", torch.tensor(padded).long(), persistent=False)
-        self.register_buffer("fold_rows", torch.tensor(real).long(), persistent=False)
+        # Beyond FOLD_MAX_TABLE padded rows folding never pays (:func:`folding_pays`): none kept.
+        width = max(cards, default=0) if len(cards) * max(cards, default=0) <= FOLD_MAX_TABLE else 0
+        card, j = torch.tensor(cards, dtype=torch.long), torch.arange(width)
+        padded = self.offsets[:, None] + torch.minimum(j, card[:, None] - 1)
+        real = (torch.arange(len(cards))[:, None] * width + j)[j < card[:, None]]
+        self.register_buffer("padded_rows", padded.flatten(), persistent=False)
+        self.register_buffer(
+            "fold_rows", real if width else torch.zeros(0).long(), persistent=False
+        )
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> torch.Tensor:
         if self.embedding is None:
             return x_num
         ids = x_cat + self.offsets
         table = self.embedding.weight
-        if table.is_cuda:
-            emb = F.embedding(ids, table).flatten(1)
+        if self.sparse_gradients or table.is_cuda:
+            emb = F.embedding(ids, table, sparse=self.sparse_gradients).flatten(1)
         else:
             # -1, not len(ids): a traced export (ONNX, TorchScript) keeps the batch size free.
             emb = table.index_select(0, ids.flatten()).view(-1, self.n_cat * self.embedding_dim)
@@ -138,8 +147,10 @@ class EncodedInput:
         multiply-adds when the columns have fewer rows than the batch has lookups.
         """
         enc = self.encoder
-        if enc.embedding is None or not folding_pays(
-            self.x_cat, enc.embedding_dim, len(enc.padded_rows), weight
+        if (
+            enc.sparse_gradients
+            or not len(enc.padded_rows)
+            or not folding_pays(self.x_cat, enc.embedding_dim, len(enc.padded_rows), weight)
         ):
             return None
         n, d = enc.n_cat, enc.embedding_dim

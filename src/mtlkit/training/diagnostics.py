@@ -153,7 +153,8 @@ def weighted_gradients(
         for w, g in terms:
             term = g if w == 1.0 else g * w
             grad = term if grad is None else grad + term
-        if _layout(grad) != _layout(param):  # as backward(), the parameter's layout
+        # As backward(): the parameter's layout (a sparse table's gradient stays sparse).
+        if not grad.is_sparse and _layout(grad) != _layout(param):
             grad = torch.empty_strided(
                 param.shape, param.stride(), dtype=grad.dtype, device=grad.device
             ).copy_(grad)

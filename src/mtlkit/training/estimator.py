@@ -32,6 +32,7 @@ from mtlkit.data.protocol import EncodedData, Table
 from mtlkit.data.read_options import FEATURE_READ_PARAMS, READ_PARAMS, read_options
 from mtlkit.data.schema import TASK_KINDS, MultiTaskTable, Schema
 from mtlkit.data.splits import check_splits
+from mtlkit.data.vocabulary import VOCABULARY_PARAM_NAMES
 from mtlkit.errors import ConfigError, DataError, ModelFileError
 from mtlkit.evaluation.record import History
 from mtlkit.files import atomic_write_json
@@ -260,7 +261,8 @@ class MultiTaskEstimator(BaseEstimator):
         else:
             val = self._table(validation, None)
         check_splits(train, val)
-        prep = Preprocessor(self.feature_kinds)
+        vocabulary = {name: getattr(config, name) for name in VOCABULARY_PARAM_NAMES}
+        prep = Preprocessor(self.feature_kinds, **vocabulary)
         self.preprocessor_ = distributed.from_main(lambda: protocol.fit(train, prep))
         self.n_features_in_ = len(train.feature_names)
         return protocol.encode(train, self.preprocessor_), protocol.encode(val, self.preprocessor_)

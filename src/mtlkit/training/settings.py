@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
+from mtlkit.data.vocabulary import VOCABULARY_PARAMS
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import METRIC_NAMES
-from mtlkit.params import Choice, Param, Range, params_of, setting
+from mtlkit.params import Choice, Param, Range, declared, params_of, setting
 
 LR_SCHEDULES = ("cosine", "plateau")
 #: Post-hoc calibration methods (mtlkit.training.calibration).
@@ -109,6 +110,10 @@ class TrainConfig:
     device: str = setting(
         "cpu", "str", "where to train: cpu, cuda, cuda:N, or auto (the GPU when there is one)"
     )
+    # How categorical columns become ids, declared with the preprocessor (data.vocabulary).
+    max_categories: int = declared(VOCABULARY_PARAMS[0])
+    hash_buckets: int | None = declared(VOCABULARY_PARAMS[1])
+    min_frequency: int = declared(VOCABULARY_PARAMS[2])
 
     def __post_init__(self) -> None:
         for p in PARAMS:

@@ -28,6 +28,7 @@ from mtlkit.training.diagnostics import ConflictMonitor, probe_steps, weighted_g
 from mtlkit.training.distributed import share
 from mtlkit.training.epoch_stats import EpochStats
 from mtlkit.training.losses import masked_task_losses, output_to_scores
+from mtlkit.training.optim import dense_shared_parameters, make_optimizer
 from mtlkit.training.settings import TrainConfig, auto_batch_size
 from mtlkit.training.strategies import Strategy, check_strategy, make_strategy
 from mtlkit.training.strategies.base import check_streams
@@ -203,7 +204,9 @@ class Trainer:
         if self.strategy.parameters():
             groups.append({"params": self.strategy.parameters(), "weight_decay": 0.0})
         params = [p for g in groups for p in g["params"]]
-        optimizer = torch.optim.Adam(groups, lr=cfg.lr, fused=fused_adam_supported(params))
+        optimizer = make_optimizer(
+            self.model, self.strategy, cfg, groups, fused_adam_supported(params)
+        )
         scheduler = self._scheduler(optimizer)
         sign = -1.0 if metric(cfg.monitor).higher_is_better else 1.0
         self.history = History(batch_size=cfg.batch_size or auto_batch_size(len(train)))
@@ -352,7 +355,7 @@ class Trainer:
         probes = probe_steps(
             self.strategy.num_steps(train, batch_size), self.config.diagnostic_batches
         )
-        monitor = ConflictMonitor(self.task_names, self.model.shared_parameters())
+        monitor = ConflictMonitor(self.task_names, dense_shared_parameters(self.model))
         task_index = torch.arange(n_tasks, device=device)
         params = [p for group in optimizer.param_groups for p in group["params"]]
         trained = [p for p in self.model.parameters() if p.requires_grad]

@@ -36,6 +36,7 @@ class Alternating(Strategy):
 
     one_task_per_step = True
     streams = False
+    sparse_gradients = True
 
     def __init__(self, model: MTLModel, order: str) -> None:
         super().__init__(model)

@@ -69,6 +69,10 @@ class Strategy(ABC):
     one_task_per_step: ClassVar[bool] = False
     #: Whether the strategy trains from a stream (``StreamingData``) as well as from tensors.
     streams: ClassVar[bool] = True
+    #: Whether ``backward`` is one backward pass of a function of the task losses, with no
+    #: work on the parameters' gradients: a large embedding table may then get sparse
+    #: gradients (only the rows a batch looked up; :mod:`mtlkit.training.optim`).
+    sparse_gradients: ClassVar[bool] = False
 
     def __init__(self, model: MTLModel) -> None:
         self.model = model

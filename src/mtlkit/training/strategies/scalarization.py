@@ -30,6 +30,8 @@ class Scalarized(Strategy):
     respect to the task's loss, averaged over the epoch's steps.
     """
 
+    sparse_gradients = True
+
     def __init__(self, model: MTLModel) -> None:
         super().__init__(model)
         self._record = WeightRecord(self.n_tasks, self.device)

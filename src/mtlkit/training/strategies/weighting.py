@@ -24,6 +24,8 @@ from mtlkit.training.strategies.base import (
 class WeightedSum(Strategy):
     """Backpropagate ``sum_k w_k L_k`` over the tasks a step trains; subclasses set ``w``."""
 
+    sparse_gradients = True
+
     @abstractmethod
     def weights(self) -> torch.Tensor:
         """The ``(T,)`` task weights used for the next step (may carry a graph)."""
@@ -161,6 +163,8 @@ class GradNorm(WeightedSum):
     The norms are taken over all shared parameters (the paper uses the last shared layer;
     our tabular models are small enough for the whole set).
     """
+
+    sparse_gradients = False  # it takes each task's gradient on the shared parameters
 
     def __init__(self, model: MTLModel, alpha: float) -> None:
         super().__init__(model)
