@@ -25,17 +25,18 @@ def group_order(result: AffinityResult) -> list[int]:
 
 def plot_affinity(result: AffinityResult) -> Figure:
     """Two heatmaps ordered by group, group boundaries drawn: TAG's affinity of the row task
-    onto the column task (diagonal, a task onto itself, left blank: it dwarfs the rest) and
-    the cosine of the task gradients on the shared parameters."""
+    onto the column task and the cosine of the task gradients on the shared parameters (the
+    diagonals left blank: a task onto itself dwarfs the rest, its cosine is 1)."""
     order = group_order(result)
     names = [result.tasks[k] for k in order]
     fig, axes = panels(2, "task affinity (mean over seeds), tasks ordered by group")
     affinity = result.matrix[np.ix_(order, order)].copy()
     np.fill_diagonal(affinity, math.nan)
-    cosine = result.cosine[np.ix_(order, order)]
+    cosine = result.cosine[np.ix_(order, order)].copy()
+    np.fill_diagonal(cosine, math.nan)
     bounds = np.cumsum([len(g) for g in result.groups])[:-1] - 0.5
     titles = ("TAG affinity: row task onto column task", "gradient cosine (shared parameters)")
-    for ax, values, title in zip(axes, (affinity, cosine), titles):
+    for ax, values, title, shown in zip(axes, (affinity, cosine), titles, ("{:.3f}", "{:.2f}")):
         finite = values[np.isfinite(values)]
         limit = float(np.abs(finite).max()) if finite.size else 1.0
         image = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit)
@@ -45,10 +46,10 @@ def plot_affinity(result: AffinityResult) -> Figure:
         for b in bounds:
             ax.axhline(b, color="k", linewidth=1.5)
             ax.axvline(b, color="k", linewidth=1.5)
-        if len(names) <= 12:
+        if len(names) <= 8:
             for (i, j), v in np.ndenumerate(values):
                 if math.isfinite(v):
-                    ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize="x-small")
+                    ax.text(j, i, shown.format(v), ha="center", va="center", fontsize="xx-small")
         fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
     return fig
