@@ -26,10 +26,10 @@ of each epoch, the shared parameters take one step along task i's gradient alone
 the relative decrease of task j's loss on the same batch is recorded (per unit
 learning rate; positive: i's training helps j). The cosine of the task gradients
 on the shared parameters is recorded beside it. The tasks are then partitioned
-into --n-groups groups (default: the number of groups that scores best), each task
-in exactly one group, maximising the sum over tasks of the mean affinity onto each
-task from its group-mates (exact search up to 10 tasks, agglomerative merging and
-local moves beyond).
+into --n-groups groups, each task in exactly one group, maximising the sum over tasks
+of the mean affinity onto each task from its group-mates (exact search up to 10
+tasks, agglomerative merging and local moves beyond). Without --n-groups, the fewest
+groups whose best score reaches 95% of the highest are kept. Details: docs/affinity.md.
 
 Writes DIR/affinity.json (tasks, matrix, cosine, groups, seeds, intervals),
 DIR/affinity.png and DIR/affinity.html (heatmaps ordered by group).
@@ -50,8 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--n-groups",
         type=int,
         metavar="K",
-        help="partition the tasks into exactly K groups (default: the K whose best "
-        "partition scores highest)",
+        help="partition the tasks into exactly K groups (default: the fewest groups whose "
+        "best score reaches 95%% of the highest)",
     )
     p.add_argument(
         "--seeds",

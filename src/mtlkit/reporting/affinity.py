@@ -81,7 +81,7 @@ def write_affinity_report(result: AffinityResult, folder: str | Path) -> Path:
     how = (
         f"{settings.get('n_groups')} groups asked for"
         if settings.get("n_groups")
-        else "the number of groups with the highest score"
+        else "the fewest groups whose best score reaches 95% of the highest"
     )
     parts = [
         "<!DOCTYPE html>",
