@@ -19,11 +19,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m ruff check src tests benchmarks examples
 	$(BIN)/python -m ruff format --check src tests benchmarks examples
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check src tests benchmarks examples
 	$(BIN)/python -m ruff format --check src tests benchmarks examples
+	$(BIN)/lint-imports --no-cache --no-logo
 
 format: $(STAMP)
 	$(BIN)/python -m ruff format src tests benchmarks examples

@@ -37,9 +37,9 @@ from mtlkit.data.synthetic import make_synthetic
 from mtlkit.evaluation.record import RunRecord
 from mtlkit.experiments.cells import grid_cells
 from mtlkit.experiments.config import CompareConfig
+from mtlkit.experiments.grid_tracking import CellTracking
 from mtlkit.export import export_model
 from mtlkit.tracking import make_tracker
-from mtlkit.tracking.grid import CellTracking
 from mtlkit.training.estimator import MultiTaskEstimator
 
 

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable
 
 #: Pairs of fits (with and without the diagnostics) per worker process.
 PAIRS = 4
 PROBES = 4  # mtlkit's default diagnostic_batches
 
 
-def measure(spec: dict, data: dict) -> dict:
-    from worker import run_mtlkit
-
+def measure(spec: dict, data: dict, run_mtlkit: Callable[[dict, dict], dict]) -> dict:
+    """The relative costs of the pairs; ``run_mtlkit(spec, data)`` is the worker's mtlkit fit
+    (its ``"timer"``: training CPU and wall seconds)."""
     run_mtlkit({**spec, "epochs": 1, "diagnostic_batches": PROBES}, data)  # warm-up, not timed
     costs = []
     for pair in range(PAIRS):

@@ -15,6 +15,9 @@ import pickle
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from unittest.mock import patch
 
 import numpy as np
 import torch
@@ -77,56 +80,27 @@ def run_mtlkit(spec: dict, data: dict) -> dict:
     per-epoch times are the history's minus the validation pass.
     """
     import mtlkit
-    from mtlkit.training import estimator as estimator_mod
     from mtlkit.training.estimator import MultiTaskEstimator
-    from mtlkit.training.trainer import Trainer
 
     with open(RAW_SPLIT, "rb") as fh:
         train, val, test = pickle.load(fh)
     preset = PRESETS[spec["preset"]]
-    eval_s: list[float] = []
-    fit_timer, eval_timer = Timer(), Timer()
-    validation = "_validate" if hasattr(Trainer, "_validate") else "evaluate"
-    evaluate, fit = getattr(Trainer, validation), Trainer.fit
-
-    def timed_evaluate(self, *args, **kwargs):
-        start = eval_timer.wall
-        with eval_timer:
-            result = evaluate(self, *args, **kwargs)
-        eval_s.append(eval_timer.wall - start)
-        return result
-
-    def timed_fit(self, *args, **kwargs):
-        with fit_timer:
-            return fit(self, *args, **kwargs)
-
-    Trainer.fit = timed_fit
-    setattr(Trainer, validation, timed_evaluate)
-    if spec.get("compile"):
-        create = estimator_mod.create
-
-        def create_compiled(*args, **kwargs):
-            model = create(*args, **kwargs)
-            model.compile()
-            return model
-
-        estimator_mod.create = create_compiled
-    est = MultiTaskEstimator(
-        spec["model"],
-        epochs=spec["epochs"],
-        batch_size=TRAINING["batch_size"],
-        lr=TRAINING["lr"],
-        patience=0,
-        progress=False,
-        seed=spec["seed"],
-        device=spec["device"],
-        diagnostic_batches=spec.get("diagnostic_batches", 4),
-        embedding_dim=preset["embedding_dim"],
-        **preset["models"][spec["model"]],
-    )
-    est.fit(train, val)
-    Trainer.fit = fit
-    setattr(Trainer, validation, evaluate)
+    fit_timer, eval_timer, eval_s = Timer(), Timer(), []
+    with instrumented(fit_timer, eval_timer, eval_s, compile=spec.get("compile", False)):
+        est = MultiTaskEstimator(
+            spec["model"],
+            epochs=spec["epochs"],
+            batch_size=TRAINING["batch_size"],
+            lr=TRAINING["lr"],
+            patience=0,
+            progress=False,
+            seed=spec["seed"],
+            device=spec["device"],
+            diagnostic_batches=spec.get("diagnostic_batches", 4),
+            embedding_dim=preset["embedding_dim"],
+            **preset["models"][spec["model"]],
+        )
+        est.fit(train, val)
     assert len(eval_s) == spec["epochs"], f"{len(eval_s)} validation passes timed"
     epochs = est.history_.epochs
     times = [e["time_s"] - v for e, v in zip(epochs, eval_s)]
@@ -142,6 +116,44 @@ def run_mtlkit(spec: dict, data: dict) -> dict:
         "params": est.n_parameters_,
         "mtlkit_path": os.path.dirname(mtlkit.__file__),
     }
+
+
+@contextmanager
+def instrumented(
+    fit_timer: Timer, eval_timer: Timer, eval_s: list[float], compile: bool = False
+) -> Iterator[None]:
+    """Within the block, ``Trainer.fit`` runs under ``fit_timer`` and its validation passes
+    under ``eval_timer`` (each pass's seconds appended to ``eval_s``), and with ``compile``
+    the estimator's models are compiled. The originals are back after the block, also when it
+    raises: a worker may run several fits (``diagnostics_cost``)."""
+    from mtlkit.training import estimator as estimator_mod
+    from mtlkit.training.trainer import Trainer
+
+    validation = "_validate" if hasattr(Trainer, "_validate") else "evaluate"
+    evaluate, fit, create = getattr(Trainer, validation), Trainer.fit, estimator_mod.create
+
+    def timed_evaluate(self, *args, **kwargs):
+        start = eval_timer.wall
+        with eval_timer:
+            result = evaluate(self, *args, **kwargs)
+        eval_s.append(eval_timer.wall - start)
+        return result
+
+    def timed_fit(self, *args, **kwargs):
+        with fit_timer:
+            return fit(self, *args, **kwargs)
+
+    def create_compiled(*args, **kwargs):
+        model = create(*args, **kwargs)
+        model.compile()
+        return model
+
+    with ExitStack() as patches:
+        patches.enter_context(patch.object(Trainer, "fit", timed_fit))
+        patches.enter_context(patch.object(Trainer, validation, timed_evaluate))
+        if compile:
+            patches.enter_context(patch.object(estimator_mod, "create", create_compiled))
+        yield
 
 
 def _columns(split: dict) -> dict[str, np.ndarray]:
@@ -286,7 +298,7 @@ def main() -> None:
     if spec["system"] == "diagnostics":
         from diagnostics_cost import measure
 
-        print("RESULT " + json.dumps({**spec, **measure(spec, data)}), flush=True)
+        print("RESULT " + json.dumps({**spec, **measure(spec, data, run_mtlkit)}), flush=True)
         return
     out = RUNNERS[spec["system"]](spec, data)
     samples = len(data["train"]["y"]) * spec["epochs"]

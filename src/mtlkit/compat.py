@@ -27,7 +27,9 @@ from mtlkit.data.schema import MultiTaskTable
 from mtlkit.data.splits import split_table
 from mtlkit.errors import ConfigError, DataError
 from mtlkit.evaluation.record import History
-from mtlkit.reporting.plots import plot_history, plot_pr, plot_roc, save_figure
+from mtlkit.reporting.figures import save_figure
+from mtlkit.reporting.plots.curves import plot_pr, plot_roc
+from mtlkit.reporting.plots.history import plot_history
 from mtlkit.training.estimator import MultiTaskEstimator
 from mtlkit.validation import check_choice, check_fraction
 

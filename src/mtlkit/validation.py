@@ -1,9 +1,14 @@
-"""Small checks for user-given settings that raise :class:`ConfigError` with a clear message."""
+"""Small checks for user-given settings that raise :class:`ConfigError` with a clear message.
+
+Declared parameters (a model's, a strategy's, the training settings) are checked by their
+:mod:`mtlkit.params` declaration instead (``Sizes``, ``Float(low=...)``...); these checks
+serve the few values that have no declaration (function arguments of the data layer and of
+:mod:`mtlkit.compat`)."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from mtlkit.errors import ConfigError
 from mtlkit.params import shown
@@ -21,12 +26,6 @@ def check_non_negative_int(name: str, value: object) -> int:
     return value
 
 
-def check_positive_float(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(f"{name} must be a positive number, got {shown(value)}.")
-    return float(value)
-
-
 def check_fraction(name: str, value: object, *, closed: bool = False) -> float:
     """A number in [0, 1) (or [0, 1] with ``closed``)."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -34,24 +33,6 @@ def check_fraction(name: str, value: object, *, closed: bool = False) -> float:
         interval = "[0, 1]" if closed else "[0, 1)"
         raise ConfigError(f"{name} must be a number in {interval}, got {shown(value)}.")
     return float(value)
-
-
-def check_sizes(name: str, value: object, *, allow_empty: bool = False) -> tuple[int, ...]:
-    """A list of layer widths, e.g. ``[64, 32]``."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = [value]
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        raise ConfigError(
-            f"{name} must be a list of layer sizes such as [64, 32], got {shown(value)}."
-        )
-    sizes = tuple(value)
-    if not sizes and not allow_empty:
-        raise ConfigError(
-            f"{name} must list at least one layer size, e.g. [16]; got {shown(value)}."
-        )
-    for s in sizes:
-        check_positive_int(f"every size in {name}", s)
-    return sizes
 
 
 def check_choice(name: str, value: object, choices: Iterable[object]) -> object:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from mtlkit.evaluation.record import History
-from mtlkit.reporting.plots import save_figure
+from mtlkit.reporting.figures import save_figure
 from mtlkit.reporting.plots.comparison import (
     plot_metric_bars,
     plot_metric_vs,

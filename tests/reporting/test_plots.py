@@ -4,7 +4,9 @@ from matplotlib.figure import Figure
 
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.record import History
-from mtlkit.reporting.plots import plot_history, plot_pr, plot_roc, save_figure
+from mtlkit.reporting.figures import save_figure
+from mtlkit.reporting.plots.curves import plot_pr, plot_roc
+from mtlkit.reporting.plots.history import plot_history
 
 
 def _history(offset: float) -> History:

@@ -12,7 +12,7 @@ import pytest
 
 from mtlkit.cli.main import main
 from mtlkit.evaluation.record import RunRecord
-from mtlkit.tracking.grid import TRACKING_FILE
+from mtlkit.experiments.grid_tracking import TRACKING_FILE
 
 mlflow = pytest.importorskip("mlflow")
 from mlflow.tracking import MlflowClient  # noqa: E402

@@ -211,9 +211,9 @@ def execute(
     ("mlflow", "tensorboard") logs the grid as a parent run with one child run per cell;
     ``backend="ray"`` runs the cells as Ray tasks (on the cluster at ``ray_address``)."""
     from mtlkit.experiments.grid import check_data, prepare_run_dir, run_grid  # loads PyTorch
+    from mtlkit.experiments.grid_tracking import track_grid
     from mtlkit.reporting.report import build_report, table_groups
     from mtlkit.tracking import make_tracker
-    from mtlkit.tracking.grid import track_grid
 
     check_output_folder(run_dir or Path("runs"), "run folder")
     tracker = make_tracker(track)  # an unknown tracker or a missing extra: before any folder

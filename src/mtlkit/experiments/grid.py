@@ -37,12 +37,13 @@ from mtlkit.experiments.cells import (
 )
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.experiments.data import cached_splits, with_label_fraction
+from mtlkit.experiments.grid_tracking import CellTracking
+from mtlkit.experiments.ray_backend import run_on_ray
 from mtlkit.experiments.run import RunSpec, run_one
 from mtlkit.experiments.study import StudySpec, finished_trials, run_study
 from mtlkit.experiments.tuning import StudyRecord, study_path
 from mtlkit.experiments.workers import die_with_parent, parent_alive, stop_workers
 from mtlkit.files import atomic_write_json
-from mtlkit.tracking.grid import CellTracking
 
 
 def prepare_run_dir(config: CompareConfig, run_dir: Path) -> None:
@@ -120,9 +121,7 @@ def run_grid(
     raw = config.to_dict()
     try:
         if backend == "ray":
-            from mtlkit.experiments.ray_backend import run_on_ray
-
-            run_on_ray(raw, todo, run_dir, jobs, bar, ray_address, tracking)
+            run_on_ray(run_cell, raw, todo, run_dir, jobs, bar, ray_address, tracking)
         elif jobs <= 1:
             for cell in todo:
                 bar.set_postfix_str(cell.id)

@@ -1,8 +1,9 @@
 """Grid cells as Ray tasks (``mtlkit compare --backend ray``): the optional ``ray`` extra.
 
 Each pending cell becomes one Ray task asking for one CPU (and one GPU when the training
-device is a GPU); at most ``jobs`` run at a time. A task runs the cell as a local worker does
-(:func:`~mtlkit.experiments.grid.run_cell`): it reads the data, trains, and writes the cell's
+device is a GPU); at most ``jobs`` run at a time. A task runs what a local worker process
+runs for the cell (the grid passes its function, e.g.
+:func:`~mtlkit.experiments.grid.run_cell`): it reads the data, trains, and writes the cell's
 record (and an unconverged cell's continuation state) into the run folder, atomically. On a
 cluster of several machines the data and the run folder must therefore be on a file system
 every node sees; resuming, ``mtlkit report`` and the results are those of a local run.
@@ -10,6 +11,7 @@ every node sees; resuming, ``mtlkit report`` and the results are those of a loca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from mtlkit.errors import ConfigError
@@ -30,26 +32,26 @@ def import_ray():  # noqa: ANN201
     return ray
 
 
-def _run(raw: dict, cell: Cell, run_dir: Path, tracking) -> str:  # noqa: ANN001
+def _run(task: Callable[..., int], raw: dict, cell: Cell, run_dir: Path, *extra) -> int:
     import torch
 
-    from mtlkit.experiments.grid import run_cell
-
     torch.set_num_threads(1)  # one CPU asked for, as the local worker processes
-    return run_cell(raw, cell, run_dir, tracking)
+    return task(raw, cell, run_dir, *extra)
 
 
 def run_on_ray(
+    task: Callable[..., int],
     raw: dict,
     todo: list[Cell],
     run_dir: Path,
     jobs: int,
     bar,  # noqa: ANN001
     address: str | None,
-    tracking=None,  # noqa: ANN001
+    *extra,
 ) -> None:
-    """Run ``todo`` on the Ray cluster at ``address`` (``"auto"``: the running one; None: a
-    local one started for this grid); a task's error is raised here."""
+    """``task(raw, cell, run_dir, *extra)`` for every cell of ``todo`` as Ray tasks on the
+    cluster at ``address`` (``"auto"``: the running one; None: a local one started for this
+    grid); the bar advances by what each returns, and a task's error is raised here."""
     ray = import_ray()
     config = CompareConfig.from_mapping(raw, validate=False)
     started = not ray.is_initialized()
@@ -58,14 +60,13 @@ def run_on_ray(
     queue, running = list(todo), []
     try:
         gpus = 1 if config.train.device.startswith("cuda") else 0
-        task = ray.remote(num_cpus=1, num_gpus=gpus)(_run)
+        remote = ray.remote(num_cpus=1, num_gpus=gpus)(_run)
         folder = Path(run_dir).resolve()
         while queue or running:
             while queue and len(running) < max(jobs, 1):
-                running.append(task.remote(raw, queue.pop(0), folder, tracking))
+                running.append(remote.remote(task, raw, queue.pop(0), folder, *extra))
             (ready,), running = ray.wait(running, num_returns=1)
-            ray.get(ready)
-            bar.update()
+            bar.update(ray.get(ready))
     finally:
         for ref in running:  # interrupted: stop what is still running
             ray.cancel(ref, force=True)

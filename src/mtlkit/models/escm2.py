@@ -12,9 +12,9 @@ from mtlkit.data.schema import Schema
 from mtlkit.models.base import FUNNEL_TOWER_HIDDEN
 from mtlkit.models.blocks import Tower
 from mtlkit.models.esmm import ESMM
+from mtlkit.models.outputs import probability_bce
 from mtlkit.models.registry import MODELS
 from mtlkit.params import Float, Str
-from mtlkit.training.losses import PROB_EPS
 
 COUNTERFACTUALS = ("ips", "dr")
 
@@ -99,9 +99,7 @@ class ESCM2(ESMM):
         if not both.any():
             return None
         clicked = y[:, 0] * both
-        error = F.binary_cross_entropy(
-            p_cvr.clamp(PROB_EPS, 1 - PROB_EPS), y[:, 1], reduction="none"
-        )
+        error = probability_bce(p_cvr, y[:, 1])
         propensity = p_ctr.detach().clamp_min(self.min_propensity)
         if imputed:
             (e_hat,) = imputed

@@ -4,8 +4,10 @@
 ``MultiTaskEstimator(track=...)`` and ``execute(..., track=...)`` in Python. Runs are logged
 from their finished run record (:mod:`.record`): settings, per-epoch per-task metrics with
 the epoch as step, the diagnostics, final metrics and the model folder; a comparison grid is
-one parent run with a child run per cell (:mod:`.grid`). Backends are plug-ins
-(:data:`TRACKERS`, one module each in :mod:`.backends`); their packages are optional extras.
+one parent run with a child run per cell (:mod:`mtlkit.experiments.grid_tracking`). Backends
+are plug-ins (:data:`TRACKERS`, one module each in :mod:`.backends`); their packages are
+optional extras. This layer knows runs and their records, not models or training: the
+estimator and the comparison grid log through it.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +50,16 @@ class TrackedRun(ABC):
 
 
 class Tracker(ABC):
-    """Where runs go; a picklable value. ``create`` (a classmethod) resolves the default
-    location and fails with a :class:`ConfigError` naming the extra to install when the
-    backend's package is missing."""
+    """Where runs go. What a tracker must be:
+
+    - a small picklable value (a comparison's worker processes get a copy and log their
+      cells with it): keep clients and open files out of its attributes;
+    - ``create`` (a classmethod) resolves the default location and fails with a
+      :class:`ConfigError` naming the extra to install when the backend's package is missing;
+    - :meth:`location` says where the runs go as JSON values (a resumed grid continues its
+      parent run on a tracker at the same location). The default reads the attributes, so a
+      dataclass of strings, or any class whose attributes are JSON values, needs nothing more.
+    """
 
     @classmethod
     @abstractmethod
@@ -69,6 +77,11 @@ class Tracker(ABC):
     @abstractmethod
     def describe(self, run_id: str) -> str:
         """Where the run is and how to look at it, one line for the user."""
+
+    def location(self) -> dict[str, Any]:
+        """Where the runs go, as JSON values: the attributes (a dataclass's fields) by
+        default; override it when they hold more than that, or other values."""
+        return asdict(self) if is_dataclass(self) else dict(vars(self))
 
 
 #: Tracking backends by name (info: ``extra``, the pip extra that installs the backend).

@@ -1,22 +1,40 @@
-"""A fitted :class:`~mtlkit.training.estimator.MultiTaskEstimator` as one tracked run."""
+"""A fitted model as one tracked run.
+
+The tracking layer sits below training (the estimator's ``track`` setting logs its own
+fit), so it knows the estimator only through :class:`FittedRun`, what it reads of a fit.
+"""
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
+from mtlkit.evaluation.record import History
 from mtlkit.tracking.base import Tracker
 from mtlkit.tracking.record import final_metrics, log_training
 
-if TYPE_CHECKING:
-    from mtlkit.training.estimator import MultiTaskEstimator
+
+class FittedRun(Protocol):
+    """What :func:`log_fit` reads of a fit (a fitted
+    :class:`~mtlkit.training.estimator.MultiTaskEstimator` is one)."""
+
+    model: str
+    history_: History
+    fit_time_: float
+
+    @property
+    def n_parameters_(self) -> int: ...
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]: ...
+
+    def save(self, folder: str | Path) -> Path: ...
 
 
 def log_fit(
     tracker: Tracker,
-    est: MultiTaskEstimator,
+    est: FittedRun,
     name: str,
     metrics: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
     model_dir: Path | None = None,

@@ -41,6 +41,7 @@ from mtlkit.models import check_hyperparameters, create
 from mtlkit.models.base import MTLModel
 from mtlkit.params import Float, Param, Str
 from mtlkit.tracking import TRACK, make_tracker
+from mtlkit.tracking.fit import log_fit
 from mtlkit.training import distributed
 from mtlkit.training.model_folder import (
     META,
@@ -220,8 +221,6 @@ class MultiTaskEstimator(BaseEstimator):
         self.history_: History = self.trainer_.fit(train_t, val_t, state=state, on_epoch=on_epoch)
         self.fit_time_ = time.perf_counter() - start
         if tracker is not None and distributed.is_main():  # one run, not one per rank
-            from mtlkit.tracking.fit import log_fit
-
             self.tracked_run_ = log_fit(tracker, self, f"{self.model}-{self.strategy}")
         return self
 

@@ -8,9 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from mtlkit.data.schema import TaskSpec
-
-#: Probabilities are clipped this far from 0 and 1 before a log is taken.
-PROB_EPS = 1e-7
+from mtlkit.models.outputs import probability_bce
 
 
 def elementwise_loss(
@@ -22,8 +20,7 @@ def elementwise_loss(
     e.g. ESMM's pCTCVR = pCTR x pCVR).
     """
     if spec.kind == "binary" and is_probability:
-        p = output.clamp(PROB_EPS, 1 - PROB_EPS)
-        return F.binary_cross_entropy(p, target, reduction="none")
+        return probability_bce(output, target)
     if spec.kind == "binary":
         return F.binary_cross_entropy_with_logits(output, target, reduction="none")
     if spec.kind == "multiclass":

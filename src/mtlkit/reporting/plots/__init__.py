@@ -1,16 +1,18 @@
 """The plots of mtlkit, and the registry of the plots a comparison report shows.
 
-Plotting functions take one or many models (a label -> list of runs, one per seed) and return
-a matplotlib ``Figure`` with one panel per task; :func:`save_figure` writes it as PNG. A
-report plot is a function ``(PlotInput) -> Figure | None`` registered in :data:`PLOTS` by a
-module of this package (found automatically); ``scope="variant"`` plots are drawn once per
-data variant (e.g. per task correlation), ``scope="grid"`` ones once per report, in
-``order``.
+Plotting functions (one module each: :mod:`.curves` ``plot_roc``/``plot_pr``, :mod:`.history`
+``plot_history``, ...) take one or many models (a label -> list of runs, one per seed) and
+return a matplotlib ``Figure`` with one panel per task;
+:func:`~mtlkit.reporting.figures.save_figure` writes it as PNG. A report plot is a function
+``(PlotInput) -> Figure | None`` registered in :data:`PLOTS` by a module of this package
+(found automatically); ``scope="variant"`` plots are drawn once per data variant (e.g. per
+task correlation), ``scope="grid"`` ones once per report, in ``order``. This module imports
+none of its plot modules (they import it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +21,6 @@ from matplotlib.figure import Figure
 
 from mtlkit.evaluation.record import History
 from mtlkit.registry import Registry
-from mtlkit.reporting.figures import save_figure
 
 #: ``{task: (y_true, y_score)}`` of one run on the labelled rows of one split.
 TaskPredictions = Mapping[str, tuple[np.ndarray, np.ndarray]]
@@ -48,19 +49,3 @@ def report_plots(scope: str) -> list:
     """The registered report plots of ``scope`` ("variant" or "grid"), in report order."""
     entries = [e for e in PLOTS.entries().values() if e.info["scope"] == scope]
     return sorted(entries, key=lambda e: e.info["order"])
-
-
-from mtlkit.reporting.plots.curves import plot_pr, plot_roc  # noqa: E402
-from mtlkit.reporting.plots.history import plot_history  # noqa: E402
-
-__all__ = [
-    "PLOTS",
-    "PlotInput",
-    "Sequence",
-    "TaskPredictions",
-    "plot_history",
-    "plot_pr",
-    "plot_roc",
-    "report_plots",
-    "save_figure",
-]

@@ -3,8 +3,8 @@
 The parent run gets the grid's settings and, at the end, its report (``report.html``,
 ``report.md``, the tables and ``plots/``). Each cell logs itself from the process that
 trained it (``--jobs`` workers included) under the parent. The parent's id is kept in
-``RUN_DIR/tracking.json``, so resuming the grid with the same tracker continues the same
-parent run.
+``RUN_DIR/tracking.json`` with the tracker's :meth:`~mtlkit.tracking.Tracker.location`, so
+resuming the grid with the same tracker continues the same parent run.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtlkit.errors import ConfigError
 from mtlkit.evaluation.record import RunRecord
 from mtlkit.experiments.cells import CONFIG_FILE, Cell
 from mtlkit.experiments.config import CompareConfig
@@ -74,7 +75,7 @@ def track_grid(
     if tracker is None:
         yield None
         return
-    state = {"track": track, "tracker": asdict(tracker)}
+    state = {"track": track, "tracker": _location(tracker)}
     path = Path(run_dir) / TRACKING_FILE
     saved = json.loads(path.read_text()) if path.is_file() else {}
     if {k: saved.get(k) for k in state} == state:
@@ -85,6 +86,19 @@ def track_grid(
         atomic_write_json(path, {**state, "run": run.id})
     with run:
         yield GridRun(run, CellTracking(tracker, run.id))
+
+
+def _location(tracker: Tracker) -> dict[str, Any]:
+    """The tracker's location, checked to be JSON values (it is saved in tracking.json)."""
+    location = tracker.location()
+    try:
+        json.dumps(location, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(
+            f"{type(tracker).__name__}.location() must return JSON values ({err}); override "
+            "Tracker.location to say where the runs go with strings and numbers."
+        ) from None
+    return location
 
 
 def grid_params(config: CompareConfig) -> dict[str, Any]:
