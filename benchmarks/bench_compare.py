@@ -1,4 +1,4 @@
-"""Wall-clock time of the README's comparison grid: 2 correlations x 4 models x 3 seeds.
+"""Wall-clock time of the comparison grid of docs/comparing.md: 2 correlations x 4 models x 3 seeds.
 
 Run:  .venv/bin/python benchmarks/bench_compare.py [--jobs 2] [--epochs 20] [--rows 10000]
 

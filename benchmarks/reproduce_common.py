@@ -111,8 +111,8 @@ def ci_row(values: Iterable[float], digits: int = 4) -> dict:
 def paired_row(a: pd.Series, b: pd.Series, higher_is_better: bool) -> dict:
     """``a`` against ``b``, paired by index (seed): relative gain of ``a`` with its 95% CI and
     the paired t-test p-value (:func:`mtlkit.experiments.stats.paired_gain`)."""
-    gain, low, high, p = paired_gain(a, b, higher_is_better)
-    return {"gain": gain, "gain_low": low, "gain_high": high, "p": p}
+    g = paired_gain(a, b, higher_is_better)
+    return {"gain": g.gain, "gain_low": g.ci_low, "gain_high": g.ci_high, "p": g.p_value}
 
 
 def fmt_ci(mean: float, low: float, high: float, digits: int = 4) -> str:

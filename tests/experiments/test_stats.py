@@ -25,8 +25,9 @@ def test_t_confidence_interval_by_hand():
 def test_paired_gain_and_t_test_by_hand():
     base = pd.Series([0.8, 0.8, 0.8], index=[0, 1, 2])
     model = pd.Series([0.92, 0.84, 0.88], index=[2, 0, 1])  # paired by seed, not by position
-    gain, low, high, p = paired_gain(model, base)
+    gain, low, high, p, spread, n = paired_gain(model, base)
     assert gain == pytest.approx(0.10)  # relative gains 0.05, 0.10, 0.15
+    assert spread == pytest.approx(0.05) and n == 3
     assert (low, high) == pytest.approx((0.10 - 4.302653 * 0.05 / math.sqrt(3), 0.22422), abs=1e-4)
     # differences 0.04, 0.08, 0.12: t = 0.08 / (0.04 / sqrt 3) = 3.4641, df 2 -> p = 0.0742
     assert p == pytest.approx(0.07418, abs=1e-4)
@@ -88,7 +89,7 @@ def test_a_significantly_worse_mtl_model_is_called_worse():
 
 def test_a_constant_difference_is_significant_and_no_difference_is_not():
     assert paired_gain(pd.Series([0.9, 0.8]), pd.Series([0.8, 0.7]))[3] == 0.0
-    assert np.isnan(paired_gain(pd.Series([0.9, 0.8]), pd.Series([0.9, 0.8]))[3])
+    assert paired_gain(pd.Series([0.9, 0.8]), pd.Series([0.9, 0.8]))[3] == 1.0
 
 
 def _history(val_loss: np.ndarray) -> History:
@@ -160,7 +161,8 @@ def test_label_scarcity_recommendations_speak_per_fraction():
     sentences = recommendations(summarize_grid(_scarcity_results()), scarce_task="income")
     assert sentences[0] == (
         "Label scarcity: MTL pays for income at 10% of its training labels and below "
-        "(shared_bottom + joint +10.00% at 10%, shared_bottom + joint +20.00% at 2%); "
+        "(shared_bottom + joint +10.00% at 10% with Holm-adjusted p<0.001, "
+        "shared_bottom + joint +20.00% at 2% with Holm-adjusted p<0.001); "
         "at 100% no MTL model beats single-task."
     )
     assert sentences[1].startswith(
@@ -179,6 +181,7 @@ def test_label_scarcity_names_the_fractions_without_a_verdict():
     (first, *_) = recommendations(summarize_grid(results), scarce_task="income")
     assert first == (
         "Label scarcity: MTL pays for income at 10% of its training labels "
-        "(shared_bottom + joint +10.00% at 10%); at 100% no MTL model beats single-task; "
+        "(shared_bottom + joint +10.00% at 10% with Holm-adjusted p<0.001); at 100% no MTL "
+        "model beats single-task; "
         "no verdict yet at 2% (runs not converged)."
     )

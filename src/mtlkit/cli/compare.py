@@ -2,7 +2,8 @@
 
 Train every model x strategy x seed on the same train/validation/test splits,
 plus the single-task baseline, then write tidy results, a summary with 95%
-confidence intervals and paired tests against single-task, plots and a
+confidence intervals and paired tests against single-task (p-values corrected
+for the grid's many comparisons: --correction holm by default), plots and a
 self-contained report.html. Every run records whether it converged (early
 stopping ended it) or hit the epoch cap while still improving; no winner is
 named from runs that did not converge. Rerun the same command (same --out) to
@@ -212,6 +213,7 @@ def execute(
     ``backend="ray"`` runs the cells as Ray tasks (on the cluster at ``ray_address``)."""
     from mtlkit.experiments.grid import check_data, prepare_run_dir, run_grid  # loads PyTorch
     from mtlkit.experiments.grid_tracking import track_grid
+    from mtlkit.experiments.stats import correction_note
     from mtlkit.reporting.report import build_report, table_groups
     from mtlkit.tracking import make_tracker
 
@@ -253,7 +255,8 @@ def execute(
         report = build_report(run_dir)
         if tracked:
             tracked.log_report(run_dir)
-    print(f"\nTest {config.metric}, mean over seeds (n.s.: not significantly different):")
+    print(f"\nTest {config.metric}, mean over seeds (n.s.: not significantly different).")
+    print(correction_note(report.summary))
     for title, table in table_groups(report.summary, config.scarce_task):
         print(f"\n{title}")
         print(table[_SHOWN].to_string(index=False))
@@ -286,5 +289,6 @@ _SHOWN = [
     "converged",
     "mean ± std",
     "gain vs single-task [95% CI]",
+    "adjusted p",
     "vs single-task",
 ]

@@ -35,7 +35,7 @@ DEMO_JOBS = min(2, os.cpu_count() or 1)
 DEMO_FLAGS = tuple(
     p
     for p in (*GRID_PARAMS, *TRAIN_PARAMS)
-    if p.name in ("n_rows", "correlations", "seeds", "epochs")
+    if p.name in ("n_rows", "correlations", "seeds", "epochs", "correction")
 )
 
 

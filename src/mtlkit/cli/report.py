@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mtlkit.cli.options import command
 from mtlkit.evaluation.metrics import METRIC_NAMES
+from mtlkit.experiments.config import CORRECTIONS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,11 +25,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=METRIC_NAMES,
         help="compare this test metric instead of the grid's own (e.g. rmse for regression)",
     )
+    p.add_argument(
+        "--correction",
+        choices=CORRECTIONS,
+        help="correct the p-values for multiple comparisons this way instead of the grid's "
+        "own setting (holm, bh or none)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from mtlkit.reporting.report import build_report
 
-    report = build_report(args.run_dir, args.metric)
+    report = build_report(args.run_dir, args.metric, args.correction)
     print(f"Report written to {report.html} (and report.md next to it)")
     return 0

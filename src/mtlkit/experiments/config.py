@@ -44,6 +44,9 @@ SYNTHETIC_PARAMS = (
 SYNTHETIC_OPTIONS = tuple(p.name for p in SYNTHETIC_PARAMS)
 #: Training settings a grid does not take: it has ``seeds``, and runs its cells quietly.
 NOT_IN_GRID = ("seed", "progress")
+#: Corrections for multiple comparisons (see :func:`mtlkit.experiments.stats.adjust_p`):
+#: Holm's step-down (family-wise error), Benjamini-Hochberg (false discovery rate), none.
+CORRECTIONS = ("holm", "bh", "none")
 #: Old spellings still accepted in config files: old -> new.
 ALIASES = {"rows": "n_rows"}
 #: The most values a YAML text may expand to through its aliases (``*name``): a few
@@ -156,6 +159,13 @@ class CompareConfig:
         optional=True,
     )
     metric: str = setting("roc_auc", "str", "the test metric compared", choices=METRIC_NAMES)
+    correction: str = setting(
+        "holm",
+        "str",
+        "correction for multiple comparisons over the grid's comparisons against single-task: "
+        "holm (family-wise error), bh (Benjamini-Hochberg false discovery rate) or none",
+        choices=CORRECTIONS,
+    )
     dataset_options: dict = setting(
         None, "mapping", "built-in data sets only: loader options", optional=True
     )

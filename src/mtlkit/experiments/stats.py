@@ -1,6 +1,11 @@
 """Statistics over seeds: t-based confidence intervals, the MTL gain over single-task paired
 by seed (paired t-test), ranks, and a recommendation sentence per task and data variant.
 
+The p-values of a grid's comparisons against single-task are corrected for multiple
+comparisons as one family (Holm 1979 by default, or Benjamini & Hochberg 1995), and every
+comparison carries the smallest relative difference its seeds could detect (power of the
+paired t-test, Cohen 1988): "not significant" then says how large a difference went unseen.
+
 A model whose runs did not all converge (they hit the epoch cap while the validation metric
 was still improving) gets no rank, and no verdict is drawn where such runs compete: their
 numbers say more about the epoch budget than about the model."""
@@ -8,41 +13,136 @@ numbers say more about the epoch budget than about the model."""
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
+from mtlkit.errors import ConfigError
 from mtlkit.evaluation.intervals import mean_ci
-from mtlkit.experiments.config import BASELINE
+from mtlkit.experiments.config import BASELINE, CORRECTIONS
 
+#: The error rate the correction controls (family-wise for Holm, false discovery for BH).
 SIGNIFICANCE = 0.05
+#: The power at which the detectable difference is stated.
+POWER = 0.8
+#: The most seeds a recommendation suggests; a difference needing more is called too small.
+MAX_SEEDS = 30
+#: How each correction is named in sentences.
+CORRECTION_NAMES = {
+    "holm": "Holm-adjusted",
+    "bh": "Benjamini-Hochberg-adjusted",
+    "none": "uncorrected",
+}
 #: Columns that identify one data variant (a synthetic task correlation, the share of the
 #: scarce task's training labels), when present.
 TAG_COLUMNS = ("correlation", "label_fraction")
 
 
-def paired_gain(
-    values: pd.Series, baseline: pd.Series, higher_is_better: bool = True
-) -> tuple[float, float, float, float]:
-    """Relative improvement over the baseline, paired by index (seed).
+class Gain(NamedTuple):
+    """The relative gain of a model over the baseline, paired by seed."""
 
-    Returns (mean relative gain, its CI low, CI high, paired t-test p-value). A positive gain
-    is an improvement whatever the metric's direction.
+    gain: float  #: mean relative gain (positive = better)
+    ci_low: float
+    ci_high: float
+    p_value: float  #: paired t-test on the differences (uncorrected)
+    spread: float  #: sample std of the relative gains over seeds
+    n_pairs: int  #: seeds both have
+
+
+def paired_gain(values: pd.Series, baseline: pd.Series, higher_is_better: bool = True) -> Gain:
+    """Relative improvement over the baseline, paired by index (seed): its mean, 95% CI,
+    the paired t-test p-value, the spread of the per-seed gains and their number. A positive
+    gain is an improvement whatever the metric's direction.
     """
     both = pd.concat([values.rename("v"), baseline.rename("b")], axis=1).dropna()
     if both.empty:
-        return (math.nan,) * 4
+        return Gain(math.nan, math.nan, math.nan, math.nan, math.nan, 0)
     sign = 1.0 if higher_is_better else -1.0
     relative = sign * (both["v"] - both["b"]) / both["b"].abs()
-    mean, _, low, high = mean_ci(relative)
+    mean, spread, low, high = mean_ci(relative)
     diff = (both["v"] - both["b"]).to_numpy()
     p = math.nan
     if len(both) >= 2 and np.allclose(diff, diff[0]):
-        p = math.nan if np.isclose(diff[0], 0) else 0.0  # a constant, non-zero difference
+        p = 1.0 if np.isclose(diff[0], 0) else 0.0  # no difference, a constant difference
     elif len(both) >= 2:
         p = float(stats.ttest_rel(both["v"], both["b"]).pvalue)
-    return mean, low, high, p
+    return Gain(mean, low, high, p, spread, len(both))
+
+
+def adjust_p(p_values, correction: str = "holm") -> np.ndarray:
+    """``p_values`` adjusted for multiple comparisons as one family: ``"holm"`` (Holm 1979,
+    step-down: the i-th smallest of m is multiplied by m - i + 1, then made non-decreasing;
+    controls the family-wise error rate), ``"bh"`` (Benjamini & Hochberg 1995, scipy's
+    ``false_discovery_control``; controls the false discovery rate) or ``"none"``.
+
+    NaN p-values (failed cells, fewer than two seeds) are no test: they stay NaN and do not
+    count in the family. A comparison is significant when its adjusted p-value is below
+    :data:`SIGNIFICANCE`.
+    """
+    if correction not in CORRECTIONS:
+        raise ConfigError(
+            f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}."
+        )
+    p = np.asarray(p_values, dtype=float)
+    tested = np.isfinite(p)
+    if correction == "none" or not tested.any():
+        return p.copy()
+    x = p[tested]
+    if correction == "bh":
+        adjusted = stats.false_discovery_control(x, method="bh")
+    else:
+        order = np.argsort(x, kind="stable")
+        steps = (len(x) - np.arange(len(x))) * x[order]
+        adjusted = np.empty_like(x)
+        adjusted[order] = np.minimum(1.0, np.maximum.accumulate(steps))
+    out = np.full_like(p, math.nan)
+    out[tested] = adjusted
+    return out
+
+
+def comparison_level(correction: str, family_size: int) -> float:
+    """The per-comparison level the detectable difference is stated at: the strictest
+    threshold of the correction, ``SIGNIFICANCE / family_size`` (Holm's first step, the
+    Benjamini-Hochberg threshold of the smallest p-value), or ``SIGNIFICANCE`` without one."""
+    return SIGNIFICANCE if correction == "none" else SIGNIFICANCE / max(family_size, 1)
+
+
+def paired_t_power(effect: float, n: int, alpha: float) -> float:
+    """Power of a two-sided paired t-test with ``n`` pairs at level ``alpha`` against a
+    standardised mean difference ``effect`` (mean / std of the differences), from the
+    noncentral t distribution (Cohen 1988, ch. 2)."""
+    df = n - 1
+    critical = stats.t.isf(alpha / 2, df)
+    shift = effect * math.sqrt(n)
+    # The lower tail P(T < -c | shift) as P(T > c | -shift): scipy's cdf can be NaN far out.
+    return float(stats.nct.sf(critical, df, shift) + stats.nct.sf(critical, df, -shift))
+
+
+def detectable_effect(n: int, alpha: float, power: float = POWER) -> float:
+    """The smallest standardised mean difference a two-sided paired t-test with ``n`` pairs
+    at level ``alpha`` detects with probability ``power`` (NaN below two pairs)."""
+    if n < 2:
+        return math.nan
+    high = 1.0
+    while paired_t_power(high, n, alpha) < power:
+        high *= 2
+    return float(
+        optimize.brentq(lambda d: paired_t_power(d, n, alpha) - power, 0.0, high, xtol=1e-10)
+    )
+
+
+def seeds_to_detect(effect: float, alpha: float, power: float = POWER) -> int | None:
+    """The fewest seeds (pairs) at which a paired t-test at level ``alpha`` detects the
+    standardised difference ``effect`` with probability ``power``; None above
+    :data:`MAX_SEEDS`."""
+    if not np.isfinite(effect) or effect == 0:
+        return None
+    for n in range(2, MAX_SEEDS + 1):
+        if paired_t_power(abs(effect), n, alpha) >= power:
+            return n
+    return None
 
 
 def tag_columns(results: pd.DataFrame) -> list[str]:
@@ -54,17 +154,22 @@ def summarize_grid(
     metric: str = "roc_auc",
     split: str = "test",
     higher_is_better: bool = True,
+    correction: str = "holm",
 ) -> pd.DataFrame:
     """One row per (data variant x) model x strategy x task: seeds, converged seeds, mean,
-    std, 95% CI, the gain over single-task with its CI and p-value, ``significant``, the rank
-    within the task (only for models whose every run converged), mean training time and
-    parameter count, and two stability measures: ``std`` across seeds and
+    std, 95% CI, the gain over single-task with its CI, its raw p-value and the p-value
+    adjusted by ``correction`` over every comparison of the grid against single-task
+    (:func:`adjust_p`; ``correction`` and ``family_size`` say how), ``significant`` (adjusted
+    p below :data:`SIGNIFICANCE`), ``detectable_gain`` (the smallest relative gain its seeds
+    detect with 80% power at :func:`comparison_level`, from the spread of its per-seed
+    gains), the rank within the task (only for models whose every run converged), mean
+    training time and parameter count, and two stability measures: ``std`` across seeds and
     ``val_fluctuation``, the mean over seeds of the epoch-to-epoch noise of the validation
     metric (:meth:`~mtlkit.evaluation.record.History.fluctuation`)."""
     tags = tag_columns(results)
     sel = results[(results["metric"] == metric) & (results["split"] == split)]
     keys = [*tags, "model", "strategy", "task"]
-    out = []
+    out, spreads = [], []
     for group_key, group in sel.groupby([*tags, "task"], sort=False):
         group_key = group_key if isinstance(group_key, tuple) else (group_key,)
         base = group[group["model"] == BASELINE].set_index("seed")["value"]
@@ -89,14 +194,17 @@ def summarize_grid(
             if model == BASELINE or base.empty:
                 row.update(gain=0.0 if model == BASELINE else math.nan)
                 row.update(gain_ci_low=math.nan, gain_ci_high=math.nan, p_value=math.nan)
+                spreads.append((math.nan, 0))
             else:
-                gain, g_low, g_high, p = paired_gain(per_seed, base, higher_is_better)
-                row.update(gain=gain, gain_ci_low=g_low, gain_ci_high=g_high, p_value=p)
-            row["significant"] = bool(row["p_value"] < SIGNIFICANCE)
+                g = paired_gain(per_seed, base, higher_is_better)
+                row.update(gain=g.gain, gain_ci_low=g.ci_low, gain_ci_high=g.ci_high)
+                row["p_value"] = g.p_value
+                spreads.append((g.spread, g.n_pairs))
             out.append(row)
     summary = pd.DataFrame(out)
     if summary.empty:
         return summary
+    _correct(summary, spreads, correction)
     ranked = summary["mean"].where(summary["n_converged"] >= summary["n_seeds"])
     summary["rank"] = (
         ranked.groupby([summary[c] for c in [*tags, "task"]])
@@ -104,6 +212,57 @@ def summarize_grid(
         .astype("Int64")
     )
     return summary[[*keys, *[c for c in summary.columns if c not in keys]]].reset_index(drop=True)
+
+
+def _correct(summary: pd.DataFrame, spreads: list[tuple[float, int]], correction: str) -> None:
+    """Add ``p_adjusted``, ``correction``, ``family_size``, ``significant``,
+    ``detectable_gain`` and ``seeds_to_detect`` (the seeds at which the observed gain would
+    be detected with :data:`POWER`, NA above :data:`MAX_SEEDS`) to ``summary`` (rows in the
+    order of ``spreads``: (std of the per-seed gains, seeds paired))."""
+    p_adjusted = adjust_p(summary["p_value"], correction)
+    family_size = int(np.isfinite(summary["p_value"]).sum())
+    at = summary.columns.get_loc("p_value") + 1
+    summary.insert(at, "p_adjusted", p_adjusted)
+    summary.insert(at + 1, "correction", correction)
+    summary.insert(at + 2, "family_size", family_size)
+    summary.insert(at + 3, "significant", p_adjusted < SIGNIFICANCE)
+    alpha = comparison_level(correction, family_size)
+    detectable, needed = [], []
+    for (spread, n), gain in zip(spreads, summary["gain"]):
+        measured = spread > 0 and n >= 2  # NaN spread: no comparison
+        detectable.append(detectable_effect(n, alpha) * spread if measured else math.nan)
+        needed.append(seeds_to_detect(gain / spread, alpha) if measured else None)
+    summary.insert(at + 4, "detectable_gain", detectable)
+    summary.insert(at + 5, "seeds_to_detect", pd.array(needed, dtype="Int64"))
+
+
+def correction_note(summary: pd.DataFrame) -> str:
+    """How the p-values of ``summary`` were corrected, over how many comparisons, and the
+    level of its detectable differences, in one sentence."""
+    if summary.empty or "correction" not in summary:
+        return ""
+    correction, m = summary["correction"].iloc[0], int(summary["family_size"].iloc[0])
+    comparisons = f"{m} comparison{'s' if m != 1 else ''} against single-task"
+    level = comparison_level(correction, m)
+    power = (
+        f"'n.s. (cannot resolve < x%)' gives the smallest relative difference these seeds "
+        f"detect with {POWER:.0%} power in a paired t-test at p < {level:.2g}"
+    )
+    if correction == "none":
+        return (
+            f"p-values are not corrected for the {comparisons} (--correction none): with many "
+            f"comparisons, some will fall below {SIGNIFICANCE} by chance; {power}."
+        )
+    method = {
+        "holm": "Holm's step-down method, which keeps the chance of any false 'better' or "
+        "'worse' in the grid",
+        "bh": "the Benjamini-Hochberg method, which keeps the expected share of false "
+        "'better' or 'worse' verdicts",
+    }[correction]
+    return (
+        f"p-values are adjusted over the {comparisons} by {method} below {SIGNIFICANCE:.0%}; "
+        f"{power} ({SIGNIFICANCE} / {m}, the correction's strictest threshold)."
+    )
 
 
 def all_converged(row: pd.Series) -> bool:
@@ -187,10 +346,9 @@ def _sentence(verdict: tuple, key: dict, metric: str, scarce_task: str | None, n
         )
     if kind == "alone":
         return f"{where}, {_name(best)} is best for {task} ({metric} {best['mean']:.4f})."
-    numbers = (
-        f"{metric} {best['mean']:.4f} vs {other:.4f} single-task, "
-        f"{best['gain']:+.2%}{_p(best['p_value'])}"
-    )
+    p = _p(best)
+    numbers = f"{metric} {best['mean']:.4f} vs {other:.4f} single-task, {best['gain']:+.2%}"
+    numbers += f", {p}" if p else ""
     if kind == "one_seed":
         return (
             f"{where}, {_name(best)} is the best MTL model for {task} ({numbers}), but one "
@@ -205,8 +363,28 @@ def _sentence(verdict: tuple, key: dict, metric: str, scarce_task: str | None, n
         )
     return (
         f"{where}, no MTL model beats single-task for {task} within the noise (best: "
-        f"{_name(best)}, {numbers})."
+        f"{_name(best)}, {numbers}){_power(best)}."
     )
+
+
+def _power(row: pd.Series) -> str:
+    """What a "no difference" verdict could have seen: the smallest difference the row's
+    seeds detect, and how many seeds would detect its observed gain."""
+    detectable = row.get("detectable_gain", math.nan)
+    if not np.isfinite(detectable):
+        return ""
+    level = comparison_level(row["correction"], int(row["family_size"]))
+    text = (
+        f"; with {row['n_seeds']} seeds, differences below {detectable:.2%} cannot be resolved "
+        f"({POWER:.0%} power at p < {level:.2g})"
+    )
+    needed, gain = row.get("seeds_to_detect"), f"{row['gain']:+.2%}"
+    if pd.isna(needed):
+        return f"{text}; resolving one as small as {gain} would take more than {MAX_SEEDS} seeds"
+    if needed <= row["n_seeds"]:
+        return text
+    seeds = " ".join(str(s) for s in range(int(needed)))
+    return f"{text}; if {gain} is the real difference, {needed} seeds resolve it: --seeds {seeds}"
 
 
 def _scarcity_sentences(verdicts: dict, task: str) -> list[str]:
@@ -232,6 +410,7 @@ def _scarcity_sentences(verdicts: dict, task: str) -> list[str]:
             shares = f"{percent(pays[0])} of its training labels and below" if below else None
             gains = ", ".join(
                 f"{_name(per_fraction[f][1])} {per_fraction[f][1]['gain']:+.2%} at {percent(f)}"
+                f" with {_p(per_fraction[f][1], raw=False)}"
                 for f in pays
             )
             shares = shares or f"{_shares(pays)} of its training labels"
@@ -269,5 +448,17 @@ def _name(row: pd.Series) -> str:
     return f"{row['model']} + {row['strategy']}"
 
 
-def _p(p: float) -> str:
-    return "" if not np.isfinite(p) else f", p={p:.3f}"
+def _p(row: pd.Series, raw: bool = True) -> str:
+    """The p-value in words: "Holm-adjusted p=0.354 (raw p=0.029)" (``raw``: with the raw
+    p-value), or the raw p-value without a correction; "" without a p-value."""
+    p, adjusted = row["p_value"], row["p_adjusted"]
+    if not np.isfinite(p):
+        return ""
+    if row["correction"] == "none":
+        return f"uncorrected p{_number(p)}"
+    shown = f" (raw p{_number(p)})" if raw else ""
+    return f"{CORRECTION_NAMES[row['correction']]} p{_number(adjusted)}{shown}"
+
+
+def _number(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"={p:.3f}"

@@ -37,6 +37,7 @@ from mtlkit.experiments.cells import (
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.experiments.stats import (
     all_converged,
+    correction_note,
     recommendations,
     summarize_grid,
     tag_columns,
@@ -65,18 +66,23 @@ class Report:
     sentences: list[str]
 
 
-def build_report(run_dir: str | Path, metric: str | None = None) -> Report:
+def build_report(
+    run_dir: str | Path, metric: str | None = None, correction: str | None = None
+) -> Report:
     """Write the tables, plots, ``report.html`` and ``report.md`` of ``run_dir``, comparing
-    ``metric`` (default: the grid's own)."""
+    ``metric`` with ``correction`` for multiple comparisons (default: the grid's own)."""
     run_dir = Path(run_dir)
     saved = read_config(run_dir)
-    overrides = {"metric": metric} if metric else {}
+    given = {"metric": metric, "correction": correction}
+    overrides = {k: v for k, v in given.items() if v}
     config = CompareConfig.from_mapping({**saved, **overrides}, validate=False)
     cells = load_cells(run_dir, config)
     tasks = {t: SimpleNamespace(name=t, kind=k) for c in cells for t, k in c.task_kinds.items()}
     check_reported(config.metric, list(tasks.values()), "metric")
     results = results_frame(cells)
-    summary = summarize_grid(results, config.metric, "test", config.higher_is_better)
+    summary = summarize_grid(
+        results, config.metric, "test", config.higher_is_better, config.correction
+    )
     write_table(results, run_dir / "results")
     write_table(summary, run_dir / "summary")
     plots = make_plots(config, cells, results, summary, run_dir / "plots")
@@ -179,7 +185,9 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
         elif r["model"] == "single_task":
             verdict = "baseline"
         elif not r["significant"]:
-            verdict = "n.s."
+            detectable = r.get("detectable_gain")
+            shown = "" if pd.isna(detectable) else f" (cannot resolve < {detectable:.2%})"
+            verdict = f"n.s.{shown}"
         else:
             verdict = "better" if r["gain"] > 0 else "worse"
         mark = "" if converged else f" {UNCONVERGED_MARK}"
@@ -198,6 +206,7 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
                 if r["model"] == "single_task"
                 else f"{r['gain']:+.2%} [{r['gain_ci_low']:+.2%}, {r['gain_ci_high']:+.2%}]",
                 "p (paired t)": "—" if pd.isna(r["p_value"]) else f"{r['p_value']:.3f}",
+                "adjusted p": "—" if pd.isna(r["p_adjusted"]) else f"{r['p_adjusted']:.3f}",
                 "vs single-task": verdict,
                 "time/run (s)": f"{r['train_time_s']:.1f}",
                 "params": f"{int(r['n_params']):,}",
@@ -253,6 +262,7 @@ def render_html(
         f"{datetime.now():%Y-%m-%d %H:%M}. Metric: test {e(config.metric)}.</p>",
         "<h2>Recommendation</h2>",
         '<ul class="rec">' + "".join(f"<li>{e(s)}</li>" for s in sentences) + "</ul>",
+        f'<p class="meta">{e(correction_note(summary))}</p>',
         f"<h2>Summary: test {e(config.metric)} over seeds</h2>",
         f"<p>{e(_legend(config))}</p>",
     ]
@@ -304,6 +314,8 @@ def render_markdown(
         "## Recommendation",
         "",
         *[f"- {e(s)}" for s in sentences],
+        "",
+        e(correction_note(summary)),
         "",
         f"## Summary: test {e(config.metric)} over seeds",
         "",
@@ -364,8 +376,10 @@ def _legend(config: CompareConfig) -> str:
     return (
         f"Mean and sample standard deviation over {len(config.seeds)} seed(s), a t-based 95% "
         "confidence interval, and the relative gain over the single-task baseline paired by "
-        "seed (positive = better) with a paired t-test; 'n.s.' marks a difference to "
-        "single-task that is not significant at p < 0.05. 'converged' counts the runs that "
+        "seed (positive = better) with a paired t-test: its raw p-value and the p-value "
+        "adjusted for the grid's many comparisons (see above); 'better', 'worse' and 'n.s.' "
+        "(not significant) follow the adjusted p-value at 0.05, and 'n.s.' gives the smallest "
+        "difference the seeds could resolve. 'converged' counts the runs that "
         f"early stopping ended; {UNCONVERGED_MARK} marks a model whose runs did not all "
         "converge (they hit the epoch cap while the validation metric was still improving): "
         "it is not ranked or judged. 'val fluct.' is the typical epoch-to-epoch jump of the "
