@@ -22,6 +22,7 @@ _CENSUS_VALUES = {
     ],
     "marital_stat": ["Never married", "Married-civilian spouse present", "Divorced"],
     "sex": ["Female", "Male"],
+    "citizenship": ["Native- Born in the United States", "Foreign born- Not a citizen of U S"],
     "race": ["White", "Black"],
     "mig_chg_msa": ["?", "Nonmover"],
     "country_self": ["United-States", "Mexico", "NA"],

@@ -40,6 +40,28 @@ def test_group2_drops_education_and_marital_from_features(census_file):
     assert not {"education", "marital_stat"} & set(table.features.columns)
 
 
+def test_group3_has_seven_targets_none_a_feature_of_another(census_file):
+    path, rows = census_file
+    table = load_census(path, group=3)
+    assert table.task_names == [
+        "income", "marital", "education", "sex", "citizenship", "worked", "veteran"
+    ]  # fmt: skip
+    assert all(t.kind == "binary" for t in table.tasks)
+    np.testing.assert_array_equal(
+        table.labels["sex"], [v == "Female" for v in _column(rows, "sex")]
+    )
+    worked = [v != "0" for v in _column(rows, "weeks_worked")]
+    np.testing.assert_array_equal(table.labels["worked"], worked)
+    native = [v.startswith("Native") for v in _column(rows, "citizenship")]
+    np.testing.assert_array_equal(table.labels["citizenship"], native)
+    veteran = [v == "1" for v in _column(rows, "vet_benefits")]
+    np.testing.assert_array_equal(table.labels["veteran"], veteran)
+    sources = {"income_50k", "marital_stat", "education", "sex", "citizenship"}
+    sources |= {"weeks_worked", "vet_benefits"}
+    assert not sources & set(table.features.columns)
+    assert len(table.features.columns) == 41 - len(sources)
+
+
 def test_a_folder_with_both_splits_loads_both(tmp_path, make_census):
     make_census(tmp_path / "census-income.data.gz", 50, seed=1)
     make_census(tmp_path / "census-income.test", 30, seed=2)
@@ -52,7 +74,7 @@ def test_a_folder_with_both_splits_loads_both(tmp_path, make_census):
 def test_bad_input_is_a_clear_error(tmp_path, census_file):
     path, _ = census_file
     with pytest.raises(DataError, match="group must be 1"):
-        load_census(path, group=3)
+        load_census(path, group=4)
     with pytest.raises(DataError, match="split must be"):
         load_census(tmp_path, split="validation")
     bad = tmp_path / "bad.csv"

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from mtlkit.cli import (
+    affinity_cmd,
     compare,
     datasets_cmd,
     demo,
@@ -22,7 +23,17 @@ from mtlkit.cli import (
 )
 from mtlkit.errors import MtlkitError
 
-COMMANDS = (demo, compare, report, tune_cmd, train_cmd, export_cmd, models_cmd, datasets_cmd)
+COMMANDS = (
+    demo,
+    compare,
+    report,
+    tune_cmd,
+    train_cmd,
+    affinity_cmd,
+    export_cmd,
+    models_cmd,
+    datasets_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -62,6 +62,23 @@ def make_synthetic(
     # the sines dominate and negative correlations wash out).
     alpha = rng.normal(0.0, 0.3, n_sines)
     beta = rng.normal(0.0, 0.3, n_sines)
+    return _labelled_frame(rng, n_rows, weights, alpha, beta, noises, task_type, label_prefix)
+
+
+def _labelled_frame(
+    rng: np.random.Generator,
+    n_rows: int,
+    weights: Sequence[np.ndarray],
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    noises: np.ndarray,
+    task_type: str,
+    label_prefix: str,
+) -> pd.DataFrame:
+    """Standard normal features and one label per weight vector ``w``: the paper's
+    ``y = w^T x + sum_i sin(alpha_i w^T x + beta_i)``, scaled to unit variance, plus noise;
+    thresholded at its median for binary tasks."""
+    n_features = len(weights[0])
     x = rng.standard_normal((n_rows, n_features))
     frame = pd.DataFrame(x.astype(np.float32), columns=[f"x{i}" for i in range(n_features)])
     for k, w in enumerate(weights):
@@ -74,6 +91,66 @@ def make_synthetic(
             y = (y > np.median(y)).astype(np.int64)
         frame[f"{label_prefix}{k}"] = y
     return frame
+
+
+def make_grouped_synthetic(
+    n_rows: int = 10_000,
+    *,
+    groups: Sequence[int] = (3, 3),
+    within: float = 0.9,
+    across: float = 0.0,
+    n_features: int = 100,
+    task_type: str = "binary",
+    noise: float = 0.1,
+    n_sines: int = 10,
+    seed: int = 0,
+    label_prefix: str = "label",
+) -> pd.DataFrame:
+    """Tasks in planted groups: the generator of :func:`make_synthetic` (Ma et al., KDD
+    2018) with ``sum(groups)`` tasks whose weight vectors have cosine ``within`` inside a group
+    and ``across`` between groups (a known answer for task grouping, e.g. TAG's).
+
+    Construction: task k of group g has ``w_k = sqrt(within) * c_g + sqrt(1 - within) * e_k``
+    with the ``e_k`` orthonormal and orthogonal to the group directions ``c_g``, which are unit
+    vectors of pairwise cosine ``across / within``. Labels are numbered across the groups in
+    order (``groups=(3, 3)``: label0-2 form the first group, label3-5 the second).
+    """
+    counts = [int(g) for g in groups]
+    if not counts or min(counts) < 1:
+        raise DataError(f"groups lists the number of tasks of each group (>= 1), got {groups}.")
+    if not 0.0 < within <= 1.0:
+        raise DataError(f"within must lie in (0, 1], got {within}.")
+    ratio = across / within
+    n_groups, n_tasks = len(counts), sum(counts)
+    low = -1.0 / (n_groups - 1) if n_groups > 1 else -1.0
+    if not low <= ratio <= 1.0:
+        raise DataError(
+            f"with {n_groups} groups and within={within}, across must lie in "
+            f"[{low * within:g}, {within:g}] (no set of directions has the cosines asked for), "
+            f"got {across}."
+        )
+    if task_type not in ("binary", "regression"):
+        raise DataError(f"task_type must be 'binary' or 'regression', got {task_type!r}.")
+    if n_features < n_groups + n_tasks:
+        raise DataError(
+            f"need n_features >= groups + tasks ({n_groups + n_tasks}), got {n_features}."
+        )
+    rng = np.random.default_rng(seed)
+    basis, _ = np.linalg.qr(rng.standard_normal((n_features, n_groups + n_tasks)))
+    # Group directions of pairwise cosine ``ratio``: rows of a square root of their Gram matrix.
+    gram = (1.0 - ratio) * np.eye(n_groups) + ratio
+    values, vectors = np.linalg.eigh(gram)
+    root = vectors * np.sqrt(np.clip(values, 0.0, None))
+    centres = root @ basis[:, :n_groups].T
+    weights = []
+    for g, count in enumerate(counts):
+        for _ in range(count):
+            own = basis[:, n_groups + len(weights)]
+            weights.append(np.sqrt(within) * centres[g] + np.sqrt(1.0 - within) * own)
+    alpha = rng.normal(0.0, 0.3, n_sines)
+    beta = rng.normal(0.0, 0.3, n_sines)
+    noises = np.full(n_tasks, float(noise))
+    return _labelled_frame(rng, n_rows, weights, alpha, beta, noises, task_type, label_prefix)
 
 
 def write_partial_label_files(

@@ -29,7 +29,10 @@ from mtlkit.errors import DataError
 
 #: What `mtlkit datasets` says about the data set(s) of this module.
 ABOUT_SOURCE = "UCI Census-Income (KDD), downloaded on first use"
-ABOUT_TASKS = "group=1: income, marital; group=2: education, marital (binary)"
+ABOUT_TASKS = (
+    "group=1: income, marital; group=2: education, marital; group=3: income, marital, "
+    "education, sex, citizenship, worked, veteran (binary)"
+)
 ABOUT_SIZE = "299,285 rows (199,523 train + 99,762 test) x 39 features"
 
 URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/census-income-mld/census.tar.gz"
@@ -103,8 +106,19 @@ TASKS = {
     "income": ("income_50k", lambda s: s.eq("50000+.")),
     "marital": ("marital_stat", lambda s: s.ne("Never married")),
     "education": ("education", lambda s: s.str.startswith(DEGREES)),
+    "sex": ("sex", lambda s: s.eq("Female")),
+    "citizenship": ("citizenship", lambda s: s.str.startswith("Native")),
+    "worked": ("weeks_worked", lambda s: s.ne("0")),
+    "veteran": ("vet_benefits", lambda s: s.eq("1")),
 }
-GROUPS = {1: ("income", "marital"), 2: ("education", "marital")}
+#: The MMoE paper's two task pairs, and the seven targets of the task-grouping study
+#: (docs/reproductions.md): female, native-born, worked at least one week in the year,
+#: veteran (``vet_benefits`` code 1; 2 is "no", 0 "not in universe").
+GROUPS = {
+    1: ("income", "marital"),
+    2: ("education", "marital"),
+    3: ("income", "marital", "education", "sex", "citizenship", "worked", "veteran"),
+}
 
 
 def read_census_file(path: Path) -> pd.DataFrame:
@@ -212,18 +226,21 @@ def load_census(
     progress: bool = True,
 ) -> MultiTaskTable:
     """The Census-Income (KDD) table for the paper's task ``group`` (1: income + marital,
-    2: education + marital).
+    2: education + marital), or ``group=3``: seven binary targets for task grouping (income,
+    marital, education, sex, citizenship, worked, veteran; see :data:`GROUPS`).
 
     ``path`` is a split file (plain or ``.gz``), a folder holding ``census-income.data`` /
     ``census-income.test``, or the UCI ``census.tar.gz``; without it the archive is downloaded
     into the cache folder on first use. ``split`` ("all", "train" or "test") chooses the UCI
     splits to load from a folder or the archive. ``instance_weight`` (a survey weight) and
-    the task source columns are dropped; the seven continuous columns are numeric, all
-    others (the code columns included) categorical.
+    the source columns of the group's tasks are dropped (no task's column is a feature of
+    another); the continuous columns are numeric, all others (the code columns included)
+    categorical.
     """
     if group not in GROUPS:
         raise DataError(
-            f"group must be 1 (income + marital) or 2 (education + marital), got {group!r}."
+            f"group must be 1 (income + marital), 2 (education + marital) or 3 (seven targets: "
+            f"{', '.join(GROUPS[3])}), got {group!r}."
         )
     tasks = GROUPS[group]
     frames = {}
@@ -234,12 +251,11 @@ def load_census(
             column, rule = TASKS[task]
             frame[task] = rule(raw[column].astype(str).str.strip()).astype("int64")
         frames[file.name] = frame
+    sources = {TASKS[t][0] for t in tasks}
+    kinds = {c: "categorical" for c in CODE_COLUMNS} | {c: "numeric" for c in NUMERIC_COLUMNS}
     return load_tables(
         frames,
         labels=list(tasks),
         task_kinds={t: "binary" for t in tasks},
-        feature_kinds={
-            **{c: "categorical" for c in CODE_COLUMNS},
-            **{c: "numeric" for c in NUMERIC_COLUMNS},
-        },
+        feature_kinds={c: k for c, k in kinds.items() if c not in sources},
     )

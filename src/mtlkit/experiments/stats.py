@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from mtlkit.errors import ConfigError
+from mtlkit.evaluation.intervals import mean_ci
 from mtlkit.experiments.config import BASELINE, CORRECTIONS
 
 #: The error rate the correction controls (family-wise for Holm, false discovery for BH).
@@ -37,23 +38,6 @@ CORRECTION_NAMES = {
 #: Columns that identify one data variant (a synthetic task correlation, the share of the
 #: scarce task's training labels), when present.
 TAG_COLUMNS = ("correlation", "label_fraction")
-
-
-def mean_ci(values, level: float = 0.95) -> tuple[float, float, float, float]:
-    """(mean, sample std, CI low, CI high): ``mean +- t_{(1+level)/2, n-1} * std / sqrt(n)``.
-
-    NaN values are ignored; with fewer than two values std and the interval are NaN.
-    """
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return (math.nan,) * 4
-    mean = float(x.mean())
-    if len(x) < 2:
-        return mean, math.nan, math.nan, math.nan
-    std = float(x.std(ddof=1))
-    half = float(stats.t.ppf((1 + level) / 2, len(x) - 1)) * std / math.sqrt(len(x))
-    return mean, std, mean - half, mean + half
 
 
 class Gain(NamedTuple):
