@@ -165,15 +165,14 @@ def params_of(cls: type) -> tuple[Param, ...]:
 
 # ---- checking a whole set --------------------------------------------------------------------
 def check_names(declared: Iterable[Param], given: Iterable[str], owner: str) -> None:
-    """Refuse names that are not declared, suggesting the closest valid one."""
+    """Refuse names that are not declared, suggesting the closest valid one (or, when none
+    is close, listing them all)."""
     valid = [p.name for p in declared]
     unknown = [name for name in given if name not in valid]
     if unknown:
-        close = difflib.get_close_matches(unknown[0], valid, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(
-            f"{owner} has no setting(s) {shown(unknown)}.{hint} It takes {sorted(valid) or 'none'}."
-        )
+        close = difflib.get_close_matches(str(unknown[0]), valid, n=1)
+        hint = f"Did you mean {close[0]!r}?" if close else f"It takes {sorted(valid) or 'none'}."
+        raise ConfigError(f"{owner} has no setting(s) {shown(unknown)}. {hint}")
 
 
 def resolve(declared: Sequence[Param], given: Mapping[str, Any], owner: str) -> dict[str, Any]:
