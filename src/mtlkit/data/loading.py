@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import glob
 import gzip
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from itertools import chain
@@ -37,6 +38,7 @@ from mtlkit.data.values import (
     missing_markers,
     numbers_typed_as_text,
 )
+from mtlkit.errors import DataWarning
 
 PathLike = str | Path
 Sources = PathLike | pd.DataFrame | Sequence[PathLike | pd.DataFrame] | Mapping[str, pd.DataFrame]
@@ -106,7 +108,7 @@ def _undecodable(path: Path, encoding: str) -> str | None:
                     )
                 offset += len(chunk)
                 lines += chunk.count(b"\n")
-    except OSError:
+    except (OSError, EOFError):
         return None
     return None
 
@@ -122,7 +124,7 @@ def _read_file(path: Path, encoding: str = "utf8") -> pa.Table:
                 path, read_options=reading, convert_options=csv_convert_options()
             )
             table.column_names  # noqa: B018 - a header that is not valid UTF-8 raises here
-    except (pa.ArrowException, OSError, ValueError) as err:
+    except (pa.ArrowException, OSError, ValueError, EOFError) as err:  # EOFError: cut .gz
         message = _undecodable(path, encoding) if csv else None
         raise DataError(
             message
@@ -338,6 +340,26 @@ def _check_labels(
         )
 
 
+def _warn_unconnected(names: Sequence[str], features: Sequence[set[str]]) -> None:
+    """Warn when the files fall into groups that share no feature column: a model cannot
+    relate one group's rows to another's (each lacks the other's features entirely)."""
+    groups: list[tuple[list[str], set[str]]] = []
+    for name, columns in zip(names, features):
+        joined = [g for g in groups if g[1] & columns]
+        groups = [g for g in groups if not g[1] & columns]
+        merged_names = [n for g in joined for n in g[0]] + [name]
+        groups.append((merged_names, columns.union(*(g[1] for g in joined))))
+    if len(groups) > 1:
+        listed = " and ".join(str(g[0][:3])[:80] for g in groups[:2])
+        more = f" (and {len(groups) - 2} more groups)" if len(groups) > 2 else ""
+        warnings.warn(
+            f"the files {listed}{more} have no feature column in common: no information can "
+            "pass between their rows; check that their column names match.",
+            DataWarning,
+            stacklevel=4,
+        )
+
+
 def _check_columns(
     labels: Sequence[str], drop: set[str], columns: Sequence[str], names: Sequence[str]
 ) -> None:
@@ -431,6 +453,7 @@ def _load(
         masked = mask_missing_labels(frame, labels, markers)
         numbers_typed_as_text(frame, column_types, origin, roles, bad_values, masked)
     _check_types(names, types)
+    _warn_unconnected(names, [set(f.columns) - set(labels) - drop for f in frames])
     merged = pd.concat(frames, ignore_index=True, sort=False).reindex(columns=columns)
     rows = Origins(origins, [len(f) for f in frames])
     label_arrays, masks, tasks = {}, {}, []

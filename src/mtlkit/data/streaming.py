@@ -356,13 +356,19 @@ def csv_to_parquet(
         k: pa.type_for_alias(v) if isinstance(v, str) else v
         for k, v in (column_types or {}).items()
     }
-    written = []
+    targets: dict[Path, Path] = {}
     for path in files:
         name = path.name[: -len(".gz")] if path.name.lower().endswith(".gz") else path.name
         dest = out / (name[: -len(".csv")] + ".parquet")
+        if dest in targets:  # x.csv and x.csv.gz, or two folders' x.csv: one would be lost
+            raise DataError(
+                f"{str(targets[dest])!r} and {path.name!r} would both be written to "
+                f"{dest.name!r}: rename one, or convert them into separate folders."
+            )
+        targets[dest] = path
+    for dest, path in targets.items():
         _convert(path, dest, rows_per_group, types, encoding)
-        written.append(dest)
-    return written
+    return list(targets)
 
 
 def _convert(
@@ -387,7 +393,7 @@ def _convert(
                     held = held.slice(full)
             if len(held):
                 writer.write_table(held, rows_per_group)
-    except (pa.ArrowException, OSError) as err:
+    except (pa.ArrowException, OSError, EOFError) as err:  # EOFError: a truncated .gz
         dest.unlink(missing_ok=True)
         raise DataError(
             _undecodable(path, encoding)
