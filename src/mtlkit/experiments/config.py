@@ -11,7 +11,6 @@ Torch-free until the model and strategy names are checked.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -28,7 +27,18 @@ from mtlkit.data.read_options import READ_PARAMS, read_options
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import METRIC_NAMES, metric
 from mtlkit.experiments.tuning import TuneConfig, check_keep
-from mtlkit.params import Float, Int, Param, Str, check_names, declared, params_of, setting, shown
+from mtlkit.params import (
+    Float,
+    Int,
+    Param,
+    Str,
+    check_names,
+    declared,
+    did_you_mean,
+    params_of,
+    setting,
+    shown,
+)
 from mtlkit.training.settings import TrainConfig
 
 #: The baseline every grid includes: one independent network per task.
@@ -201,8 +211,7 @@ class CompareConfig:
         known = [*GRID_PARAM_NAMES, "data", "models", "tune", *TRAIN_PARAM_NAMES]
         for key in values:
             if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f"Did you mean {close[0]!r}?" if close else "See 'mtlkit compare --help'."
+                hint = did_you_mean(key, known) or "See 'mtlkit compare --help'."
                 raise ConfigError(f"unknown setting {shown(key)} in {where}. {hint}")
         for key in ("data", "models"):
             if not values.get(key):
