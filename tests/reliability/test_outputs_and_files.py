@@ -18,7 +18,7 @@ from reliability_helpers import LABELS, MAX_MESSAGE, assert_clear_error
 
 from mtlkit import compat
 from mtlkit.data.loading import load_tables
-from mtlkit.data.streaming import csv_to_parquet
+from mtlkit.data.streaming import csv_to_parquet, stream_tables
 from mtlkit.errors import DataError, DataWarning
 from mtlkit.export.contract import contract_readme
 
@@ -172,6 +172,7 @@ def test_damaged_or_clashing_csv_gives_one_data_error(name, tmp_path, frame):
     assert not list(tmp_path.glob("pq/*.parquet"))  # nothing half converted
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["loaded", "streamed"])
 @pytest.mark.parametrize(
     ("columns", "warned"),
     [
@@ -181,18 +182,19 @@ def test_damaged_or_clashing_csv_gives_one_data_error(name, tmp_path, frame):
         ((["x0", "x1"], ["x1", "x2"]), False),
     ],
 )
-def test_files_sharing_no_feature_column_are_warned_about(columns, warned, tmp_path, frame):
+def test_files_sharing_no_feature_column_are_warned_about(columns, warned, stream, tmp_path, frame):
     paths = []
     for i, names in enumerate(columns):
-        paths.append(tmp_path / f"f{i}.csv")
-        frame.iloc[i * 40 : (i + 1) * 40][[*names, *LABELS]].to_csv(paths[-1], index=False)
+        part = frame.iloc[i * 40 : (i + 1) * 40][[*names, *LABELS]]
+        paths.append(tmp_path / f"f{i}.{'parquet' if stream else 'csv'}")
+        part.to_parquet(paths[-1], index=False) if stream else part.to_csv(paths[-1], index=False)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        load_tables(paths, LABELS)
+        (stream_tables if stream else load_tables)(paths, LABELS)
     found = [str(w.message) for w in seen if issubclass(w.category, DataWarning)]
     assert len(found) == warned, found
     if warned:
-        assert "no feature column in common" in found[0] and "f0.csv" in found[0]
+        assert "no feature column in common" in found[0] and "f0." in found[0]
 
 
 NASTY = ["cat|pipe", "new\nline", "<script>alert(1)</script>", "back`tick"]
