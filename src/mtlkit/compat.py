@@ -18,7 +18,7 @@ plus a missing indicator). New code should use :func:`mtlkit.load_tables`,
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,9 +194,10 @@ def _names(value: str | Sequence[str], what: str) -> list[str]:
     """A list of names; a single string is one name (never read letter by letter)."""
     if isinstance(value, str):
         return [value]
-    if not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
+    names = list(value) if isinstance(value, Iterable) else None
+    if names is None or not all(isinstance(v, str) for v in names):
         raise ConfigError(f"{what} must be a name or a list of names, got {value!r:.80}.")
-    return list(value)
+    return names
 
 
 def _plots(
