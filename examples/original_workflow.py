@@ -3,8 +3,8 @@ with one label each (the partial-label case the original generated).
 
     python examples/original_workflow.py [--rows 20000] [--epochs 20] [--out original-workflow]
 
-Writes the data files into OUT/data and the four plots (loss, accuracy, ROC, PR) into
-OUT/plots. The fuller API is shown in the README ("Using it from Python").
+Writes the data files into OUT/data and the four plots (loss, accuracy, ROC, PR) into a
+folder of the training's own under OUT/plots. The fuller API is shown in the README ("Using it from Python").
 """
 
 from __future__ import annotations

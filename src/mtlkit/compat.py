@@ -5,9 +5,12 @@
 >>> model = mmoe_model(num_features=len(data.columns) - 2)           # doctest: +SKIP
 >>> model.train(data, ["label0", "label1"], plot_list=["loss", "auc"], epoches=20, verbose=0)
 
-The compat DataFrame marks a missing label with ``-1`` (the original's convention); ``train``
-turns every ``-1`` label into "missing", which the masked loss leaves out (it is never learnt
-as a class). Missing feature values stay NaN and are imputed by the data layer (training mean
+The compat DataFrame marks a missing class label with ``-1`` (the original's convention);
+``train`` turns every ``-1`` of a label column of whole numbers into "missing", which the
+masked loss leaves out (it is never learnt as a class). A regression label (other numbers)
+marks a missing value with NaN, and its ``-1`` is a value. Labels and plot names are lists;
+a single name may be given as a string (``"label0"``, ``plot_list="loss"``). Each ``train``
+saves its plots in a folder of its own under ``plot_dir``. Missing feature values stay NaN and are imputed by the data layer (training mean
 plus a missing indicator). New code should use :func:`mtlkit.load_tables`,
 :func:`mtlkit.split_table` and :class:`mtlkit.MultiTaskEstimator` directly.
 """
@@ -15,7 +18,7 @@ plus a missing indicator). New code should use :func:`mtlkit.load_tables`,
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from mtlkit.data.schema import MultiTaskTable
 from mtlkit.data.splits import split_table
 from mtlkit.errors import ConfigError, DataError
 from mtlkit.evaluation.record import History
+from mtlkit.files import new_run_dir
 from mtlkit.reporting.figures import save_figure
 from mtlkit.reporting.plots.curves import plot_pr, plot_roc
 from mtlkit.reporting.plots.history import plot_history
@@ -47,12 +51,15 @@ def get_data(path: Sources, labels: Sequence[str], *, seed: int = 0) -> pd.DataF
     already in a file's label column also means "missing", as in the original project. Prints
     the files and features used.
     """
-    table = load_tables(path, labels=labels, missing_labels=[MISSING_LABEL])
+    table = load_tables(path, labels=_names(labels, "labels"), missing_labels=[MISSING_LABEL])
     frame = table.features.copy()
     for spec in table.tasks:
         ids = table.labels[spec.name]
-        values = np.full(len(table), MISSING_LABEL, dtype=object)
         present = table.masks[spec.name]
+        if spec.kind == "regression":  # the values themselves; NaN where missing
+            frame[spec.name] = np.where(present, ids, np.nan)
+            continue
+        values = np.full(len(table), MISSING_LABEL, dtype=object)
         values[present] = np.asarray(spec.classes, dtype=object)[ids[present].astype(np.int64)]
         frame[spec.name] = pd.Series(values).infer_objects()
     order = np.random.default_rng(seed).permutation(len(frame))
@@ -67,7 +74,7 @@ def to_table(data: pd.DataFrame, labels: Sequence[str]) -> MultiTaskTable:
     """A compat DataFrame as a :class:`MultiTaskTable`: ``-1`` labels become masked."""
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame (from get_data), got {type(data)}.")
-    labels = list(labels)
+    labels = _names(labels, "labels")
     missing = [lab for lab in labels if lab not in data.columns]
     if missing:
         raise DataError(
@@ -77,8 +84,10 @@ def to_table(data: pd.DataFrame, labels: Sequence[str]) -> MultiTaskTable:
     frame = data.copy()
     for label in labels:
         column = frame[label]
-        is_missing = column.astype(str).str.strip().isin([str(MISSING_LABEL), "-1.0"])
-        frame[label] = column.mask(is_missing)
+        numbers = pd.to_numeric(column, errors="coerce").dropna()
+        if numbers.empty or (numbers % 1 == 0).all():  # class labels, not regression values
+            is_missing = column.astype(str).str.strip().isin([str(MISSING_LABEL), "-1.0"])
+            frame[label] = column.mask(is_missing)
     return load_tables(frame, labels=labels)
 
 
@@ -141,20 +150,21 @@ class _CompatModel:
     ) -> TrainResult:
         """Split ``data`` (70/15/15 by default), train, print the training time, evaluate on
         the test split and draw the plots of ``plot_list`` ("loss", "accuracy", "auc" for ROC
-        curves, "pr"): shown inline in a notebook and saved as PNG in ``plot_dir``.
+        curves, "pr"): shown inline in a notebook and saved as PNG in a new folder of this
+        training under ``plot_dir`` (so another training never draws over them).
 
         ``epoches`` is the original's spelling of ``epochs`` (default 20). ``verbose=0`` shows
         no progress bars.
         """
         epochs = _epochs(epochs, epoches)
-        plot_list = list(plot_list)
+        plot_list = _names(plot_list, "plot_list")
         for name in plot_list:
             check_choice("plot name", name, PLOT_NAMES)
         check_fraction("test_size", test_size)
         check_fraction("val_size", val_size)
         if test_size + val_size >= 1:
             raise ConfigError(f"test_size + val_size must be below 1, got {test_size + val_size}.")
-        labels = list(labels)
+        labels = _names(labels, "labels")
         table = to_table(data, labels)
         self._check(data, labels)
         train, val, test = split_table(
@@ -176,12 +186,27 @@ class _CompatModel:
         if verbose:
             for task, values in metrics.items():
                 print(task, {k: round(v, 4) for k, v in values.items()})
-        plots = _plots(type(self).__name__, self.estimator, plot_list, test, Path(plot_dir))
+        folder = new_run_dir(Path(plot_dir), type(self).__name__) if plot_list else None
+        plots = _plots(type(self).__name__, self.estimator, plot_list, test, folder)
         return TrainResult(self.estimator.history_, metrics, plots, elapsed)
 
 
+def _names(value: str | Sequence[str], what: str) -> list[str]:
+    """A list of names; a single string is one name (never read letter by letter)."""
+    if isinstance(value, str):
+        return [value]
+    names = list(value) if isinstance(value, Iterable) else None
+    if names is None or not all(isinstance(v, str) for v in names):
+        raise ConfigError(f"{what} must be a name or a list of names, got {value!r:.80}.")
+    return names
+
+
 def _plots(
-    label: str, est: MultiTaskEstimator, names: list[str], test: MultiTaskTable, folder: Path
+    label: str,
+    est: MultiTaskEstimator,
+    names: list[str],
+    test: MultiTaskTable,
+    folder: Path | None,
 ) -> dict[str, Path]:
     """Draw the named plots with :mod:`mtlkit.reporting.plots`; show inline, save as PNG."""
     scores = est.predict_proba(test)

@@ -2,7 +2,9 @@
 
 Every file mtlkit writes goes through :func:`atomic_write_bytes` (or its text/JSON forms);
 a set of files that must change together goes through :func:`staged_files`. Output paths are
-checked before any work (:func:`check_output_folder`, :func:`check_output_file`).
+checked before any work (:func:`check_output_folder`, :func:`check_output_file`), by the one
+guard of every command that writes: a writable place, never over a saved model's own files,
+and a file name whose suffix matches what is written.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from typing import IO
 import pandas as pd
 
 from mtlkit.errors import ConfigError
+
+#: The file that makes a folder a saved model's: it lists the model's other files.
+MODEL_META = "estimator.json"
 
 
 def _check_writable(folder: Path, target: Path, what: str) -> None:
@@ -43,23 +48,62 @@ def _check_writable(folder: Path, target: Path, what: str) -> None:
         ) from None
 
 
-def check_output_folder(path: str | Path, what: str = "output folder") -> Path:
+def model_files(folder: Path) -> set[str]:
+    """The names of the files a saved model in ``folder`` consists of (none if ``folder``
+    holds no saved model): ``estimator.json`` and the files it lists; every file of the
+    folder when that list cannot be read."""
+    meta = folder / MODEL_META
+    if not meta.is_file():
+        return set()
+    try:
+        listed = json.loads(meta.read_bytes()).get("files")
+    except (OSError, ValueError, AttributeError):
+        listed = None
+    if not isinstance(listed, dict):  # unreadable, or saved before the list was kept
+        return {p.name for p in folder.iterdir() if p.is_file()}
+    return {MODEL_META, *map(str, listed)}
+
+
+def check_output_folder(
+    path: str | Path, what: str = "output folder", *, model: bool = False
+) -> Path:
     """Raise a ConfigError unless ``path`` is a writable folder or can be created as one
-    (checked before any training, so a bad ``--out`` fails at once)."""
+    (checked before any training, so a bad ``--out`` fails at once). Only a model's own save
+    (``model``) may write into a folder that holds a saved model."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(
             f"{what} {str(path)!r} is an existing file, not a folder; choose a folder name."
         )
+    if not model and model_files(path):
+        raise ConfigError(
+            f"{what} {str(path)!r} holds a saved model ({MODEL_META}); choose another folder "
+            "(a new one, or one inside it), so the model's files stay as they are."
+        )
     _check_writable(path, path, what)
     return path
 
 
-def check_output_file(path: str | Path, what: str = "output file") -> Path:
-    """Raise a ConfigError unless ``path`` is a file that can be written (not a folder)."""
+def check_output_file(
+    path: str | Path, what: str = "output file", suffixes: tuple[str, ...] = ()
+) -> Path:
+    """Raise a ConfigError unless ``path`` is a file that can be written (not a folder, not
+    one of a saved model's own files) whose name ends in one of ``suffixes`` (when given:
+    the format that is written, which a reader goes by)."""
     path = Path(path)
     if path.is_dir():
-        raise ConfigError(f"{what} {str(path)!r} is a folder; give a file name, e.g. out.csv.")
+        example = f"out{suffixes[0] if suffixes else '.csv'}"
+        raise ConfigError(f"{what} {str(path)!r} is a folder; give a file name, e.g. {example}.")
+    if suffixes and not path.name.lower().endswith(tuple(s.lower() for s in suffixes)):
+        raise ConfigError(
+            f"{what} {str(path)!r} must end in {' or '.join(suffixes)} (the format written); "
+            f"e.g. {str(path.with_name(path.stem + suffixes[0]))!r}."
+        )
+    if path.name in model_files(path.parent):
+        raise ConfigError(
+            f"{what} {str(path)!r} is a file of the model saved in {str(path.parent)!r}; "
+            "writing it would destroy the model: choose another file name or folder."
+        )
     _check_writable(path.parent, path, what)
     return path
 

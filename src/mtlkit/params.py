@@ -92,10 +92,9 @@ class Param:
         check = _CHECKS[self.kind]
         value = check(self, value, where)
         if self.choices is not None and value not in self.choices:
-            close = difflib.get_close_matches(str(value), [str(c) for c in self.choices], n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(value, self.choices)
             raise ConfigError(
-                f"{where} must be one of {list(self.choices)}, got {shown(value)}.{hint}"
+                f"{where} must be one of {list(self.choices)}, got {shown(value)}. {hint}".rstrip()
             )
         return value
 
@@ -165,15 +164,13 @@ def params_of(cls: type) -> tuple[Param, ...]:
 
 # ---- checking a whole set --------------------------------------------------------------------
 def check_names(declared: Iterable[Param], given: Iterable[str], owner: str) -> None:
-    """Refuse names that are not declared, suggesting the closest valid one."""
+    """Refuse names that are not declared, suggesting the closest valid one (or, when none
+    is close, listing them all)."""
     valid = [p.name for p in declared]
     unknown = [name for name in given if name not in valid]
     if unknown:
-        close = difflib.get_close_matches(unknown[0], valid, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(
-            f"{owner} has no setting(s) {shown(unknown)}.{hint} It takes {sorted(valid) or 'none'}."
-        )
+        hint = did_you_mean(unknown[0], valid) or f"It takes {sorted(valid) or 'none'}."
+        raise ConfigError(f"{owner} has no setting(s) {shown(unknown)}. {hint}")
 
 
 def resolve(declared: Sequence[Param], given: Mapping[str, Any], owner: str) -> dict[str, Any]:
@@ -188,6 +185,13 @@ def resolve(declared: Sequence[Param], given: Mapping[str, Any], owner: str) -> 
 _SHOWN = reprlib.Repr()
 _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlevel = 40, 40, 3
 _SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = _SHOWN.maxset = 6
+
+
+def did_you_mean(name: object, valid: Iterable[object]) -> str:
+    """``Did you mean 'x'?`` for the valid name closest to a mistyped ``name`` (difflib's
+    ratio), or ``""`` when none is close: the one suggestion of every error message."""
+    close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1)
+    return f"Did you mean {close[0]!r}?" if close else ""
 
 
 def shown(value: Any) -> str:

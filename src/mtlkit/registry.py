@@ -12,7 +12,6 @@ configuration of another entry (other defaults, some settings fixed), not a subc
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import pkgutil
 from collections.abc import Callable, Mapping, Sequence
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from mtlkit.errors import ConfigError
-from mtlkit.params import Param, check_names, resolve, shown
+from mtlkit.params import Param, check_names, did_you_mean, resolve, shown
 
 T = TypeVar("T")
 
@@ -124,9 +123,9 @@ class Registry(Generic[T]):
         entries = self.entries()
         if isinstance(name, str) and name in entries:
             return entries[name]
-        close = difflib.get_close_matches(str(name), list(entries), n=1)
-        if close:  # one suggestion reads better than the whole list (dozens of names)
-            raise ConfigError(f"unknown {self.kind} {shown(name)}. Did you mean {close[0]!r}?")
+        hint = did_you_mean(name, entries)
+        if hint:  # one suggestion reads better than the whole list (dozens of names)
+            raise ConfigError(f"unknown {self.kind} {shown(name)}. {hint}")
         names = sorted(entries)
         listed = ", ".join(names)
         if len(listed) > 160:

@@ -7,11 +7,10 @@ serve the few values that have no declaration (function arguments of the data la
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 from mtlkit.errors import ConfigError
-from mtlkit.params import shown
+from mtlkit.params import did_you_mean, shown
 
 
 def check_positive_int(name: str, value: object) -> int:
@@ -40,8 +39,5 @@ def check_choice(name: str, value: object, choices: Iterable[object]) -> object:
     choices = list(choices)
     if value in choices:
         return value
-    hint = ""
-    if isinstance(value, str):
-        close = difflib.get_close_matches(value, [str(c) for c in choices], n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ConfigError(f"{name} must be one of {choices}, got {shown(value)}.{hint}")
+    hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+    raise ConfigError(f"{name} must be one of {choices}, got {shown(value)}. {hint}".rstrip())

@@ -65,7 +65,7 @@ def test_onnx_outputs_equal_mtlkit_predict(files, model, calibration, capsys):
         np.testing.assert_allclose(values, expected[name], atol=1e-5, rtol=0)
     readme = onnx_path.with_name("model.README.md").read_text()
     assert (f"recalibrated ({calibration}" in readme) == (calibration != "none")
-    assert "| 0 | city |" in readme and "x1__missing" in readme
+    assert "| 0 | city |" in readme and r"x1\_\_missing" in readme  # escaped as in report.md
     assert "`x_cat`: int64, shape (batch, 1)" in readme
 
 

@@ -146,7 +146,7 @@ def _train(args: argparse.Namespace, main: bool) -> int:
         **settings,
     )
     est.check_params()  # every setting checked before the data is read
-    check_output_folder(args.out, "--out")
+    check_output_folder(args.out, "--out", model=True)
     tracker = make_tracker(args.track)
     split = {p.name: p.validate(getattr(args, p.name)) for p in SPLIT_PARAMS}
     check_fractions(split["fractions"])
@@ -215,7 +215,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from mtlkit.files import atomic_writer, check_output_file
     from mtlkit.training.estimator import MultiTaskEstimator  # here: loads PyTorch
 
-    check_output_file(args.out, "--out")
+    check_output_file(args.out, "--out", (".csv",))
     est = MultiTaskEstimator.load(args.model_dir)
     est.set_params(**given_settings(args, FEATURE_READ_PARAMS))
     ignore = est.schema_.task_names

@@ -34,6 +34,7 @@ from mtlkit.data.sources import (
     not_numeric,
     reject_empty,
     undecodable,
+    warn_unconnected,
 )
 from mtlkit.data.tasks import encode_labels, infer_task_spec, label_present
 from mtlkit.data.values import (
@@ -60,7 +61,7 @@ def _read_file(path: Path, encoding: str = "utf8") -> pa.Table:
                 path, read_options=reading, convert_options=csv_convert_options()
             )
             table.column_names  # noqa: B018 - a header that is not valid UTF-8 raises here
-    except (pa.ArrowException, OSError, ValueError) as err:
+    except (pa.ArrowException, OSError, ValueError, EOFError) as err:  # EOFError: cut .gz
         message = undecodable(path, encoding) if csv else None
         raise DataError(
             message
@@ -249,6 +250,7 @@ def _load(
         masked = mask_missing_labels(frame, labels, markers)
         numbers_typed_as_text(frame, column_types, origin, roles, bad_values, masked)
     check_types(names, types)
+    warn_unconnected(names, [set(f.columns) - set(labels) - drop for f in frames])
     merged = pd.concat(frames, ignore_index=True, sort=False).reindex(columns=columns)
     rows = Origins(origins, [len(f) for f in frames])
     label_arrays, masks, tasks = {}, {}, []

@@ -4,7 +4,8 @@
 Files: which data files a path, folder or glob names, how CSV cells are read (the spellings
 of a missing value) and which byte of a file its text encoding cannot decode. Columns: the
 type class of each column (a column holds one kind of values in every source), the label
-and dropped columns that must exist, the feature kinds inferred from the values (numbers are
+and dropped columns that must exist, a warning when the sources share no feature column (no
+information passes between their rows), the feature kinds inferred from the values (numbers are
 numeric, except integer columns with few distinct values), and the magnitudes a number may
 have.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import codecs
 import glob
 import gzip
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from itertools import chain
@@ -27,6 +29,7 @@ import pyarrow.csv as pa_csv
 from mtlkit.data.errors import DataError
 from mtlkit.data.schema import FeatureKind, TaskKind
 from mtlkit.data.values import MAX_CATEGORICAL_INTEGERS, RowSources, check_magnitudes
+from mtlkit.errors import DataWarning
 
 PathLike = str | Path
 
@@ -97,7 +100,7 @@ def undecodable(path: Path, encoding: str) -> str | None:
                     )
                 offset += len(chunk)
                 lines += chunk.count(b"\n")
-    except OSError:
+    except (OSError, EOFError):  # EOFError: a truncated .gz
         return None
     return None
 
@@ -204,6 +207,27 @@ def check_label_names(
         raise DataError(
             f"Label column(s) {dropped} are also listed in drop_columns; a label is never a "
             "feature, so remove it from drop_columns (or from the labels)."
+        )
+
+
+def warn_unconnected(names: Sequence[str], features: Sequence[set[str]]) -> None:
+    """Warn (:class:`~mtlkit.errors.DataWarning`) when the sources ``names`` (with the feature
+    columns ``features``) fall into groups that share no feature column: a model cannot relate
+    one group's rows to another's, as each lacks the other's features entirely."""
+    groups: list[tuple[list[str], set[str]]] = []
+    for name, columns in zip(names, features):
+        joined = [g for g in groups if g[1] & columns]
+        groups = [g for g in groups if not g[1] & columns]
+        merged = [n for g in joined for n in g[0]] + [name]
+        groups.append((merged, columns.union(*(g[1] for g in joined))))
+    if len(groups) > 1:
+        listed = " and ".join(str([Path(n).name for n in g[0][:3]])[:80] for g in groups[:2])
+        more = f" (and {len(groups) - 2} more groups)" if len(groups) > 2 else ""
+        warnings.warn(
+            f"the files {listed}{more} have no feature column in common: no information can "
+            "pass between their rows; check that their column names match.",
+            DataWarning,
+            stacklevel=4,
         )
 
 

@@ -39,6 +39,7 @@ from mtlkit.data.sources import (
     file_suffix,
     is_numeric,
     undecodable,
+    warn_unconnected,
 )
 from mtlkit.data.tasks import encode_labels, label_present
 from mtlkit.data.values import check_bad_values, mask_missing_labels, missing_markers
@@ -265,6 +266,7 @@ def _open(
     check_columns(labels, drop, columns, [_describe(items)])
     drop |= (ignore | _pandas_index_columns(physical)) & set(columns)
     features = [c for c in columns if c not in labels and c not in drop]
+    warn_unconnected(names, [set(t) & set(features) for t in types])
     groups = [
         RowGroup(group, fragment.path, group.row_groups[0].num_rows)
         for fragment in fragments
@@ -407,13 +409,19 @@ def csv_to_parquet(
         k: pa.type_for_alias(v) if isinstance(v, str) else v
         for k, v in (column_types or {}).items()
     }
-    written = []
+    targets: dict[Path, Path] = {}
     for path in files:
         name = path.name[: -len(".gz")] if path.name.lower().endswith(".gz") else path.name
         dest = out / (name[: -len(".csv")] + ".parquet")
+        if dest in targets:  # x.csv and x.csv.gz, or two folders' x.csv: one would be lost
+            raise DataError(
+                f"{str(targets[dest])!r} and {path.name!r} would both be written to "
+                f"{dest.name!r}: rename one, or convert them into separate folders."
+            )
+        targets[dest] = path
+    for dest, path in targets.items():
         _convert(path, dest, rows_per_group, types, encoding)
-        written.append(dest)
-    return written
+    return list(targets)
 
 
 def _convert(
@@ -438,7 +446,7 @@ def _convert(
                     held = held.slice(full)
             if len(held):
                 writer.write_table(held, rows_per_group)
-    except (pa.ArrowException, OSError) as err:
+    except (pa.ArrowException, OSError, EOFError) as err:  # EOFError: a truncated .gz
         dest.unlink(missing_ok=True)
         raise DataError(
             undecodable(path, encoding)

@@ -11,7 +11,6 @@ Torch-free until the model and strategy names are checked.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -30,7 +29,18 @@ from mtlkit.datasets.synthetic import OPTIONS as SYNTHETIC_OPTIONS
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import METRIC_NAMES, metric
 from mtlkit.experiments.tuning import TuneConfig, check_keep
-from mtlkit.params import Param, check_names, declared, params_of, setting, shown
+from mtlkit.params import (
+    Float,
+    Int,
+    Param,
+    Str,
+    check_names,
+    declared,
+    did_you_mean,
+    params_of,
+    setting,
+    shown,
+)
 from mtlkit.training.settings import TrainConfig
 
 #: The baseline every grid includes: one independent network per task.
@@ -45,6 +55,9 @@ ALIASES = {"rows": "n_rows"}
 #: The most values a YAML text may expand to through its aliases (``*name``): a few
 #: hundred bytes of nested aliases can otherwise stand for billions of values.
 MAX_YAML_VALUES = 100_000
+#: The largest config file or YAML setting read: settings, never data (a grid's file is a few
+#: kB); a larger one is refused before it is parsed.
+MAX_CONFIG_BYTES = 1 << 20
 
 
 _READ = {p.name: p for p in READ_PARAMS}
@@ -191,8 +204,7 @@ class CompareConfig:
         known = [*GRID_PARAM_NAMES, "data", "models", "tune", *TRAIN_PARAM_NAMES]
         for key in values:
             if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f"Did you mean {close[0]!r}?" if close else "See 'mtlkit compare --help'."
+                hint = did_you_mean(key, known) or "See 'mtlkit compare --help'."
                 raise ConfigError(f"unknown setting {shown(key)} in {where}. {hint}")
         for key in ("data", "models"):
             if not values.get(key):
@@ -437,6 +449,7 @@ def load_config_file(path: str | Path) -> dict:
     suffix = path.suffix.lower()
     if suffix not in (".toml", ".yaml", ".yml"):
         raise ConfigError(f"config file {str(path)!r} must end in .yaml, .yml or .toml.")
+    _check_size(path.stat().st_size, repr(str(path)))
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
@@ -451,6 +464,8 @@ def load_config_file(path: str | Path) -> dict:
             values = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"cannot parse {str(path)!r}: {str(exc)[:200]}") from None
+        except RecursionError:
+            raise ConfigError(_too_deep(repr(str(path)))) from None
     else:
         values = read_yaml(text, repr(str(path)))
     if not isinstance(values, dict):
@@ -464,19 +479,22 @@ def load_config_file(path: str | Path) -> dict:
 
 def read_yaml(text: str, where: str) -> Any:
     """``text`` read as YAML (safe types only), refusing texts whose aliases expand to more
-    than :data:`MAX_YAML_VALUES` values; errors are one :class:`ConfigError` line naming
-    ``where``."""
+    than :data:`MAX_YAML_VALUES` values (texts over :data:`MAX_CONFIG_BYTES` before they are
+    parsed); errors are one :class:`ConfigError` line naming ``where``."""
+    _check_size(len(text.encode()), where)
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        size = _expanded_size(node, {})
-        if size > MAX_YAML_VALUES:
-            raise ConfigError(
-                f"{where} expands to more than {MAX_YAML_VALUES:,} values through its YAML "
-                "aliases (*name); write the values out instead of nesting aliases."
+        sizes: dict[int, int] = {}
+        if _expanded_size(node, sizes) > MAX_YAML_VALUES:
+            through = (
+                "through its YAML aliases (*name); write the values out instead of nesting aliases"
+                if _has_alias(node, set())
+                else "(settings, not data)"
             )
+            raise ConfigError(f"{where} holds more than {MAX_YAML_VALUES:,} values {through}.")
         return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -485,9 +503,35 @@ def read_yaml(text: str, where: str) -> Any:
     except yaml.YAMLError as exc:
         raise ConfigError(f"cannot parse {where}: {str(exc)[:200]}.") from None
     except RecursionError:
-        raise ConfigError(f"cannot parse {where}: its values are nested too deeply.") from None
+        raise ConfigError(_too_deep(where)) from None
     finally:
         loader.dispose()
+
+
+def _check_size(size: int, where: str) -> None:
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{where} is {size / 2**20:.1f} MiB; a config holds settings, at most "
+            f"{MAX_CONFIG_BYTES / 2**20:.0f} MiB: give data as files (the 'data' setting)."
+        )
+
+
+def _too_deep(where: str) -> str:
+    return f"cannot parse {where}: its values are nested too deeply."
+
+
+def _has_alias(node: yaml.Node, seen: set[int]) -> bool:
+    """Whether a node is used twice under ``node`` (what a YAML alias ``*name`` does)."""
+    if id(node) in seen:
+        return True
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    else:
+        return False
+    return any(_has_alias(child, seen) for child in children)
 
 
 def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:

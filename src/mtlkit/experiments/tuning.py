@@ -23,7 +23,7 @@ from typing import Any
 
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.record import json_safe
-from mtlkit.params import Param, Trial, params_of, resolve, setting
+from mtlkit.params import Param, Trial, check_names, params_of, resolve, setting
 from mtlkit.training.settings import TrainConfig
 
 TUNING_DIR = "tuning"
@@ -275,8 +275,9 @@ def best_settings(
 
 
 def read_best(path: Path) -> dict:
-    """The settings saved by ``mtlkit tune`` (``best.json``), or a ConfigError naming the
-    file."""
+    """The settings saved by ``mtlkit tune`` (``best.json``), checked as far as they can be
+    without the model and strategy (names as text, settings as mappings, training settings
+    by name); anything else is a ConfigError naming the file."""
     path = Path(path)
     try:
         saved = json.loads(path.read_text())
@@ -287,4 +288,12 @@ def read_best(path: Path) -> dict:
             f"{str(path)!r} is not a settings file written by 'mtlkit tune' (it needs the keys "
             f"{list(BEST_KEYS)})."
         )
+    for key in BEST_KEYS:
+        kind = str if key in ("model", "strategy") else dict
+        if not isinstance(saved[key], kind):
+            what = "a name" if kind is str else "a mapping of settings ({} for none)"
+            raise ConfigError(
+                f"{key!r} in {str(path)!r} must be {what}, got {json.dumps(saved[key])[:40]}."
+            )
+    check_names(TrainConfig.params(), saved["train_params"], f"'train_params' in {str(path)!r}")
     return saved

@@ -22,7 +22,7 @@ from mtlkit.errors import MtlkitError
 from mtlkit.export.base import FORMATS
 from mtlkit.export.contract import contract_readme
 from mtlkit.export.scores import ScoreModule, example_inputs
-from mtlkit.files import atomic_write_bytes, atomic_write_text
+from mtlkit.files import atomic_write_bytes, atomic_write_text, check_output_file
 
 #: Largest difference allowed between the exported file's outputs and PyTorch's.
 TOLERANCE = 1e-5
@@ -44,13 +44,19 @@ def export_model(
 ) -> Exported:
     """Export the model saved in ``model_dir`` as ``format`` to ``out`` (default:
     ``MODEL_DIR/export/model<suffix>``); ``<stem>.preprocessor.json`` and
-    ``<stem>.README.md`` go next to it."""
+    ``<stem>.README.md`` go next to it. ``out`` must end in the format's suffix, and none of
+    these files may be one of a saved model's own files (checked before any work)."""
     from mtlkit.training.estimator import MultiTaskEstimator
 
     entry = FORMATS.entry(format)
     suffix = entry.info["suffix"]
-    est = MultiTaskEstimator.load(model_dir)
     path = Path(out) if out is not None else Path(model_dir) / "export" / f"model{suffix}"
+    check_output_file(path, f"the {format} file", (suffix,))
+    prep = path.with_name(f"{path.stem}.preprocessor.json")
+    readme = path.with_name(f"{path.stem}.README.md")
+    for companion in (prep, readme):
+        check_output_file(companion, f"the file written next to {path.name}")
+    est = MultiTaskEstimator.load(model_dir)
     module = ScoreModule(est.model_, est.trainer_.calibration)
     run = entry.target(module, example_inputs(est.schema_, 16), path)
     x_cat, x_num = (t.numpy() for t in example_inputs(est.schema_, 61, seed=1))
@@ -68,10 +74,8 @@ def export_model(
             f"the exported {format} model's outputs differ from PyTorch's by {difference:.3g} "
             f"(more than {tolerance:.3g}); please report this with the model's settings."
         )
-    prep = path.with_name(f"{path.stem}.preprocessor.json")
     state = (Path(model_dir) / "preprocessor.json").read_bytes()
     atomic_write_bytes(prep, state)
-    readme = path.with_name(f"{path.stem}.README.md")
     text = contract_readme(
         json.loads(state),
         est.schema_.tasks,

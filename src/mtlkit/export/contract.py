@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from mtlkit.data.features import MISSING_SUFFIX
 from mtlkit.data.schema import TaskSpec
+from mtlkit.markdown import md_escape
 
 
 def contract_readme(
@@ -20,26 +21,31 @@ def contract_readme(
     calibration: str = "none",
 ) -> str:
     """Markdown: the inputs ``x_cat``/``x_num`` column by column, the outputs, and how to
-    encode rows and run the file. ``state`` is the preprocessor's saved JSON."""
+    encode rows and run the file. ``state`` is the preprocessor's saved JSON; column and
+    task names are escaped as in the comparison report (:func:`mtlkit.markdown.md_escape`)."""
+    e = md_escape
     cat_rows = [
-        f"| {j} | {f['name']} | {_category_encoding(f, state)} |"
+        f"| {j} | {e(f['name'])} | {_category_encoding(f, state)} |"
         for j, f in enumerate(state["categorical"])
     ]
     num_rows = [
-        f"| {j} | {f['name']} | (value - mean) / std with mean {f['mean']:.7g}, std "
+        f"| {j} | {e(f['name'])} | (value - mean) / std with mean {f['mean']:.7g}, std "
         f"{f['std']:.7g}; 0 when missing |"
         for j, f in enumerate(state["numeric"])
     ]
     indicators = [f["name"] for f in state["numeric"] if f["indicator"]]
     num_rows += [
-        f"| {len(num_rows) + j} | {name}{MISSING_SUFFIX} | 1.0 when {name} is missing, else 0.0 |"
+        f"| {len(num_rows) + j} | {e(name + MISSING_SUFFIX)} | 1.0 when {e(name)} is missing, "
+        "else 0.0 |"
         for j, name in enumerate(indicators)
     ]
     specs = {t.name: t for t in tasks}
-    out_rows = [f"| {name} | {_output_meaning(specs.get(name), name)} |" for name in output_names]
+    out_rows = [
+        f"| {e(name)} | {e(_output_meaning(specs.get(name), name))} |" for name in output_names
+    ]
     return "\n".join(
         [
-            f"# {model_file}: a multi-task model exported from mtlkit ({format_name})",
+            f"# {e(model_file)}: a multi-task model exported from mtlkit ({format_name})",
             "",
             "Inputs (the batch axis first, any batch size), as mtlkit's preprocessor encodes "
             f"rows; its fitted state is `{prep_file}` (vocabularies, means, standard "

@@ -45,6 +45,7 @@ from mtlkit.experiments.stats import (
     variant_text,
 )
 from mtlkit.files import atomic_write_bytes, write_table
+from mtlkit.markdown import md_escape
 from mtlkit.reporting.figures import save_figure
 from mtlkit.reporting.plots import PlotInput, report_plots
 from mtlkit.reporting.tuning import tuning_section
@@ -353,17 +354,6 @@ def render_markdown(
         "",
     ]
     return "\n".join(lines)
-
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
-
-
-def md_escape(text: object) -> str:
-    """``text`` as literal Markdown on one line: markup characters backslash-escaped, HTML
-    characters as entities."""
-    plain = " ".join(str(text).split())
-    plain = plain.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", plain)
 
 
 def _code_block(text: str, language: str = "") -> list[str]:

@@ -19,9 +19,9 @@ import torch
 
 from mtlkit import files
 from mtlkit.errors import ModelFileError, WriteError
-from mtlkit.files import atomic_write_json, check_output_folder, staged_files
+from mtlkit.files import MODEL_META, atomic_write_json, check_output_folder, staged_files
 
-META = "estimator.json"
+META = MODEL_META
 #: The fitted post-hoc calibration (mtlkit.training.calibration), when there is one.
 CALIBRATION = "calibration.json"
 FORMAT = "mtlkit-model/2"
@@ -31,7 +31,7 @@ def write_model_folder(folder: str | Path, write: Callable[[Path], None], meta: 
     """Call ``write(staging)`` to write the model's files into a staging folder, add
     ``estimator.json`` (``meta`` plus the size and checksum of every file), then move them
     into ``folder``, ``estimator.json`` last (other files of ``folder`` are kept)."""
-    folder = check_output_folder(folder, "model folder")
+    folder = check_output_folder(folder, "model folder", model=True)
     existed = (folder / META).is_file()
     try:
         with staged_files(folder, last=(META,)) as staging:
