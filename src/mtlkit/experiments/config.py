@@ -30,10 +30,7 @@ from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import METRIC_NAMES, metric
 from mtlkit.experiments.tuning import TuneConfig, check_keep
 from mtlkit.params import (
-    Float,
-    Int,
     Param,
-    Str,
     check_names,
     declared,
     did_you_mean,
