@@ -9,25 +9,22 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
-from sklearn.utils.validation import check_array
 
 from mtlkit.data import protocol
 from mtlkit.data.features import Preprocessor
-from mtlkit.data.loading import Sources, load_features, load_tables
+from mtlkit.data.loading import Sources, load_features
 from mtlkit.data.protocol import EncodedData, Table
 from mtlkit.data.read_options import FEATURE_READ_PARAMS, READ_PARAMS, read_options
 from mtlkit.data.schema import TASK_KINDS, MultiTaskTable, Schema
@@ -38,15 +35,25 @@ from mtlkit.evaluation.record import History
 from mtlkit.files import atomic_write_json
 from mtlkit.models import check_hyperparameters, create
 from mtlkit.models.base import MTLModel
-from mtlkit.params import Float, Param, Str
-from mtlkit.tracking import TRACK, make_tracker
+from mtlkit.params import Param
+from mtlkit.tracking import make_tracker
 from mtlkit.tracking.fit import log_fit
 from mtlkit.training import distributed
 from mtlkit.training.calibration import fit_calibration, load_calibration
+from mtlkit.training.estimator_params import (
+    FEATURE_KINDS,
+    OWN_PARAMS,
+    check_hyperparameter_name,
+    check_kinds,
+    setting_defaults,
+    signature,
+)
+from mtlkit.training.inputs import feature_table, labelled_table
 from mtlkit.training.model_folder import (
     CALIBRATION,
     META,
     load_weights,
+    plain_json,
     read_json,
     read_meta,
     write_model_folder,
@@ -54,37 +61,6 @@ from mtlkit.training.model_folder import (
 from mtlkit.training.settings import TrainConfig
 from mtlkit.training.strategies import check_strategy
 from mtlkit.training.trainer import Trainer, resolve_device, save_torch
-
-FEATURE_KINDS = ("numeric", "categorical")
-
-#: The estimator's own arguments (besides the model name, the training settings of
-#: :class:`TrainConfig` and the model's hyperparameters).
-OWN_PARAMS: tuple[Param, ...] = (
-    Param("labels", None, "names", "the label columns when fitting on files or data frames"),
-    Str("strategy", "joint", "training strategy (see mtlkit.training.strategies)"),
-    Param("strategy_params", None, "mapping", "the strategy's settings", optional=True),
-    Param("task_kinds", None, "mapping", "task kind overrides: label -> kind", optional=True),
-    Param(
-        "feature_kinds", None, "mapping", "feature kind overrides: column -> kind", optional=True
-    ),
-    Str(
-        "funnel_check",
-        "error",
-        "funnel models (esmm, aitm): a training row positive for a step but not for the step "
-        "before is an error, or only a warning",
-        choices=("error", "warn"),
-    ),
-    Float(
-        "validation_fraction",
-        0.15,
-        "share of the training rows held out for early stopping when no validation data is given",
-        low=0.0,
-        open_low=True,
-        high=0.5,
-    ),
-    TRACK,
-    *READ_PARAMS,
-)
 
 
 @dataclass
@@ -100,19 +76,6 @@ class LabelledScores:
 
 class NotFittedYet(ConfigError, NotFittedError):
     """Predicting, scoring or saving before ``fit`` (also scikit-learn's NotFittedError)."""
-
-
-def _check_hyperparameter_name(name: str) -> None:
-    """Refuse a model hyperparameter that would replace one of the estimator's own
-    attributes (a method, ``model_params``, a fitted ``schema_``): the setting would be
-    lost or the estimator broken."""
-    if hasattr(MultiTaskEstimator, name) or name.startswith("_") or name.endswith("_"):
-        raise ConfigError(
-            f"{name!r} is neither a setting of MultiTaskEstimator nor a model hyperparameter "
-            "name (it is one of the estimator's own attributes); give the model's "
-            "hyperparameters as keyword arguments, e.g. MultiTaskEstimator('mmoe', "
-            "n_experts=8) ('mtlkit models --verbose' lists them)."
-        )
 
 
 class MultiTaskEstimator(BaseEstimator):
@@ -138,12 +101,12 @@ class MultiTaskEstimator(BaseEstimator):
         # The full signature (generated below) lists every setting; ``params`` beyond it are
         # the model's hyperparameters. Nothing is checked here (scikit-learn convention).
         self.model = model
-        own = set(_setting_defaults())
-        for name, default in _setting_defaults().items():
+        own = set(setting_defaults())
+        for name, default in setting_defaults().items():
             setattr(self, name, params.get(name, default))
         self._model_param_names = tuple(k for k in params if k not in own)
         for name in self._model_param_names:
-            _check_hyperparameter_name(name)
+            check_hyperparameter_name(name, MultiTaskEstimator)
             setattr(self, name, params[name])
 
     # ---- scikit-learn parameters ----------------------------------------------------------
@@ -158,7 +121,7 @@ class MultiTaskEstimator(BaseEstimator):
         own = set(self._get_param_names())
         for name, value in params.items():
             if name not in own:
-                _check_hyperparameter_name(name)
+                check_hyperparameter_name(name, MultiTaskEstimator)
             setattr(self, name, value)
             if name not in own and name not in self._model_param_names:
                 self._model_param_names = (*self._model_param_names, name)
@@ -185,8 +148,8 @@ class MultiTaskEstimator(BaseEstimator):
             p.validate(getattr(self, p.name), "estimator")
         read_options(self._read_settings(READ_PARAMS), "estimator")
         check_strategy(self.strategy, self.strategy_params)
-        _check_kinds("feature_kinds", self.feature_kinds, FEATURE_KINDS)
-        _check_kinds("task_kinds", self.task_kinds, TASK_KINDS)
+        check_kinds("feature_kinds", self.feature_kinds, FEATURE_KINDS)
+        check_kinds("task_kinds", self.task_kinds, TASK_KINDS)
         config = TrainConfig(**{p.name: getattr(self, p.name) for p in TrainConfig.params()})
         resolve_device(config.device)  # a GPU asked for where there is none
         return config
@@ -365,7 +328,7 @@ class MultiTaskEstimator(BaseEstimator):
             if self.trainer_.calibration is not None:
                 atomic_write_json(staging / CALIBRATION, self.trainer_.calibration.to_dict())
 
-        params = {k: _plain(v) for k, v in self.get_params().items()}
+        params = {k: plain_json(v) for k, v in self.get_params().items()}
         return write_model_folder(
             folder, write, {"params": params, "schema": self.schema_.to_dict()}
         )
@@ -419,34 +382,14 @@ class MultiTaskEstimator(BaseEstimator):
         return protocol.encode(table, self.preprocessor_, require_labels)
 
     def _table(self, X: Any, y: Any) -> Table:  # noqa: N803
-        """Labelled data as a table: a table (or a streamed one) as is, files / frames with
-        ``labels``, or scikit-learn style ``X`` and ``y``."""
-        if protocol.is_table(X):
-            if y is not None:
-                raise ConfigError(
-                    f"X is a table, which holds its labels, and y is given too ({type(y).__name__}"
-                    "); give the validation data as validation=..., or X as features (an "
-                    "array or a data frame) with their labels as y."
-                )
-            return X
+        """Labelled data as a table (see :func:`~mtlkit.training.inputs.labelled_table`)."""
         kinds = {"task_kinds": self.task_kinds, "feature_kinds": self.feature_kinds}
         options = self._read_settings(READ_PARAMS)
-        if y is not None:
-            frame, labels = _xy_frame(X, y, getattr(self, "n_features_in_", None))
-            return load_tables(frame, labels, **kinds, **options)
-        if not self.labels:
-            raise ConfigError(
-                "pass labels=[...] (the label columns) to fit on files or data frames, or "
-                "give the labels as y."
-            )
-        return load_tables(X, list(self.labels), **kinds, **options)
+        n_features = getattr(self, "n_features_in_", None)
+        return labelled_table(X, y, self.labels, kinds, options, n_features)
 
     def _features(self, X: Any) -> Table:  # noqa: N803
-        if protocol.is_table(X):
-            return X
-        if not isinstance(X, (pd.DataFrame, str, Path, list, tuple)):
-            X = _feature_frame(X, self.n_features_in_)  # noqa: N806
-        return self.read_features(X)
+        return feature_table(X, lambda: self.n_features_in_, self.read_features)
 
     def read_features(self, X: Sources) -> MultiTaskTable:  # noqa: N803
         """New rows to predict on (files, folders or data frames), read with this estimator's
@@ -475,78 +418,4 @@ class MultiTaskEstimator(BaseEstimator):
         return tags
 
 
-def _setting_defaults() -> dict[str, Any]:
-    """Every setting the estimator takes (besides ``model``), with its default."""
-    return {p.name: p.default for p in (*OWN_PARAMS, *TrainConfig.params())}
-
-
-def _signature() -> inspect.Signature:
-    kw = inspect.Parameter.KEYWORD_ONLY
-    return inspect.Signature(
-        [
-            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default="mmoe"),
-            *(inspect.Parameter(n, kw, default=d) for n, d in _setting_defaults().items()),
-            inspect.Parameter("hyperparameters", inspect.Parameter.VAR_KEYWORD),
-        ]
-    )
-
-
-MultiTaskEstimator.__init__.__signature__ = _signature()
-
-
-def _check_kinds(name: str, kinds: Mapping | None, allowed: Sequence[str]) -> None:
-    for column, kind in (kinds or {}).items():
-        if kind not in allowed:
-            raise ConfigError(f"{name}[{column!r}] is {kind!r}; use one of {list(allowed)}.")
-
-
-def _feature_frame(X: Any, n_features: int | None = None) -> pd.DataFrame:  # noqa: N803
-    """A numeric feature array (scikit-learn style) as a frame with columns x0, x1, ...;
-    scikit-learn's own checks give the errors (1-D, empty, sparse, complex, text)."""
-    X = check_array(
-        X,
-        dtype=np.float64,
-        ensure_all_finite="allow-nan",
-        ensure_min_samples=2 if n_features is None else 1,
-    )  # noqa: N806
-    if n_features is not None and X.shape[1] != n_features:
-        raise DataError(
-            f"X has {X.shape[1]} features, but MultiTaskEstimator is expecting {n_features} "
-            "features as input (the number it was fitted on)."
-        )
-    return pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
-
-
-def _xy_frame(X: Any, y: Any, n_features: int | None) -> tuple[pd.DataFrame, list[str]]:  # noqa: N803
-    """Features and labels as one frame for the data layer; ``y`` columns are the tasks."""
-    if isinstance(X, pd.DataFrame):
-        frame = X.reset_index(drop=True)
-    else:
-        frame = _feature_frame(X, n_features)
-    if isinstance(y, pd.Series):
-        y = y.to_frame(y.name if y.name is not None else "y")
-    if isinstance(y, pd.DataFrame):
-        labels = [str(c) for c in y.columns]
-        y = y.to_numpy()
-    else:
-        y = np.asarray(y)
-        labels = ["y"] if y.ndim == 1 else [f"y{k}" for k in range(y.shape[1])]
-    y = y.reshape(len(y), -1)
-    if len(y) != len(frame):
-        raise DataError(f"X has {len(frame)} rows but y has {len(y)}; give one label row per row.")
-    clash = sorted(set(labels) & set(frame.columns))
-    if clash:
-        raise DataError(f"y's column(s) {clash} are also feature columns of X; rename them.")
-    for k, label in enumerate(labels):
-        frame[label] = y[:, k]
-    return frame, labels
-
-
-def _plain(value: Any) -> Any:
-    """A setting as JSON (tuples become lists)."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+MultiTaskEstimator.__init__.__signature__ = signature()

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -134,3 +135,12 @@ def _verify(path: Path, expected: dict) -> None:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return (text[0] if text else type(err).__name__)[:120]
+
+
+def plain_json(value: Any) -> Any:
+    """A setting as JSON for ``estimator.json`` (tuples become lists)."""
+    if isinstance(value, (list, tuple)):
+        return [plain_json(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: plain_json(v) for k, v in value.items()}
+    return value
