@@ -15,7 +15,7 @@ import pytest
 import torch
 from reliability_helpers import LABELS, assert_clear_error, run_cli
 
-import mtlkit.training.trainer as trainer_module
+import mtlkit.training.state as state_module
 from mtlkit.errors import WriteError
 from mtlkit.evaluation.record import RunRecord
 from mtlkit.training.estimator import MultiTaskEstimator
@@ -30,7 +30,7 @@ def test_a_failed_resave_leaves_the_previous_model_working(model_copy, frame, mo
     expected = MultiTaskEstimator.load(model_copy).predict_proba(frame)["label0"]
     (model_copy / "notes.txt").write_text("kept")  # e.g. test_metrics.json, training state
     retrained = _est(epochs=2, seed=7).fit(frame)
-    write = trainer_module.atomic_write_bytes  # what save_torch writes the weights with
+    write = state_module.atomic_write_bytes  # what save_torch writes the weights with
 
     def full_disk(path, data):  # a third of the weights written, then the disk is full
         if path.name == "model.pt":
@@ -38,7 +38,7 @@ def test_a_failed_resave_leaves_the_previous_model_working(model_copy, frame, mo
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         write(path, data)
 
-    monkeypatch.setattr(trainer_module, "atomic_write_bytes", full_disk)
+    monkeypatch.setattr(state_module, "atomic_write_bytes", full_disk)
     with pytest.raises(WriteError, match="No space left on device; the model saved there before"):
         retrained.save(model_copy)
     monkeypatch.undo()

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from mtlkit.training import trainer
+from mtlkit.training import scoring, trainer
 from mtlkit.training.estimator import MultiTaskEstimator
 
 pytestmark = pytest.mark.skipif(
@@ -67,7 +67,8 @@ def test_the_users_own_allocator_settings_are_left_alone():
 def test_training_and_prediction_apply_it(monkeypatch, synthetic_splits):
     train, val, test = synthetic_splits
     calls = []
-    monkeypatch.setattr(trainer, "keep_freed_memory", lambda: calls.append(1))
+    for module in (trainer, scoring):  # the training loop, and scoring (prediction)
+        monkeypatch.setattr(module, "keep_freed_memory", lambda: calls.append(1))
     est = MultiTaskEstimator("shared_bottom", epochs=1, progress=False, diagnostic_batches=0)
     est.fit(train, val)
     assert calls

@@ -206,7 +206,7 @@ class MultiTaskEstimator(BaseEstimator):
 
     def training_state(self) -> dict | None:
         """The state a later ``fit(..., state=...)`` continues from (see
-        :meth:`Trainer.training_state`); save it with :func:`~mtlkit.training.trainer.save_torch`."""
+        :meth:`Trainer.training_state`); save it with :func:`~mtlkit.training.state.save_torch`."""
         self._check_fitted()
         return self.trainer_.training_state()
 

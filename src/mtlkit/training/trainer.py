@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import io
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -19,26 +17,24 @@ from mtlkit.data.tensors import Batch
 from mtlkit.errors import ConfigError, MtlkitError
 from mtlkit.evaluation.metrics import all_task_metrics, check_reported, metric
 from mtlkit.evaluation.record import History, is_converged
-from mtlkit.files import atomic_write_bytes
 from mtlkit.models.base import MTLModel
-from mtlkit.training import distributed
+from mtlkit.training import distributed, scoring
 from mtlkit.training.allocator import keep_freed_memory
 from mtlkit.training.calibration import Calibration
 from mtlkit.training.diagnostics import ConflictMonitor, probe_steps, weighted_gradients
 from mtlkit.training.distributed import share
 from mtlkit.training.epoch_stats import EpochStats
-from mtlkit.training.losses import masked_task_losses, output_to_scores
+from mtlkit.training.losses import masked_task_losses
 from mtlkit.training.optim import dense_shared_parameters, make_optimizer
+from mtlkit.training.scoring import SCORING_BATCH
 from mtlkit.training.settings import TrainConfig, auto_batch_size
+from mtlkit.training.state import load_torch as load_torch  # its public path, kept
+from mtlkit.training.state import restore, resumable_settings, save_torch, snapshot, state_copy
 from mtlkit.training.strategies import Strategy, check_strategy, make_strategy
 from mtlkit.training.strategies.base import check_streams
 
 #: A split to train or evaluate on: tensors in memory, or a stream read batch by batch.
 Data = EncodedData
-#: Rows per batch when scoring (prediction, validation): small enough for a batch's
-#: activations to stay in the CPU's caches (census MMoE: 2.2x the rows/s of 16,384-row
-#: batches per thread, 1.1x those of 4,096; BENCHMARKS.md).
-SCORING_BATCH = 2048
 
 
 def resolve_device(device: str) -> torch.device:
@@ -108,29 +104,13 @@ class Trainer:
         self.calibration: Calibration | None = None
 
     # ---- evaluation -------------------------------------------------------------------
-    @torch.inference_mode()
     def _scored(
         self, data: Data, batch_size: int, conditional: bool = False
     ) -> Iterator[tuple[Batch, dict[str, torch.Tensor]]]:
         """Each batch of ``data`` (in order) with the model's scores per task, on the CPU."""
-        keep_freed_memory()
-        self.model.eval()
-        device = next(self.model.parameters()).device
-        for batch in data.batches(batch_size):
-            on_device = batch.to(device)
-            out = self.model(on_device.x_cat, on_device.x_num)
-            scores = {
-                spec.name: output_to_scores(
-                    spec, out[spec.name], spec.name in self.model.probability_outputs
-                ).cpu()
-                for spec in self.tasks
-            }
-            if conditional:
-                scores |= {k: v.cpu() for k, v in self.model.conditional_outputs().items()}
-            if self.calibration is not None:  # a funnel's also recomposes its conditionals
-                calibrated = self.calibration(scores)
-                scores = {k: calibrated[k] for k in scores}
-            yield batch, scores
+        return scoring.scored(
+            self.model, self.tasks, self.calibration, data, batch_size, conditional
+        )
 
     def predict_scores(
         self, data: Data, batch_size: int = SCORING_BATCH, conditional: bool = False
@@ -139,11 +119,7 @@ class Trainer:
         ``conditional``, also the model's conditional funnel probabilities (e.g. ESMM's
         pCVR, see :meth:`~mtlkit.models.base.MTLModel.conditional_outputs`). ``data`` is
         read batch by batch (in memory or streamed)."""
-        parts: dict[str, list[torch.Tensor]] = {t.name: [] for t in self.tasks}
-        for _, scores in self._scored(data, batch_size, conditional):
-            for name, values in scores.items():
-                parts.setdefault(name, []).append(values)
-        return {t: torch.cat(p).numpy() for t, p in parts.items()}
+        return scoring.predict_scores(self._scored(data, batch_size, conditional), self.tasks)
 
     def evaluate(self, data: Data, batch_size: int = SCORING_BATCH) -> dict[str, dict[str, float]]:
         """Metrics per task on the labelled rows of ``data``, read batch by batch."""
@@ -154,14 +130,7 @@ class Trainer:
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """The labels ``(N, T)`` (0 where missing), label masks ``(N, T)`` and scores per task
         of every row of ``data``, in one pass over it."""
-        labels, masks, parts = [], [], {t.name: [] for t in self.tasks}
-        for batch, scores in self._scored(data, batch_size):
-            labels.append(batch.y)
-            masks.append(batch.mask)
-            for name, values in scores.items():
-                parts[name].append(values)
-        scores = {t: torch.cat(p).numpy() for t, p in parts.items()}
-        return torch.cat(labels).numpy(), torch.cat(masks).numpy(), scores
+        return scoring.labelled_scores(self._scored(data, batch_size), self.tasks)
 
     # ---- training ---------------------------------------------------------------------
     def fit(
@@ -276,18 +245,10 @@ class Trainer:
 
     def _snapshot(self, optimizer: torch.optim.Optimizer, scheduler, generator) -> dict:
         """The state after the last epoch (see :meth:`training_state`), less early stopping's."""
-        device = next(self.model.parameters()).device
-        return {
-            "settings": _resumable_settings(self.config, self.strategy_name, self.strategy_params),
-            "model": state_copy(self.model),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": None if scheduler is None else scheduler.state_dict(),
-            "strategy": self.strategy.state_dict(),
-            "history": self.history.to_dict(),
-            "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            "generator": generator.get_state(),
-        }
+        settings = resumable_settings(self.config, self.strategy_name, self.strategy_params)
+        return snapshot(
+            self.model, self.strategy, self.history, settings, optimizer, scheduler, generator
+        )
 
     def training_state(self) -> dict | None:
         """Everything :meth:`fit` needs to continue the last fit (its last epoch's weights,
@@ -306,26 +267,11 @@ class Trainer:
         generator: torch.Generator,
     ) -> tuple[float, int, dict]:
         """Load a :meth:`training_state` into this fit; returns the early-stopping state."""
-        ours = _resumable_settings(self.config, self.strategy_name, self.strategy_params)
-        if state["settings"] != ours:
-            differs = sorted(k for k in ours if state["settings"].get(k) != ours[k])
-            raise ConfigError(
-                f"cannot continue this training run: its settings {differs} differ from the "
-                "saved run's; only the number of epochs may change."
-            )
-        device = next(self.model.parameters()).device
-        self.model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        self.strategy.load_state_dict(state["strategy"])
-        torch.set_rng_state(state["rng"])
-        if state["cuda_rng"] is not None and device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], device)
-        generator.set_state(state["generator"])
-        self.history = History.from_dict(state["history"])
-        best_state = {k: v.to(device) for k, v in state["best_state"].items()}
-        return float(state["best_value"]), int(state["since_best"]), best_state
+        ours = resumable_settings(self.config, self.strategy_name, self.strategy_params)
+        self.history, best_value, since_best, best_state = restore(
+            state, ours, self.model, self.strategy, optimizer, scheduler, generator
+        )
+        return best_value, since_best, best_state
 
     def _train_epoch(
         self,
@@ -499,38 +445,6 @@ class _LabelledRows:
                 (self.n_tasks,), float(rows), dtype=batch.y.dtype, device=self.device
             )
         return self._by_rows[rows]
-
-
-def state_copy(model: torch.nn.Module) -> dict:
-    """A copy of ``model.state_dict()`` that later training leaves alone: its tensors cloned
-    (about 4x faster than ``copy.deepcopy`` of the state, which a fit takes every epoch)."""
-    state = model.state_dict()
-    copied = type(state)(
-        (k, v.detach().clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v))
-        for k, v in state.items()
-    )
-    copied._metadata = copy.deepcopy(getattr(state, "_metadata", None))
-    return copied
-
-
-def save_torch(path: str | Path, value: object) -> None:
-    """``torch.save`` of ``value`` (tensors, dicts, lists, numbers) to ``path``, atomically."""
-    buffer = io.BytesIO()
-    torch.save(value, buffer)
-    atomic_write_bytes(Path(path), buffer.getvalue())
-
-
-def load_torch(path: str | Path) -> dict:
-    """What :func:`save_torch` wrote, on the CPU (tensors and plain values only)."""
-    return torch.load(path, weights_only=True, map_location="cpu")
-
-
-def _resumable_settings(cfg: TrainConfig, strategy: str, strategy_params: dict) -> dict:
-    """The settings a continued run must share with the saved one: all but the epoch
-    budget, the progress bars and the device."""
-    settings = {k: v for k, v in cfg.to_dict().items() if k not in ("epochs", "progress", "device")}
-    settings = {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
-    return {**settings, "strategy": strategy, "strategy_params": dict(strategy_params)}
 
 
 def _improves(value: float, best: float) -> bool:
