@@ -17,16 +17,17 @@ the experts (MMoE) or of the shared bottom (shared-bottom), applied after the mo
   (``kaiming_normal_``: N(0, 2 / fan_in)) expert / bottom weights with zero biases, ReLU,
   Adam 1e-3 without weight decay; gates and towers at ``nn.Linear``'s default.
 - ``lean-uniform``: ``lean`` with the expert / bottom weights re-drawn from ``nn.Linear``'s
-  default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (and its biases): the pre-#24 mtlkit default.
+  default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (and its biases), mtlkit's default too: a
+  second draw of the same init (the spread of the init alone).
 - ``lean-trainval``: ``lean`` trained on the training and the validation rows (a loop that
   holds out no validation split: 21% more rows and steps per epoch).
 - ``lean-lognum``: ``lean`` with every numeric column as ``sign(x) log(1 + |x|)`` before the
   standardisation (the census money columns are heavy-tailed).
-- ``lean-29x10`` / ``mtlkit-29x10``: the split encoded as the issue's harness did (29
-  categorical + 10 numeric: ``own_or_self``, ``vet_benefits`` and ``year`` as numbers) instead
-  of ``mtlkit.datasets``' 32 + 7.
+- ``lean-29x10`` / ``mtlkit-29x10``: the split encoded with the issue's column counts (29
+  categorical + 10 numeric; the issue does not name the columns: here ``own_or_self``,
+  ``vet_benefits`` and ``year`` read as numbers) instead of ``mtlkit.datasets``' 32 + 7.
 - ``mtlkit``: ``MultiTaskEstimator`` as a user runs it (its own defaults), ``patience=0``;
-  the last epoch's AUC is reported, and (column "restored") the AUC of the epoch it keeps
+  the last epoch's AUC is reported, and (column "kept epoch") the AUC of the epoch it keeps
   (the best validation loss).
 - ``mtlkit-uniform`` / ``mtlkit-he``: ``mtlkit`` with the expert / bottom weights re-drawn
   as in ``lean-uniform`` / ``lean-he``.
@@ -36,7 +37,7 @@ the experts (MMoE) or of the shared bottom (shared-bottom), applied after the mo
 - ``mtlkit-dense``: ``mtlkit`` with the folded first layer
   (``EncodedInput.folded_linear``) switched off: every first layer is the dense product.
 
-Run from the repository root::
+Run from the repository root (``--score val`` scores the validation rows instead)::
 
     PYTHONPATH=src:benchmarks/peers .venv/bin/python benchmarks/peers/parity.py
 """
