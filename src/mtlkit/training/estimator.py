@@ -203,7 +203,8 @@ class MultiTaskEstimator(BaseEstimator):
         is :meth:`Trainer.fit <mtlkit.training.trainer.Trainer.fit>`'s per-epoch callback.
         """
         config = self.check_params()
-        tracker = make_tracker(self.track)  # a missing tracking package fails before training
+        # the tracking target answers before training; rank 0 alone tracks (one experiment)
+        tracker = make_tracker(self.track) if distributed.is_main() else None
         if isinstance(y, MultiTaskTable) and validation is None:
             y, validation = None, y
         if isinstance(X, StreamingTable):
@@ -220,7 +221,7 @@ class MultiTaskEstimator(BaseEstimator):
         start = time.perf_counter()
         self.history_: History = self.trainer_.fit(train_t, val_t, state=state, on_epoch=on_epoch)
         self.fit_time_ = time.perf_counter() - start
-        if tracker is not None and distributed.is_main():  # one run, not one per rank
+        if tracker is not None:  # rank 0's: one run, not one per rank
             self.tracked_run_ = log_fit(tracker, self, f"{self.model}-{self.strategy}")
         return self
 
