@@ -63,7 +63,7 @@ def test_strategies_lists_every_strategy_with_its_settings(capsys):
     out = capsys.readouterr().out
     for name in available_strategies():
         assert name in out
-    assert "c=0.4" in out and "order=round_robin" in out
+    assert "c=0.5" in out and "rescale=1" in out and "order=round_robin" in out
 
 
 def test_compare_help_is_generated_from_the_declared_settings(capsys):

@@ -89,7 +89,7 @@ def test_a_yaml_bomb_is_refused_at_once_in_little_memory(levels, tmp_path, capsy
 
 
 def test_a_nan_validation_prediction_stops_training_with_the_last_good_weights(frame, monkeypatch):
-    validation = Trainer._labelled_scores
+    validation = Trainer.labelled_scores
     states = []
 
     def poisoned(self, data, *args, **kwargs):  # the weights went bad in the second epoch
@@ -99,7 +99,7 @@ def test_a_nan_validation_prediction_stops_training_with_the_last_good_weights(f
             scores["label1"][:] = np.nan
         return y, mask, scores
 
-    monkeypatch.setattr(Trainer, "_labelled_scores", poisoned)
+    monkeypatch.setattr(Trainer, "labelled_scores", poisoned)
     est = _est(epochs=5, patience=0, diagnostic_batches=0)
     with pytest.raises(
         TrainingDiverged,

@@ -29,6 +29,15 @@ STRATEGIES = [
     "gradvac",
     "db_mtl",
     "dwa",
+    # Weighted towers (Nash-MTL, FairGrad), a rescaled torchjd weighting (CAGrad), an exact QP
+    # (MGDA).
+    "nash_mtl",
+    "fairgrad",
+    "cagrad",
+    "mgda",
+    # GradDrop per coordinate (MMoE) and on shared_bottom's representation ("@": the model).
+    "graddrop",
+    "graddrop@shared_bottom",
 ]
 WORLD = 2
 ROWS, BATCH, EPOCHS = 192, 48, 3  # 4 steps per epoch (alternating: more)
@@ -68,8 +77,8 @@ def _train(strategy: str, masked_value: float, device: str = "cpu") -> dict[str,
     """The model's weights after training (the ranks draw the permutation one process draws,
     so the global batches are the same)."""
     train, val = _data(masked_value)
-    torch.manual_seed(0)
-    model = create("mmoe", _schema(), n_experts=2, expert_hidden=(8,), tower_hidden=(4,))
+    strategy, _, family = strategy.partition("@")
+    model = _model(family or "mmoe")
     config = TrainConfig(
         epochs=EPOCHS,
         batch_size=BATCH,
@@ -129,17 +138,23 @@ def two_ranks(tmp_path_factory) -> dict[str, dict[str, torch.Tensor]]:
 def test_two_processes_make_the_updates_of_one(two_ranks, strategy):
     one = _train(strategy, masked_value=0.0)
     two = two_ranks[strategy]
-    moved = max((one[k] - _initial()[k]).abs().max().item() for k in one)
+    initial = _initial(strategy)
+    moved = max((one[k] - initial[k]).abs().max().item() for k in one)
     assert moved > 1e-3  # training really changed the weights
     for name, value in one.items():
         # The ranks' unlabelled rows held 7.5, this process's 0: masked labels count for nothing.
         torch.testing.assert_close(two[name], value, atol=1e-5, rtol=1e-5, msg=name)
 
 
-def _initial() -> dict[str, torch.Tensor]:
+def _model(family: str):
     torch.manual_seed(0)
-    model = create("mmoe", _schema(), n_experts=2, expert_hidden=(8,), tower_hidden=(4,))
-    return model.state_dict()
+    if family == "shared_bottom":
+        return create(family, _schema(), bottom_hidden=(8,), tower_hidden=(4,))
+    return create(family, _schema(), n_experts=2, expert_hidden=(8,), tower_hidden=(4,))
+
+
+def _initial(strategy: str) -> dict[str, torch.Tensor]:
+    return _model(strategy.partition("@")[2] or "mmoe").state_dict()
 
 
 def test_the_ranks_shares_of_each_batch_make_the_one_process_batch():

@@ -99,6 +99,50 @@ def test_graddrop_keeps_one_sign_per_coordinate(probe):
         )
 
 
+def _shared_bottom_step(strategy_params: dict, seed: int = 0):
+    """One GradDrop step on a small shared_bottom model: the strategy, the model, the bottom's
+    output and the gradient that reached it."""
+    from mtlkit.data.schema import Schema, TaskSpec
+    from mtlkit.models import create
+
+    tasks = tuple(TaskSpec(f"t{k}", "regression", 1) for k in range(3))
+    torch.manual_seed(seed)
+    model = create("shared_bottom", Schema((), 4, tasks), bottom_hidden=(6,), tower_hidden=(3,))
+    strategy = make_strategy("graddrop", model, **strategy_params)
+    x_num = torch.randn(8, 4)
+    out = model(torch.zeros(8, 0, dtype=torch.long), x_num)
+    rep = strategy._capture.output
+    seen = []
+    rep.register_hook(seen.append)
+    losses = torch.stack([(out[t.name] - k).pow(2).mean() for k, t in enumerate(tasks)])
+    torch.manual_seed(seed)
+    strategy.backward(losses, torch.ones(3, dtype=torch.bool))
+    return strategy, model, rep, losses, seen
+
+
+def test_graddrop_on_shared_bottom_works_on_the_bottoms_output_per_unit():
+    strategy, model, rep, losses, seen = _shared_bottom_step({})
+    assert rep.shape == (8, 6)  # the bottom's output, which every tower reads
+    assert len(seen) == 4  # 3 task gradients, then the combination
+    per_task = torch.stack(seen[:3])  # each task's gradient at the representation
+    sent = seen[-1]  # what GradDrop sent back into the bottom
+    signed = (per_task * rep.detach().sign()).sum(1)  # (task, unit)
+    for unit in range(6):
+        positive = torch.allclose(sent[:, unit], per_task[signed[:, unit] > 0, :, unit].sum(0))
+        negative = torch.allclose(sent[:, unit], per_task[signed[:, unit] < 0, :, unit].sum(0))
+        assert positive or negative  # one sign's tasks pass, whole, in every row of a unit
+
+
+def test_graddrop_with_full_leak_is_the_plain_sum_and_the_model_still_pickles():
+    import copy
+    import pickle
+
+    strategy, model, rep, losses, seen = _shared_bottom_step({"leak": 1.0})
+    torch.testing.assert_close(seen[-1], torch.stack(seen[:3]).sum(0))
+    pickle.loads(pickle.dumps(model))  # the hook keeps no tensor in a copy
+    assert copy.deepcopy(model).bottom._forward_hooks
+
+
 def test_fairgrad_weights_solve_the_alpha_fair_optimality_condition(probe):
     model = probe(3, dim=3)
     strategy = make_strategy("fairgrad", model, alpha=2.0)
@@ -107,6 +151,62 @@ def test_fairgrad_weights_solve_the_alpha_fair_optimality_condition(probe):
     weights = torch.linalg.solve(grads.T, update)
     # G G^T w = w^(-1/alpha): every task's gain g_k . d is its weight to the power -1/alpha.
     torch.testing.assert_close(grads @ update, weights ** (-1 / 2.0), atol=1e-4, rtol=1e-4)
+
+
+HEADS = [[1.0, -2.0], [0.5, 0.25], [-1.5, 3.0]]
+#: CONFLICT's gradients at different scales, with task-specific gradients.
+SCALED = _step([1.0, 0.5, 2.0], [[2.0, 0.0, 0.0], [-0.3, 0.4, 0.0], [0.2, -0.5, 0.6]])
+SCALED["heads"] = HEADS
+
+
+@pytest.mark.parametrize("name", ["nash_mtl", "fairgrad", "excessmtl"])
+def test_towers_get_their_tasks_gradient_times_its_weight(probe, name):
+    # The authors' code and LibMTL backpropagate sum_k w_k L_k into every parameter: each
+    # task's own parameters get w_k times its gradient (not the plain gradient).
+    model = probe(3, dim=3)
+    params = {"nash_mtl": {"max_norm": 100.0}, "excessmtl": {"robust_step_size": 0.5}}
+    strategy = make_strategy(name, model, **params.get(name, {}))
+    for i in range(3):  # task 0's gradient grows from step to step
+        grads = torch.tensor(SCALED["grads"]) * torch.tensor([[1.0 + i], [1.0], [1.0]])
+        update = model.update(strategy, {**SCALED, "grads": grads.tolist()})
+        ratio = model.towers() / torch.tensor(HEADS)
+        assert ratio.std(dim=1).max() < 1e-5  # one factor per task
+        # ... the weight that task's gradient has in the shared update
+        torch.testing.assert_close(ratio[:, 0] @ grads, update)
+    assert (ratio[:, 0] - ratio[0, 0]).abs().max() > 0.01  # unequal weights, not 1
+
+
+def test_nash_mtl_clips_the_shared_update_only(probe):
+    model = probe(3, dim=3)
+    strategy = make_strategy("nash_mtl", model, max_norm=0.1)
+    update = model.update(strategy, SCALED)
+    alpha = model.towers()[:, 0] / torch.tensor(HEADS)[:, 0]  # the solved weights
+    unclipped = alpha @ torch.tensor(SCALED["grads"])
+    assert unclipped.norm() > 0.1
+    torch.testing.assert_close(update, unclipped * 0.1 / unclipped.norm())
+
+
+def test_cagrad_defaults_are_libmtls_c_and_rescaling(probe):
+    from mtlkit.training.strategies import check_strategy
+
+    assert check_strategy("cagrad") == {"c": 0.5, "norm_eps": 1e-4, "rescale": 1}
+    model = probe(3, dim=3)
+    plain = model.update(make_strategy("cagrad", model, rescale=0), CONFLICT)
+    for rescale, factor in ((1, 1 + 0.5**2), (2, 1 + 0.5)):
+        update = model.update(make_strategy("cagrad", model, rescale=rescale), CONFLICT)
+        torch.testing.assert_close(update * factor, plain)
+
+
+def test_aligned_mtl_sums_the_aligned_gradients(probe):
+    # The aligned gradients all have the norm sqrt(smallest eigenvalue) of G G^T and are
+    # summed (not averaged): the update's projection on the aligned basis is T times torchjd's
+    # mean.
+    model = probe(3, dim=3)
+    grads = torch.tensor(CONFLICT["grads"])
+    update = model.update(make_strategy("aligned_mtl", model), CONFLICT)
+    eigvals, eigvecs = torch.linalg.eigh(grads @ grads.T)
+    balance = eigvals[0].sqrt() * eigvecs @ torch.diag(eigvals.rsqrt()) @ eigvecs.T
+    torch.testing.assert_close(update, balance.sum(0) @ grads, atol=1e-5, rtol=1e-5)
 
 
 def test_gradvac_raises_a_pairs_cosine_to_its_running_target(probe):

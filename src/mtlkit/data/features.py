@@ -17,6 +17,7 @@ import torch
 from mtlkit.data.column_stats import CategoryStats, NumericStats, as_text
 from mtlkit.data.errors import DataError
 from mtlkit.data.schema import FeatureKind, MultiTaskTable, Schema, TaskSpec
+from mtlkit.data.sources import is_numeric
 from mtlkit.data.tasks import recode_labels
 from mtlkit.data.tensors import TensorData
 from mtlkit.data.values import FLOAT32_MAX, text_numbers
@@ -28,7 +29,7 @@ FORMAT = "mtlkit-preprocessor/1"
 MISSING_SUFFIX = "__missing"
 
 
-def _numbers(column: pd.Series, name: str) -> np.ndarray:
+def numeric_values(column: pd.Series, name: str) -> np.ndarray:
     """Float values of a numeric feature (NaN where missing); non-numbers, infinities and values
     beyond the float32 range (whose standard deviation overflows) are rejected."""
     try:
@@ -50,8 +51,7 @@ def _numbers(column: pd.Series, name: str) -> np.ndarray:
 
 
 def _default_kind(column: pd.Series) -> FeatureKind:
-    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-    return "numeric" if numeric else "categorical"
+    return "numeric" if is_numeric(column) else "categorical"
 
 
 class Preprocessor:
@@ -88,7 +88,7 @@ class Preprocessor:
             kind = self.feature_kinds.get(name) or table.feature_kinds.get(name)
             if (kind or _default_kind(column)) == "numeric":
                 stats: NumericStats | CategoryStats = NumericStats()
-                stats.update(_numbers(column, str(name)))
+                stats.update(numeric_values(column, str(name)))
             else:
                 stats = CategoryStats(self.max_categories)
                 stats.update(column)
@@ -136,7 +136,7 @@ class Preprocessor:
         x_num = np.zeros((n, len(self._numeric) + len(indicators)), dtype=np.float32)
         k = len(self._numeric)
         for j, feature in enumerate(self._numeric):
-            values = _numbers(table.features[feature["name"]], feature["name"])
+            values = numeric_values(table.features[feature["name"]], feature["name"])
             missing = np.isnan(values)
             x_num[:, j] = np.where(missing, 0.0, (values - feature["mean"]) / feature["std"])
             if feature["indicator"]:

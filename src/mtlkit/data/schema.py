@@ -49,6 +49,17 @@ class TaskSpec:
         return cls(d["name"], d["kind"], int(d["n_classes"]), tuple(d.get("classes", ())))
 
 
+@dataclass(frozen=True)
+class LabelSummary:
+    """What :func:`~mtlkit.data.splits.check_splits` asks of one label column of a split:
+    its number of labelled rows, up to two of its distinct labelled values (as in the data)
+    and whether its task is a regression."""
+
+    labelled: int
+    values: tuple
+    regression: bool
+
+
 @dataclass
 class MultiTaskTable:
     """Rows merged from one or more sources, with per-task labels and "label present" masks.
@@ -86,6 +97,22 @@ class MultiTaskTable:
     def label_counts(self) -> dict[str, int]:
         """Number of labelled rows per task."""
         return {k: int(m.sum()) for k, m in self.masks.items()}
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The feature columns, in order."""
+        return [str(c) for c in self.features.columns]
+
+    def label_summary(self) -> dict[str, LabelSummary]:
+        """Per task, its labelled rows and up to two of its classes."""
+        summary = {}
+        for task in self.tasks:
+            mask = self.masks[task.name]
+            regression = task.kind == "regression"
+            ids = () if regression else np.unique(self.labels[task.name][mask])[:2]
+            values = tuple(task.classes[int(i)] if task.classes else i for i in ids)
+            summary[task.name] = LabelSummary(int(mask.sum()), values, regression)
+        return summary
 
 
 @dataclass(frozen=True)

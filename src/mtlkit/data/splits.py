@@ -16,13 +16,16 @@ import pandas as pd
 
 from mtlkit.data.errors import DataError
 from mtlkit.data.schema import MultiTaskTable
+from mtlkit.data.streaming import StreamingTable
 from mtlkit.data.tasks import recode_labels
 
 SPLIT_NAMES = ("training", "validation", "test")
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+#: A split: rows in memory or a stream.
+Table = MultiTaskTable | StreamingTable
 
 
-def _check_fractions(fractions: Sequence[float], count: int) -> np.ndarray:
+def split_fractions(fractions: Sequence[float], count: int) -> np.ndarray:
     values = np.asarray(fractions, dtype=float)
     if values.shape != (count,) or (values < 0).any() or not np.isclose(values.sum(), 1.0):
         raise DataError(
@@ -74,7 +77,7 @@ def split_table(
     The same ``seed`` gives the same split. With ``group_column`` all rows sharing a value of
     that feature column end up in the same split.
     """
-    split = _assign(table, _check_fractions(fractions, 3), seed, group_column)
+    split = _assign(table, split_fractions(fractions, 3), seed, group_column)
     train, val, test = (table.take(np.flatnonzero(split == i)) for i in range(3))
     return train, val, test
 
@@ -90,7 +93,7 @@ def split_with_test(
     The test labels are re-encoded with ``table``'s tasks (its classes may be fewer); tasks the
     test table lacks are masked out.
     """
-    split = _assign(table, _check_fractions(fractions, 2), seed, None)
+    split = _assign(table, split_fractions(fractions, 2), seed, None)
     train, val = (table.take(np.flatnonzero(split == i)) for i in range(2))
     specs = {t.name: t for t in test_table.tasks}
     labels, masks = {}, {}
@@ -113,27 +116,28 @@ def split_with_test(
     return train, val, test
 
 
-def check_splits(
-    train: MultiTaskTable, val: MultiTaskTable, test: MultiTaskTable | None = None
-) -> None:
-    """Raise DataError when a task has no labels in some split or one class in training."""
+def check_splits(train: Table, val: Table, test: Table | None = None) -> None:
+    """Raise DataError when a task has no labels in some split or one class in training.
+
+    The splits are tables in memory or streamed (a stream reads its label columns once,
+    see :meth:`StreamingTable.label_summary <mtlkit.data.streaming.StreamingTable.label_summary>`).
+    """
     problems = []
     parts = (train, val) if test is None else (train, val, test)
-    for task in train.tasks:
-        empty = [(n, len(p)) for n, p in zip(SPLIT_NAMES, parts) if not p.masks[task.name].any()]
+    summaries = [part.label_summary() for part in parts]
+    for task, first in summaries[0].items():
+        labelled = [s[task].labelled if task in s else 0 for s in summaries]
+        empty = [(n, len(p)) for n, p, k in zip(SPLIT_NAMES, parts, labelled) if not k]
         if empty:
             names, sizes = (" and ".join(str(e[i]) for e in empty) for i in (0, 1))
             plural = "s" if len(empty) > 1 else ""
             problems.append(
-                f"{task.name!r} has no labelled rows in the {names} split{plural} ({sizes} rows)"
+                f"{task!r} has no labelled rows in the {names} split{plural} ({sizes} rows)"
             )
-        if task.kind != "regression" and train.masks[task.name].any():
-            classes = np.unique(train.labels[task.name][train.masks[task.name]])
-            if len(classes) < 2:
-                value = task.classes[int(classes[0])]
-                problems.append(
-                    f"{task.name!r} has a single class ({value!r}) in the training split"
-                )
+        if not first.regression and len(first.values) == 1:
+            problems.append(
+                f"{task!r} has a single class ({first.values[0]!r}) in the training split"
+            )
     if problems:
         raise DataError(
             f"Cannot train on these splits: task {'; task '.join(problems)}. Add labelled rows "

@@ -17,7 +17,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Generator, Iterator, Sequence
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ from mtlkit.errors import ConfigError
 from mtlkit.validation import check_non_negative_int, check_positive_int
 
 BUFFER_ROWS = 250_000
+#: Predictions a run record of streamed data keeps per task (a seeded sample; its metrics
+#: use every row): they only draw the report's ROC and precision-recall curves.
+KEPT_PREDICTIONS = 100_000
 T = TypeVar("T")
 
 
@@ -247,9 +250,37 @@ class StreamingData:
         #: The most encoded rows the last iteration held at once (buffer and pending rows).
         self.peak_rows = 0
 
+    #: Rows are read batch by batch (see :class:`~mtlkit.data.protocol.EncodedData`).
+    in_memory: ClassVar[bool] = False
+
     def __len__(self) -> int:
         """Rows this rank yields per epoch."""
         return self.num_rows
+
+    def to(self, device: torch.device | str) -> StreamingData:
+        """This stream: its batches are read on the CPU and moved one at a time."""
+        return self
+
+    def all_labelled(self) -> bool:
+        """False: a stream is not read to find out (the trainer counts labels per step)."""
+        return False
+
+    def label_chunks(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The labels and label masks of this rank's rows, one record batch at a time."""
+        for _, chunk in self.chunks():
+            yield chunk.y, chunk.mask
+
+    def kept_rows(self, mask: np.ndarray) -> np.ndarray:
+        """The labelled rows whose predictions a run record keeps: at most
+        :data:`KEPT_PREDICTIONS` per task, drawn with a fixed seed."""
+        kept = np.zeros_like(mask)
+        rng = np.random.default_rng(0)
+        for k in range(mask.shape[1]):
+            rows = np.flatnonzero(mask[:, k])
+            if len(rows) > KEPT_PREDICTIONS:
+                rows = rng.choice(rows, KEPT_PREDICTIONS, replace=False)
+            kept[rows, k] = True
+        return kept
 
     def shard(self, rank: int, world_size: int) -> StreamingData:
         """The same stream as rank ``rank`` of ``world_size`` reads it (with equal steps)."""

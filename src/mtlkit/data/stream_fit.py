@@ -13,16 +13,12 @@ import numpy as np
 import pandas as pd
 
 from mtlkit.data.column_stats import CategoryStats, NumericStats
-from mtlkit.data.features import Preprocessor, _numbers
-from mtlkit.data.loading import (
-    MAX_CATEGORICAL_INTEGERS,
-    _feature_kinds,
-    _not_numeric,
-    _reject_empty,
-)
+from mtlkit.data.features import Preprocessor, numeric_values
 from mtlkit.data.schema import TaskKind, TaskSpec
+from mtlkit.data.sources import infer_feature_kinds, is_numeric, not_numeric, reject_empty
 from mtlkit.data.streaming import READ_ROWS, StreamingTable
-from mtlkit.data.tasks import MAX_CLASSES, _is_numeric, infer_task_spec, label_present
+from mtlkit.data.tasks import MAX_CLASSES, infer_task_spec, label_present
+from mtlkit.data.values import MAX_CATEGORICAL_INTEGERS
 
 _NUMBER_CLASSES = {"integer", "float", "bool", "empty"}
 
@@ -40,7 +36,7 @@ class LabelStats:
     def update(self, raw: pd.Series) -> None:
         """Add a record batch's labels (checked by ``StreamingTable.checked``)."""
         values = raw[label_present(raw)]
-        if _is_numeric(values) and not self.non_integral:
+        if is_numeric(values) and not self.non_integral:
             numbers = values.to_numpy(dtype=float)
             self.non_integral = numbers[np.mod(numbers, 1) != 0][:1].tolist()
         if len(self.values) <= MAX_CLASSES:
@@ -62,8 +58,8 @@ def fit_preprocessor(
     prep = preprocessor or Preprocessor()
     overrides = {**table.feature_kinds, **prep.feature_kinds}
     # Only an integer column's kind depends on its values (its number of distinct values).
-    few = _feature_kinds(table.features, table.types, lambda c: 0, overrides)
-    many = _feature_kinds(table.features, table.types, lambda c: np.inf, overrides)
+    few = infer_feature_kinds(table.features, table.types, lambda c: 0, overrides)
+    many = infer_feature_kinds(table.features, table.types, lambda c: np.inf, overrides)
     limit = max(prep.max_categories, MAX_CATEGORICAL_INTEGERS)
     numeric = {c: NumericStats() for c in table.features if "numeric" in (few[c], many[c])}
     categories = {
@@ -71,7 +67,7 @@ def fit_preprocessor(
     }
     for column in numeric:
         if not {t[column] for t in table.types if column in t} <= _NUMBER_CLASSES:
-            raise _not_numeric(column)
+            raise not_numeric(column)
     labels = [LabelStats(name, table.task_kinds.get(name)) for name in table.labels]
     filled = dict.fromkeys(table.features, False)
     columns = [*table.labels, *table.features]
@@ -83,15 +79,15 @@ def fit_preprocessor(
             column = frame[name]
             filled[name] = filled[name] or bool(column.notna().any())
             if name in numeric:
-                numeric[name].update(_numbers(column, name))
+                numeric[name].update(numeric_values(column, name))
             if name in categories:
                 categories[name].update(column)
-    _reject_empty([name for name, seen in filled.items() if not seen])
+    reject_empty([name for name, seen in filled.items() if not seen])
 
     def n_distinct(column: str) -> int:  # of columns whose kind may depend on it
         return categories[column].n_distinct if column in categories else 0
 
-    kinds = _feature_kinds(table.features, table.types, n_distinct, overrides)
+    kinds = infer_feature_kinds(table.features, table.types, n_distinct, overrides)
     fitted = [
         (name, numeric[name] if kinds[name] == "numeric" else categories[name])
         for name in table.features

@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from mtlkit.data.errors import DataError
-from mtlkit.data.splits import SPLIT_NAMES, _check_fractions
+from mtlkit.data.splits import SPLIT_NAMES, split_fractions
 from mtlkit.data.streaming import StreamingTable
 
 
@@ -26,7 +26,7 @@ def split_stream(
 ) -> tuple[StreamingTable, ...]:
     """(train, validation, test) streams of ``table``'s row groups, one split each; a split
     with fraction 0 has no row groups. The same ``seed`` gives the same split."""
-    wanted = _check_fractions(fractions, len(SPLIT_NAMES))
+    wanted = split_fractions(fractions, len(SPLIT_NAMES))
     groups = table.row_groups
     order = np.random.default_rng(seed).permutation(len(groups))
     sizes = np.array([groups[i].num_rows for i in order], dtype=float)

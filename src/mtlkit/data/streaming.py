@@ -25,24 +25,25 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from mtlkit.data.errors import DataError
-from mtlkit.data.loading import (
-    _arrow_type_class,
-    _check_columns,
-    _check_finite,
-    _check_labels,
-    _check_types,
-    _expand,
-    _is_number,
-    _undecodable,
-    csv_convert_options,
-)
 from mtlkit.data.read_options import text_encoding
-from mtlkit.data.schema import FeatureKind, MultiTaskTable, TaskKind, TaskSpec
+from mtlkit.data.schema import FeatureKind, LabelSummary, MultiTaskTable, TaskKind, TaskSpec
+from mtlkit.data.sources import (
+    PathLike,
+    arrow_type_class,
+    check_columns,
+    check_finite,
+    check_label_names,
+    check_types,
+    csv_convert_options,
+    expand_source,
+    file_suffix,
+    is_numeric,
+    undecodable,
+)
 from mtlkit.data.tasks import encode_labels, label_present
 from mtlkit.data.values import check_bad_values, mask_missing_labels, missing_markers
 from mtlkit.validation import check_positive_int
 
-PathLike = str | Path
 #: Rows per record batch read from a Parquet file (and per row group written by csv_to_parquet).
 READ_ROWS = 65_536
 
@@ -69,8 +70,9 @@ class StreamingTable:
     hive partition columns last); ``schema`` is the files' schemas unified (integers and floats
     in one column become floats; a column a file lacks reads as nulls); ``types`` holds every
     file's type class per column (what feature-kind inference looks at); ``row_groups`` are
-    in file order. ``task_kinds``, ``feature_kinds``, ``missing_labels`` and ``bad_values``
-    are the settings given when opening (see :func:`~mtlkit.data.loading.load_tables`).
+    in file order. ``task_kinds``, ``feature_kinds``, ``missing_labels``, ``bad_values`` and
+    ``encoding`` are the settings given when opening (see
+    :func:`~mtlkit.data.loading.load_tables`).
     """
 
     source: str
@@ -83,6 +85,7 @@ class StreamingTable:
     feature_kinds: dict[str, FeatureKind] = field(default_factory=dict)
     missing_labels: list | None = None
     bad_values: str = "error"
+    encoding: str = "utf8"
 
     @property
     def num_rows(self) -> int:
@@ -90,6 +93,31 @@ class StreamingTable:
 
     def __len__(self) -> int:
         return self.num_rows
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The feature columns, in order."""
+        return list(self.features)
+
+    def label_summary(self) -> dict[str, LabelSummary]:
+        """Per label column, its labelled rows and up to two of its values, read in one pass
+        over the label columns alone (with the value checks of :meth:`checked`)."""
+        counts = dict.fromkeys(self.labels, 0)
+        values: dict[str, dict] = {name: {} for name in self.labels}
+        for path, frame in self.frames(self.pieces(), self.labels):
+            frame = self.checked(frame, path)
+            for name in self.labels:
+                raw = frame[name]
+                present = label_present(raw)
+                counts[name] += int(present.sum())
+                if len(values[name]) < 2:
+                    values[name].update(dict.fromkeys(raw[present].drop_duplicates()[:2]))
+        return {
+            name: LabelSummary(
+                counts[name], tuple(values[name])[:2], self.task_kinds.get(name) == "regression"
+            )
+            for name in self.labels
+        }
 
     def pieces(self) -> list[Piece]:
         """Every row of every row group, in file order."""
@@ -126,9 +154,9 @@ class StreamingTable:
         source = np.broadcast_to(np.array(path, dtype=object), len(frame))
         for name in frame.columns:
             column = frame[name]
-            if _is_number(column):
+            if is_numeric(column):
                 what = f"Label column {name!r}" if name in self.labels else f"Feature {name!r}"
-                frame[name] = _check_finite(what, column, source, self.bad_values)
+                frame[name] = check_finite(what, column, source, self.bad_values)
         return frame
 
 
@@ -158,6 +186,7 @@ def stream_tables(
     drop_columns: Iterable[str] = (),
     missing_labels: Sequence[object] | None = None,
     bad_values: str = "error",
+    encoding: str = "utf-8",
 ) -> StreamingTable:
     """Open a Parquet dataset too large for memory, with the arguments of ``load_tables``.
 
@@ -166,12 +195,17 @@ def stream_tables(
     footers are read here; :func:`mtlkit.data.stream_fit.fit_preprocessor` infers the task
     and feature kinds in its one pass over the values. ``missing_labels`` and ``bad_values``
     apply as in ``load_tables`` to every record batch read (text in a numeric column cannot
-    occur: a Parquet column has one type).
+    occur: a Parquet column has one type). ``encoding`` is, as in ``load_tables``, the text
+    encoding of CSV files: Parquet stores its text as UTF-8 whatever it says, and CSV
+    sources are refused with the :func:`csv_to_parquet` call (in that encoding) that
+    converts them.
     """
     labels = list(labels)
     if not labels:
         raise DataError("No label columns given; name at least one label column.")
-    table = _open(sources, labels, dict(task_kinds or {}), dict(feature_kinds or {}), drop_columns)
+    encoding = text_encoding(encoding)
+    kinds = dict(task_kinds or {}), dict(feature_kinds or {})
+    table = _open(sources, labels, *kinds, drop_columns, encoding=encoding)
     missing_markers(missing_labels)  # checked now, used when reading
     table.missing_labels = None if missing_labels is None else list(missing_labels)
     table.bad_values = check_bad_values(bad_values)
@@ -179,11 +213,18 @@ def stream_tables(
 
 
 def stream_features(
-    sources: PathLike | Sequence[PathLike], *, ignore: Iterable[str] = ()
+    sources: PathLike | Sequence[PathLike],
+    *,
+    ignore: Iterable[str] = (),
+    bad_values: str = "error",
+    encoding: str = "utf-8",
 ) -> StreamingTable:
     """A Parquet dataset without tasks, e.g. new rows to score; columns in ``ignore`` (such
-    as label columns) are left out where present."""
-    return _open(sources, [], {}, {}, (), ignore=set(ignore))
+    as label columns) are left out where present. ``bad_values`` and ``encoding`` are those
+    of :func:`stream_tables` (and of :func:`~mtlkit.data.loading.load_features`)."""
+    table = _open(sources, [], {}, {}, (), set(ignore), encoding=text_encoding(encoding))
+    table.bad_values = check_bad_values(bad_values)
+    return table
 
 
 def _open(
@@ -193,22 +234,24 @@ def _open(
     feature_kinds: dict[str, FeatureKind],
     drop_columns: Iterable[str],
     ignore: set[str] = frozenset(),
+    *,
+    encoding: str = "utf8",
 ) -> StreamingTable:
     drop_columns = list(drop_columns)
-    _check_labels(labels, task_kinds, drop_columns)
+    check_label_names(labels, task_kinds, drop_columns)
     items = [sources] if isinstance(sources, (str, Path)) else list(sources)
     if not items:
         raise DataError("No sources given; pass a Parquet file, a folder or a glob.")
     fragments, partition_fields = [], []
     for item in items:
-        found, partitions = _discover(item)
+        found, partitions = _discover(item, encoding)
         fragments += found
         partition_fields += [f for f in partitions if f.name not in partition_fields]
     names = [f.path for f in fragments]
     physical = [_physical_schema(f) for f in fragments]
-    partition_types = {f.name: _arrow_type_class(f.type) for f in partition_fields}
-    types = [{f.name: _arrow_type_class(f.type) for f in s} | partition_types for s in physical]
-    _check_types(names, types)
+    partition_types = {f.name: arrow_type_class(f.type) for f in partition_fields}
+    types = [{f.name: arrow_type_class(f.type) for f in s} | partition_types for s in physical]
+    check_types(names, types)
     try:
         schema = pa.unify_schemas(
             [*physical, pa.schema(partition_fields)], promote_options="permissive"
@@ -219,7 +262,7 @@ def _open(
         ) from err
     columns = schema.names
     drop = set(drop_columns)
-    _check_columns(labels, drop, columns, [_describe(items)])
+    check_columns(labels, drop, columns, [_describe(items)])
     drop |= (ignore | _pandas_index_columns(physical)) & set(columns)
     features = [c for c in columns if c not in labels and c not in drop]
     groups = [
@@ -236,6 +279,7 @@ def _open(
         types,
         task_kinds,
         feature_kinds,
+        encoding=encoding,
     )
 
 
@@ -254,9 +298,10 @@ def _describe(items: Sequence[PathLike]) -> str:
     return str(items[0]) if len(items) == 1 else f"{len(items)} sources"
 
 
-def _discover(item: PathLike) -> tuple[list[ds.ParquetFileFragment], list[pa.Field]]:
+def _discover(item: PathLike, encoding: str) -> tuple[list[ds.ParquetFileFragment], list[pa.Field]]:
     """The Parquet files named by a folder, a file or a glob, sorted by path, and the hive
-    partition fields of a folder."""
+    partition fields of a folder. CSV files (which cannot be read in row groups) are refused
+    with the call that converts them in ``encoding``."""
     text, path = str(item), Path(item)
     if path.is_dir():
         hidden = ("_", ".")
@@ -267,14 +312,20 @@ def _discover(item: PathLike) -> tuple[list[ds.ParquetFileFragment], list[pa.Fie
         )
         base = path
     elif path.is_file():
-        files, base = [path], None
+        files, base = ([] if file_suffix(path) in (".csv", ".csv.gz") else [path]), None
     elif any(c in text for c in "*?["):
         files, base = sorted(Path(p) for p in glob.glob(text) if p.endswith(".parquet")), None
     else:
         raise DataError(f"Path {text!r} does not exist; check the file or folder name.")
     if not files:
-        csv = any(path.rglob("*.csv*")) if path.is_dir() else False
-        hint = " It holds CSV files: convert them with csv_to_parquet first." if csv else ""
+        csv = any(path.rglob("*.csv*")) if path.is_dir() else file_suffix(path) is not None
+        option = "" if encoding == "utf8" else f", encoding={encoding!r}"
+        hint = (
+            f" It holds CSV files, which stream only as Parquet: convert them first with "
+            f"csv_to_parquet({text!r}, 'parquet_folder'{option})."
+            if csv
+            else ""
+        )
         raise DataError(f"{text!r} holds no .parquet files.{hint}")
     try:
         dataset = ds.dataset(
@@ -347,7 +398,7 @@ def csv_to_parquet(
     """
     rows_per_group = check_positive_int("rows_per_group", rows_per_group)
     encoding = text_encoding(encoding)
-    files = [p for p in _expand(source) if not p.name.lower().endswith(".parquet")]
+    files = [p for p in expand_source(source) if not p.name.lower().endswith(".parquet")]
     if not files:
         raise DataError(f"{str(source)!r} holds no .csv or .csv.gz files.")
     out = Path(target)
@@ -390,7 +441,7 @@ def _convert(
     except (pa.ArrowException, OSError) as err:
         dest.unlink(missing_ok=True)
         raise DataError(
-            _undecodable(path, encoding)
+            undecodable(path, encoding)
             or f"Cannot convert {str(path)!r}: {err}. If a column's type changes after the "
             "first rows, pass column_types={'column': 'float64'} (or 'string')."
         ) from err

@@ -7,6 +7,7 @@ import pandas as pd
 
 from mtlkit.data.errors import DataError
 from mtlkit.data.schema import TASK_KINDS, TaskKind, TaskSpec
+from mtlkit.data.sources import is_numeric
 from mtlkit.data.values import text_numbers
 
 MAX_MULTICLASS_INFERRED = 20  # more distinct integers than this is inferred as regression
@@ -31,10 +32,6 @@ def _scalar(value: object) -> object:
     return value
 
 
-def _is_numeric(values: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-
-
 def _is_integral(values: np.ndarray) -> bool:
     return bool(np.all(np.mod(values, 1) == 0))
 
@@ -43,7 +40,7 @@ def _inferred_kind(series: pd.Series) -> TaskKind:
     distinct = series.nunique()
     if distinct <= 2:
         return "binary"
-    if not _is_numeric(series):
+    if not is_numeric(series):
         return "multiclass"
     integral = _is_integral(series.to_numpy(dtype=float))
     return "multiclass" if integral and distinct <= MAX_MULTICLASS_INFERRED else "regression"
@@ -103,7 +100,7 @@ def infer_task_spec(name: str, values: object, kind: TaskKind | None = None) -> 
         raise DataError(f"Task {name!r}: unknown kind {kind!r}; use one of {list(TASK_KINDS)}.")
     if series.empty:
         raise DataError(f"Label column {name!r} has no labelled values; drop it from the labels.")
-    numeric = _is_numeric(series)
+    numeric = is_numeric(series)
     if numeric and not np.all(np.isfinite(series.to_numpy(dtype=float))):
         raise DataError(
             f"Label column {name!r} holds infinite values; replace them by valid labels or "
@@ -156,9 +153,9 @@ def encode_labels(spec: TaskSpec, values: object) -> np.ndarray:
     series = pd.Series(values)
     present = label_present(series)
     if spec.kind == "regression":
-        if not _is_numeric(series) and present.any():
+        if not is_numeric(series) and present.any():
             series = series.infer_objects()
-            if not _is_numeric(series):
+            if not is_numeric(series):
                 raise DataError(
                     f"Label column {spec.name!r} is a regression task but holds non-numeric "
                     "values; convert it to numbers."

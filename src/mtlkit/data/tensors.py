@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
+import numpy as np
 import torch
 
 
@@ -44,10 +46,24 @@ class TensorData(Batch):
 
     rank: int = 0
     world_size: int = 1
+    #: Every row is held at once (see :class:`~mtlkit.data.protocol.EncodedData`).
+    in_memory: ClassVar[bool] = True
 
     def shard(self, rank: int, world_size: int) -> TensorData:
         """This split as rank ``rank`` of ``world_size`` sees it (the tensors are shared)."""
         return replace(self, rank=rank, world_size=world_size)
+
+    def all_labelled(self) -> bool:
+        """Whether every row has every label."""
+        return bool(self.mask.all())
+
+    def label_chunks(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The labels and label masks of every row, as one chunk."""
+        yield self.y, self.mask
+
+    def kept_rows(self, mask: np.ndarray) -> np.ndarray:
+        """The labelled rows whose predictions a run record keeps: all of them."""
+        return mask
 
     def num_batches(self, batch_size: int) -> int:
         """Batches per epoch (the same on every rank); a last batch with fewer rows than

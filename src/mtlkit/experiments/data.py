@@ -6,10 +6,10 @@ import json
 
 from mtlkit import datasets
 from mtlkit.data.loading import load_tables
+from mtlkit.data.protocol import Table, split
 from mtlkit.data.schema import MultiTaskTable
-from mtlkit.data.splits import check_splits, keep_label_fraction, split_table
-from mtlkit.data.stream_split import split_stream
-from mtlkit.data.streaming import StreamingTable, stream_tables
+from mtlkit.data.splits import check_splits, keep_label_fraction
+from mtlkit.data.streaming import stream_tables
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import SYNTHETIC, CompareConfig
@@ -54,16 +54,15 @@ def load_data(config: CompareConfig, correlation: float | None = None) -> MultiT
     return load_tables(config.data, labels=config.labels, **config.read_options())
 
 
-def load_splits(
-    config: CompareConfig, correlation: float | None = None
-) -> tuple[MultiTaskTable, MultiTaskTable, MultiTaskTable] | tuple[StreamingTable, ...]:
+def load_splits(config: CompareConfig, correlation: float | None = None) -> tuple[Table, ...]:
     """(train, validation, test): the same for every cell, fixed by ``config.split_seed``;
-    streamed tables split by row groups when ``config.streamed``."""
+    streamed tables split by row groups when ``config.streamed``. Each split is checked
+    (:func:`~mtlkit.data.splits.check_splits`)."""
     if config.streamed:
-        options = {k: v for k, v in config.read_options().items() if k != "encoding"}
-        table = stream_tables(config.data, labels=config.labels, **options)
-        return split_stream(table, config.fractions, seed=config.split_seed)
-    splits = split_table(load_data(config, correlation), config.fractions, seed=config.split_seed)
+        table = stream_tables(config.data, labels=config.labels, **config.read_options())
+    else:
+        table = load_data(config, correlation)
+    splits = split(table, config.fractions, seed=config.split_seed)
     check_splits(*splits)
     return splits
 
@@ -84,9 +83,7 @@ def with_label_fraction(
 _SPLITS: dict[tuple[str, float | None], tuple] = {}
 
 
-def cached_splits(
-    config: CompareConfig, correlation: float | None = None
-) -> tuple[MultiTaskTable, MultiTaskTable, MultiTaskTable]:
+def cached_splits(config: CompareConfig, correlation: float | None = None) -> tuple[Table, ...]:
     """:func:`load_splits`, loaded once per process (the grid's cells and studies share it)."""
     key = (json.dumps(config.to_dict(), sort_keys=True), correlation)
     if key not in _SPLITS:

@@ -22,8 +22,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from mtlkit.data.schema import MultiTaskTable
-from mtlkit.data.streaming import StreamingTable
+from mtlkit.data import protocol
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import check_reported
 from mtlkit.experiments.cells import (
@@ -213,16 +212,9 @@ def check_data(config: CompareConfig) -> None:
     for correlation in config.correlations or [None]:
         for fraction in config.label_fraction_values() or [None]:
             train, _, _ = _splits(config, correlation, fraction)
-        tasks = train.tasks if isinstance(train, MultiTaskTable) else _stream_tasks(train)
+        tasks = protocol.tasks(train)  # of a stream: one pass over it, as each cell makes
         check_reported(config.metric, tasks, "metric")
         check_reported(config.train.monitor, tasks, "monitor")
-
-
-def _stream_tasks(train: StreamingTable) -> list:
-    """The tasks of a streamed training split (one pass over it, as each cell makes)."""
-    from mtlkit.data.stream_fit import fit_preprocessor
-
-    return list(fit_preprocessor(train).schema().tasks)
 
 
 def run_cell(

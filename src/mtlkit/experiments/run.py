@@ -5,11 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from mtlkit.data.schema import MultiTaskTable
-from mtlkit.data.stream_batches import StreamingData
-from mtlkit.data.streaming import READ_ROWS, StreamingTable
+from mtlkit.data.protocol import Table
 from mtlkit.evaluation.metrics import all_task_metrics
 from mtlkit.evaluation.record import RunRecord
 from mtlkit.experiments.config import parse_strategy
@@ -43,9 +39,9 @@ class RunSpec:
 
 def run_one(
     spec: RunSpec,
-    train: MultiTaskTable | StreamingTable,
-    val: MultiTaskTable | StreamingTable,
-    test: MultiTaskTable | StreamingTable,
+    train: Table,
+    val: Table,
+    test: Table,
     tags: dict | None = None,
     model_dir: Path | None = None,
     state: Path | None = None,
@@ -77,11 +73,10 @@ def run_one(
     if model_dir is not None:
         est.save(model_dir)
     metrics = {"val": est.evaluate(val)}
-    scores = est.predict_proba(test)
     tasks = list(est.schema_.tasks)
-    y, mask = _labels(est, test)
-    metrics["test"] = all_task_metrics(tasks, y, mask, scores)
-    kept = _kept_rows(mask, isinstance(test, StreamingTable))
+    scored = est.labelled_scores(test)  # labels, masks and scores in one pass
+    y, scores, kept = scored.y, scored.scores, scored.kept
+    metrics["test"] = all_task_metrics(tasks, y, scored.mask, scores)
     return RunRecord(
         run_id=spec.run_id,
         model=spec.name,
@@ -98,38 +93,3 @@ def run_one(
         },
         tags=dict(tags or {}),
     )
-
-
-#: Test predictions a record of streamed data keeps per task (a seeded sample; the metrics
-#: use every row): they only draw the report's ROC and precision-recall curves.
-KEPT_PREDICTIONS = 100_000
-
-
-def _labels(
-    est: MultiTaskEstimator, test: MultiTaskTable | StreamingTable
-) -> tuple[np.ndarray, np.ndarray]:
-    """The test rows' labels and masks ``(N, T)``, read batch by batch from a stream."""
-    tasks = est.schema_.tasks
-    if isinstance(test, MultiTaskTable):
-        y = np.stack([test.labels[t.name] for t in tasks], axis=1)
-        return np.nan_to_num(y), np.stack([test.masks[t.name] for t in tasks], axis=1)
-    batches = list(StreamingData(test, est.preprocessor_).batches(READ_ROWS))
-    return (
-        np.concatenate([b.y.numpy() for b in batches]),
-        np.concatenate([b.mask.numpy() for b in batches]),
-    )
-
-
-def _kept_rows(mask: np.ndarray, sample: bool) -> np.ndarray:
-    """The labelled rows whose predictions a record keeps: all, or for streamed data at most
-    :data:`KEPT_PREDICTIONS` per task, drawn with a fixed seed."""
-    if not sample:
-        return mask
-    kept = np.zeros_like(mask)
-    rng = np.random.default_rng(0)
-    for k in range(mask.shape[1]):
-        rows = np.flatnonzero(mask[:, k])
-        if len(rows) > KEPT_PREDICTIONS:
-            rows = rng.choice(rows, KEPT_PREDICTIONS, replace=False)
-        kept[rows, k] = True
-    return kept

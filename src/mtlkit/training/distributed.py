@@ -1,8 +1,7 @@
 """Data-parallel training on ``torch.distributed``: the collectives of the trainer and strategies.
 
-Every rank holds the same model and trains its share of each batch (see
-:meth:`TensorData.shard <mtlkit.data.tensors.TensorData.shard>` and
-:meth:`StreamingData.shard <mtlkit.data.stream_batches.StreamingData.shard>`). One rule makes
+Every rank holds the same model and trains its share of each batch (see ``shard`` of
+:class:`~mtlkit.data.protocol.EncodedData`, in memory or streamed). One rule makes
 every strategy give every rank the update one process would make on the whole batch:
 
 - **losses**: a strategy gets the *global* task losses (:func:`global_losses`): their value is

@@ -14,6 +14,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +25,13 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_array
 
+from mtlkit.data import protocol
 from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import Sources, load_features, load_tables
+from mtlkit.data.protocol import EncodedData, Table
 from mtlkit.data.read_options import FEATURE_READ_PARAMS, READ_PARAMS, read_options
 from mtlkit.data.schema import TASK_KINDS, MultiTaskTable, Schema
-from mtlkit.data.splits import check_splits, split_table
-from mtlkit.data.stream_batches import StreamingData
-from mtlkit.data.stream_fit import fit_preprocessor
-from mtlkit.data.stream_split import split_stream
-from mtlkit.data.streaming import READ_ROWS, StreamingTable
-from mtlkit.data.tensors import TensorData
+from mtlkit.data.splits import check_splits
 from mtlkit.errors import ConfigError, DataError, ModelFileError
 from mtlkit.evaluation.record import History
 from mtlkit.files import atomic_write_json
@@ -84,6 +82,17 @@ OWN_PARAMS: tuple[Param, ...] = (
     TRACK,
     *READ_PARAMS,
 )
+
+
+@dataclass
+class LabelledScores:
+    """Labels ``y`` and masks ``mask`` ``(N, T)``, ``scores`` per task and the rows whose
+    predictions are ``kept`` ``(N, T)``; see :meth:`MultiTaskEstimator.labelled_scores`."""
+
+    y: np.ndarray
+    mask: np.ndarray
+    scores: dict[str, np.ndarray]
+    kept: np.ndarray
 
 
 class NotFittedYet(ConfigError, NotFittedError):
@@ -194,8 +203,10 @@ class MultiTaskEstimator(BaseEstimator):
         ``validation`` (a ``validation_fraction`` of ``X`` when not given). With ``track``
         the fit is logged as one run (its id in ``tracked_run_``, see :mod:`mtlkit.tracking`).
 
-        ``fit(train_table, val_table)`` (a table as the second argument) is read as
-        ``fit(train_table, validation=val_table)``, as in earlier versions. ``state`` (the
+        ``fit(train_table, val_table)`` (a table, in memory or streamed, as the second
+        argument) is read as ``fit(train_table, validation=val_table)``, as in earlier
+        versions; otherwise a table ``X`` holds its labels and takes no ``y``. Training and
+        validation data may each be in memory or streamed. ``state`` (the
         :meth:`training_state` of an earlier fit on the same data with the same settings
         and fewer ``epochs``) continues that fit instead of starting over; with
         ``state_path`` that state is saved there after every epoch (by rank 0 alone in
@@ -205,12 +216,9 @@ class MultiTaskEstimator(BaseEstimator):
         config = self.check_params()
         # the tracking target answers before training; rank 0 alone tracks (one experiment)
         tracker = make_tracker(self.track) if distributed.is_main() else None
-        if isinstance(y, MultiTaskTable) and validation is None:
+        if protocol.is_table(y) and validation is None:
             y, validation = None, y
-        if isinstance(X, StreamingTable):
-            train_t, val_t = self._streams(X, validation, config)
-        else:
-            train_t, val_t = self._tensors(X, y, validation, config)
+        train_t, val_t = self._encoded_splits(X, y, validation, config)
         self.schema_ = self.preprocessor_.schema()
         torch.manual_seed(config.seed)
         self.model_ = create(self.model, self.schema_, **self.model_params)
@@ -231,54 +239,34 @@ class MultiTaskEstimator(BaseEstimator):
         self._check_fitted()
         return self.trainer_.training_state()
 
-    def _tensors(
+    def _encoded_splits(
         self, X: Any, y: Any, validation: Any, config: TrainConfig
-    ) -> tuple[TensorData, TensorData]:  # noqa: N803
-        """In-memory training and validation splits; fits the preprocessor."""
+    ) -> tuple[EncodedData, EncodedData]:  # noqa: N803
+        """The training and validation rows, checked (:func:`check_splits`) and encoded by
+        the preprocessor fitted on the training rows (by rank 0 alone, with several ranks).
+        Each is in memory or streamed; without ``validation``, a ``validation_fraction`` of
+        the training rows (stratified rows in memory, whole row groups of a stream)."""
         train = self._table(X, y)
         if validation is None:
             f = self.validation_fraction
-            train, val, _ = split_table(train, (1 - f, f, 0.0), seed=config.seed)
+            train, val, _ = protocol.split(train, (1 - f, f, 0.0), seed=config.seed)
         else:
             val = self._table(validation, None)
         check_splits(train, val)
-        self.preprocessor_ = Preprocessor(self.feature_kinds).fit(train)
-        self.n_features_in_ = len(train.features.columns)
-        return self.preprocessor_.transform(train), self.preprocessor_.transform(val)
-
-    def _streams(
-        self, train: StreamingTable, validation: Any, config: TrainConfig
-    ) -> tuple[StreamingData, StreamingData]:
-        """Streamed training and validation splits (the validation rows: a
-        ``validation_fraction`` of the row groups, see :func:`split_stream`, or the stream
-        given); the preprocessor is fitted in one pass (by rank 0 alone, with several ranks)."""
-        if validation is None:
-            f = self.validation_fraction
-            train, val, _ = split_stream(train, (1 - f, f, 0.0), seed=config.seed)
-        elif isinstance(validation, StreamingTable):
-            val = validation
-        else:
-            raise ConfigError(
-                "a streamed training table takes a streamed validation table "
-                "(stream_tables(...)), or none (a validation_fraction of its row groups)."
-            )
         prep = Preprocessor(self.feature_kinds)
-        self.preprocessor_ = distributed.from_main(lambda: fit_preprocessor(train, prep))
-        self.n_features_in_ = len(train.features)
-        return StreamingData(train, self.preprocessor_), StreamingData(val, self.preprocessor_)
+        self.preprocessor_ = distributed.from_main(lambda: protocol.fit(train, prep))
+        self.n_features_in_ = len(train.feature_names)
+        return protocol.encode(train, self.preprocessor_), protocol.encode(val, self.preprocessor_)
 
-    def _check_funnel(self, train: TensorData | StreamingData) -> None:
+    def _check_funnel(self, train: EncodedData) -> None:
         """The funnel-order check of sequential models; ``funnel_check="warn"`` lets training
-        go on, saying what the model then assumes. A stream is checked batch by batch (up to
-        its first batch with a row out of order)."""
+        go on, saying what the model then assumes. A stream is checked record batch by
+        record batch (up to its first one with a row out of order)."""
         if self.model_.task_roles is None:
             return
         try:
-            if isinstance(train, TensorData):
-                self.model_.check_labels(train.y, train.mask)
-            else:
-                for batch in train.batches(READ_ROWS):
-                    self.model_.check_labels(batch.y, batch.mask)
+            for y, mask in train.label_chunks():
+                self.model_.check_labels(y, mask)
         except DataError as err:
             if self.funnel_check == "error":
                 raise
@@ -321,6 +309,18 @@ class MultiTaskEstimator(BaseEstimator):
         """Metrics per task on the labelled rows: ``{task: {metric: value}}``."""
         self._check_fitted()
         return self.trainer_.evaluate(self._data(self._table(X, y)))
+
+    def labelled_scores(self, X: Table | Sources | np.ndarray, y: Any = None) -> LabelledScores:  # noqa: N803
+        """The labels, label masks and scores of every row of ``X``, in one pass over it.
+
+        The labels are those the model trains on: encoded by the fitted preprocessor
+        (recoded to the classes it was fitted with, masked where missing); ``kept`` marks the
+        labelled rows whose predictions a run record keeps (every one of a table in memory,
+        a seeded sample of a stream's, see :class:`~mtlkit.data.protocol.EncodedData`)."""
+        self._check_fitted()
+        data = self._data(self._table(X, y))
+        labels, mask, scores = self.trainer_.labelled_scores(data)
+        return LabelledScores(labels, mask, scores, data.kept_rows(mask))
 
     def score(self, X: MultiTaskTable | Sources | np.ndarray, y: Any = None) -> float:  # noqa: N803
         """One number, higher is better (scikit-learn's model selection maximises it): the
@@ -399,18 +399,20 @@ class MultiTaskEstimator(BaseEstimator):
         return est
 
     # ---- helpers ------------------------------------------------------------------------
-    def _data(
-        self, table: MultiTaskTable | StreamingTable, require_labels: bool = True
-    ) -> TensorData | StreamingData:
+    def _data(self, table: Table, require_labels: bool = True) -> EncodedData:
         """A table's rows encoded by the fitted preprocessor: tensors, or a stream of them."""
-        if isinstance(table, StreamingTable):
-            return StreamingData(table, self.preprocessor_, require_labels=require_labels)
-        return self.preprocessor_.transform(table, require_labels=require_labels)
+        return protocol.encode(table, self.preprocessor_, require_labels)
 
-    def _table(self, X: Any, y: Any) -> MultiTaskTable | StreamingTable:  # noqa: N803
+    def _table(self, X: Any, y: Any) -> Table:  # noqa: N803
         """Labelled data as a table: a table (or a streamed one) as is, files / frames with
         ``labels``, or scikit-learn style ``X`` and ``y``."""
-        if isinstance(X, (MultiTaskTable, StreamingTable)):
+        if protocol.is_table(X):
+            if y is not None:
+                raise ConfigError(
+                    f"X is a table, which holds its labels, and y is given too ({type(y).__name__}"
+                    "); give the validation data as validation=..., or X as features (an "
+                    "array or a data frame) with their labels as y."
+                )
             return X
         kinds = {"task_kinds": self.task_kinds, "feature_kinds": self.feature_kinds}
         options = self._read_settings(READ_PARAMS)
@@ -424,8 +426,8 @@ class MultiTaskEstimator(BaseEstimator):
             )
         return load_tables(X, list(self.labels), **kinds, **options)
 
-    def _features(self, X: Any) -> MultiTaskTable | StreamingTable:  # noqa: N803
-        if isinstance(X, (MultiTaskTable, StreamingTable)):
+    def _features(self, X: Any) -> Table:  # noqa: N803
+        if protocol.is_table(X):
             return X
         if not isinstance(X, (pd.DataFrame, str, Path, list, tuple)):
             X = _feature_frame(X, self.n_features_in_)  # noqa: N806

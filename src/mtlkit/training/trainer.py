@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mtlkit.data.stream_batches import StreamingData
-from mtlkit.data.tensors import Batch, TensorData
+from mtlkit.data.protocol import EncodedData
+from mtlkit.data.tensors import Batch
 from mtlkit.errors import ConfigError, MtlkitError
 from mtlkit.evaluation.metrics import all_task_metrics, check_reported, metric
 from mtlkit.evaluation.record import History, is_converged
@@ -32,7 +32,7 @@ from mtlkit.training.strategies import Strategy, check_strategy, make_strategy
 from mtlkit.training.strategies.base import check_streams
 
 #: A split to train or evaluate on: tensors in memory, or a stream read batch by batch.
-Data = TensorData | StreamingData
+Data = EncodedData
 #: Rows per batch when scoring (prediction, validation): small enough for a batch's
 #: activations to stay in the CPU's caches (census MMoE: 2.2x the rows/s of 16,384-row
 #: batches per thread, 1.1x those of 4,096; BENCHMARKS.md).
@@ -73,7 +73,7 @@ def fused_adam_supported(params: list[torch.Tensor]) -> bool:
 
 
 class Trainer:
-    """Train an :class:`MTLModel` on :class:`TensorData` splits.
+    """Train an :class:`MTLModel` on encoded splits (:class:`~mtlkit.data.protocol.EncodedData`).
 
     Each epoch: the strategy's batches, masked task losses, the strategy's backward, an
     optimizer step; then one validation pass. The best epoch (by ``config.monitor``) is kept
@@ -140,12 +140,13 @@ class Trainer:
 
     def evaluate(self, data: Data, batch_size: int = SCORING_BATCH) -> dict[str, dict[str, float]]:
         """Metrics per task on the labelled rows of ``data``, read batch by batch."""
-        return all_task_metrics(self.tasks, *self._labelled_scores(data, batch_size))
+        return all_task_metrics(self.tasks, *self.labelled_scores(data, batch_size))
 
-    def _labelled_scores(
+    def labelled_scores(
         self, data: Data, batch_size: int = SCORING_BATCH
     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """The labels, label masks and scores of every row of ``data``, batch by batch."""
+        """The labels ``(N, T)`` (0 where missing), label masks ``(N, T)`` and scores per task
+        of every row of ``data``, in one pass over it."""
         labels, masks, parts = [], [], {t.name: [] for t in self.tasks}
         for batch, scores in self._scored(data, batch_size):
             labels.append(batch.y)
@@ -166,8 +167,8 @@ class Trainer:
     ) -> History:
         """Train until early stopping or ``config.epochs``, then restore the best epoch.
 
-        ``train`` and ``val`` are in-memory splits (``TensorData``) or streams
-        (``StreamingData``). In data-parallel training (a ``torch.distributed`` process group,
+        ``train`` and ``val`` are encoded splits, in memory or streamed
+        (:class:`~mtlkit.data.protocol.EncodedData`). In data-parallel training (a ``torch.distributed`` process group,
         see :mod:`mtlkit.training.distributed`) each rank trains its share of every batch of
         ``train``, every rank validates on all of ``val``, and rank 0 alone writes the
         checkpoint.
@@ -186,10 +187,9 @@ class Trainer:
         generator = torch.Generator().manual_seed(cfg.seed)
         device = resolve_device(cfg.device)
         self.model.to(device)
-        if isinstance(train, TensorData):
-            train = train.to(device)
-        else:
+        if not train.in_memory:
             check_streams(self.strategy_name)
+        train = train.to(device)
         self.strategy = make_strategy(self.strategy_name, self.model, **self.strategy_params)
         self.strategy.shuffle = cfg.shuffle
         distributed.broadcast_parameters([*self.model.parameters(), *self.strategy.parameters()])
@@ -434,7 +434,7 @@ class Trainer:
     def _validate(self, val: Data, epoch: int, best_state: dict) -> dict:
         """The epoch's validation metrics; a non-finite prediction or validation loss means
         training diverged (the metrics could not even be computed)."""
-        y, mask, scores = self._labelled_scores(val)
+        y, mask, scores = self.labelled_scores(val)
         bad = [t.name for t in self.tasks if not np.isfinite(scores[t.name]).all()]
         if bad:
             self._diverged(bad, "validation predictions", epoch, best_state)
@@ -472,11 +472,12 @@ class Trainer:
 
 
 class _LabelledRows:
-    """A batch's labelled rows per task, as floats. Of a split in memory without a missing
-    label, every batch's are its number of rows: then no counting per step."""
+    """A batch's labelled rows per task, as floats. Of a split known to have every label
+    (in memory, without a missing one), every batch's are its number of rows: then no
+    counting per step."""
 
     def __init__(self, train: Data, n_tasks: int, device: torch.device) -> None:
-        self.complete = isinstance(train, TensorData) and bool(train.mask.all())
+        self.complete = train.all_labelled()
         self.n_tasks, self.device = n_tasks, device
         self._by_rows: dict[int, torch.Tensor] = {}
 

@@ -1,7 +1,9 @@
 """The base of every strategy that combines the task gradients on the shared parameters.
 
-Task-specific parameters get the plain gradient of their own task's loss; the shared ones get
-a combination of the present tasks' gradients that each method defines. Only the tasks with
+Task-specific parameters get the plain gradient of their own task's loss, or, for the methods
+whose reference code backpropagates the weighted sum of the losses (Nash-MTL, FairGrad,
+ExcessMTL), that gradient times the task's weight; the shared ones get a combination of the
+present tasks' gradients that each method defines. Only the tasks with
 labelled rows in the batch take part, so an absent task neither adds a zero gradient (which
 would stall MGDA-like methods) nor counts in the weights, and its state is left untouched.
 """
@@ -42,6 +44,16 @@ class SharedGradientStrategy(Strategy):
         """The fewest present tasks whose gradients the method can combine."""
         return 2
 
+    def tower_weights(self, weights: torch.Tensor | None) -> torch.Tensor | None:
+        """The weights of the present tasks' gradients on the task-specific parameters, given
+        the weights :meth:`shared_backward` returned; None (the default): each task's plain
+        gradient. A method that weighs them keeps the graph in :meth:`shared_backward`."""
+        return None
+
+    def weighs_towers(self) -> bool:
+        """Whether :meth:`tower_weights` weighs the task-specific parameters' gradients."""
+        return False
+
     @abstractmethod
     def shared_backward(self, objectives: torch.Tensor, idx: list[int]) -> torch.Tensor | None:
         """Add the combined gradient of ``objectives`` (tasks ``idx``) to the shared parameters'
@@ -56,12 +68,16 @@ class SharedGradientStrategy(Strategy):
             add_extra(objectives.sum(), extra).backward()
             return
         own = self._specific + self.parameters()
-        if own:
+        weighted = self.weighs_towers()
+        if own and not weighted:
             total = add_extra(objectives.sum(), extra)
             torch.autograd.backward(total, inputs=own, retain_graph=True)
         if extra is not None:
             torch.autograd.backward(extra, inputs=self._shared, retain_graph=True)
         weights = self.shared_backward(objectives, idx)
+        if own and weighted:
+            tower = self.tower_weights(weights).detach().to(objectives.dtype)
+            torch.autograd.backward(add_extra(tower @ objectives, extra), inputs=own)
         if weights is not None:
             self._record.add(idx, weights)
 
