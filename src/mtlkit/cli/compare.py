@@ -177,9 +177,10 @@ def run(args: argparse.Namespace) -> int:
     if args.ray_address and args.backend != "ray":
         raise ConfigError("--ray-address goes with --backend ray.")
     if args.backend == "ray":
-        from mtlkit.experiments.ray_backend import import_ray
+        from mtlkit.experiments.ray_backend import check_address, import_ray
 
         import_ray()  # a missing extra fails before any data is read
+        check_address(args.ray_address)  # and a cluster that does not answer, before any folder
     config = resolve_config(args)
     run_dir = args.resume or args.out
     execute(

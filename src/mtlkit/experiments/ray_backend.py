@@ -11,14 +11,19 @@ every node sees; resuming, ``mtlkit report`` and the results are those of a loca
 
 from __future__ import annotations
 
+import re
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from mtlkit.errors import ConfigError
+from mtlkit.errors import ConfigError, MtlkitError
 from mtlkit.experiments.cells import Cell
 from mtlkit.experiments.config import CompareConfig
 
 INSTALL = 'pip install "mtlkit[ray]"'
+#: How long a Ray cluster has to accept a connection, in seconds.
+CONNECT_TIMEOUT_S = 5.0
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def import_ray():  # noqa: ANN201
@@ -30,6 +35,39 @@ def import_ray():  # noqa: ANN201
             f"--backend ray needs Ray, which is not installed; install the extra: {INSTALL}"
         ) from None
     return ray
+
+
+def check_address(address: str | None) -> None:
+    """A Ray cluster at ``address`` (``HOST:PORT`` or ``ray://HOST:PORT``) accepts a
+    connection within :data:`CONNECT_TIMEOUT_S` seconds, checked before any folder is made:
+    Ray's own client retries for ever. None and ``"auto"`` (a local cluster) are not probed."""
+    if not address or address in ("auto", "local"):
+        return
+    where = address.removeprefix("ray://")
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(
+            f"--ray-address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379 or "
+            "ray://10.0.0.5:10001), nor 'auto'."
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise ConfigError(
+            f"no Ray cluster answers at --ray-address {address} ({err.strerror or err}); "
+            "start it (ray start --head) or fix the address."
+        ) from None
+
+
+def task_error(err: Exception) -> Exception:
+    """The error a Ray task raised, as a local worker would raise it: Ray wraps it with the
+    remote traceback (with terminal colour codes) in its message; the cause is unwrapped, or
+    its first line kept, without the colour codes."""
+    cause = getattr(err, "cause", None)
+    if isinstance(cause, Exception):
+        return cause
+    line = _ANSI.sub("", str(err)).strip().splitlines()
+    return MtlkitError(f"a Ray task failed: {line[-1] if line else type(err).__name__}")
 
 
 def _run(task: Callable[..., int], raw: dict, cell: Cell, run_dir: Path, *extra) -> int:
@@ -66,7 +104,10 @@ def run_on_ray(
             while queue and len(running) < max(jobs, 1):
                 running.append(remote.remote(task, raw, queue.pop(0), folder, *extra))
             (ready,), running = ray.wait(running, num_returns=1)
-            bar.update(ray.get(ready))
+            try:
+                bar.update(ray.get(ready))
+            except ray.exceptions.RayTaskError as err:
+                raise task_error(err) from None
     finally:
         for ref in running:  # interrupted: stop what is still running
             ray.cancel(ref, force=True)
