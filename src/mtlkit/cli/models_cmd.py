@@ -6,6 +6,7 @@ import argparse
 
 from mtlkit.cli.options import command
 from mtlkit.registry import Registry
+from mtlkit.training.settings import DEFAULT_STRATEGY
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +28,7 @@ def _models(args: argparse.Namespace) -> int:
 def _strategies(args: argparse.Namespace) -> int:
     from mtlkit.training.strategies import STRATEGIES  # here: loads PyTorch
 
-    return _list(STRATEGIES, args.verbose, first="joint")
+    return _list(STRATEGIES, args.verbose, first=DEFAULT_STRATEGY)
 
 
 def _list(registry: Registry, verbose: bool, first: str) -> int:

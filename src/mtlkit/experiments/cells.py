@@ -20,6 +20,7 @@ from mtlkit.errors import ConfigError, DataWarning
 from mtlkit.evaluation.record import RunRecord
 from mtlkit.experiments.config import BASELINE, CompareConfig
 from mtlkit.files import read_json
+from mtlkit.training.settings import DEFAULT_STRATEGY
 
 CONFIG_FILE = "config.json"
 #: The command line that started the grid (for the report's "Reproduce" section).
@@ -94,7 +95,7 @@ def grid_cells(config: CompareConfig) -> list[Cell]:
     variants = product(config.correlations or [None], config.label_fraction_values() or [None])
     cells = []
     for (corr, fraction), choice in product(variants, config.grid_models()):
-        strategies = ["joint"] if choice.label == BASELINE else config.strategies
+        strategies = [DEFAULT_STRATEGY] if choice.label == BASELINE else config.strategies
         for strategy, seed in product(strategies, config.seeds):
             cells.append(
                 Cell(choice.model, strategy, seed, choice.params, choice.label, corr, fraction)

@@ -51,7 +51,7 @@ from mtlkit.training.model_folder import (
     read_meta,
     write_model_folder,
 )
-from mtlkit.training.settings import TrainConfig
+from mtlkit.training.settings import DEFAULT_MODEL, DEFAULT_STRATEGY, TrainConfig
 from mtlkit.training.strategies import check_strategy
 from mtlkit.training.trainer import Trainer, resolve_device, save_torch
 
@@ -61,7 +61,7 @@ FEATURE_KINDS = ("numeric", "categorical")
 #: :class:`TrainConfig` and the model's hyperparameters).
 OWN_PARAMS: tuple[Param, ...] = (
     Param("labels", None, "names", "the label columns when fitting on files or data frames"),
-    Str("strategy", "joint", "training strategy (see mtlkit.training.strategies)"),
+    Str("strategy", DEFAULT_STRATEGY, "training strategy (see mtlkit.training.strategies)"),
     Param("strategy_params", None, "mapping", "the strategy's settings", optional=True),
     Param("task_kinds", None, "mapping", "task kind overrides: label -> kind", optional=True),
     Param(
@@ -134,7 +134,7 @@ class MultiTaskEstimator(BaseEstimator):
     docs/scaling.md).
     """
 
-    def __init__(self, model: str = "mmoe", **params: Any) -> None:
+    def __init__(self, model: str = DEFAULT_MODEL, **params: Any) -> None:
         # The full signature (generated below) lists every setting; ``params`` beyond it are
         # the model's hyperparameters. Nothing is checked here (scikit-learn convention).
         self.model = model
@@ -485,7 +485,9 @@ def _signature() -> inspect.Signature:
     return inspect.Signature(
         [
             inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default="mmoe"),
+            inspect.Parameter(
+                "model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=DEFAULT_MODEL
+            ),
             *(inspect.Parameter(n, kw, default=d) for n, d in _setting_defaults().items()),
             inspect.Parameter("hyperparameters", inspect.Parameter.VAR_KEYWORD),
         ]

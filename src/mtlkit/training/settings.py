@@ -16,6 +16,10 @@ from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import METRIC_NAMES
 from mtlkit.params import Choice, Param, Range, declared, params_of, setting
 
+#: The model and the training strategy used when none is named (the estimator, ``mtlkit
+#: train`` / ``tune``, the compatibility facades, the comparison grid's baseline).
+DEFAULT_MODEL = "mmoe"
+DEFAULT_STRATEGY = "joint"
 LR_SCHEDULES = ("cosine", "plateau")
 #: Post-hoc calibration methods (mtlkit.training.calibration).
 CALIBRATIONS = ("none", "temperature", "platt", "isotonic")

@@ -29,7 +29,7 @@ from mtlkit.training.distributed import share
 from mtlkit.training.epoch_stats import EpochStats
 from mtlkit.training.losses import masked_task_losses, output_to_scores
 from mtlkit.training.optim import dense_shared_parameters, make_optimizer
-from mtlkit.training.settings import TrainConfig, auto_batch_size
+from mtlkit.training.settings import DEFAULT_STRATEGY, TrainConfig, auto_batch_size
 from mtlkit.training.strategies import Strategy, check_strategy, make_strategy
 from mtlkit.training.strategies.base import check_streams
 
@@ -87,7 +87,7 @@ class Trainer:
         self,
         model: MTLModel,
         config: TrainConfig | None = None,
-        strategy: str = "joint",
+        strategy: str = DEFAULT_STRATEGY,
         strategy_params: dict | None = None,
         checkpoint_path: str | Path | None = None,
         state_path: str | Path | None = None,

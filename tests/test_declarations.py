@@ -1,0 +1,46 @@
+"""Each default and each vocabulary is declared once and read everywhere else (issue #20).
+
+The greps below fail when a module writes a default again instead of reading its one
+declaration; the other tests check that what is declared is usable (registered, complete).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mtlkit.training.settings import DEFAULT_MODEL, DEFAULT_STRATEGY, TrainConfig
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "mtlkit"
+
+
+def _hits(pattern: str) -> list[str]:
+    """``file:line`` of every match of ``pattern`` in mtlkit's source."""
+    rx = re.compile(pattern)
+    return [
+        f"{path.relative_to(SRC)}:{n}"
+        for path in sorted(SRC.rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if rx.search(line)
+    ]
+
+
+def test_the_default_model_and_strategy_are_written_once():
+    # Written as a default: a constant, a default= / first= argument, a parameter's or a
+    # setting's default, an 'or' fallback, a one-name default list or tuple.
+    default = r'(^[A-Z_]+ = |default=|first=|: str = |\bor |Str\("\w+", )"{0}"|\("{0}",\)|\["{0}"\]'
+    assert _hits(default.format("joint")) == ["training/settings.py:22"]
+    assert _hits(default.format("mmoe")) == ["training/settings.py:21"]
+
+
+def test_the_monitor_default_is_read_from_train_config():
+    assert _hits(r'"monitor",\s*"') == []
+    assert TrainConfig.monitor == "loss"
+
+
+def test_the_defaults_are_registered():
+    from mtlkit.models import MODELS
+    from mtlkit.training.strategies import STRATEGIES
+
+    assert DEFAULT_MODEL in MODELS.available()
+    assert DEFAULT_STRATEGY in STRATEGIES.available()
