@@ -44,3 +44,34 @@ def test_the_defaults_are_registered():
 
     assert DEFAULT_MODEL in MODELS.available()
     assert DEFAULT_STRATEGY in STRATEGIES.available()
+
+
+def test_every_named_extra_is_declared_in_pyproject():
+    import tomllib
+
+    root = SRC.parents[1]
+    declared = set(
+        tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    )
+    code = "".join(p.read_text() for p in SRC.rglob("*.py"))
+    in_code = set(re.findall(r'missing_extra\([^)]*?"([\w-]+)",\s*(?:err)?\)', code))
+    in_code |= set(re.findall(r"install_extra\('([\w-]+)'\)", code))
+    docs = "".join(p.read_text() for p in (root / "docs").rglob("*.md"))
+    in_docs = set(re.findall(r"mtlkit\[([\w-]+)\]", docs + code))
+    assert {"mlflow", "tensorboard", "export", "ray"} <= in_code
+    assert in_code | in_docs <= declared
+
+
+def test_the_install_message_is_written_once():
+    from mtlkit.errors import missing_extra
+
+    # Written once as code; module docstrings (the help and API pages) may quote it.
+    docstrings = (
+        "cli/export_cmd.py",
+        "tracking/backends/mlflow.py",
+        "tracking/backends/tensorboard.py",
+    )
+    hits = [h for h in _hits(r"pip install") if not h.startswith(docstrings)]
+    assert [h.split(":")[0] for h in hits] == ["errors.py"]
+    message = str(missing_extra("--backend ray", "ray", ImportError("no ray")))
+    assert message.endswith('install them with: pip install "mtlkit[ray]"')

@@ -27,7 +27,7 @@ from mtlkit.cli.options import (
     given_settings,
     plugin_listing,
 )
-from mtlkit.errors import ConfigError
+from mtlkit.errors import ConfigError, install_extra
 from mtlkit.experiments.backends import BACKENDS, Backend
 from mtlkit.experiments.cells import COMMAND_FILE, CONFIG_FILE, read_config
 from mtlkit.experiments.config import (
@@ -108,7 +108,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=BACKEND_NAMES,
         default="local",
         help="where the runs (and tuning studies) train: this machine, or a Ray cluster, each a Ray "
-        'task asking for one CPU (and one GPU with --device cuda); needs pip install "mtlkit[ray]" '
+        f"task asking for one CPU (and one GPU with --device cuda); needs {install_extra('ray')} "
         "(default local)",
     )
     p.add_argument(

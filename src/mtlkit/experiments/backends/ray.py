@@ -13,20 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mtlkit.errors import ConfigError
+from mtlkit.errors import missing_extra
 from mtlkit.experiments.backends import BACKENDS, Backend, Item, Task, Tick
-
-INSTALL = 'pip install "mtlkit[ray]"'
 
 
 def import_ray():  # noqa: ANN201
     """The ``ray`` module, or a clear error naming the extra to install."""
     try:
         import ray
-    except ImportError:
-        raise ConfigError(
-            f"--backend ray needs Ray, which is not installed; install the extra: {INSTALL}"
-        ) from None
+    except ImportError as err:
+        raise missing_extra("--backend ray", "ray", err) from None
     return ray
 
 
