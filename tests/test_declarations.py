@@ -75,3 +75,14 @@ def test_the_install_message_is_written_once():
     assert [h.split(":")[0] for h in hits] == ["errors.py"]
     message = str(missing_extra("--backend ray", "ray", ImportError("no ray")))
     assert message.endswith('install them with: pip install "mtlkit[ray]"')
+
+
+def test_task_and_feature_kinds_are_listed_once():
+    from mtlkit.data.schema import CLASSIFICATION_KINDS, FEATURE_KINDS, TASK_KINDS
+
+    assert TASK_KINDS == ("binary", "multiclass", "regression")
+    assert FEATURE_KINDS == ("numeric", "categorical")
+    assert set(CLASSIFICATION_KINDS) < set(TASK_KINDS)
+    # A second listing of the kinds (a tuple, set or frozenset of them) anywhere but schema.py.
+    listing = r'[({\[]("binary", "multiclass"|"numeric", "categorical")'
+    assert {h.split(":")[0] for h in _hits(listing)} == {"data/schema.py"}

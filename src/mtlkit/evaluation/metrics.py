@@ -9,13 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn import metrics as skm
 
-from mtlkit.data.schema import TaskSpec
+from mtlkit.data.schema import CLASSIFICATION_KINDS, TASK_KINDS, TaskSpec
 from mtlkit.errors import ConfigError
 
-CLASSIFICATION = frozenset({"binary", "multiclass"})
+CLASSIFICATION = frozenset(CLASSIFICATION_KINDS)
 #: Equal-mass bins of the expected calibration error (:func:`expected_calibration_error`).
 ECE_BINS = 10
-ALL_KINDS = frozenset({"binary", "multiclass", "regression"})
+ALL_KINDS = frozenset(TASK_KINDS)
 
 
 @dataclass(frozen=True)

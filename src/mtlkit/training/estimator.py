@@ -30,7 +30,7 @@ from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import Sources, load_features, load_tables
 from mtlkit.data.protocol import EncodedData, Table
 from mtlkit.data.read_options import FEATURE_READ_PARAMS, READ_PARAMS, read_options
-from mtlkit.data.schema import TASK_KINDS, MultiTaskTable, Schema
+from mtlkit.data.schema import FEATURE_KINDS, TASK_KINDS, MultiTaskTable, Schema
 from mtlkit.data.splits import check_splits
 from mtlkit.data.vocabulary import VOCABULARY_PARAM_NAMES
 from mtlkit.errors import ConfigError, DataError, ModelFileError
@@ -54,8 +54,6 @@ from mtlkit.training.model_folder import (
 from mtlkit.training.settings import DEFAULT_MODEL, DEFAULT_STRATEGY, TrainConfig
 from mtlkit.training.strategies import check_strategy
 from mtlkit.training.trainer import Trainer, resolve_device, save_torch
-
-FEATURE_KINDS = ("numeric", "categorical")
 
 #: The estimator's own arguments (besides the model name, the training settings of
 #: :class:`TrainConfig` and the model's hyperparameters).
