@@ -86,3 +86,35 @@ def test_task_and_feature_kinds_are_listed_once():
     # A second listing of the kinds (a tuple, set or frozenset of them) anywhere but schema.py.
     listing = r'[({\[]("binary", "multiclass"|"numeric", "categorical")'
     assert {h.split(":")[0] for h in _hits(listing)} == {"data/schema.py"}
+
+
+def test_every_metric_declares_its_direction_kinds_and_function():
+    from mtlkit.data.schema import TASK_KINDS
+    from mtlkit.evaluation.metrics import METRICS
+
+    for name, m in METRICS.items():
+        assert m.name == name and isinstance(m.higher_is_better, bool), name
+        assert m.task_kinds and m.task_kinds <= set(TASK_KINDS), name
+        assert callable(m.compute) and m.description, name
+
+
+def test_the_metrics_a_task_reports_are_the_tables(monkeypatch):
+    import numpy as np
+
+    from mtlkit.data.schema import TaskSpec
+    from mtlkit.evaluation import metrics
+
+    rng = np.random.default_rng(0)
+    y = {"binary": rng.integers(0, 2, 40), "multiclass": np.arange(40) % 3}
+    y["regression"] = rng.normal(size=40)
+    p = {"binary": rng.random(40), "multiclass": rng.random((40, 3))}
+    p["regression"] = rng.normal(size=40)
+    n_classes = {"binary": 2, "multiclass": 3, "regression": 1}
+    # A metric added to the table is computed for its kinds, with no other change.
+    extra = metrics.Metric("count", True, frozenset({"regression"}), "rows", lambda s: len(s.y))
+    monkeypatch.setitem(metrics.METRICS, "count", extra)
+    for kind in ("binary", "multiclass", "regression"):
+        out = metrics.task_metrics(TaskSpec("t", kind, n_classes[kind]), y[kind], p[kind])
+        assert list(out) == metrics.metrics_for(kind), kind
+        assert all(np.isfinite(v) for v in out.values()), (kind, out)
+    assert out["count"] == 40
