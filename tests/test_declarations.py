@@ -29,8 +29,9 @@ def test_the_default_model_and_strategy_are_written_once():
     # Written as a default: a constant, a default= / first= argument, a parameter's or a
     # setting's default, an 'or' fallback, a one-name default list or tuple.
     default = r'(^[A-Z_]+ = |default=|first=|: str = |\bor |Str\("\w+", )"{0}"|\("{0}",\)|\["{0}"\]'
-    assert _hits(default.format("joint")) == ["training/settings.py:22"]
-    assert _hits(default.format("mmoe")) == ["training/settings.py:21"]
+    for name in ("joint", "mmoe"):
+        hits = _hits(default.format(name))
+        assert [h.split(":")[0] for h in hits] == ["training/settings.py"], hits
 
 
 def test_the_monitor_default_is_read_from_train_config():
@@ -118,3 +119,22 @@ def test_the_metrics_a_task_reports_are_the_tables(monkeypatch):
         assert list(out) == metrics.metrics_for(kind), kind
         assert all(np.isfinite(v) for v in out.values()), (kind, out)
     assert out["count"] == 40
+
+
+def test_every_lr_schedule_builds_a_torch_scheduler():
+    import torch
+
+    from mtlkit.training.schedules import SCHEDULES, make_scheduler, resumable, steps_on_metric
+    from mtlkit.training.settings import LR_SCHEDULES
+
+    assert LR_SCHEDULES == tuple(SCHEDULES.names()) == ("cosine", "plateau")
+    assert make_scheduler(None, None, 5) is None and resumable(None)
+    for name in LR_SCHEDULES:
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        scheduler = make_scheduler(name, optimizer, 4)
+        for _ in range(4):
+            optimizer.step()
+            scheduler.step(1.0) if steps_on_metric(name) else scheduler.step()
+        assert optimizer.param_groups[0]["lr"] < 1.0, name  # cosine: annealed; plateau: cut
+    assert not resumable("cosine") and resumable("plateau")
+    assert _hits(r'lr_schedule [!=]= "') == []
