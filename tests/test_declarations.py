@@ -138,3 +138,10 @@ def test_every_lr_schedule_builds_a_torch_scheduler():
         assert optimizer.param_groups[0]["lr"] < 1.0, name  # cosine: annealed; plateau: cut
     assert not resumable("cosine") and resumable("plateau")
     assert _hits(r'lr_schedule [!=]= "') == []
+
+
+def test_report_file_names_and_the_baseline_are_written_once():
+    names = r'"(results|summary)\.csv"|"report\.(html|md)"|"single_task"'
+    files = sorted({h.split(":")[0] for h in _hits(names)})
+    # cells.py declares the report's files, config.py BASELINE, single_task.py registers it.
+    assert files == ["experiments/cells.py", "experiments/config.py", "models/single_task.py"]

@@ -29,7 +29,13 @@ from mtlkit.cli.options import (
 )
 from mtlkit.errors import ConfigError, install_extra
 from mtlkit.experiments.backends import BACKENDS, Backend
-from mtlkit.experiments.cells import COMMAND_FILE, CONFIG_FILE, read_config
+from mtlkit.experiments.cells import (
+    COMMAND_FILE,
+    CONFIG_FILE,
+    RESULTS_TABLE,
+    SUMMARY_TABLE,
+    read_config,
+)
 from mtlkit.experiments.config import (
     GRID_PARAMS,
     TRAIN_PARAMS,
@@ -268,7 +274,8 @@ def execute(
     print()
     for sentence in report.sentences:
         print(f"- {sentence}")
-    print(f"\nTables: {run_dir / 'results.csv'}, {run_dir / 'summary.csv'}")
+    tables = [run_dir / f"{stem}.csv" for stem in (RESULTS_TABLE, SUMMARY_TABLE)]
+    print(f"\nTables: {tables[0]}, {tables[1]}")
     print(f"Report: {report.html}")
     if tracked:
         print(f"Tracked: {tracked.describe()}")

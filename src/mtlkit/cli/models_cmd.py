@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mtlkit.cli.options import command
+from mtlkit.experiments.config import BASELINE
 from mtlkit.registry import Registry
 from mtlkit.training.settings import DEFAULT_STRATEGY
 
@@ -22,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _models(args: argparse.Namespace) -> int:
     from mtlkit.models import MODELS  # here: loads PyTorch
 
-    return _list(MODELS, args.verbose, first="single_task")
+    return _list(MODELS, args.verbose, first=BASELINE)
 
 
 def _strategies(args: argparse.Namespace) -> int:

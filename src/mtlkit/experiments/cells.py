@@ -23,6 +23,13 @@ from mtlkit.files import read_json
 from mtlkit.training.settings import DEFAULT_STRATEGY
 
 CONFIG_FILE = "config.json"
+#: The report of a run folder: its tables (each ``.csv`` and ``.parquet``), plots folder and
+#: pages, written by mtlkit.reporting.report and kept by a tracked grid's parent run.
+RESULTS_TABLE = "results"
+SUMMARY_TABLE = "summary"
+PLOTS_DIR = "plots"
+REPORT_HTML = "report.html"
+REPORT_MD = "report.md"
 #: The command line that started the grid (for the report's "Reproduce" section).
 COMMAND_FILE = "command.txt"
 CELLS_DIR = "cells"
