@@ -25,13 +25,18 @@ def _hits(pattern: str) -> list[str]:
     ]
 
 
-def test_the_default_model_and_strategy_are_written_once():
+def test_the_default_model_strategy_and_backend_are_written_once():
     # Written as a default: a constant, a default= / first= argument, a parameter's or a
     # setting's default, an 'or' fallback, a one-name default list or tuple.
     default = r'(^[A-Z_]+ = |default=|first=|: str = |\bor |Str\("\w+", )"{0}"|\("{0}",\)|\["{0}"\]'
-    for name in ("joint", "mmoe"):
+    declared_in = {
+        "joint": "training/settings.py",
+        "mmoe": "training/settings.py",
+        "local": "experiments/backends/__init__.py",
+    }
+    for name, module in declared_in.items():
         hits = _hits(default.format(name))
-        assert [h.split(":")[0] for h in hits] == ["training/settings.py"], hits
+        assert [h.split(":")[0] for h in hits] == [module], hits
 
 
 def test_the_monitor_default_is_read_from_train_config():

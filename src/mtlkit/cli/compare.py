@@ -28,7 +28,7 @@ from mtlkit.cli.options import (
     plugin_listing,
 )
 from mtlkit.errors import ConfigError, install_extra
-from mtlkit.experiments.backends import BACKENDS, Backend
+from mtlkit.experiments.backends import BACKENDS, DEFAULT_BACKEND, Backend
 from mtlkit.experiments.cells import (
     COMMAND_FILE,
     CONFIG_FILE,
@@ -112,10 +112,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--backend",
         choices=BACKEND_NAMES,
-        default="local",
+        default=DEFAULT_BACKEND,
         help="where the runs (and tuning studies) train: this machine, or a Ray cluster, each a Ray "
         f"task asking for one CPU (and one GPU with --device cuda); needs {install_extra('ray')} "
-        "(default local)",
+        f"(default {DEFAULT_BACKEND})",
     )
     p.add_argument(
         "--ray-address",
@@ -205,7 +205,7 @@ def execute(
     argv: list[str] | None = None,
     prefix: str = "compare",
     track: str | None = None,
-    backend: str | Backend = "local",
+    backend: str | Backend = DEFAULT_BACKEND,
     ray_address: str | None = None,
 ) -> Path:
     """Run (or resume) the grid of ``config`` (validated) in ``run_dir`` (default: a new folder
