@@ -6,6 +6,7 @@ arguments are passed on, e.g.::
     benchmarks/peers/run.sh                      # both presets, every system and model
     benchmarks/peers/run.sh --quick              # a smoke run: small preset, 1 epoch
     benchmarks/peers/run.sh --threads 1 2 2p     # thread settings (2p: OMP_WAIT_POLICY=PASSIVE)
+    benchmarks/peers/run.sh --threads default    # torch's default thread count (a user's)
     benchmarks/peers/run.sh --baseline HEAD~3    # mtlkit at another commit next to this one
     benchmarks/peers/run.sh --compile            # torch.compile variants (opt-in)
     benchmarks/peers/run.sh --predict            # prediction rows/s of MMoE
@@ -14,7 +15,9 @@ arguments are passed on, e.g.::
 Every measured run is its own subprocess (``worker.py``); runs are interleaved (for each
 repeat, each preset x model x threads group in turn, its systems back to back in a shuffled
 order), so load from other jobs hits all systems of a group alike. Ratios are computed within
-a group, then the median over repeats is shown. The machine is shared: read the ratios, and
+a group, then the median over repeats is shown; every row shows its system's test AUC beside
+the lean loop's of the same group. By default each group runs with one torch thread and with
+torch's default thread count (what ``mtlkit train`` and ``MultiTaskEstimator.fit`` use). The machine is shared: read the ratios, and
 the "per CPU-s" columns (rows per CPU-second of the process), which load from other jobs
 disturbs less than wall time.
 """
@@ -127,6 +130,18 @@ def schedule(args) -> list[dict]:
     return runs
 
 
+def thread_setting(value: str) -> str:
+    """A ``--threads`` value: a positive number of torch threads, or ``default`` (torch's own
+    count); a trailing ``p`` also sets ``OMP_WAIT_POLICY=PASSIVE``."""
+    base = value[:-1] if value.endswith("p") else value
+    if base != "default" and not (base.isdigit() and int(base) > 0):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a thread setting: give a positive number of threads (e.g. 1), "
+            "or 'default' for torch's own count, optionally followed by p (e.g. 2p)"
+        )
+    return value
+
+
 def _median(values):
     values = [v for v in values if v == v]
     return statistics.median(values) if values else float("nan")
@@ -146,11 +161,19 @@ def _ratios(by_label: dict[str, dict], key: str) -> dict[str, tuple[float, float
     return {label: (r[key] / lean, r[key] / best) for label, r in by_label.items()}
 
 
+def _aucs(row: dict[str, list]) -> str:
+    """A row's test AUC per task (median over repeats), e.g. ``0.9390 / 0.9801``."""
+    return " / ".join(f"{_median(row[f'auc{k}']):.4f}" for k in range(len(TASKS)))
+
+
 def report(results: list[dict]) -> None:
     """One markdown table: medians over repeats; ratios taken within each repeat first."""
     rounds: dict[tuple, dict[str, dict]] = {}
     for r in results:
-        rounds.setdefault((r["preset"], r["model"], r["threads"], r["repeat"]), {})[r["label"]] = r
+        threads = str(r["threads"])
+        if threads.startswith("default") and "torch_threads" in r:
+            threads += f" ({r['torch_threads']})"  # the count torch chose
+        rounds.setdefault((r["preset"], r["model"], threads, r["repeat"]), {})[r["label"]] = r
     rows: dict[tuple, dict[str, list]] = {}
     for (preset, model, threads, _), by_label in rounds.items():
         wall, cpu = _ratios(by_label, "samples_per_s"), _ratios(by_label, "samples_per_cpu_s")
@@ -173,7 +196,7 @@ def report(results: list[dict]) -> None:
     header = (
         "| preset | model | threads | system | samples/s (min-max) | x lean | x best peer "
         "| samples per CPU-s | x lean | x best peer | epochs 2+ samples/s "
-        f"| test AUC {aucs} | params | peak RSS MB |"
+        f"| test AUC {aucs} | lean loop's test AUC | params | peak RSS MB |"
     )
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
@@ -181,11 +204,12 @@ def report(results: list[dict]) -> None:
     for key in sorted(rows, key=lambda k: (*k[:3], order.get(k[3], 3), k[3])):
         m = {name: _median(values) for name, values in rows[key].items()}
         sps = rows[key]["sps"]
-        auc = " / ".join(f"{m[f'auc{k}']:.4f}" for k in range(len(TASKS)))
+        lean_row = rows.get((*key[:3], "lean"))
         print(
             f"| {' | '.join(map(str, key))} | {m['sps']:,.0f} ({min(sps):,.0f}-{max(sps):,.0f}) "
             f"| {m['lean']:.2f} | {m['peer']:.2f} | {m['cpu']:,.0f} | {m['cpu_lean']:.2f} "
-            f"| {m['cpu_peer']:.2f} | {m['steady']:,.0f} | {auc} | {m['params']:,.0f} "
+            f"| {m['cpu_peer']:.2f} | {m['steady']:,.0f} | {_aucs(rows[key])} "
+            f"| {_aucs(lean_row) if lean_row else '-'} | {m['params']:,.0f} "
             f"| {max(rows[key]['rss']):,.0f} |"
         )
     for (preset, model, threads, label), row in sorted(rows.items()):
@@ -205,8 +229,10 @@ def main() -> None:
     parser.add_argument(
         "--threads",
         nargs="+",
-        default=[str(os.cpu_count() or 1)],
-        help="torch threads per run; a trailing p (e.g. 2p) also sets OMP_WAIT_POLICY=PASSIVE",
+        type=thread_setting,
+        default=["1", "default"],
+        help="torch threads per run: a number, or default (torch's own count, as a user's "
+        "process has); a trailing p (e.g. 2p) also sets OMP_WAIT_POLICY=PASSIVE",
     )
     parser.add_argument(
         "--device", default="cpu", help="cpu, cuda, cuda:N or auto (cuda when a GPU is visible)"

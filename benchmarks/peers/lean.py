@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -227,9 +228,11 @@ def train(
     lr: float,
     seed: int,
     adam: str = "fused",
+    on_epoch: Callable[[int], None] | None = None,
 ) -> list[float]:
     """The loop; returns the wall seconds of each epoch (nothing else happens in them).
-    ``adam`` is "foreach" or "fused" (one kernel for all parameters)."""
+    ``adam`` is "foreach" or "fused" (one kernel for all parameters); ``on_epoch(epoch)`` is
+    called after each epoch, outside its timing (e.g. to score the model as it learns)."""
     x_cat, x_num, y = data["x_cat"], data["x_num"], data["y"]
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, **{adam: True})
     generator = torch.Generator().manual_seed(seed)
@@ -252,6 +255,9 @@ def train(
         if y.is_cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
+        if on_epoch is not None:
+            on_epoch(len(times))
+            model.train()
     return times
 
 

@@ -1,10 +1,11 @@
 """One measured run in its own process: ``python worker.py '<json spec>'``.
 
-The spec names the system, model, preset, seed, torch threads and device (and optional
-variants: ``diagnostic_batches`` for mtlkit, ``compile``). The worker trains on the shared
-encoded split, times the training epochs only (no validation pass), scores the test split
-and prints one line ``RESULT {json}``: samples/s, per-epoch seconds, test AUC per task,
-parameter count and peak RSS.
+The spec names the system, model, preset, seed, torch threads (a number, or "default" for
+torch's own count) and device (and optional variants: ``diagnostic_batches`` for mtlkit,
+``compile``). The worker trains on the shared encoded split, times the training epochs only
+(no validation pass), scores the test split and prints one line ``RESULT {json}``:
+samples/s, per-epoch seconds, test AUC per task, parameter count, peak RSS and the torch
+threads it ran with.
 """
 
 from __future__ import annotations
@@ -287,7 +288,9 @@ RUNNERS = {"lean": run_lean, "mtlkit": run_mtlkit, "deepctr": run_deepctr, "rech
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
-    torch.set_num_threads(int(str(spec["threads"]).rstrip("p")))
+    threads = str(spec["threads"]).rstrip("p")
+    if threads != "default":  # "default": torch's own thread count, as a user's process has
+        torch.set_num_threads(int(threads))
     data = load_split(spec["device"])
     warm_up(spec["device"])
     if spec["system"] == "predict":
@@ -314,6 +317,7 @@ def main() -> None:
         "params": out["params"],
         "peak_rss_mb": peak_rss_mb(),
         "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
     }
     if "mtlkit_path" in out:
         result["mtlkit_path"] = out["mtlkit_path"]

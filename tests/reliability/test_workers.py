@@ -10,51 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from reliability_helpers import alive, cmdline, descendants, wait_until_gone
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 ENV = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-
-
-def _stat(pid: int) -> tuple[str, int] | None:
-    """(state, parent pid) of a process, None once it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return fields[0], int(fields[1])
-
-
-def _descendants(pid: int) -> set[int]:
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (stat := _stat(int(entry.name))):
-            parents[int(entry.name)] = stat[1]
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_text()
-    except OSError:
-        return ""
-
-
-def _alive(pid: int) -> bool:
-    stat = _stat(pid)
-    return stat is not None and stat[0] != "Z"  # a zombie has ended (nobody reaped it yet)
-
-
-def _wait_until_gone(pids: set[int], seconds: float) -> set[int]:
-    deadline = time.monotonic() + seconds
-    while (left := {p for p in pids if _alive(p)}) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return left
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
@@ -72,16 +32,16 @@ def test_killing_the_main_process_ends_its_workers(sig, tmp_path):
     family: set[int] = set()
     try:
         deadline = time.monotonic() + 180
-        while sum("spawn_main" in _cmdline(p) for p in _descendants(main.pid)) < 2:
+        while sum("spawn_main" in cmdline(p) for p in descendants(main.pid)) < 2:
             assert main.poll() is None, main.stdout.read()
             assert time.monotonic() < deadline, "the workers did not start in 180 s"
             time.sleep(0.2)
         time.sleep(2)  # the workers import PyTorch and start their cells
-        family = _descendants(main.pid)  # the workers and the resource tracker
+        family = descendants(main.pid)  # the workers and the resource tracker
         cells = sorted((out / "cells").glob("*.json"))
         main.send_signal(sig)
         printed, _ = main.communicate(timeout=60)
-        left = _wait_until_gone(family, 10)
+        left = wait_until_gone(family, 10)
         assert not left, f"still running 10 s after the main process ended: {left}"
         assert sorted((out / "cells").glob("*.json")) == cells  # no cell written by an orphan
         if sig == signal.SIGTERM:  # handled like Ctrl-C
@@ -91,7 +51,7 @@ def test_killing_the_main_process_ends_its_workers(sig, tmp_path):
         if main.poll() is None:
             main.kill()
         for pid in family:
-            if _alive(pid) and "multiprocessing" in _cmdline(pid):
+            if alive(pid) and "multiprocessing" in cmdline(pid):
                 os.kill(pid, signal.SIGKILL)
 
 
@@ -112,10 +72,10 @@ def test_the_watchdog_ends_a_worker_where_the_kernel_signal_is_missing(tmp_path)
         [sys.executable, "-c", middle], env=ENV, stdout=subprocess.PIPE, text=True
     )
     child = int(proc.stdout.readline())
-    assert _alive(child)
+    assert alive(child)
     proc.kill()
     proc.wait()
-    assert not _wait_until_gone({child}, 5)
+    assert not wait_until_gone({child}, 5)
 
 
 def test_a_worker_whose_parent_is_already_gone_exits_at_once():

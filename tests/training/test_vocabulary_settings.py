@@ -15,8 +15,9 @@ from sklearn.base import clone
 from mtlkit.cli.main import build_parser, main
 from mtlkit.cli.options import given_settings
 from mtlkit.errors import ConfigError
+from mtlkit.experiments.cells import Cell
 from mtlkit.experiments.config import TRAIN_PARAMS, CompareConfig, load_config_file
-from mtlkit.experiments.run import RunSpec, run_one
+from mtlkit.experiments.run import Settings, run_one
 from mtlkit.training.estimator import MultiTaskEstimator
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -118,9 +119,10 @@ def test_config_file_settings_reach_each_run(csv_file, tmp_path):
     from mtlkit.data.splits import split_table
 
     train, val, test = split_table(load_tables(csv_file, ["y", "z"]), (0.6, 0.2, 0.2))
-    spec = RunSpec("shared_bottom", train_params=config.train_params())
+    cell = Cell("shared_bottom", "joint", 0, {}, "shared_bottom")
+    settings = Settings(train_params=config.train_params())
     with pytest.warns(UserWarning, match="hashed into 32 ids"):
-        run_one(spec, train, val, test, model_dir=tmp_path / "model")
+        run_one(cell, settings, train, val, test, model_dir=tmp_path / "model")
     state = json.loads((tmp_path / "model" / "preprocessor.json").read_text())
     assert {k: state[k] for k in SETTINGS} == SETTINGS
     (tmp_path / "bad.yaml").write_text(

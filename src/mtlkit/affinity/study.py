@@ -26,8 +26,9 @@ from tqdm.auto import tqdm
 from mtlkit.affinity.defaults import DEFAULT_EPOCHS, DEFAULT_MODEL, DEFAULT_PROBES
 from mtlkit.affinity.grouping import EXACT_MAX_TASKS, choose_groups
 from mtlkit.affinity.lookahead import Probed, train_and_probe
+from mtlkit.data import protocol
 from mtlkit.data.loading import Sources, load_tables
-from mtlkit.data.schema import MultiTaskTable
+from mtlkit.data.protocol import Table
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.intervals import mean_ci
 from mtlkit.files import atomic_write_json
@@ -92,7 +93,7 @@ class AffinityResult:
 
 
 def measure_affinity(
-    data: MultiTaskTable | Sources,
+    data: Table | Sources,
     labels: Sequence[str] | None = None,
     *,
     n_groups: int | None = None,
@@ -121,7 +122,7 @@ def measure_affinity(
     from mtlkit.models import create
     from mtlkit.training.trainer import resolve_device
 
-    if isinstance(data, MultiTaskTable):
+    if protocol.is_table(data):
         table = data
         if labels is not None and list(labels) != table.task_names:
             raise ConfigError(f"labels {list(labels)} differ from the table's {table.task_names}.")
@@ -147,8 +148,14 @@ def measure_affinity(
         )
     config = TrainConfig(lr=lr, batch_size=batch_size, weight_decay=weight_decay, device=device)
     target = resolve_device(config.device)
-    preprocessor = Preprocessor().fit(table)
-    encoded = preprocessor.transform(table).to(target)
+    preprocessor = protocol.fit(table, Preprocessor())
+    encoded = protocol.encode(table, preprocessor)
+    if not encoded.in_memory:
+        raise ConfigError(
+            "affinity needs the rows in memory (its lookahead revisits batches): load the "
+            "data with load_tables, or give the files instead of a stream."
+        )
+    encoded = encoded.to(target)
     schema = preprocessor.schema()
     batch_size = config.batch_size or auto_batch_size(len(table))
     affinities, cosines, times = [], [], []

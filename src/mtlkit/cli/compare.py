@@ -182,7 +182,9 @@ def given_tune(saved: object, flags: dict, where: str) -> dict:
 def run(args: argparse.Namespace) -> int:
     from mtlkit.experiments.backends import make_backend
 
-    backend = make_backend(args.backend, args.jobs, args.ray_address)  # before any data is read
+    backend = make_backend(
+        args.backend, args.jobs, args.ray_address
+    )  # before any data is read or folder made
     config = resolve_config(args)
     run_dir = args.resume or args.out
     execute(

@@ -113,26 +113,20 @@ def run_train(args: argparse.Namespace) -> int:
     if args.nproc < 1:
         raise ConfigError(f"--nproc must be a positive integer, got {args.nproc}.")
     if args.nproc > 1 and not distributed.launched():
+        _prepare(args, main=True)  # settings, --out and the tracker checked once, before the ranks
         distributed.launch(args.nproc, args.argv)  # each rank runs this command again
         return 0
     with distributed.process_group():
         return _train(args, distributed.is_main())
 
 
-def _train(args: argparse.Namespace, main: bool) -> int:
-    """Train (as one rank of several, when launched so); only rank 0 (``main``) evaluates on
-    the test split, writes the model folder and prints."""
-    import pandas as pd
-
-    from mtlkit.data import protocol
-    from mtlkit.data.loading import load_tables
-    from mtlkit.data.splits import check_splits
-    from mtlkit.data.streaming import stream_tables
-    from mtlkit.files import atomic_write_json, check_output_folder
+def _prepare(args: argparse.Namespace, main: bool) -> tuple:
+    """The estimator and the tracker (rank 0's alone: one tracked run, one experiment
+    created), every setting, ``--out`` and the tracking target checked before any data is
+    read; the launcher of ``--nproc`` runs it before it starts the ranks."""
+    from mtlkit.files import check_output_folder
     from mtlkit.tracking import make_tracker
-    from mtlkit.tracking.fit import log_fit
     from mtlkit.training.build import build_estimator
-    from mtlkit.training.trainer import load_torch
 
     model, model_params, strategy, strategy_params, saved = _choices(args)
     settings = {**saved, **given_settings(args, TRAIN_FLAGS)}
@@ -147,7 +141,24 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     )
     est.check_params()  # every setting checked before the data is read
     check_output_folder(args.out, "--out", model=True)
-    tracker = make_tracker(args.track)
+    tracker = make_tracker(args.track) if main else None  # the store answers, before training
+    return model, strategy, est, tracker
+
+
+def _train(args: argparse.Namespace, main: bool) -> int:
+    """Train (as one rank of several, when launched so); only rank 0 (``main``) evaluates on
+    the test split, writes the model folder, tracks the run and prints."""
+    import pandas as pd
+
+    from mtlkit.data import protocol
+    from mtlkit.data.loading import load_tables
+    from mtlkit.data.splits import check_splits
+    from mtlkit.data.streaming import stream_tables
+    from mtlkit.files import atomic_write_json
+    from mtlkit.tracking.fit import log_fit
+    from mtlkit.training.trainer import load_torch
+
+    model, strategy, est, tracker = _prepare(args, main)
     split = {p.name: p.validate(getattr(args, p.name)) for p in SPLIT_PARAMS}
     check_fractions(split["fractions"])
     options = {p.name: getattr(est, p.name) for p in READ_PARAMS}

@@ -45,6 +45,7 @@ from mtlkit.experiments.run import Outcome, Settings, run_one
 from mtlkit.experiments.study import StudySpec, finished_trials, run_study
 from mtlkit.experiments.tuning import StudyRecord, study_path
 from mtlkit.files import atomic_write_json
+from mtlkit.processes import own_folder
 from mtlkit.training.trainer import load_torch, save_torch
 
 #: The splits (train, validation, test) of every data variant, by (correlation, label
@@ -68,9 +69,12 @@ def prepare_run_dir(config: CompareConfig, run_dir: Path) -> None:
     """Save the config in ``run_dir``, or check it against the saved one when resuming.
 
     Only the epoch budget may change, and only grow (to continue the runs that did not
-    converge); the saved config then records the new budget.
+    converge); the saved config then records the new budget. The folder is this process's
+    until it exits (:func:`~mtlkit.processes.own_folder`): a second command on it is refused.
     """
     run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    own_folder(run_dir)
     saved_path = run_dir / CONFIG_FILE
     current = config.to_dict()
     if saved_path.is_file():  # read as now: settings added since take their defaults

@@ -10,9 +10,10 @@ one draws.
 from __future__ import annotations
 
 import math
+import sqlite3
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import sqlalchemy
 from optuna.trial import TrialState
 
 from mtlkit.data.schema import MultiTaskTable
-from mtlkit.errors import MtlkitError
+from mtlkit.errors import DataError, MtlkitError
 from mtlkit.evaluation.metrics import metric
 from mtlkit.experiments.config import parse_strategy
 from mtlkit.experiments.tuning import (
@@ -71,14 +72,41 @@ def storage(run_dir: Path) -> optuna.storages.RDBStorage:
     # schema version; the loser finds them made on its next try.
     url = f"sqlite:///{path.resolve()}"
     options = {"connect_args": {"timeout": 120}}
-    for _ in range(4):
-        try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=options)
-        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError) as err:
-            if "already exists" not in str(err) and "alembic_version" not in str(err):
-                raise
-            time.sleep(0.2)
-    return optuna.storages.RDBStorage(url, engine_kwargs=options)
+    if path.is_file():
+        _check_storage(path)
+    try:
+        for _ in range(4):
+            try:
+                return optuna.storages.RDBStorage(url, engine_kwargs=options)
+            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError) as err:
+                if "already exists" not in str(err) and "alembic_version" not in str(err):
+                    raise
+                time.sleep(0.2)
+        return optuna.storages.RDBStorage(url, engine_kwargs=options)
+    except sqlalchemy.exc.DatabaseError as err:
+        raise _damaged(path, str(err.orig or err)) from None
+
+
+def _check_storage(path: Path) -> None:
+    """A :class:`~mtlkit.errors.DataError` naming ``path`` unless SQLite reads it whole (a
+    truncated or overwritten file fails here, not as a traceback in the middle of a trial)."""
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            db.execute("PRAGMA busy_timeout = 120000")
+            result = db.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as err:
+        if "locked" in str(err):
+            return  # another process writes it: readable
+        result = str(err)
+    if result != "ok":
+        raise _damaged(path, result)
+
+
+def _damaged(path: Path, reason: str) -> DataError:
+    return DataError(
+        f"{path} is damaged ({reason.splitlines()[0][:60]}); delete it to rerun its "
+        "unfinished studies from the first trial, or restore a copy."
+    )
 
 
 def run_study(
@@ -193,9 +221,11 @@ def _trial_seed(seed: int, n: int) -> int:
 
 @contextmanager
 def _quiet_optuna():
-    """No log line per trial (the grid shows a progress bar)."""
+    """No log line per trial (the grid shows a progress bar), and no traceback of a trial
+    that failed or was interrupted (Ctrl-C, SIGTERM): the error itself reaches mtlkit's
+    one-line message."""
     level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         yield
     finally:

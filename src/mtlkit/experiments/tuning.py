@@ -32,6 +32,9 @@ TUNING_DIR = "tuning"
 STORAGE_FILE = "studies.db"
 #: Completed trials below which parameter importances are not computed (they would be noise).
 MIN_TRIALS_FOR_IMPORTANCE = 5
+#: The most trials a study may be given: TPE's cost per trial grows with the trials before it,
+#: and a larger budget is a typo more often than a plan (each trial trains a model).
+MAX_TRIALS = 10_000
 #: Where a tuned setting goes.
 GROUPS = ("model", "strategy", "train")
 
@@ -41,7 +44,11 @@ class TuneConfig:
     """The tuning budget and how it is spent (config key ``tune``; ``mtlkit compare --tune N``)."""
 
     trials: int = setting(
-        20, "int", "Optuna trials for each model x strategy (the same budget for all)", low=1
+        20,
+        "int",
+        "Optuna trials for each model x strategy (the same budget for all)",
+        low=1,
+        high=MAX_TRIALS,
     )
     seed: int = setting(0, "int", "seed of the TPE sampler and of every trial's model", low=0)
     pruning: bool = setting(

@@ -1,56 +1,25 @@
 """Worker processes of a parallel grid that end with the process that started them.
 
-A grid's main process may die without cleaning up (``kill -9``, the OOM killer, a
-scheduler's SIGTERM followed by SIGKILL). Its workers must not live on, holding memory and
-writing cells for a grid nobody waits for. On Linux the kernel kills a worker when its
-parent dies (``prctl(PR_SET_PDEATHSIG, SIGKILL)``); everywhere, a watchdog thread polls the
-parent and ends the worker within :data:`POLL_S` seconds; and a worker checks its parent
-once more before it writes a cell.
+A worker is bound to the grid's main process by :func:`mtlkit.processes.end_with_parent`
+(the one mechanism that also binds ``mtlkit train --nproc``'s ranks to their launcher), and
+checks :func:`~mtlkit.processes.parent_alive` once more before it writes a cell.
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
 import signal
-import sys
-import threading
-import time
 from concurrent.futures import ProcessPoolExecutor
 
-#: How often a worker's watchdog checks that its parent is alive, in seconds.
-POLL_S = 0.5
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-_parent: int | None = None  # set in worker processes only
+from mtlkit.processes import end_with_parent, parent_alive
+
+__all__ = ["die_with_parent", "parent_alive", "stop_workers"]
 
 
 def die_with_parent(parent: int) -> None:
     """Make this process (a worker) end when process ``parent`` does; the main process
     alone handles Ctrl-C (it then stops the workers, :func:`stop_workers`)."""
-    global _parent
-    _parent = parent
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        except (OSError, AttributeError):
-            pass  # the watchdog below still ends this process
-    if not parent_alive():  # the parent died before the signal was armed
-        os._exit(1)
-    threading.Thread(target=_watch, name="mtlkit-parent-watchdog", daemon=True).start()
-
-
-def parent_alive() -> bool:
-    """Whether the process that started this worker still runs (True outside workers).
-    An orphan is adopted by another process, so its parent id changes."""
-    return _parent is None or os.getppid() == _parent
-
-
-def _watch() -> None:
-    while parent_alive():
-        time.sleep(POLL_S)
-    os._exit(1)
+    end_with_parent(parent)
 
 
 def stop_workers(pool: ProcessPoolExecutor) -> None:

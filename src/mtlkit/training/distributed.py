@@ -24,7 +24,9 @@ With one process every function here is the identity.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
@@ -35,6 +37,7 @@ from torch import nn
 from torchjd.autojac import jac_to_grad
 
 from mtlkit.errors import ConfigError, MtlkitError
+from mtlkit.processes import LAUNCHER_PID, end_with_parent, launcher_pid
 
 T = TypeVar("T")
 
@@ -65,9 +68,12 @@ def launched() -> bool:
 
 def init_from_environment() -> None:
     """Join the process group ``torchrun`` describes in the environment: NCCL when this rank
-    has a GPU (each rank its own, ``LOCAL_RANK``), Gloo on the CPU. Idempotent."""
+    has a GPU (each rank its own, ``LOCAL_RANK``), Gloo on the CPU. The rank ends with the
+    process that started it (``torchrun``'s agent, the launcher of ``mtlkit train --nproc``),
+    as a grid's workers do (:func:`mtlkit.processes.end_with_parent`). Idempotent."""
     if not launched() or dist.is_initialized():
         return
+    end_with_parent(launcher_pid())  # no orphaned rank training on after its launcher died
     if torch.cuda.is_available():
         local, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
         if int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > gpus:
@@ -102,8 +108,29 @@ def process_group() -> Iterator[None]:
     init_from_environment()
     try:
         yield
+    except RuntimeError as err:
+        if not lost_the_others(err):
+            raise
+        raise MtlkitError(
+            f"rank {rank()} lost the other ranks ({_first_line(err)}): one of them failed or "
+            "was stopped (its own error, if it printed one, is above)."
+        ) from None
     finally:
         dist.destroy_process_group()
+
+
+def lost_the_others(err: BaseException) -> bool:
+    """Whether ``err`` is a collective that failed because another rank is gone (Gloo raises
+    a plain ``RuntimeError`` naming its source file, NCCL and the stores a ``DistError``)."""
+    text = str(err)
+    return isinstance(err, dist.DistError) or "gloo" in text or "NCCL" in text
+
+
+def _first_line(err: BaseException) -> str:
+    """The error's first line without the C++ source location Gloo puts in front of it."""
+    line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    line = re.sub(r"^\[[^\]]*\.(cc|cpp|h|hpp):\d+\]\s*", "", line)
+    return line.split(". ")[0][:120]
 
 
 def launch(nproc: int, argv: Sequence[str]) -> None:
@@ -117,6 +144,10 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
         ["--standalone", f"--nproc-per-node={nproc}", "-m", "mtlkit"]
     )
     config.training_script_args = list(argv)  # not parsed: torchrun's options would match
+    os.environ[LAUNCHER_PID] = str(os.getpid())  # the ranks end with this process
+    for name in list(logging.root.manager.loggerDict):  # its log lines repeat the error below
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         run(config)
     except ChildFailedError as err:
@@ -133,6 +164,8 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
             f"data-parallel training failed: {failed}; the other ranks were stopped (the "
             "rank's own error, if it printed one, is above)."
         ) from None
+    finally:
+        del os.environ[LAUNCHER_PID]
 
 
 def all_reduce(tensor: torch.Tensor) -> torch.Tensor:

@@ -215,7 +215,8 @@ class MultiTaskEstimator(BaseEstimator):
         is :meth:`Trainer.fit <mtlkit.training.trainer.Trainer.fit>`'s per-epoch callback.
         """
         config = self.check_params()
-        tracker = make_tracker(self.track)  # a missing tracking package fails before training
+        # the tracking target answers before training; rank 0 alone tracks (one experiment)
+        tracker = make_tracker(self.track) if distributed.is_main() else None
         if protocol.is_table(y) and validation is None:
             y, validation = None, y
         train_t, val_t = self._encoded_splits(X, y, validation, config)
@@ -235,7 +236,7 @@ class MultiTaskEstimator(BaseEstimator):
             *self.trainer_.labelled_scores(val_t),
         )
         self.fit_time_ = time.perf_counter() - start
-        if tracker is not None and distributed.is_main():  # one run, not one per rank
+        if tracker is not None:  # rank 0's: one run, not one per rank
             self.tracked_run_ = log_fit(tracker, self, f"{self.model}-{self.strategy}")
         return self
 

@@ -10,11 +10,17 @@ grid that tunes on several machines needs the run folder on a file system every 
 
 from __future__ import annotations
 
+import re
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mtlkit.errors import missing_extra
+from mtlkit.errors import ConfigError, MtlkitError, missing_extra
 from mtlkit.experiments.backends import BACKENDS, Backend, Item, Task, Tick
+
+#: How long a Ray cluster has to accept a connection, in seconds.
+CONNECT_TIMEOUT_S = 5.0
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def import_ray():  # noqa: ANN201
@@ -26,12 +32,46 @@ def import_ray():  # noqa: ANN201
     return ray
 
 
+def check_address(address: str | None) -> None:
+    """A Ray cluster at ``address`` (``HOST:PORT`` or ``ray://HOST:PORT``) accepts a
+    connection within :data:`CONNECT_TIMEOUT_S` seconds, checked before any folder is made:
+    Ray's own client retries for ever. None and ``"auto"`` (a local cluster) are not probed."""
+    if not address or address in ("auto", "local"):
+        return
+    where = address.removeprefix("ray://")
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(
+            f"--ray-address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379 or "
+            "ray://10.0.0.5:10001), nor 'auto'."
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise ConfigError(
+            f"no Ray cluster answers at --ray-address {address} ({err.strerror or err}); "
+            "start it (ray start --head) or fix the address."
+        ) from None
+
+
+def task_error(err: Exception) -> Exception:
+    """The error a Ray task raised, as a local worker would raise it: Ray wraps it with the
+    remote traceback (with terminal colour codes) in its message; the cause is unwrapped, or
+    its first line kept, without the colour codes."""
+    cause = getattr(err, "cause", None)
+    if isinstance(cause, Exception):
+        return cause
+    line = _ANSI.sub("", str(err)).strip().splitlines()
+    return MtlkitError(f"a Ray task failed: {line[-1] if line else type(err).__name__}")
+
+
 @BACKENDS.register("ray", "a Ray cluster: each cell or tuning study one Ray task")
 class RayBackend(Backend):
     takes_address = True
 
     def check(self) -> None:
         import_ray()  # a missing extra fails before any data is read
+        check_address(self.address)  # and a cluster that does not answer, before any folder
 
     def run(
         self,
@@ -59,7 +99,10 @@ class RayBackend(Backend):
                     running[remote.remote(task, stored, item)] = item
                 (ready,), _ = ray.wait(list(running), num_returns=1)
                 item = running.pop(ready)
-                result, units = ray.get(ready)  # re-raises a task's error here
+                try:
+                    result, units = ray.get(ready)
+                except ray.exceptions.RayTaskError as err:  # the task's own error, one line
+                    raise task_error(err) from None
                 done(item, result)
                 tick(units)
         finally:

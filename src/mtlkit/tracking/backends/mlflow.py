@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,13 +20,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from mtlkit.errors import missing_extra
+from mtlkit.errors import ConfigError, missing_extra
 from mtlkit.tracking.base import TRACKERS, TrackedRun, Tracker
 
 DEFAULT_STORE = "mlruns"
 DEFAULT_EXPERIMENT = "mtlkit"
 #: MLflow refuses longer parameter values.
 MAX_PARAM_LENGTH = 6000
+#: How long a tracking server has to accept a connection before a run starts, in seconds.
+CONNECT_TIMEOUT_S = 5.0
 
 
 @TRACKERS.register(
@@ -40,12 +43,29 @@ class MlflowTracker(Tracker):
 
     @classmethod
     def create(cls) -> MlflowTracker:
+        """The tracker, after checking that the store answers (a server within
+        :data:`CONNECT_TIMEOUT_S` seconds) and that the experiment can take runs: a
+        :class:`~mtlkit.errors.ConfigError` naming what to fix otherwise, before any training."""
+        try:
+            from mlflow.exceptions import MlflowException
+        except ImportError as err:
+            raise missing_extra("tracking with MLflow", "mlflow", err) from None
         uri = os.environ.get("MLFLOW_TRACKING_URI") or Path(DEFAULT_STORE).resolve().as_uri()
         name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
-        client = _client(uri)
-        experiment = client.get_experiment_by_name(name)
-        experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
-        return cls(uri, experiment_id)
+        _probe(uri)
+        try:
+            client = _client(uri)
+            experiment = client.get_experiment_by_name(name)
+            if experiment is not None and experiment.lifecycle_stage == "deleted":
+                raise ConfigError(
+                    f"the MLflow experiment {name!r} at {uri} is deleted: restore it (mlflow "
+                    "experiments restore) or set MLFLOW_EXPERIMENT_NAME to another name."
+                )
+            if experiment is None:
+                return cls(uri, client.create_experiment(name))
+        except MlflowException as err:
+            raise _unusable(uri, err) from None
+        return cls(uri, experiment.experiment_id)
 
     def start_run(self, name: str, parent: str | None = None) -> MlflowRun:
         from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
@@ -95,6 +115,36 @@ class MlflowRun(TrackedRun):
 
     def finish(self, failed: bool = False) -> None:
         _client(self.uri).set_terminated(self.id, "FAILED" if failed else "FINISHED")
+
+
+def _probe(uri: str) -> None:
+    """A tracking server at ``uri`` (http/https) accepts a connection within
+    :data:`CONNECT_TIMEOUT_S` seconds; MLflow's own client would retry for minutes."""
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise ConfigError(
+            f"no MLflow tracking server answers at MLFLOW_TRACKING_URI={uri} "
+            f"({err.strerror or err}); start it (mlflow server) or fix the address."
+        ) from None
+
+
+def _unusable(uri: str, err: Exception) -> ConfigError:
+    """The error for a tracking URI MLflow refuses (an unknown scheme, a store it cannot open)."""
+    from mlflow.tracking.registry import UnsupportedModelRegistryStoreURIException
+
+    if isinstance(err, UnsupportedModelRegistryStoreURIException):
+        reason = f"{urlparse(uri).scheme}: is not a scheme MLflow tracks to"
+    else:
+        reason = str(err).strip().splitlines()[0][:150] if str(err).strip() else type(err).__name__
+    return ConfigError(
+        f"MLflow cannot track to MLFLOW_TRACKING_URI={uri!r} ({reason}); set it to a server "
+        "(http://HOST:PORT), a database (sqlite:///mlflow.db) or a folder (file:///PATH)."
+    )
 
 
 @functools.cache
