@@ -36,6 +36,7 @@ from mtlkit.reporting.plots.curves import plot_pr, plot_roc
 from mtlkit.reporting.plots.history import plot_history
 from mtlkit.training.build import build_estimator
 from mtlkit.training.estimator import MultiTaskEstimator
+from mtlkit.training.settings import DEFAULT_MODEL
 from mtlkit.validation import check_choice, check_fraction
 
 #: The label value that means "missing" in a compat DataFrame.
@@ -113,7 +114,7 @@ def _in_notebook() -> bool:
 class _CompatModel:
     """Shared ``train`` of the facades: convert, split, fit, time, evaluate, plot."""
 
-    model_name = "mmoe"
+    model_name = DEFAULT_MODEL
 
     def __init__(self, num_features: int | None, model_params: dict, settings: dict) -> None:
         per_call = sorted({"epochs", "epoches", "seed", "progress", "verbose"} & set(settings))

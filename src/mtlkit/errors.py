@@ -27,3 +27,19 @@ class WriteError(MtlkitError):
 
 class DataWarning(UserWarning):
     """Input data that mtlkit repaired as asked (e.g. bad cells read as missing)."""
+
+
+def install_extra(extra: str) -> str:
+    """The command that installs mtlkit's optional ``extra`` (pyproject.toml's
+    ``[project.optional-dependencies]``)."""
+    return f'pip install "mtlkit[{extra}]"'
+
+
+def missing_extra(what: str, extra: str, err: ImportError | None = None) -> ConfigError:
+    """The error for a feature (``what``: "tracking with MLflow", "--backend ray"...) whose
+    optional packages are not installed: names the extra that installs them."""
+    cause = f" ({err})" if err is not None else ""
+    return ConfigError(
+        f"{what} needs packages that are not installed{cause}; install them with: "
+        f"{install_extra(extra)}"
+    )

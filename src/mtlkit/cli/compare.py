@@ -27,9 +27,15 @@ from mtlkit.cli.options import (
     given_settings,
     plugin_listing,
 )
-from mtlkit.errors import ConfigError
-from mtlkit.experiments.backends import BACKENDS, Backend
-from mtlkit.experiments.cells import COMMAND_FILE, CONFIG_FILE, read_config
+from mtlkit.errors import ConfigError, install_extra
+from mtlkit.experiments.backends import BACKENDS, DEFAULT_BACKEND, Backend
+from mtlkit.experiments.cells import (
+    COMMAND_FILE,
+    CONFIG_FILE,
+    RESULTS_TABLE,
+    SUMMARY_TABLE,
+    read_config,
+)
 from mtlkit.experiments.config import (
     GRID_PARAMS,
     TRAIN_PARAMS,
@@ -106,10 +112,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--backend",
         choices=BACKEND_NAMES,
-        default="local",
+        default=DEFAULT_BACKEND,
         help="where the runs (and tuning studies) train: this machine, or a Ray cluster, each a Ray "
-        'task asking for one CPU (and one GPU with --device cuda); needs pip install "mtlkit[ray]" '
-        "(default local)",
+        f"task asking for one CPU (and one GPU with --device cuda); needs {install_extra('ray')} "
+        f"(default {DEFAULT_BACKEND})",
     )
     p.add_argument(
         "--ray-address",
@@ -201,7 +207,7 @@ def execute(
     argv: list[str] | None = None,
     prefix: str = "compare",
     track: str | None = None,
-    backend: str | Backend = "local",
+    backend: str | Backend = DEFAULT_BACKEND,
     ray_address: str | None = None,
 ) -> Path:
     """Run (or resume) the grid of ``config`` (validated) in ``run_dir`` (default: a new folder
@@ -270,7 +276,8 @@ def execute(
     print()
     for sentence in report.sentences:
         print(f"- {sentence}")
-    print(f"\nTables: {run_dir / 'results.csv'}, {run_dir / 'summary.csv'}")
+    tables = [run_dir / f"{stem}.csv" for stem in (RESULTS_TABLE, SUMMARY_TABLE)]
+    print(f"\nTables: {tables[0]}, {tables[1]}")
     print(f"Report: {report.html}")
     if tracked:
         print(f"Tracked: {tracked.describe()}")

@@ -15,7 +15,7 @@ x_num: float32 standardized numbers; any batch size) and returns per task the sc
 'mtlkit predict' (probabilities, class probabilities or values, and the conditional
 probabilities of funnel models). The file's outputs are checked against PyTorch's. The
 preprocessor's JSON and a README of the input contract (columns, order, encoding) are
-written next to it. ONNX needs: pip install 'mtlkit[export]'.
+written next to it. ONNX needs: pip install "mtlkit[export]".
 """
 
 

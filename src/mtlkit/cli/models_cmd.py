@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 from mtlkit.cli.options import command
+from mtlkit.experiments.config import BASELINE
 from mtlkit.registry import Registry
+from mtlkit.training.settings import DEFAULT_STRATEGY
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,13 +23,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _models(args: argparse.Namespace) -> int:
     from mtlkit.models import MODELS  # here: loads PyTorch
 
-    return _list(MODELS, args.verbose, first="single_task")
+    return _list(MODELS, args.verbose, first=BASELINE)
 
 
 def _strategies(args: argparse.Namespace) -> int:
     from mtlkit.training.strategies import STRATEGIES  # here: loads PyTorch
 
-    return _list(STRATEGIES, args.verbose, first="joint")
+    return _list(STRATEGIES, args.verbose, first=DEFAULT_STRATEGY)
 
 
 def _list(registry: Registry, verbose: bool, first: str) -> int:

@@ -11,7 +11,7 @@ from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import GRID_PARAMS, check_fractions, parse_choice, parse_strategy
 from mtlkit.experiments.tuning import read_best
 from mtlkit.tracking import TRACK
-from mtlkit.training.settings import TrainConfig
+from mtlkit.training.settings import DEFAULT_MODEL, DEFAULT_STRATEGY, TrainConfig
 
 #: The data settings ``mtlkit train`` (and ``predict``: streaming) share with ``mtlkit compare``.
 SPLIT_PARAMS = tuple(p for p in GRID_PARAMS if p.name in ("split_seed", "fractions", "stream"))
@@ -208,8 +208,8 @@ def _choices(args: argparse.Namespace) -> tuple[str, dict, str, dict, dict]:
     """Model, its settings, strategy, its settings and training settings: from --params
     (the file of 'mtlkit tune') or from --model and --strategy."""
     if args.params is None:
-        model, model_params = parse_choice(args.model or "mmoe", "model", "mmoe:n_experts=4")
-        return model, model_params, *parse_strategy(args.strategy or "joint"), {}
+        model, model_params = parse_choice(args.model or DEFAULT_MODEL, "model", "mmoe:n_experts=4")
+        return model, model_params, *parse_strategy(args.strategy or DEFAULT_STRATEGY), {}
     if args.model or args.strategy:
         raise ConfigError(
             "--params gives the model and strategy; leave out --model and --strategy (or "

@@ -44,7 +44,7 @@ from mtlkit.experiments.tuning import (
     tune_flags,
 )
 from mtlkit.files import atomic_write_json, check_output_folder, new_run_dir
-from mtlkit.training.settings import TrainConfig
+from mtlkit.training.settings import DEFAULT_MODEL, DEFAULT_STRATEGY, TrainConfig
 
 TUNE_FLAGS = tune_flags("trials", tuned_by_default=True)
 #: The split settings of 'mtlkit train', and the rows of built-in synthetic data.
@@ -64,14 +64,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", nargs="+", help="the label columns (one task each)")
     p.add_argument(
         "--model",
-        default="mmoe",
+        default=DEFAULT_MODEL,
         help="the model, optionally with settings kept fixed, e.g. mmoe:n_experts=4 "
-        "(default mmoe; see 'mtlkit models -v')",
+        f"(default {DEFAULT_MODEL}; see 'mtlkit models -v')",
     )
     p.add_argument(
         "--strategy",
-        default="joint",
-        help="the training strategy, optionally with settings (default joint)",
+        default=DEFAULT_STRATEGY,
+        help=f"the training strategy, optionally with settings (default {DEFAULT_STRATEGY})",
     )
     p.add_argument(
         "--out",

@@ -6,7 +6,7 @@ These small dataclasses are the contract between the data layer, the models and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,10 @@ import pandas as pd
 TaskKind = Literal["binary", "multiclass", "regression"]
 FeatureKind = Literal["numeric", "categorical"]
 
-TASK_KINDS: tuple[str, ...] = ("binary", "multiclass", "regression")
+#: The task kinds, declared once (the ``TaskKind`` type above), and those that predict classes.
+TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
+CLASSIFICATION_KINDS: tuple[str, ...] = ("binary", "multiclass")
+FEATURE_KINDS: tuple[str, ...] = get_args(FeatureKind)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from mtlkit.data.errors import DataError
-from mtlkit.data.schema import FeatureKind, TaskKind
+from mtlkit.data.schema import FEATURE_KINDS, FeatureKind, TaskKind
 from mtlkit.data.values import MAX_CATEGORICAL_INTEGERS, RowSources, check_magnitudes
 from mtlkit.errors import DataWarning
 
@@ -161,9 +161,9 @@ def infer_feature_kinds(
     for column, kind in overrides.items():
         if column not in kinds:
             raise DataError(f"feature_kinds names {column!r}, which is not a feature column.")
-        if kind not in ("numeric", "categorical"):
+        if kind not in FEATURE_KINDS:
             raise DataError(
-                f"feature_kinds[{column!r}] is {kind!r}; use 'numeric' or 'categorical'."
+                f"feature_kinds[{column!r}] is {kind!r}; use one of {list(FEATURE_KINDS)}."
             )
         kinds[column] = kind
     return kinds

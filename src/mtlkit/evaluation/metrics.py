@@ -3,50 +3,157 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn import metrics as skm
 
-from mtlkit.data.schema import TaskSpec
+from mtlkit.data.schema import CLASSIFICATION_KINDS, TASK_KINDS, TaskSpec
 from mtlkit.errors import ConfigError
 
-CLASSIFICATION = frozenset({"binary", "multiclass"})
+CLASSIFICATION = frozenset(CLASSIFICATION_KINDS)
 #: Equal-mass bins of the expected calibration error (:func:`expected_calibration_error`).
 ECE_BINS = 10
-ALL_KINDS = frozenset({"binary", "multiclass", "regression"})
+ALL_KINDS = frozenset(TASK_KINDS)
+#: Probabilities are clipped to [PROB_EPS, 1 - PROB_EPS] before a log is taken (the binary
+#: log loss here, the models' binary cross-entropy in mtlkit.models.outputs).
+PROB_EPS = 1e-7
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One task's labelled rows, prepared once for every metric: ``y`` the true values
+    (class ids for classification), ``p`` the scores (binary: P(y=1) clipped by
+    :data:`PROB_EPS`; multiclass: class probabilities summing to 1; regression:
+    predictions)."""
+
+    spec: TaskSpec
+    y: np.ndarray
+    p: np.ndarray
+
+    @classmethod
+    def of(cls, spec: TaskSpec, y_true: np.ndarray, y_score: np.ndarray) -> Scored:
+        if spec.kind == "regression":
+            return cls(spec, y_true, y_score)
+        y = y_true.astype(np.int64)
+        if spec.kind == "binary":
+            return cls(spec, y, np.clip(y_score, PROB_EPS, 1 - PROB_EPS))
+        return cls(spec, y, y_score / y_score.sum(axis=1, keepdims=True))
+
+    @property
+    def labels(self) -> list[int]:
+        return list(range(self.spec.n_classes))
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """The predicted class of each row."""
+        return self.p >= 0.5 if self.spec.kind == "binary" else self.p.argmax(axis=1)
+
+    @property
+    def all_classes_present(self) -> bool:
+        """Whether every class occurs among the labels (a ranking metric needs them all)."""
+        return len(np.unique(self.y)) == self.spec.n_classes
+
+
+def _loss(s: Scored) -> float:
+    return _mse(s) if s.spec.kind == "regression" else _log_loss(s)
+
+
+def _log_loss(s: Scored) -> float:
+    return float(skm.log_loss(s.y, s.p, labels=s.labels))
+
+
+def _roc_auc(s: Scored) -> float:
+    if not s.all_classes_present:
+        return float("nan")
+    if s.spec.kind == "binary":
+        return float(skm.roc_auc_score(s.y, s.p))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(skm.roc_auc_score(s.y, s.p, multi_class="ovr"))
+
+
+def _pr_auc(s: Scored) -> float:
+    return float(skm.average_precision_score(s.y, s.p)) if s.all_classes_present else float("nan")
+
+
+def _ece(s: Scored) -> float:
+    if s.spec.kind == "binary":
+        return expected_calibration_error(s.y, s.p)
+    return expected_calibration_error(s.predicted == s.y, s.p.max(axis=1))
+
+
+def _mse(s: Scored) -> float:
+    return float(skm.mean_squared_error(s.y, s.p))
+
+
+def _r2(s: Scored) -> float:
+    return float(skm.r2_score(s.y, s.p)) if len(s.y) > 1 else float("nan")
 
 
 @dataclass(frozen=True)
 class Metric:
-    """One metric of the vocabulary: its direction and the task kinds that report it."""
+    """One metric of the vocabulary: its direction, the task kinds that report it and how
+    it is computed from a task's :class:`Scored` rows (scikit-learn's functions)."""
 
     name: str
     higher_is_better: bool
     task_kinds: frozenset[str]
     description: str
+    compute: Callable[[Scored], float]
 
 
 #: The one list of metrics: what the trainer monitors, compare ranks and the report shows.
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("loss", False, ALL_KINDS, "the training loss: log loss, or MSE for regression"),
-        Metric("roc_auc", True, CLASSIFICATION, "area under the ROC curve (one-vs-rest)"),
-        Metric("pr_auc", True, frozenset({"binary"}), "average precision (area under PR)"),
-        Metric("accuracy", True, CLASSIFICATION, "share of rows whose class is right"),
-        Metric("log_loss", False, CLASSIFICATION, "cross-entropy of the probabilities"),
+        Metric(
+            "loss",
+            False,
+            ALL_KINDS,
+            "the training loss: log loss, or MSE for regression",
+            _loss,
+        ),
+        Metric("roc_auc", True, CLASSIFICATION, "area under the ROC curve (one-vs-rest)", _roc_auc),
+        Metric("pr_auc", True, frozenset({"binary"}), "average precision (area under PR)", _pr_auc),
+        Metric(
+            "accuracy",
+            True,
+            CLASSIFICATION,
+            "share of rows whose class is right",
+            lambda s: float(skm.accuracy_score(s.y, s.predicted)),
+        ),
+        Metric("log_loss", False, CLASSIFICATION, "cross-entropy of the probabilities", _log_loss),
         Metric(
             "ece",
             False,
             CLASSIFICATION,
             f"expected calibration error, {ECE_BINS} equal-mass bins (multiclass: top label)",
+            _ece,
         ),
-        Metric("brier", False, CLASSIFICATION, "Brier score (multiclass: summed over classes)"),
-        Metric("rmse", False, frozenset({"regression"}), "root mean squared error"),
-        Metric("mae", False, frozenset({"regression"}), "mean absolute error"),
-        Metric("r2", True, frozenset({"regression"}), "coefficient of determination"),
+        Metric(
+            "brier",
+            False,
+            CLASSIFICATION,
+            "Brier score (multiclass: summed over classes)",
+            lambda s: float(skm.brier_score_loss(s.y, s.p, labels=s.labels)),
+        ),
+        Metric(
+            "rmse",
+            False,
+            frozenset({"regression"}),
+            "root mean squared error",
+            lambda s: float(np.sqrt(_mse(s))),
+        ),
+        Metric(
+            "mae",
+            False,
+            frozenset({"regression"}),
+            "mean absolute error",
+            lambda s: float(skm.mean_absolute_error(s.y, s.p)),
+        ),
+        Metric("r2", True, frozenset({"regression"}), "coefficient of determination", _r2),
     )
 }
 METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
@@ -77,52 +184,13 @@ def check_reported(name: str, tasks: Sequence[TaskSpec], what: str = "monitor") 
 
 
 def task_metrics(spec: TaskSpec, y_true: np.ndarray, y_score: np.ndarray) -> dict[str, float]:
-    """Metrics of one task. ``y_score``: P(y=1) (binary), class probabilities (multiclass) or
-    predictions (regression). Only labelled rows may be passed in."""
+    """The metrics a task of ``spec.kind`` reports (:data:`METRICS`). ``y_score``: P(y=1)
+    (binary), class probabilities (multiclass) or predictions (regression). Only labelled
+    rows may be passed in."""
     if len(y_true) == 0:
         return {}
-    if spec.kind == "regression":
-        mse = skm.mean_squared_error(y_true, y_score)
-        return {
-            "loss": float(mse),
-            "rmse": float(np.sqrt(mse)),
-            "mae": float(skm.mean_absolute_error(y_true, y_score)),
-            "r2": float(skm.r2_score(y_true, y_score)) if len(y_true) > 1 else float("nan"),
-        }
-    y_true = y_true.astype(np.int64)
-    labels = list(range(spec.n_classes))
-    if spec.kind == "binary":
-        probs = np.clip(y_score, 1e-7, 1 - 1e-7)
-        out = {
-            "loss": float(skm.log_loss(y_true, probs, labels=labels)),
-            "accuracy": float(skm.accuracy_score(y_true, probs >= 0.5)),
-        }
-        if len(np.unique(y_true)) == 2:
-            out["roc_auc"] = float(skm.roc_auc_score(y_true, probs))
-            out["pr_auc"] = float(skm.average_precision_score(y_true, probs))
-        else:
-            out["roc_auc"] = out["pr_auc"] = float("nan")
-        out["log_loss"] = out["loss"]
-        out["ece"] = expected_calibration_error(y_true, probs)
-        out["brier"] = float(skm.brier_score_loss(y_true, probs, labels=labels))
-        return out
-    probs = y_score / y_score.sum(axis=1, keepdims=True)
-    out = {
-        "loss": float(skm.log_loss(y_true, probs, labels=labels)),
-        "accuracy": float(skm.accuracy_score(y_true, probs.argmax(axis=1))),
-    }
-    present = np.unique(y_true)
-    if len(present) == spec.n_classes:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out["roc_auc"] = float(skm.roc_auc_score(y_true, probs, multi_class="ovr"))
-    else:
-        out["roc_auc"] = float("nan")
-    out["log_loss"] = out["loss"]
-    top = probs.argmax(axis=1)
-    out["ece"] = expected_calibration_error(top == y_true, probs.max(axis=1))
-    out["brier"] = float(skm.brier_score_loss(y_true, probs, labels=labels))
-    return out
+    scored = Scored.of(spec, y_true, y_score)
+    return {m.name: m.compute(scored) for m in METRICS.values() if spec.kind in m.task_kinds}
 
 
 def reliability_bins(

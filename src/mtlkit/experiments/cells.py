@@ -20,8 +20,16 @@ from mtlkit.errors import ConfigError, DataWarning
 from mtlkit.evaluation.record import RunRecord
 from mtlkit.experiments.config import BASELINE, CompareConfig
 from mtlkit.files import read_json
+from mtlkit.training.settings import DEFAULT_STRATEGY
 
 CONFIG_FILE = "config.json"
+#: The report of a run folder: its tables (each ``.csv`` and ``.parquet``), plots folder and
+#: pages, written by mtlkit.reporting.report and kept by a tracked grid's parent run.
+RESULTS_TABLE = "results"
+SUMMARY_TABLE = "summary"
+PLOTS_DIR = "plots"
+REPORT_HTML = "report.html"
+REPORT_MD = "report.md"
 #: The command line that started the grid (for the report's "Reproduce" section).
 COMMAND_FILE = "command.txt"
 CELLS_DIR = "cells"
@@ -94,7 +102,7 @@ def grid_cells(config: CompareConfig) -> list[Cell]:
     variants = product(config.correlations or [None], config.label_fraction_values() or [None])
     cells = []
     for (corr, fraction), choice in product(variants, config.grid_models()):
-        strategies = ["joint"] if choice.label == BASELINE else config.strategies
+        strategies = [DEFAULT_STRATEGY] if choice.label == BASELINE else config.strategies
         for strategy, seed in product(strategies, config.seeds):
             cells.append(
                 Cell(choice.model, strategy, seed, choice.params, choice.label, corr, fraction)

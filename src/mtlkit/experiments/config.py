@@ -37,7 +37,7 @@ from mtlkit.params import (
     setting,
     shown,
 )
-from mtlkit.training.settings import TrainConfig
+from mtlkit.training.settings import DEFAULT_STRATEGY, TrainConfig
 
 #: The baseline every grid includes: one independent network per task.
 BASELINE = "single_task"
@@ -105,7 +105,7 @@ class CompareConfig:
         None, "names", "the label columns (one task each)", optional=True
     )
     strategies: list[str] = setting(
-        ("joint",),
+        (DEFAULT_STRATEGY,),
         "names",
         "training strategies, optionally with settings, e.g. joint uncertainty "
         "alternating:order=proportional",

@@ -18,7 +18,15 @@ from typing import Any
 
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.record import RunRecord
-from mtlkit.experiments.cells import CONFIG_FILE, Cell
+from mtlkit.experiments.cells import (
+    CONFIG_FILE,
+    PLOTS_DIR,
+    REPORT_HTML,
+    REPORT_MD,
+    RESULTS_TABLE,
+    SUMMARY_TABLE,
+    Cell,
+)
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.files import atomic_write_json
 from mtlkit.tracking.base import TrackedRun, Tracker
@@ -28,7 +36,14 @@ TRACKING_FILE = "tracking.json"
 #: The grid's axes: a cell logs its own value of each instead.
 GRID_AXES = ("models", "strategies", "seeds", "correlations", "label_fractions")
 #: What the parent run keeps of the report (files and folders of the run folder).
-REPORT_FILES = ("report.html", "report.md", "summary.csv", "results.csv", CONFIG_FILE, "plots")
+REPORT_FILES = (
+    REPORT_HTML,
+    REPORT_MD,
+    f"{SUMMARY_TABLE}.csv",
+    f"{RESULTS_TABLE}.csv",
+    CONFIG_FILE,
+    PLOTS_DIR,
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +74,7 @@ class GridRun:
         for name in REPORT_FILES:
             path = Path(run_dir) / name
             if path.exists():
-                self.run.log_artifacts(path, "plots" if path.is_dir() else None)
+                self.run.log_artifacts(path, PLOTS_DIR if path.is_dir() else None)
 
     def describe(self) -> str:
         return self.cells.tracker.describe(self.run.id)

@@ -37,6 +37,7 @@ from mtlkit.experiments.tuning import (
     suggest,
 )
 from mtlkit.training.build import build_estimator
+from mtlkit.training.settings import TrainConfig
 from mtlkit.training.trainer import TrainingDiverged
 
 #: Trials that count against the budget.
@@ -120,7 +121,7 @@ def run_study(
     finished trial."""
     db = storage(run_dir)
     _fail_interrupted(db, spec.name)
-    higher = metric(spec.train_params.get("monitor", "loss")).higher_is_better
+    higher = metric(spec.train_params.get("monitor", TrainConfig.monitor)).higher_is_better
     # A trial gets the epochs early stopping would give it before it can be pruned.
     pruner = optuna.pruners.MedianPruner(
         n_startup_trials=spec.tune.startup_trials(),
@@ -168,7 +169,7 @@ def _objective(
     """One trial: train with the suggested settings, report the monitored validation metric
     every epoch (the pruner may stop the trial), return its best epoch's value."""
     strategy, given_strategy = parse_strategy(spec.strategy)
-    higher = metric(spec.train_params.get("monitor", "loss")).higher_is_better
+    higher = metric(spec.train_params.get("monitor", TrainConfig.monitor)).higher_is_better
 
     def objective(trial: optuna.Trial) -> float:
         values = suggest(trial, space)
@@ -257,7 +258,7 @@ def _record(spec: StudySpec, study: optuna.Study) -> StudyRecord:
         model=spec.label or spec.model,
         architecture=spec.model,
         strategy=spec.strategy,
-        monitor=spec.train_params.get("monitor", "loss"),
+        monitor=spec.train_params.get("monitor", TrainConfig.monitor),
         direction=study.direction.name.lower(),
         tune=spec.tune.to_dict(),
         best_value=best.value,

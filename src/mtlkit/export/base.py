@@ -9,7 +9,6 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from mtlkit.errors import ConfigError
 from mtlkit.export.scores import ScoreModule
 from mtlkit.registry import Registry
 
@@ -30,10 +29,3 @@ class WriteFormat(Protocol):
 #: ``run_code``, Python that runs the file on arrays ``x_cat``, ``x_num``, with ``{file}``
 #: for its name; ``extra``, the pip extra of its packages, if any).
 FORMATS: Registry[WriteFormat] = Registry("export format", "mtlkit.export.formats")
-
-
-def missing_export_extra(err: ImportError) -> ConfigError:
-    return ConfigError(
-        f"exporting to ONNX needs the onnx, onnxscript and onnxruntime packages ({err}); "
-        "install them with: pip install 'mtlkit[export]'."
-    )

@@ -6,8 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-#: Probabilities are clipped this far from 0 and 1 before a log is taken.
-PROB_EPS = 1e-7
+from mtlkit.evaluation.metrics import PROB_EPS
 
 
 def probability_bce(p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -29,12 +29,17 @@ from mtlkit.evaluation.record import RunRecord
 from mtlkit.experiments.cells import (
     COMMAND_FILE,
     CONFIG_FILE,
+    PLOTS_DIR,
+    REPORT_HTML,
+    REPORT_MD,
+    RESULTS_TABLE,
+    SUMMARY_TABLE,
     grid_cells,
     load_cells,
     read_config,
     results_frame,
 )
-from mtlkit.experiments.config import CompareConfig
+from mtlkit.experiments.config import BASELINE, CompareConfig
 from mtlkit.experiments.stats import (
     all_converged,
     correction_note,
@@ -94,10 +99,10 @@ def build_report(
     summary = summarize_grid(
         results, config.metric, "test", config.higher_is_better, config.correction
     )
-    write_table(results, run_dir / "results")
-    write_table(summary, run_dir / "summary")
-    plots = make_plots(config, cells, results, summary, run_dir / "plots")
-    tuning = tuning_section(run_dir, config, run_dir / "plots")
+    write_table(results, run_dir / RESULTS_TABLE)
+    write_table(summary, run_dir / SUMMARY_TABLE)
+    plots = make_plots(config, cells, results, summary, run_dir / PLOTS_DIR)
+    tuning = tuning_section(run_dir, config, run_dir / PLOTS_DIR)
     plots += [Plot("Tuning", caption, path) for caption, path in tuning.figures] if tuning else []
     sentences = recommendations(summary, config.metric, config.scarce_task)
     sentences += uncompared_tasks(results, summary, config.metric)
@@ -114,8 +119,8 @@ def build_report(
         "environment": environment(),
         "tuning": tuning,
     }
-    atomic_write_bytes(run_dir / "report.md", render_markdown(**context).encode())
-    path = run_dir / "report.html"
+    atomic_write_bytes(run_dir / REPORT_MD, render_markdown(**context).encode())
+    path = run_dir / REPORT_HTML
     atomic_write_bytes(path, render_html(**context).encode())
     return Report(path, summary, sentences)
 
@@ -193,7 +198,7 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
         converged = all_converged(r)
         if not converged:
             verdict = "not converged"
-        elif r["model"] == "single_task":
+        elif r["model"] == BASELINE:
             verdict = "baseline"
         elif not r["significant"]:
             detectable = r.get("detectable_gain")
@@ -214,7 +219,7 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
                 "val fluct.": _number(r.get("val_fluctuation")),
                 "95% CI": f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]",
                 "gain vs single-task [95% CI]": "—"
-                if r["model"] == "single_task"
+                if r["model"] == BASELINE
                 else f"{r['gain']:+.2%} [{r['gain_ci_low']:+.2%}, {r['gain_ci_high']:+.2%}]",
                 "p (paired t)": "—" if pd.isna(r["p_value"]) else f"{r['p_value']:.3f}",
                 "adjusted p": "—" if pd.isna(r["p_adjusted"]) else f"{r['p_adjusted']:.3f}",

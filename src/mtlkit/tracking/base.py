@@ -15,7 +15,6 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from mtlkit.errors import ConfigError
 from mtlkit.registry import Registry
 
 
@@ -86,14 +85,6 @@ class Tracker(ABC):
 
 #: Tracking backends by name (info: ``extra``, the pip extra that installs the backend).
 TRACKERS: Registry[type[Tracker]] = Registry("tracker", "mtlkit.tracking.backends")
-
-
-def missing_extra(backend: str, extra: str, err: ImportError) -> ConfigError:
-    """The error for a backend whose package is not installed."""
-    return ConfigError(
-        f"tracking with {backend} needs its package, which is not installed ({err}); "
-        f"install it with: pip install 'mtlkit[{extra}]'."
-    )
 
 
 _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_.\- ]")

@@ -44,7 +44,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
-from mtlkit.data.schema import TaskSpec
+from mtlkit.data.schema import CLASSIFICATION_KINDS, TaskSpec
 from mtlkit.errors import DataError, ModelFileError
 from mtlkit.training.model_folder import read_json
 
@@ -213,7 +213,7 @@ class Calibration(nn.Module):
         self.funnel = funnel
         self.names = [t.name for t in tasks]
         kinds = {t.name: t.kind for t in tasks}
-        expected = {t.name for t in tasks if t.kind in ("binary", "multiclass")}
+        expected = {t.name for t in tasks if t.kind in CLASSIFICATION_KINDS}
         if set(state["tasks"]) != expected:
             raise ValueError(
                 f"calibrates {sorted(state['tasks'])}, the tasks are {sorted(expected)}"
@@ -302,7 +302,7 @@ def fit_calibration(
     fit = FITS[method]
     state: dict = {"method": method, "tasks": {}}
     for k, spec in enumerate(tasks):
-        if spec.kind not in ("binary", "multiclass"):
+        if spec.kind not in CLASSIFICATION_KINDS:
             continue
         rows = mask[:, k].astype(bool)
         p = np.asarray(scores[spec.name], dtype=np.float64)

@@ -27,7 +27,7 @@ from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import Sources, load_features
 from mtlkit.data.protocol import EncodedData, Table
 from mtlkit.data.read_options import FEATURE_READ_PARAMS, READ_PARAMS, read_options
-from mtlkit.data.schema import TASK_KINDS, MultiTaskTable, Schema
+from mtlkit.data.schema import FEATURE_KINDS, TASK_KINDS, MultiTaskTable, Schema
 from mtlkit.data.splits import check_splits
 from mtlkit.data.vocabulary import VOCABULARY_PARAM_NAMES
 from mtlkit.errors import ConfigError, DataError, ModelFileError
@@ -41,7 +41,6 @@ from mtlkit.tracking.fit import log_fit
 from mtlkit.training import distributed
 from mtlkit.training.calibration import fit_calibration, load_calibration
 from mtlkit.training.estimator_params import (
-    FEATURE_KINDS,
     OWN_PARAMS,
     check_hyperparameter_name,
     check_kinds,
@@ -58,7 +57,7 @@ from mtlkit.training.model_folder import (
     read_meta,
     write_model_folder,
 )
-from mtlkit.training.settings import TrainConfig
+from mtlkit.training.settings import DEFAULT_MODEL, TrainConfig
 from mtlkit.training.strategies import check_strategy
 from mtlkit.training.trainer import Trainer, resolve_device, save_torch
 
@@ -97,7 +96,7 @@ class MultiTaskEstimator(BaseEstimator):
     docs/scaling.md).
     """
 
-    def __init__(self, model: str = "mmoe", **params: Any) -> None:
+    def __init__(self, model: str = DEFAULT_MODEL, **params: Any) -> None:
         # The full signature (generated below) lists every setting; ``params`` beyond it are
         # the model's hyperparameters. Nothing is checked here (scikit-learn convention).
         self.model = model

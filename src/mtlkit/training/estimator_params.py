@@ -17,15 +17,13 @@ from mtlkit.data.read_options import READ_PARAMS
 from mtlkit.errors import ConfigError
 from mtlkit.params import Float, Param, Str
 from mtlkit.tracking import TRACK
-from mtlkit.training.settings import TrainConfig
-
-FEATURE_KINDS = ("numeric", "categorical")
+from mtlkit.training.settings import DEFAULT_MODEL, DEFAULT_STRATEGY, TrainConfig
 
 #: The estimator's own arguments (besides the model name, the training settings of
 #: :class:`TrainConfig` and the model's hyperparameters).
 OWN_PARAMS: tuple[Param, ...] = (
     Param("labels", None, "names", "the label columns when fitting on files or data frames"),
-    Str("strategy", "joint", "training strategy (see mtlkit.training.strategies)"),
+    Str("strategy", DEFAULT_STRATEGY, "training strategy (see mtlkit.training.strategies)"),
     Param("strategy_params", None, "mapping", "the strategy's settings", optional=True),
     Param("task_kinds", None, "mapping", "task kind overrides: label -> kind", optional=True),
     Param(
@@ -63,7 +61,9 @@ def signature() -> inspect.Signature:
     return inspect.Signature(
         [
             inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default="mmoe"),
+            inspect.Parameter(
+                "model", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=DEFAULT_MODEL
+            ),
             *(inspect.Parameter(n, kw, default=d) for n, d in setting_defaults().items()),
             inspect.Parameter("hyperparameters", inspect.Parameter.VAR_KEYWORD),
         ]

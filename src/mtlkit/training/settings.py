@@ -15,8 +15,13 @@ from mtlkit.data.vocabulary import VOCABULARY_PARAMS
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import METRIC_NAMES
 from mtlkit.params import Choice, Param, Range, declared, params_of, setting
+from mtlkit.training.schedules import SCHEDULES
 
-LR_SCHEDULES = ("cosine", "plateau")
+#: The model and the training strategy used when none is named (the estimator, ``mtlkit
+#: train`` / ``tune``, the compatibility facades, the comparison grid's baseline).
+DEFAULT_MODEL = "mmoe"
+DEFAULT_STRATEGY = "joint"
+LR_SCHEDULES: tuple[str, ...] = tuple(SCHEDULES.names())
 #: Post-hoc calibration methods (mtlkit.training.calibration).
 CALIBRATIONS = ("none", "temperature", "platt", "isotonic")
 _DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")

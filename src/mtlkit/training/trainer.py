@@ -26,8 +26,9 @@ from mtlkit.training.distributed import share
 from mtlkit.training.epoch_stats import EpochStats
 from mtlkit.training.losses import masked_task_losses
 from mtlkit.training.optim import dense_shared_parameters, make_optimizer
+from mtlkit.training.schedules import make_scheduler, resumable, steps_on_metric
 from mtlkit.training.scoring import SCORING_BATCH
-from mtlkit.training.settings import TrainConfig, auto_batch_size
+from mtlkit.training.settings import DEFAULT_STRATEGY, TrainConfig, auto_batch_size
 from mtlkit.training.state import load_torch as load_torch  # its public path, kept
 from mtlkit.training.state import restore, resumable_settings, save_torch, snapshot, state_copy
 from mtlkit.training.strategies import Strategy, check_strategy, make_strategy
@@ -83,7 +84,7 @@ class Trainer:
         self,
         model: MTLModel,
         config: TrainConfig | None = None,
-        strategy: str = "joint",
+        strategy: str = DEFAULT_STRATEGY,
         strategy_params: dict | None = None,
         checkpoint_path: str | Path | None = None,
         state_path: str | Path | None = None,
@@ -223,14 +224,10 @@ class Trainer:
                 on_epoch(epoch, sign * value)
             bar.set_postfix(val_loss=f"{_mean_metric(val_metrics, 'loss'):.4f}")
             if scheduler is not None:
-                scheduler.step(value) if cfg.lr_schedule == "plateau" else scheduler.step()
+                scheduler.step(value) if steps_on_metric(cfg.lr_schedule) else scheduler.step()
             if cfg.patience and since_best >= cfg.patience:
                 self.history.stopped_early = True
-            if (
-                self.state_path is not None
-                and cfg.lr_schedule != "cosine"
-                and distributed.is_main()
-            ):
+            if self.state_path is not None and resumable(cfg.lr_schedule) and distributed.is_main():
                 state = self._snapshot(optimizer, scheduler, generator)
                 state.update(best_state=best_state, best_value=best_value, since_best=since_best)
                 save_torch(self.state_path, state)
@@ -255,7 +252,7 @@ class Trainer:
         not the restored best), as tensors and plain values (``torch.save`` /
         ``torch.load(weights_only=True)``); None before a fit and for a cosine learning-rate
         schedule, whose shape depends on the epoch budget (retrain such runs instead)."""
-        if self.config.lr_schedule == "cosine":
+        if not resumable(self.config.lr_schedule):
             return None
         return getattr(self, "_state", None)
 
@@ -414,12 +411,7 @@ class Trainer:
         )
 
     def _scheduler(self, optimizer: torch.optim.Optimizer):
-        cfg = self.config
-        if cfg.lr_schedule == "cosine":
-            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(cfg.epochs, 1))
-        if cfg.lr_schedule == "plateau":
-            return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=2)
-        return None
+        return make_scheduler(self.config.lr_schedule, optimizer, self.config.epochs)
 
     def _save_checkpoint(self, state: dict) -> None:
         if self.checkpoint_path is not None and distributed.is_main():

@@ -56,6 +56,8 @@ class Backend(ABC):
 
 
 BACKENDS: Registry[type[Backend]] = Registry("grid backend", "mtlkit.experiments.backends")
+#: The backend a grid runs on when none is named.
+DEFAULT_BACKEND = "local"
 
 
 def make_backend(name: str, jobs: int = 1, address: str | None = None) -> Backend:

@@ -15,10 +15,9 @@ import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mtlkit.errors import ConfigError, MtlkitError
+from mtlkit.errors import ConfigError, MtlkitError, missing_extra
 from mtlkit.experiments.backends import BACKENDS, Backend, Item, Task, Tick
 
-INSTALL = 'pip install "mtlkit[ray]"'
 #: How long a Ray cluster has to accept a connection, in seconds.
 CONNECT_TIMEOUT_S = 5.0
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -28,10 +27,8 @@ def import_ray():  # noqa: ANN201
     """The ``ray`` module, or a clear error naming the extra to install."""
     try:
         import ray
-    except ImportError:
-        raise ConfigError(
-            f"--backend ray needs Ray, which is not installed; install the extra: {INSTALL}"
-        ) from None
+    except ImportError as err:
+        raise missing_extra("--backend ray", "ray", err) from None
     return ray
 
 

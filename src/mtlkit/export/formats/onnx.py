@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from mtlkit.export.base import FORMATS, Runner, missing_export_extra
+from mtlkit.errors import missing_extra
+from mtlkit.export.base import FORMATS, Runner
 from mtlkit.export.scores import INPUT_NAMES, ScoreModule
 
 #: Messages of the exporter that say nothing about an mtlkit model: the gates' bookkeeping
@@ -39,7 +40,7 @@ def write_onnx(
         import onnxruntime
         import onnxscript  # noqa: F401 (the exporter's dependency)
     except ImportError as err:
-        raise missing_export_extra(err) from None
+        raise missing_extra("exporting to ONNX", "export", err) from None
     batch = torch.export.Dim("batch")
     quiet = logging.getLogger("torch.onnx._internal.exporter._registration")  # torchvision
     level = quiet.level

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from mtlkit.data.schema import CLASSIFICATION_KINDS
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import ECE_BINS, expected_calibration_error, reliability_bins
 from mtlkit.reporting.figures import colours, panels
@@ -28,7 +29,7 @@ def plot_reliability(
     """One panel per binary or multiclass task of ``kinds`` (task -> kind): per model (one
     colour, one line per seed) the observed frequency against the mean prediction in
     :data:`~mtlkit.evaluation.metrics.ECE_BINS` equal-mass bins, the ECE in the legend."""
-    tasks = [t for t, kind in kinds.items() if kind in ("binary", "multiclass")]
+    tasks = [t for t, kind in kinds.items() if kind in CLASSIFICATION_KINDS]
     tasks = [t for t in tasks if any(t in run for runs in predictions.values() for run in runs)]
     if not tasks:
         raise ConfigError("reliability diagrams need a binary or multiclass task.")

@@ -4,7 +4,7 @@ The runs go to ``MLFLOW_TRACKING_URI`` when it is set (a server, a database...),
 local file store ``./mlruns`` (MLflow >= 3.7 keeps that store behind
 ``MLFLOW_ALLOW_FILE_STORE``, which is set for it here), in the experiment
 ``MLFLOW_EXPERIMENT_NAME`` (default ``mtlkit``). Only the client API of ``mlflow-skinny`` is
-used (``pip install 'mtlkit[mlflow]'``).
+used (``pip install "mtlkit[mlflow]"``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from mtlkit.errors import ConfigError
-from mtlkit.tracking.base import TRACKERS, TrackedRun, Tracker, missing_extra
+from mtlkit.errors import ConfigError, missing_extra
+from mtlkit.tracking.base import TRACKERS, TrackedRun, Tracker
 
 DEFAULT_STORE = "mlruns"
 DEFAULT_EXPERIMENT = "mtlkit"
@@ -49,7 +49,7 @@ class MlflowTracker(Tracker):
         try:
             from mlflow.exceptions import MlflowException
         except ImportError as err:
-            raise missing_extra("MLflow", "mlflow", err) from None
+            raise missing_extra("tracking with MLflow", "mlflow", err) from None
         uri = os.environ.get("MLFLOW_TRACKING_URI") or Path(DEFAULT_STORE).resolve().as_uri()
         name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
         _probe(uri)
@@ -153,7 +153,7 @@ def _client(uri: str):
     try:
         from mlflow.tracking import MlflowClient
     except ImportError as err:
-        raise missing_extra("MLflow", "mlflow", err) from None
+        raise missing_extra("tracking with MLflow", "mlflow", err) from None
     scheme = urlparse(uri).scheme
     if scheme in ("", "file"):  # MLflow >= 3.7 keeps its file store behind this switch
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")

@@ -2,7 +2,7 @@
 
 Runs go under ``./runs/tensorboard`` (``tensorboard --logdir runs/tensorboard``); a grid's
 cells are folders inside the grid's folder. Written with PyTorch's ``SummaryWriter``, which
-needs the ``tensorboard`` package (``pip install 'mtlkit[tensorboard]'``). TensorBoard keeps
+needs the ``tensorboard`` package (``pip install "mtlkit[tensorboard]"``). TensorBoard keeps
 no files, so artifacts are recorded as their paths (text).
 """
 
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mtlkit.tracking.base import TRACKERS, TrackedRun, Tracker, missing_extra
+from mtlkit.errors import missing_extra
+from mtlkit.tracking.base import TRACKERS, TrackedRun, Tracker
 
 DEFAULT_ROOT = Path("runs") / "tensorboard"
 
@@ -69,7 +70,7 @@ def _writer_class():
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as err:
-        raise missing_extra("TensorBoard", "tensorboard", err) from None
+        raise missing_extra("tracking with TensorBoard", "tensorboard", err) from None
     return SummaryWriter
 
 
