@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from results_frames import seed_results
 from scipy import integrate, optimize, stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
@@ -104,25 +105,7 @@ def test_seeds_to_detect_is_the_fewest_with_80_percent_power(effect):
 
 
 def _results(per_task: dict[str, dict[str, list[float]]]) -> pd.DataFrame:
-    rows = []
-    for task, values in per_task.items():
-        for model, per_seed in values.items():
-            for seed, v in enumerate(per_seed):
-                rows.append(
-                    {
-                        "run_id": f"{model}{seed}",
-                        "model": model,
-                        "strategy": "joint",
-                        "seed": seed,
-                        "train_time_s": 1.0,
-                        "n_params": 10,
-                        "task": task,
-                        "split": "test",
-                        "metric": "roc_auc",
-                        "value": v,
-                    }
-                )
-    return pd.DataFrame(rows)
+    return seed_results(per_task)
 
 
 BASE = [0.80, 0.81, 0.79]

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from results_frames import seed_results
 
 from mtlkit.evaluation.record import History, RunRecord
 from mtlkit.experiments.cells import results_frame
@@ -36,24 +37,7 @@ def test_paired_gain_and_t_test_by_hand():
 
 
 def _results(values: dict[str, list[float]], task: str = "income") -> pd.DataFrame:
-    rows = []
-    for model, per_seed in values.items():
-        for seed, v in enumerate(per_seed):
-            rows.append(
-                {
-                    "run_id": f"{model}{seed}",
-                    "model": model,
-                    "strategy": "joint",
-                    "seed": seed,
-                    "train_time_s": 1.0,
-                    "n_params": 10,
-                    "task": task,
-                    "split": "test",
-                    "metric": "roc_auc",
-                    "value": v,
-                }
-            )
-    return pd.DataFrame(rows)
+    return seed_results({task: values})
 
 
 def test_summary_ranks_marks_significance_and_recommends():
