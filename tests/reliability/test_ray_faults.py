@@ -48,14 +48,14 @@ def _failing_cell(shared, cell, tick) -> tuple:  # noqa: ANN001
 
 def test_an_error_in_a_ray_task_is_the_tasks_own_error():
     from mtlkit.errors import DataError
-    from mtlkit.experiments.backends import make_backend
+    from mtlkit.experiments.backends import Work, make_backend
 
     backend = make_backend("ray", 1)
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the task is defined here
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         with pytest.raises(DataError) as caught:
-            backend.run(_failing_cell, None, ["shared_bottom"], lambda *_: None, lambda _: None)
+            backend.run(Work(_failing_cell, None, ["shared_bottom"], lambda *_: None))
     finally:
         ray.shutdown()
     # as a local worker raises it: no remote traceback, no terminal colour codes

@@ -30,6 +30,15 @@ SUMMARY_TABLE = "summary"
 PLOTS_DIR = "plots"
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
+#: What a tracked grid's parent run keeps of the report (files and folders of the run folder).
+REPORT_FILES = (
+    REPORT_HTML,
+    REPORT_MD,
+    f"{SUMMARY_TABLE}.csv",
+    f"{RESULTS_TABLE}.csv",
+    CONFIG_FILE,
+    PLOTS_DIR,
+)
 #: The command line that started the grid (for the report's "Reproduce" section).
 COMMAND_FILE = "command.txt"
 CELLS_DIR = "cells"

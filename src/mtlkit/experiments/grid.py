@@ -27,7 +27,7 @@ from mtlkit.data import protocol
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import check_reported
 from mtlkit.evaluation.record import RunRecord
-from mtlkit.experiments.backends import Backend, Tick
+from mtlkit.experiments.backends import Backend, Tick, Work
 from mtlkit.experiments.cells import (
     CONFIG_FILE,
     Cell,
@@ -154,7 +154,7 @@ def run_grid(
         )
         try:
             shared = Shared(config, data, run_dir, tracking)
-            backend.run(train_cell, shared, jobs, write, bar.update, gpu=_gpu(config))
+            backend.run(Work(train_cell, shared, jobs, write, bar.update, _gpu(config)))
         finally:
             bar.close()
     return [records.get(c.id) or read_cell(cell_path(run_dir, c)) for c in cells]
@@ -190,7 +190,7 @@ def tune_grid(
 
     try:
         shared = Shared(config, data, run_dir, None)
-        backend.run(tune_study, shared, todo, write, bar.update, gpu=_gpu(config))
+        backend.run(Work(tune_study, shared, todo, write, bar.update, _gpu(config)))
     finally:
         bar.close()
     return len(todo)

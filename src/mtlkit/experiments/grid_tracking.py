@@ -18,15 +18,7 @@ from typing import Any
 
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.record import RunRecord
-from mtlkit.experiments.cells import (
-    CONFIG_FILE,
-    PLOTS_DIR,
-    REPORT_HTML,
-    REPORT_MD,
-    RESULTS_TABLE,
-    SUMMARY_TABLE,
-    Cell,
-)
+from mtlkit.experiments.cells import PLOTS_DIR, REPORT_FILES, Cell
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.files import atomic_write_json
 from mtlkit.tracking.base import TrackedRun, Tracker
@@ -35,15 +27,6 @@ from mtlkit.tracking.record import final_metrics, log_training
 TRACKING_FILE = "tracking.json"
 #: The grid's axes: a cell logs its own value of each instead.
 GRID_AXES = ("models", "strategies", "seeds", "correlations", "label_fractions")
-#: What the parent run keeps of the report (files and folders of the run folder).
-REPORT_FILES = (
-    REPORT_HTML,
-    REPORT_MD,
-    f"{SUMMARY_TABLE}.csv",
-    f"{RESULTS_TABLE}.csv",
-    CONFIG_FILE,
-    PLOTS_DIR,
-)
 
 
 @dataclass(frozen=True)

@@ -12,16 +12,36 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from mtlkit.registry import Registry
 
 Item = TypeVar("Item")
-Result = TypeVar("Result")
 #: ``tick(n)``: ``n`` more units of work done (cells, trials), for the progress bar.
 Tick = Callable[[int], None]
 #: A task: ``task(shared, item, tick) -> (result, units of work done)``.
 Task = Callable[[Any, Any, Tick], tuple[Any, int]]
+
+
+def no_tick(n: int) -> None:
+    """The ``tick`` of a task in a worker: its progress shows when it is done (the driver
+    owns the progress bar)."""
+
+
+@dataclass(frozen=True)
+class Work(Generic[Item]):
+    """What a backend runs: ``task(shared, item, tick)`` for every item; ``done(item, result)``
+    is called in the driver as each finishes (in any order); ``tick`` advances the driver's
+    progress bar by the work done; with ``gpu`` each task asks for one GPU (where the backend
+    allocates them)."""
+
+    task: Task
+    shared: Any
+    items: Sequence[Item]
+    done: Callable[[Item, Any], None]
+    tick: Tick = no_tick
+    gpu: bool = False
 
 
 class Backend(ABC):
@@ -40,19 +60,8 @@ class Backend(ABC):
         return None
 
     @abstractmethod
-    def run(
-        self,
-        task: Task,
-        shared: Any,
-        items: Sequence[Item],
-        done: Callable[[Item, Any], None],
-        tick: Tick,
-        gpu: bool = False,
-    ) -> None:
-        """``task(shared, item, ...)`` for every item; ``done(item, result)`` is called in this
-        process as each finishes (in any order); ``tick`` advances the progress bar by the
-        work done; with ``gpu`` each task asks for one GPU (where the backend allocates them).
-        The first task error is raised here."""
+    def run(self, work: Work) -> None:
+        """Run ``work`` (see :class:`Work`); the first task error is raised here."""
 
 
 BACKENDS: Registry[type[Backend]] = Registry("grid backend", "mtlkit.experiments.backends")

@@ -8,12 +8,11 @@ import multiprocessing
 import os
 import pickle
 import tempfile
-from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from mtlkit.experiments.backends import BACKENDS, Backend, Item, Task, Tick
+from mtlkit.experiments.backends import BACKENDS, Backend, Task, Work, no_tick
 from mtlkit.experiments.workers import die_with_parent, parent_alive, stop_workers
 
 _shared: Any = None  # in worker processes: what every task of the pool shares
@@ -21,19 +20,11 @@ _shared: Any = None  # in worker processes: what every task of the pool shares
 
 @BACKENDS.register("local", "this machine: in this process, or --jobs worker processes")
 class LocalBackend(Backend):
-    def run(
-        self,
-        task: Task,
-        shared: Any,
-        items: Sequence[Item],
-        done: Callable[[Item, Any], None],
-        tick: Tick,
-        gpu: bool = False,
-    ) -> None:
+    def run(self, work: Work) -> None:
         if self.jobs <= 1:
-            for item in items:
-                result, _ = task(shared, item, tick)  # the task ticks as it goes
-                done(item, result)
+            for item in work.items:
+                result, _ = work.task(work.shared, item, work.tick)  # it ticks as it goes
+                work.done(item, result)
             return
         context = multiprocessing.get_context("spawn")
         # ``shared`` goes to the workers as one file they read once started (and bound to
@@ -42,7 +33,7 @@ class LocalBackend(Backend):
         with tempfile.TemporaryDirectory(prefix="mtlkit-grid-") as folder:
             path = Path(folder) / "shared.pkl"
             with path.open("wb") as file:
-                pickle.dump(shared, file, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(work.shared, file, protocol=pickle.HIGHEST_PROTOCOL)
             pool = ProcessPoolExecutor(
                 self.jobs,
                 mp_context=context,
@@ -50,14 +41,14 @@ class LocalBackend(Backend):
                 initargs=(os.getpid(), str(path)),
             )
             try:
-                pending = {pool.submit(_call, task, item): item for item in items}
+                pending = {pool.submit(_call, work.task, item): item for item in work.items}
                 while pending:
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in finished:
                         item = pending.pop(future)
                         result, units = future.result()  # re-raises a worker's error here
-                        done(item, result)
-                        tick(units)
+                        work.done(item, result)
+                        work.tick(units)
             except KeyboardInterrupt:  # Ctrl-C, or SIGTERM on the command line
                 stop_workers(pool)
                 raise
@@ -76,11 +67,7 @@ def _init_worker(parent: int, shared: str) -> None:
 
 
 def _call(task: Task, item: Any) -> tuple[Any, int]:
-    result = task(_shared, item, _no_tick)
+    result = task(_shared, item, no_tick)
     if not parent_alive():  # an orphaned worker hands nothing back
         os._exit(1)
     return result
-
-
-def _no_tick(n: int) -> None:
-    """A worker's progress shows when its task is done (the driver owns the bar)."""

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from mtlkit.errors import ConfigError, MtlkitError, missing_extra
-from mtlkit.experiments.backends import BACKENDS, Backend, Item, Task, Tick
+from mtlkit.experiments.backends import BACKENDS, Backend, Task, Work, no_tick
 
 #: How long a Ray cluster has to accept a connection, in seconds.
 CONNECT_TIMEOUT_S = 5.0
@@ -73,16 +72,8 @@ class RayBackend(Backend):
         import_ray()  # a missing extra fails before any data is read
         check_address(self.address)  # and a cluster that does not answer, before any folder
 
-    def run(
-        self,
-        task: Task,
-        shared: Any,
-        items: Sequence[Item],
-        done: Callable[[Item, Any], None],
-        tick: Tick,
-        gpu: bool = False,
-    ) -> None:
-        """``address``: ``"auto"`` (the cluster running here), ``HOST:PORT``, or None (a
+    def run(self, work: Work) -> None:
+        """``self.address``: ``"auto"`` (the cluster running here), ``HOST:PORT``, or None (a
         local Ray started for this call)."""
         ray = import_ray()
         started = not ray.is_initialized()
@@ -90,21 +81,21 @@ class RayBackend(Backend):
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
         running: dict = {}
         try:
-            remote = ray.remote(num_cpus=1, num_gpus=1 if gpu else 0)(_call)
-            stored = ray.put(shared)  # once: every task reads it from the object store
-            queue = list(items)
+            remote = ray.remote(num_cpus=1, num_gpus=1 if work.gpu else 0)(_call)
+            stored = ray.put(work.shared)  # once: every task reads it from the object store
+            queue = list(work.items)
             while queue or running:
                 while queue and len(running) < self.jobs:
                     item = queue.pop(0)
-                    running[remote.remote(task, stored, item)] = item
+                    running[remote.remote(work.task, stored, item)] = item
                 (ready,), _ = ray.wait(list(running), num_returns=1)
                 item = running.pop(ready)
                 try:
                     result, units = ray.get(ready)
                 except ray.exceptions.RayTaskError as err:  # the task's own error, one line
                     raise task_error(err) from None
-                done(item, result)
-                tick(units)
+                work.done(item, result)
+                work.tick(units)
         finally:
             for ref in running:  # interrupted: stop what is still running
                 ray.cancel(ref, force=True)
@@ -116,8 +107,4 @@ def _call(task: Task, shared: Any, item: Any) -> tuple[Any, int]:
     import torch
 
     torch.set_num_threads(1)  # one CPU asked for, as the local worker processes
-    return task(shared, item, _no_tick)
-
-
-def _no_tick(n: int) -> None:
-    """A task's progress shows when it is done (the driver owns the bar)."""
+    return task(shared, item, no_tick)
