@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import base64
-import html
 import math
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from matplotlib.figure import Figure
 
 from mtlkit.affinity.study import AffinityResult
 from mtlkit.files import atomic_write_bytes
+from mtlkit.reporting.document import Bullets, Image, Paragraph, Section, Table, to_html
 from mtlkit.reporting.figures import panels, save_figure
 
 
@@ -59,8 +58,13 @@ def write_affinity_report(result: AffinityResult, folder: str | Path) -> Path:
     """Write ``affinity.png`` and ``affinity.html`` into ``folder``; returns the page's path."""
     folder = Path(folder)
     png = save_figure(plot_affinity(result), folder / "affinity.png")
-    image = base64.b64encode(png.read_bytes()).decode()
-    e = html.escape
+    path = folder / "affinity.html"
+    atomic_write_bytes(path, to_html(affinity_document(result, png)).encode())
+    return path
+
+
+def affinity_document(result: AffinityResult, png: Path) -> Section:
+    """The page's content: the settings, the groups, the heatmaps ``png`` and every pair."""
     settings = result.settings
     table = pd.DataFrame(
         [
@@ -77,29 +81,25 @@ def write_affinity_report(result: AffinityResult, folder: str | Path) -> Path:
             if i != j
         ]
     )
-    groups = "".join(f"<li>{e(', '.join(g))}</li>" for g in result.groups)
+    for column in table.columns[2:]:
+        table[column] = table[column].map("{:.4g}".format)
     how = (
         f"{settings.get('n_groups')} groups asked for"
         if settings.get("n_groups")
         else "the fewest groups whose best score reaches 95% of the highest"
     )
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8"><title>mtlkit task affinity</title>',
-        "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}"
-        "img{max-width:100%}td,th{padding:.2em .6em;text-align:right}</style></head><body>",
-        "<h1>Task affinity</h1>",
-        f"<p>Model {e(str(settings.get('model')))}, {settings.get('epochs')} epochs of joint "
-        f"training per seed, seeds {e(str(result.seeds))}. Affinity of task i onto task j: "
-        "TAG (Fifty et al., NeurIPS 2021), the relative decrease of j's loss after a step of "
-        "the shared parameters along i's gradient, per unit learning rate, averaged over the "
-        "probed batches.</p>",
-        f"<h2>Groups ({e(how)})</h2><ul>{groups}</ul>",
-        f'<figure><img alt="affinity heatmaps" src="data:image/png;base64,{image}"></figure>',
-        "<h2>Every pair (mean over seeds, 95% t-interval)</h2>",
-        table.to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}"),
-        "</body></html>",
-    ]
-    path = folder / "affinity.html"
-    atomic_write_bytes(path, "\n".join(parts).encode())
-    return path
+    intro = (
+        f"Model {settings.get('model')}, {settings.get('epochs')} epochs of joint training per "
+        f"seed, seeds {result.seeds}. Affinity of task i onto task j: TAG (Fifty et al., "
+        "NeurIPS 2021), the relative decrease of j's loss after a step of the shared parameters "
+        "along i's gradient, per unit learning rate, averaged over the probed batches."
+    )
+    return Section(
+        "Task affinity",
+        [
+            Paragraph(intro),
+            Section(f"Groups ({how})", [Bullets([", ".join(g) for g in result.groups])]),
+            Image("affinity heatmaps, tasks ordered by group", png),
+            Section("Every pair (mean over seeds, 95% t-interval)", [Table(table)]),
+        ],
+    )

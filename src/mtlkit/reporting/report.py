@@ -1,18 +1,17 @@
 """The report of a comparison grid: tables, recommendation, plots, config and environment.
 
 :func:`build_report` rebuilds everything from the cell files of a run folder (no training):
-``results`` and ``summary`` tables (CSV + Parquet), PNG plots under ``plots/``, a
-self-contained ``report.html`` (images inlined as base64, no network) and ``report.md``.
+``results`` and ``summary`` tables (CSV + Parquet), PNG plots under ``plots/``, and the
+report's content, built once as a document (:func:`report_document`, see
+:mod:`mtlkit.reporting.document`) and rendered to a self-contained ``report.html`` (images
+inlined as base64, no network) and to ``report.md``.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import os
 import platform
-import re
 import shlex
 import sys
 from dataclasses import dataclass, replace
@@ -20,7 +19,6 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import quote
 
 import pandas as pd
 
@@ -50,7 +48,16 @@ from mtlkit.experiments.stats import (
     variant_text,
 )
 from mtlkit.files import atomic_write_bytes, write_table
-from mtlkit.markdown import md_escape
+from mtlkit.reporting.document import (
+    Bullets,
+    Code,
+    Image,
+    Paragraph,
+    Section,
+    Table,
+    to_html,
+    to_markdown,
+)
 from mtlkit.reporting.figures import save_figure
 from mtlkit.reporting.plots import PlotInput, report_plots
 from mtlkit.reporting.tuning import tuning_section
@@ -102,26 +109,22 @@ def build_report(
     write_table(results, run_dir / RESULTS_TABLE)
     write_table(summary, run_dir / SUMMARY_TABLE)
     plots = make_plots(config, cells, results, summary, run_dir / PLOTS_DIR)
-    tuning = tuning_section(run_dir, config, run_dir / PLOTS_DIR)
-    plots += [Plot("Tuning", caption, path) for caption, path in tuning.figures] if tuning else []
     sentences = recommendations(summary, config.metric, config.scarce_task)
     sentences += uncompared_tasks(results, summary, config.metric)
     sentences += finish_unconverged(results, run_dir, config.train.epochs)
-    context = {
-        "run_dir": run_dir,
-        "config": config,
-        "summary": summary,
-        "sentences": sentences,
-        "plots": plots,
-        "finished": len(cells),
-        "total": len(grid_cells(config)),
-        "command": _read(run_dir / COMMAND_FILE),
-        "environment": environment(),
-        "tuning": tuning,
-    }
-    atomic_write_bytes(run_dir / REPORT_MD, render_markdown(**context).encode())
+    document = report_document(
+        run_dir,
+        config,
+        summary,
+        sentences,
+        plots,
+        finished=len(cells),
+        total=len(grid_cells(config)),
+        tuning=tuning_section(run_dir, config, run_dir / PLOTS_DIR),
+    )
+    atomic_write_bytes(run_dir / REPORT_MD, to_markdown(document, run_dir).encode())
     path = run_dir / REPORT_HTML
-    atomic_write_bytes(path, render_html(**context).encode())
+    atomic_write_bytes(path, to_html(document).encode())
     return Report(path, summary, sentences)
 
 
@@ -249,132 +252,51 @@ def table_groups(
     return out
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
-margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
-h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.6em 0 1.4em;font-size:.88em}
-th,td{border:1px solid #ddd;padding:.3em .6em;text-align:right}
-th{background:#f4f4f4}td:nth-child(2),td:nth-child(3){text-align:left}
-tr:first-child td{font-weight:600}
-.rec li{margin:.3em 0}.meta{color:#666}
-figure{margin:1em 0}img{max-width:100%;border:1px solid #eee}
-figcaption{color:#555;font-size:.9em}pre{background:#f7f7f7;padding:.8em;overflow-x:auto}
-"""
-
-
-def render_html(
-    run_dir, config, summary, sentences, plots, finished, total, command, environment, tuning=None
-) -> str:
-    e = html.escape
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<link rel="icon" href="data:,">',
-        f"<title>mtlkit comparison — {e(run_dir.name)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>mtlkit comparison: {e(run_dir.name)}</h1>",
-        f'<p class="meta">{_status(finished, total)} Generated '
-        f"{datetime.now():%Y-%m-%d %H:%M}. Metric: test {e(config.metric)}.</p>",
-        "<h2>Recommendation</h2>",
-        '<ul class="rec">' + "".join(f"<li>{e(s)}</li>" for s in sentences) + "</ul>",
-        f'<p class="meta">{e(correction_note(summary))}</p>',
-        f"<h2>Summary: test {e(config.metric)} over seeds</h2>",
-        f"<p>{e(_legend(config))}</p>",
-    ]
+def report_document(
+    run_dir: Path,
+    config: CompareConfig,
+    summary: pd.DataFrame,
+    sentences: list[str],
+    plots: list[Plot],
+    finished: int,
+    total: int,
+    tuning: Section | None = None,
+) -> Section:
+    """The report's content, rendered to ``report.html`` and to ``report.md``."""
+    metric = config.metric
+    when = f"Generated {datetime.now():%Y-%m-%d %H:%M}."
+    summary_section = Section(f"Summary: test {metric} over seeds", [Paragraph(_legend(config))])
     for title, table in table_groups(summary, config.scarce_task):
-        parts.append(f"<h3>{e(title)}</h3>")
-        parts.append(table.to_html(index=False, border=0, escape=True))
-    if tuning is not None:
-        parts += ["<h2>Tuning</h2>", f"<p>{e(tuning.intro)}</p>"]
-        parts.append(tuning.table.to_html(index=False, border=0, escape=True))
-    parts.append("<h2>Plots</h2>")
-    section = None
+        summary_section.blocks.append(Section(title, [Table(table, ranked=True)]))
+    plot_section = Section("Plots")
     for plot in plots:
-        if plot.section != section:
-            section = plot.section
-            parts.append(f"<h3>{e(section)}</h3>")
-        data = base64.b64encode(plot.path.read_bytes()).decode()
-        parts.append(
-            f'<figure><img src="data:image/png;base64,{data}" alt="{e(plot.caption)}">'
-            f"<figcaption>{e(plot.caption)} ({e(plot.path.name)})</figcaption></figure>"
-        )
-    parts += _reproduce_html(config, command, environment)
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
-def _reproduce_html(config, command, environment) -> list[str]:
-    e = html.escape
-    env_rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in environment.items())
-    return [
-        "<h2>Reproduce</h2>",
-        f"<p>Command:</p><pre>{e(command or '(not recorded)')}</pre>",
-        f"<p>Configuration ({CONFIG_FILE}):</p><pre>{e(json.dumps(config.to_dict(), indent=2))}</pre>",
-        f"<h2>Environment</h2><table>{env_rows}</table>",
-    ]
-
-
-def render_markdown(
-    run_dir, config, summary, sentences, plots, finished, total, command, environment, tuning=None
-) -> str:
-    """The report as Markdown; every user-given string (model labels, task names, paths,
-    the command) is escaped, so it shows as written and cannot inject markup or links."""
-    e = md_escape
+        if not plot_section.blocks or plot_section.blocks[-1].title != plot.section:
+            plot_section.blocks.append(Section(plot.section))
+        plot_section.blocks[-1].blocks.append(Image(plot.caption, plot.path))
     config_json = json.dumps(config.to_dict(), indent=2)
-    lines = [
-        f"# mtlkit comparison: {e(run_dir.name)}",
-        "",
-        f"{_status(finished, total)} Metric: test {e(config.metric)}.",
-        "",
-        "## Recommendation",
-        "",
-        *[f"- {e(s)}" for s in sentences],
-        "",
-        e(correction_note(summary)),
-        "",
-        f"## Summary: test {e(config.metric)} over seeds",
-        "",
-        _legend(config),
-        "",
-    ]
-    for title, table in table_groups(summary, config.scarce_task):
-        lines += [f"### {e(title)}", "", _markdown_table(table), ""]
-    if tuning is not None:
-        lines += ["## Tuning", "", tuning.intro, "", _markdown_table(tuning.table), ""]
-    lines += ["## Plots", ""]
-    for plot in plots:
-        lines.append(f"![{e(plot.section)}: {e(plot.caption)}](plots/{quote(plot.path.name)})")
-    lines += [
-        "",
-        "## Reproduce",
-        "",
-        *_code_block(command or "(command not recorded)"),
-        "",
-        *_code_block(config_json, "json"),
-        "",
-        "## Environment",
-        "",
-        *[f"- {e(k)}: {e(v)}" for k, v in environment.items()],
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _code_block(text: str, language: str = "") -> list[str]:
-    """A fenced code block whose fence is longer than any run of backticks in ``text``."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return [fence + language, text, fence]
-
-
-def _markdown_table(table: pd.DataFrame) -> str:
-    head = "| " + " | ".join(md_escape(c) for c in table.columns) + " |"
-    rule = "|" + "|".join(" --- " for _ in table.columns) + "|"
-    body = [
-        "| " + " | ".join(md_escape(v) for v in row) + " |" for row in table.itertuples(index=False)
-    ]
-    return "\n".join([head, rule, *body])
+    return Section(
+        f"mtlkit comparison: {run_dir.name}",
+        [
+            Paragraph(f"{_status(finished, total)} {when} Metric: test {metric}.", note=True),
+            Section(
+                "Recommendation",
+                [Bullets(sentences), Paragraph(correction_note(summary), note=True)],
+            ),
+            summary_section,
+            *([tuning] if tuning is not None else []),
+            plot_section,
+            Section(
+                "Reproduce",
+                [
+                    Paragraph("Command:"),
+                    Code(_read(run_dir / COMMAND_FILE) or "(not recorded)"),
+                    Paragraph(f"Configuration ({CONFIG_FILE}):"),
+                    Code(config_json, "json"),
+                ],
+            ),
+            Section("Environment", [Bullets([f"{k}: {v}" for k, v in environment().items()])]),
+        ],
+    )
 
 
 def _legend(config: CompareConfig) -> str:

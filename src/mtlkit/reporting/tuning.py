@@ -1,5 +1,6 @@
-"""The report's tuning section: the budget every model x strategy got, the tuned values, the
-trials' time, Optuna's parameter importances and each study's progress over its trials.
+"""The report's tuning section (a :class:`~mtlkit.reporting.document.Section`): the budget
+every model x strategy got, the tuned values, the trials' time, Optuna's parameter
+importances and each study's progress over its trials.
 
 Read from the study records of the run folder (:mod:`mtlkit.experiments.tuning`); torch-
 and optuna-free.
@@ -7,7 +8,6 @@ and optuna-free.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,34 +18,26 @@ from matplotlib.ticker import MaxNLocator
 from mtlkit.experiments.cells import grid_cells
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.experiments.tuning import MIN_TRIALS_FOR_IMPORTANCE, StudyRecord, load_studies
+from mtlkit.reporting.document import Image, Paragraph, Section, Table
 from mtlkit.reporting.figures import colours, panels, save_figure
 
 
-@dataclass
-class TuningSection:
-    """The section's text, table and figures (``(caption, path)`` pairs); the report
-    renders them."""
-
-    intro: str
-    table: pd.DataFrame
-    figures: list[tuple[str, Path]]
-
-
-def tuning_section(run_dir: Path, config: CompareConfig, plots_dir: Path) -> TuningSection | None:
-    """The section of ``run_dir``'s tuning (None when the grid did not tune), its studies in
-    grid order, its figures written into ``plots_dir``."""
+def tuning_section(run_dir: Path, config: CompareConfig, plots_dir: Path) -> Section | None:
+    """The report's section on ``run_dir``'s tuning (None when the grid did not tune): its
+    text, its studies in grid order, its figures (written into ``plots_dir``)."""
     order = {c.study_id: i for i, c in enumerate(grid_cells(config))}
     records = sorted(load_studies(run_dir), key=lambda r: order.get(r.study, len(order)))
     if not records:
         return None
-    figures = []
     importance = plot_importances(records)
+    blocks = [Paragraph(_intro(records, importance is not None)), Table(tuning_table(records))]
     if importance is not None:
         path = save_figure(importance, plots_dir / "tuning_importances.png")
-        figures.append(("Optuna parameter importances (PED-ANOVA) per model x strategy", path))
+        caption = "Optuna parameter importances (PED-ANOVA) per model x strategy"
+        blocks.append(Image(caption, path))
     path = save_figure(plot_trials(records), plots_dir / "tuning_trials.png")
-    figures.append(("validation metric of each tuning trial and the best so far", path))
-    return TuningSection(_intro(records, importance is not None), tuning_table(records), figures)
+    blocks.append(Image("validation metric of each tuning trial and the best so far", path))
+    return Section("Tuning", blocks)
 
 
 def tuning_table(records: list[StudyRecord]) -> pd.DataFrame:
