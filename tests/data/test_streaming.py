@@ -134,6 +134,12 @@ def test_a_label_in_drop_columns_is_refused_when_streaming(folder):
         stream_tables(folder, LABELS, drop_columns=["income"])
 
 
+@pytest.mark.parametrize("read", [load_tables, stream_tables])
+def test_no_label_columns_is_refused_in_memory_and_when_streaming(folder, read):
+    with pytest.raises(DataError, match="No label columns given; name at least one"):
+        read(folder, iter(()))
+
+
 def test_load_level_overrides_and_drops_apply_as_in_memory(folder, tmp_path):
     kwargs = {
         "task_kinds": {"income": "binary"},

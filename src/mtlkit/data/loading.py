@@ -31,6 +31,7 @@ from mtlkit.data.sources import (
     file_suffix,
     infer_feature_kinds,
     is_numeric,
+    label_columns,
     not_numeric,
     reject_empty,
     undecodable,
@@ -197,9 +198,7 @@ def load_tables(
     range as missing (with a warning) instead of raising; ``encoding`` is the CSV files' text
     encoding (UTF-8 by default).
     """
-    labels = list(labels)
-    if not labels:
-        raise DataError("No label columns given; name at least one label column.")
+    labels = label_columns(labels)
     settings = {"missing_labels": missing_labels, "bad_values": bad_values, "encoding": encoding}
     return _load(sources, labels, task_kinds, feature_kinds, drop_columns, **settings)
 

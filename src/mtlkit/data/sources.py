@@ -194,6 +194,14 @@ def check_finite(
     return check_magnitudes(what, values, RowSources(source), bad_values)
 
 
+def label_columns(labels: Iterable[str]) -> list[str]:
+    """The label columns given to ``load_tables`` or ``stream_tables``, at least one."""
+    labels = list(labels)
+    if not labels:
+        raise DataError("No label columns given; name at least one label column.")
+    return labels
+
+
 def check_label_names(
     labels: Sequence[str], task_kinds: Mapping[str, TaskKind], drop: Iterable[str] = ()
 ) -> None:

@@ -38,6 +38,7 @@ from mtlkit.data.sources import (
     expand_source,
     file_suffix,
     is_numeric,
+    label_columns,
     undecodable,
     warn_unconnected,
 )
@@ -201,9 +202,7 @@ def stream_tables(
     sources are refused with the :func:`csv_to_parquet` call (in that encoding) that
     converts them.
     """
-    labels = list(labels)
-    if not labels:
-        raise DataError("No label columns given; name at least one label column.")
+    labels = label_columns(labels)
     encoding = text_encoding(encoding)
     kinds = dict(task_kinds or {}), dict(feature_kinds or {})
     table = _open(sources, labels, *kinds, drop_columns, encoding=encoding)
