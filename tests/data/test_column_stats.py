@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlkit.data.column_stats import CategoryStats, NumericStats
+from mtlkit.data.column_stats import CategoryStats, NumericStats, category_keys
 
 
 def test_numeric_stats_merged_by_batch_equal_the_whole_column():
@@ -52,3 +52,35 @@ def test_category_stats_vocabulary_and_hashing_limit():
         "buckets": 4,
         "distinct": 4,
     }
+
+
+# (values, their keys): one key per category, whatever the file type spells it as
+KEYS: dict[str, tuple[object, list[str]]] = {
+    "booleans": (np.array([True, False]), ["1", "0"]),
+    "nullable booleans": (pd.array([True, False], dtype="boolean"), ["1", "0"]),
+    "integers": (np.array([1, 0, 12]), ["1", "0", "12"]),
+    "integral floats": (np.array([1.0, 0.0, 2.5]), ["1", "0", "2.5"]),
+    "truth words in any case": (
+        np.array(["true", " TRUE ", "False", "yes"], dtype=object),
+        ["1", "1", "0", "yes"],
+    ),
+    "integral numbers as text": (
+        np.array(["1.0", "-2.00", "007", "1.5", "x.0"], dtype=object),
+        ["1", "-2", "007", "1.5", "x.0"],
+    ),
+    "mixed objects": (np.array([3.0, True, "a", 4], dtype=object), ["3", "1", "a", "4"]),
+    "nothing": (np.array([], dtype=object), []),
+}
+
+
+@pytest.mark.parametrize("name", list(KEYS))
+def test_category_keys(name):
+    values, keys = KEYS[name]
+    assert category_keys(values).tolist() == keys
+
+
+def test_category_stats_count_every_spelling_as_one_category():
+    stats = CategoryStats(limit=10)
+    stats.update(pd.Series([True, False, True]))
+    stats.update(pd.Series(["1", "true", "FALSE", "0.0"]))
+    assert stats.counts == {"1": 4, "0": 3}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 from mtlkit.cli.options import add_quiet, add_settings, command, given_settings, plugin_listing
 from mtlkit.data.read_options import FEATURE_READ_PARAMS, READ_PARAMS
-from mtlkit.errors import ConfigError
+from mtlkit.errors import ConfigError, DataWarning
 from mtlkit.experiments.config import GRID_PARAMS, check_fractions, parse_choice, parse_strategy
 from mtlkit.experiments.tuning import read_best
 from mtlkit.tracking import TRACK
@@ -154,6 +155,8 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     from mtlkit.data.loading import load_tables
     from mtlkit.data.splits import check_splits
     from mtlkit.data.streaming import stream_tables
+    from mtlkit.evaluation.metrics import undefined_metrics
+    from mtlkit.evaluation.record import json_safe
     from mtlkit.files import atomic_write_json
     from mtlkit.tracking.fit import log_fit
     from mtlkit.training.trainer import load_torch
@@ -180,8 +183,11 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     if not main:
         return 0
     metrics = est.evaluate(test)
+    undefined = undefined_metrics(metrics, "the test split")
+    if undefined:
+        warnings.warn(f"{undefined}; they are null in test_metrics.json.", DataWarning, 1)
     est.save(args.out)
-    atomic_write_json(args.out / "test_metrics.json", metrics)
+    atomic_write_json(args.out / "test_metrics.json", json_safe(metrics))
     if est.history_.converged:
         state_path.unlink(missing_ok=True)  # kept otherwise: a larger --epochs continues it
     history = est.history_

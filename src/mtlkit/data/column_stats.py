@@ -11,8 +11,18 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from mtlkit.data.vocabulary import auto_buckets, count_limit
+
+#: The rule of :func:`category_keys`, in words (the export's input contract quotes it).
+CATEGORY_RULE = (
+    "a category is compared by its text, an integral number as an integer (3.0 and '3.0' as "
+    "'3') and a truth value as 1 or 0 (True, 'true' and 'TRUE' as '1'; False as '0')"
+)
+_INTEGRAL_TEXT = r"^\s*([+-]?\d+)\.0*\s*$"
+_TRUTH = {"true": "1", "false": "0"}
 
 
 def as_text(values: object) -> np.ndarray:
@@ -23,6 +33,23 @@ def as_text(values: object) -> np.ndarray:
         integral = np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < 2**53)
         text[integral] = values[integral].astype(np.int64).astype(str)
     return text
+
+
+def category_keys(values: object) -> np.ndarray:
+    """The key of each (non-missing) categorical value, under which fitting counts it and
+    encoding looks it up, in memory and streamed alike (:data:`CATEGORY_RULE`): one category
+    in every spelling a file type gives it, e.g. a Parquet boolean and a CSV's 0/1."""
+    values = np.asarray(values)
+    if values.dtype.kind == "b":
+        return np.where(values, "1", "0").astype(object)
+    text = as_text(values)
+    if values.dtype.kind in "iuf" or not len(text):
+        return text  # numbers print as their key already
+    keys = pc.replace_substring_regex(pa.array(text, pa.string()), _INTEGRAL_TEXT, r"\1")
+    word = pc.utf8_lower(pc.utf8_trim_whitespace(keys))
+    for spelling, key in _TRUTH.items():
+        keys = pc.if_else(pc.equal(word, spelling), key, keys)
+    return keys.to_numpy(zero_copy_only=False).astype(object)
 
 
 class NumericStats:
@@ -80,7 +107,7 @@ class CategoryStats:
         codes, uniques = pd.factorize(column)
         seen = np.bincount(codes[codes >= 0], minlength=len(uniques)).tolist()
         counts = self.counts
-        for value, n in zip(as_text(uniques).tolist(), seen):  # 3 and 3.0 are one value
+        for value, n in zip(category_keys(uniques).tolist(), seen):  # True and 1: one
             counts[value] = counts.get(value, 0) + n
         if len(counts) > self.limit:
             self.counts = None

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtlkit.data.column_stats import CategoryStats, NumericStats, as_text
+from mtlkit.data.column_stats import CategoryStats, NumericStats, as_text, category_keys
 from mtlkit.data.errors import DataError
 from mtlkit.data.schema import FeatureKind, MultiTaskTable, Schema, TaskSpec
 from mtlkit.data.sources import is_numeric
@@ -58,8 +58,10 @@ def _default_kind(column: pd.Series) -> FeatureKind:
 class Preprocessor:
     """Fit on the training split, then encode any split as :class:`TensorData`.
 
-    Categorical features become ids (the rule of :mod:`mtlkit.data.vocabulary`): 1..k for the
-    values seen at least ``min_frequency`` times in training, 0 for rarer, unseen or missing
+    Categorical features become ids (the rule of :mod:`mtlkit.data.vocabulary`), each value
+    counted and looked up by its key (:func:`~mtlkit.data.column_stats.category_keys`, so a
+    boolean and 1/0 are one category): 1..k for the values seen at least ``min_frequency``
+    times in training, 0 for rarer, unseen or missing
     values; a column with more than ``max_categories`` such values is hashed instead, every
     value by a stable hash into ``hash_buckets`` ids (1..b; unset: chosen from the column's
     distinct values), with a warning. Numeric features are standardized with the
@@ -81,7 +83,10 @@ class Preprocessor:
         self.max_categories, self.hash_buckets, self.min_frequency = checked
         # {"name", "vocab"} or {"name", "hashed": True, "buckets", "distinct"}
         self._categorical: list[dict] = []
-        self._vocab_index: dict[str, pd.Index] = {}  # a vocabulary's lookup, built once
+        self._vocab_index: dict[str, tuple[pd.Index, bool]] = {}  # see _vocab_lookup
+        #: Whether hashed columns hash a value's key (False in files saved before keys, which
+        #: hashed its text: their scores stay the same).
+        self._hash_keys = True
         self._numeric: list[dict] = []  # {"name", "mean", "std", "indicator"}
         self._tasks: list[TaskSpec] | None = None
 
@@ -112,6 +117,7 @@ class Preprocessor:
         ``count_limit(max_categories)`` values. A hashed column is named in a warning.
         """
         self._categorical, self._numeric, self._vocab_index = [], [], {}
+        self._hash_keys = True
         for name, stats in columns:
             if isinstance(stats, NumericStats):
                 self._numeric.append(stats.state(name))
@@ -157,16 +163,17 @@ class Preprocessor:
 
     def _category_ids(self, feature: dict, column: pd.Series) -> np.ndarray:
         codes, uniques = pd.factorize(column)
-        text = as_text(uniques)
         if feature.get("hashed"):
+            text = category_keys(uniques) if self._hash_keys else as_text(uniques)
             buckets = np.uint64(self._buckets(feature))
             ids = (pd.util.hash_array(text, categorize=False) % buckets).astype(np.int64) + 1
         else:
             name = feature["name"]
             if name not in self._vocab_index:
-                self._vocab_index[name] = pd.Index(feature["vocab"], dtype=object)
-            vocab = self._vocab_index[name]
-            ids = vocab.get_indexer(text) + 1  # -1 (unseen or rare) becomes 0
+                self._vocab_index[name] = _vocab_lookup(feature["vocab"])
+            vocab, by_key = self._vocab_index[name]
+            keys = category_keys(uniques) if by_key else as_text(uniques)
+            ids = vocab.get_indexer(keys) + 1  # -1 (unseen or rare) becomes 0
         return np.append(ids, 0)[codes]  # code -1 (missing) picks the trailing 0
 
     def _buckets(self, feature: dict) -> int:
@@ -229,6 +236,7 @@ class Preprocessor:
             "max_categories": self.max_categories,
             "hash_buckets": self.hash_buckets,
             "min_frequency": self.min_frequency,
+            "category_keys": self._hash_keys,
             "categorical": self._categorical,
             "numeric": self._numeric,
             "tasks": [t.to_dict() for t in self._tasks_or_raise()],
@@ -248,6 +256,7 @@ class Preprocessor:
             settings = [state["max_categories"], state["hash_buckets"]]
             prep = cls(state["feature_kinds"], *settings, state.get("min_frequency", 1))
             prep._categorical = state["categorical"]
+            prep._hash_keys = bool(state.get("category_keys", False))
             prep._numeric = state["numeric"]
             prep._tasks = [TaskSpec.from_dict(t) for t in state["tasks"]]
             prep.schema()
@@ -257,6 +266,15 @@ class Preprocessor:
                 f"{str(err)[:100]}); it was edited or comes from another version."
             ) from None
         return prep
+
+
+def _vocab_lookup(vocab: list[str]) -> tuple[pd.Index, bool]:
+    """A vocabulary's lookup, built once, and whether it is by key
+    (:func:`~mtlkit.data.column_stats.category_keys`). A file saved before keys may hold two
+    spellings of one key (e.g. "1" and "True"), each its own id: such a vocabulary is looked
+    up by its text as saved, as then."""
+    keys = pd.Index(category_keys(np.asarray(vocab, dtype=object)), dtype=object)
+    return (keys, True) if keys.is_unique else (pd.Index(vocab, dtype=object), False)
 
 
 def _hashing_message(entry: dict, prep: Preprocessor) -> str:

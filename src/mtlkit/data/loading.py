@@ -35,6 +35,7 @@ from mtlkit.data.sources import (
     not_numeric,
     reject_empty,
     undecodable,
+    unreadable,
     warn_unconnected,
 )
 from mtlkit.data.tasks import encode_labels, infer_task_spec, label_present
@@ -64,11 +65,7 @@ def _read_file(path: Path, encoding: str = "utf8") -> pa.Table:
             table.column_names  # noqa: B018 - a header that is not valid UTF-8 raises here
     except (pa.ArrowException, OSError, ValueError, EOFError) as err:  # EOFError: cut .gz
         message = undecodable(path, encoding) if csv else None
-        raise DataError(
-            message
-            or f"Cannot read {str(path)!r}: {err}. Check that it is a valid, non-empty "
-            f"{file_suffix(path)} file."
-        ) from err
+        raise DataError(message or unreadable(path, err)) from err
     if csv and any(pa.types.is_binary(t) for t in table.schema.types):  # not valid UTF-8
         raise DataError(undecodable(path, encoding) or f"{str(path)!r} is not valid UTF-8.")
     return table

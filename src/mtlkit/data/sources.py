@@ -105,6 +105,14 @@ def undecodable(path: Path, encoding: str) -> str | None:
     return None
 
 
+def unreadable(path: PathLike, error: BaseException) -> str:
+    """The one line for a data file that cannot be read (damaged, truncated, not the format
+    its name says): the file, the reader's reason on one line, what to check."""
+    reason = " ".join(str(error).split()).rstrip(".")
+    kind = file_suffix(Path(path)) or "data"
+    return f"Cannot read {str(path)!r}: {reason}. Check that it is a valid, complete {kind} file."
+
+
 def arrow_type_class(dtype: pa.DataType) -> str:
     if pa.types.is_dictionary(dtype):
         return arrow_type_class(dtype.value_type)

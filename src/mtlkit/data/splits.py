@@ -116,6 +116,18 @@ def split_with_test(
     return train, val, test
 
 
+def _elsewhere(labelled: list[int], empty: list[tuple[str, int]]) -> str:
+    """Where a task's labelled rows went when splits with rows (``empty``: name, rows) got
+    none of them, e.g. ": its 200 labels all fell into the validation split"; "" when a
+    split without labels has no rows either (too few rows to split) or no split has any."""
+    held = [(n, k) for n, k in zip(SPLIT_NAMES, labelled) if k]
+    if not held or not all(rows for _, rows in empty):
+        return ""
+    if len(held) == 1:
+        return f": its {held[0][1]} labels all fell into the {held[0][0]} split"
+    return ": its labels fell into the " + " and ".join(f"{n} ({k})" for n, k in held) + " splits"
+
+
 def check_splits(train: Table, val: Table, test: Table | None = None) -> None:
     """Raise DataError when a task has no labels in some split or one class in training.
 
@@ -125,24 +137,30 @@ def check_splits(train: Table, val: Table, test: Table | None = None) -> None:
     problems = []
     parts = (train, val) if test is None else (train, val, test)
     summaries = [part.label_summary() for part in parts]
+    streamed = False
     for task, first in summaries[0].items():
         labelled = [s[task].labelled if task in s else 0 for s in summaries]
         empty = [(n, len(p)) for n, p, k in zip(SPLIT_NAMES, parts, labelled) if not k]
         if empty:
             names, sizes = (" and ".join(str(e[i]) for e in empty) for i in (0, 1))
             plural = "s" if len(empty) > 1 else ""
-            problems.append(
-                f"{task!r} has no labelled rows in the {names} split{plural} ({sizes} rows)"
-            )
+            problem = f"{task!r} has no labelled rows in the {names} split{plural} ({sizes} rows)"
+            elsewhere = _elsewhere(labelled, empty)
+            problem += elsewhere
+            streamed |= bool(elsewhere) and isinstance(parts[0], StreamingTable)
+            problems.append(problem)
         if not first.regression and len(first.values) == 1:
             problems.append(
                 f"{task!r} has a single class ({first.values[0]!r}) in the training split"
             )
     if problems:
-        raise DataError(
-            f"Cannot train on these splits: task {'; task '.join(problems)}. Add labelled rows "
-            "of every class, or change the split fractions or seed."
+        fix = (
+            "A stream is split by row groups: shuffle the rows before writing them, or "
+            "give separate validation/test data."
+            if streamed
+            else "Add labelled rows of every class, or change the split fractions or seed."
         )
+        raise DataError(f"Cannot train on these splits: task {'; task '.join(problems)}. {fix}")
 
 
 def keep_label_fraction(

@@ -238,14 +238,17 @@ class StreamingData:
         self.prefetch = check_non_negative_int("prefetch", prefetch)
         self.tasks = list(preprocessor.schema().tasks)
         names = preprocessor.feature_names  # indicator names are not columns: never read
-        self.columns = [*names["categorical"], *names["numeric"], *(t.name for t in self.tasks)]
+        labels = [t.name for t in self.tasks if t.name in table.labels]  # none to score rows
+        self.columns = [*names["categorical"], *names["numeric"], *labels]
         self._encode(table.empty_frame(), table.source)  # missing columns fail here, not later
         order = range(len(table.row_groups))
         self.num_rows = sum(b - a for _, a, b in self._shard(order))
         if self.num_rows == 0:
             raise DataError(
-                f"{table.source!r} has {table.num_rows} rows, too few to give each of "
-                f"{world_size} ranks at least one."
+                f"{table.source!r} has no rows; remove it or fill it."
+                if table.num_rows == 0
+                else f"{table.source!r} has {table.num_rows} rows, too few to give each of "
+                f"{world_size} processes at least one."
             )
         #: The most encoded rows the last iteration held at once (buffer and pending rows).
         self.peak_rows = 0

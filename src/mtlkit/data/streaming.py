@@ -40,6 +40,7 @@ from mtlkit.data.sources import (
     is_numeric,
     label_columns,
     undecodable,
+    unreadable,
     warn_unconnected,
 )
 from mtlkit.data.tasks import encode_labels, label_present
@@ -136,7 +137,7 @@ class StreamingTable:
             batches = group.fragment.to_batches(
                 schema=self.schema, columns=columns, batch_size=read_rows, batch_readahead=1
             )
-            for batch in batches:
+            while (batch := _next_batch(batches, group)) is not None:
                 lo, hi = max(start - offset, 0), min(stop - offset, len(batch))
                 offset += len(batch)
                 if lo < hi:
@@ -160,6 +161,14 @@ class StreamingTable:
                 what = f"Label column {name!r}" if name in self.labels else f"Feature {name!r}"
                 frame[name] = check_finite(what, column, source, self.bad_values)
         return frame
+
+
+def _next_batch(batches: Iterator[pa.RecordBatch], group: RowGroup) -> pa.RecordBatch | None:
+    """The next record batch of ``group`` (None after the last); a damaged file is named."""
+    try:
+        return next(batches, None)
+    except (pa.ArrowException, OSError) as err:
+        raise DataError(unreadable(group.path, err)) from err
 
 
 def labelled_table(frame: pd.DataFrame, path: str, tasks: Sequence[TaskSpec]) -> MultiTaskTable:
@@ -348,9 +357,7 @@ def _physical_schema(fragment: ds.ParquetFileFragment) -> pa.Schema:
     try:
         schema = fragment.physical_schema
     except (pa.ArrowException, OSError) as err:
-        raise DataError(
-            f"Cannot read {fragment.path!r}: {err}. Check that it is a valid Parquet file."
-        ) from err
+        raise DataError(unreadable(fragment.path, err)) from err
     duplicates = sorted({n for n in schema.names if schema.names.count(n) > 1})
     if duplicates:
         raise DataError(

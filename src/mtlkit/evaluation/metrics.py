@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,6 +93,9 @@ def _r2(s: Scored) -> float:
     return float(skm.r2_score(s.y, s.p)) if len(s.y) > 1 else float("nan")
 
 
+_MISSING_CLASS = "a class is missing from the labels"
+
+
 @dataclass(frozen=True)
 class Metric:
     """One metric of the vocabulary: its direction, the task kinds that report it and how
@@ -102,6 +106,8 @@ class Metric:
     task_kinds: frozenset[str]
     description: str
     compute: Callable[[Scored], float]
+    #: When the metric is undefined (NaN), e.g. "a class is missing from the labels".
+    undefined_when: str = ""
 
 
 #: The one list of metrics: what the trainer monitors, compare ranks and the report shows.
@@ -115,8 +121,22 @@ METRICS: dict[str, Metric] = {
             "the training loss: log loss, or MSE for regression",
             _loss,
         ),
-        Metric("roc_auc", True, CLASSIFICATION, "area under the ROC curve (one-vs-rest)", _roc_auc),
-        Metric("pr_auc", True, frozenset({"binary"}), "average precision (area under PR)", _pr_auc),
+        Metric(
+            "roc_auc",
+            True,
+            CLASSIFICATION,
+            "area under the ROC curve (one-vs-rest)",
+            _roc_auc,
+            _MISSING_CLASS,
+        ),
+        Metric(
+            "pr_auc",
+            True,
+            frozenset({"binary"}),
+            "average precision (area under PR)",
+            _pr_auc,
+            _MISSING_CLASS,
+        ),
         Metric(
             "accuracy",
             True,
@@ -153,7 +173,14 @@ METRICS: dict[str, Metric] = {
             "mean absolute error",
             lambda s: float(skm.mean_absolute_error(s.y, s.p)),
         ),
-        Metric("r2", True, frozenset({"regression"}), "coefficient of determination", _r2),
+        Metric(
+            "r2",
+            True,
+            frozenset({"regression"}),
+            "coefficient of determination",
+            _r2,
+            "there is a single labelled row",
+        ),
     )
 }
 METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
@@ -236,3 +263,23 @@ def all_task_metrics(
         spec.name: task_metrics(spec, y[mask[:, k], k], scores[spec.name][mask[:, k]])
         for k, spec in enumerate(tasks)
     }
+
+
+def undefined_metrics(metrics: Mapping[str, Mapping[str, float]], rows: str) -> str | None:
+    """A sentence naming the metrics of ``{task: metrics}`` that could not be computed (NaN)
+    on ``rows`` (e.g. "the test split") and why, or None when every one is a number."""
+    found: dict[str, list[str]] = {}
+    for task, values in metrics.items():
+        for name, value in values.items():
+            if isinstance(value, float) and math.isnan(value):
+                found.setdefault(f"{task!r}", []).append(name)
+    if not found:
+        return None
+    reasons = {
+        METRICS[n].undefined_when or "the scores are not finite"
+        for names in found.values()
+        for n in names
+        if n in METRICS
+    }
+    listed = "; ".join(f"{task}: {', '.join(names)}" for task, names in found.items())
+    return f"metrics undefined on {rows} ({listed}): {' or '.join(sorted(reasons))}"

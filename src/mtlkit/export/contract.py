@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mtlkit.data.column_stats import CATEGORY_RULE
 from mtlkit.data.features import MISSING_SUFFIX
 from mtlkit.data.schema import TaskSpec
 from mtlkit.markdown import md_escape
@@ -90,11 +91,11 @@ def contract_readme(
             run_code.format(file=model_file),
             "```",
             "",
-            "Without mtlkit, apply the encodings above: a category's value is compared as "
-            "text (an integral number as an integer, 3.0 as '3'), its id is 1 + its position "
-            f"in the column's `vocab` list in `{prep_file}`, and 0 when it is missing, was "
+            f"Without mtlkit, apply the encodings above: {CATEGORY_RULE}; a category's id "
+            f"is 1 + its position in the column's `vocab` list in `{prep_file}`, and 0 when "
+            "it is missing, was "
             f"not seen in training or was seen fewer than {state.get('min_frequency', 1)} "
-            "time(s) (min_frequency); a hashed column's id is 1 + the hash of its text modulo "
+            "time(s) (min_frequency); a hashed column's id is 1 + the hash of that text modulo "
             "its `buckets`.",
             "",
         ]
