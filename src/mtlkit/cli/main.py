@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -22,6 +23,7 @@ from mtlkit.cli import (
     tune_cmd,
 )
 from mtlkit.errors import MtlkitError
+from mtlkit.processes import LAUNCHER_PID
 
 COMMANDS = (
     demo,
@@ -70,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: error: {one_line(exc.strerror or str(exc))}{where}", file=sys.stderr)
         return 1
     except Terminated:
-        print(f"{name}: terminated (SIGTERM)", file=sys.stderr)
+        if not os.environ.get(LAUNCHER_PID):  # a rank stopped by its launcher, which reports
+            print(f"{name}: terminated (SIGTERM)", file=sys.stderr)
         return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
