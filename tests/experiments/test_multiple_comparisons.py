@@ -16,6 +16,7 @@ from statsmodels.stats.power import TTestPower
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.stats import (
     adjust_p,
+    correction_note,
     detectable_effect,
     paired_t_power,
     recommendations,
@@ -220,4 +221,21 @@ def test_the_label_scarcity_sentence_follows_the_adjusted_p():
     assert holm[0] == (
         "Label scarcity: no MTL model beats single-task for income at 100%, 10% of its "
         "training labels."
+    )
+
+
+def test_one_seed_prints_no_nan_and_says_why_there_is_no_p_value():
+    summary = summarize_grid(seed_results({"a": {"single_task": [0.8], "mmoe": [0.82]}}))
+    assert summary["family_size"].iloc[0] == 0
+    note = correction_note(summary)
+    assert "one seed" in note and "0 comparisons" not in note and "/ 0" not in note
+    shown = display_table(summary).to_string()
+    assert "nan" not in shown.lower()
+    assert "+2.50% —" in shown  # the gain, with a dash for the interval it cannot have
+
+
+def test_a_grid_of_baselines_only_says_there_is_nothing_to_compare():
+    summary = summarize_grid(seed_results({"a": {"single_task": [0.8, 0.81, 0.79]}}))
+    assert correction_note(summary) == (
+        "No comparison against single-task has a p-value in this grid."
     )

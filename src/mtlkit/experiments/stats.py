@@ -242,6 +242,14 @@ def correction_note(summary: pd.DataFrame) -> str:
     if summary.empty or "correction" not in summary:
         return ""
     correction, m = summary["correction"].iloc[0], int(summary["family_size"].iloc[0])
+    if m == 0 and int(summary["n_seeds"].max()) < 2:
+        return (
+            "No p-value, interval or spread: each configuration ran one seed, so no "
+            "difference can be told from seed noise; give at least 2 seeds (3 or more to "
+            "detect small gains)."
+        )
+    if m == 0:
+        return "No comparison against single-task has a p-value in this grid."
     comparisons = f"{m} comparison{'s' if m != 1 else ''} against single-task"
     level = comparison_level(correction, m)
     power = (

@@ -218,12 +218,13 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
                 "strategy": r["strategy"],
                 "seeds": int(r["n_seeds"]),
                 "converged": f"{n_converged}/{int(r['n_seeds'])}{mark}",
-                "mean ± std": f"{r['mean']:.4f} ± {r['std']:.4f}{mark}",
+                "mean ± std": f"{r['mean']:.4f} ± {_number(r['std'])}{mark}",
                 "val fluct.": _number(r.get("val_fluctuation")),
-                "95% CI": f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]",
+                "95% CI": _interval(r["ci_low"], r["ci_high"], "{:.4f}"),
                 "gain vs single-task [95% CI]": "—"
                 if r["model"] == BASELINE
-                else f"{r['gain']:+.2%} [{r['gain_ci_low']:+.2%}, {r['gain_ci_high']:+.2%}]",
+                else f"{r['gain']:+.2%} "
+                + _interval(r["gain_ci_low"], r["gain_ci_high"], "{:+.2%}"),
                 "p (paired t)": "—" if pd.isna(r["p_value"]) else f"{r['p_value']:.3f}",
                 "adjusted p": "—" if pd.isna(r["p_adjusted"]) else f"{r['p_adjusted']:.3f}",
                 "vs single-task": verdict,
@@ -236,6 +237,13 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 def _number(value) -> str:
     return "—" if value is None or pd.isna(value) else f"{value:.4f}"
+
+
+def _interval(low, high, form: str) -> str:
+    """``[low, high]``, or a dash when there is no interval (one seed)."""
+    if pd.isna(low) or pd.isna(high):
+        return "—"
+    return f"[{form.format(low)}, {form.format(high)}]"
 
 
 def table_groups(
