@@ -83,8 +83,8 @@ def test_every_model_gets_the_same_budget_and_its_cells_train_with_the_tuned_val
         record = records[f"{cell.model.replace(':', '-')}__joint"]
         best = record.best
         epoch = cell.history.epochs[0]
-        assert epoch["lr"] == pytest.approx(best["train"]["lr"])
-        assert epoch["steps"] == math.ceil(len(train.features) / best["train"]["batch_size"])
+        assert epoch.lr == pytest.approx(best["train"]["lr"])
+        assert epoch.steps == math.ceil(len(train.features) / best["train"]["batch_size"])
         given = {"n_experts": 2} if cell.architecture == "mmoe" else {}
         model = create(cell.architecture, schema, **given, **best["model"])
         assert cell.n_params == sum(p.numel() for p in model.parameters())

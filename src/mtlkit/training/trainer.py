@@ -16,7 +16,7 @@ from mtlkit.data.protocol import EncodedData
 from mtlkit.data.tensors import Batch
 from mtlkit.errors import ConfigError, MtlkitError
 from mtlkit.evaluation.metrics import all_task_metrics, check_reported, metric
-from mtlkit.evaluation.record import History, is_converged
+from mtlkit.evaluation.record import Diagnostics, EpochRecord, History, is_converged
 from mtlkit.models.base import MTLModel
 from mtlkit.training import distributed, scoring
 from mtlkit.training.allocator import keep_freed_memory
@@ -200,16 +200,16 @@ class Trainer:
             )
             val_metrics = self._validate(val, epoch, best_state)
             weights = self.strategy.task_weights()
-            record = {
-                "epoch": epoch,
-                "time_s": time.perf_counter() - start,
-                "lr": optimizer.param_groups[0]["lr"],
-                "steps": steps,
-                "train": train_stats,
-                "val": val_metrics,
-                "task_weights": None if weights is None else dict(zip(self.task_names, weights)),
-                "diagnostics": diagnostics,
-            }
+            record = EpochRecord(
+                epoch=epoch,
+                time_s=time.perf_counter() - start,
+                lr=optimizer.param_groups[0]["lr"],
+                steps=steps,
+                train=train_stats,
+                val=val_metrics,
+                task_weights=None if weights is None else dict(zip(self.task_names, weights)),
+                diagnostics=diagnostics,
+            )
             self.history.epochs.append(record)
             # Rank 0's value decides for every rank (their values agree up to float rounding).
             value = distributed.broadcast(sign * _mean_metric(val_metrics, cfg.monitor))
@@ -277,7 +277,7 @@ class Trainer:
         generator: torch.Generator,
         epoch: int,
         best_state: dict,
-    ) -> tuple[dict[str, dict[str, float]], dict | None, int]:
+    ) -> tuple[dict[str, dict[str, float]], Diagnostics | None, int]:
         """One pass over the strategy's steps; returns train stats, the diagnostics and the
         number of optimizer steps.
 
