@@ -71,7 +71,7 @@ class Diagnostics:
 
 @dataclass
 class EpochRecord:
-    """What the trainer records after one epoch."""
+    """What the trainer records after one epoch (written by :meth:`History.to_dict`)."""
 
     #: 1-based.
     epoch: int
@@ -91,10 +91,6 @@ class EpochRecord:
     task_weights: dict[str, float] | None = None
     #: None when the epoch measured no diagnostics.
     diagnostics: Diagnostics | None = None
-
-    def to_dict(self) -> dict:
-        """Strict-JSON data (NaN and infinities become None)."""
-        return json_safe(asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict) -> EpochRecord:
