@@ -119,7 +119,7 @@ def measure_affinity(
     ``device`` are the training settings of :class:`~mtlkit.training.settings.TrainConfig`.
     """
     from mtlkit.data.features import Preprocessor  # here: loads PyTorch
-    from mtlkit.models import check_model
+    from mtlkit.models import build_model, check_model
     from mtlkit.training.trainer import resolve_device
 
     if protocol.is_table(data):
@@ -163,7 +163,7 @@ def measure_affinity(
     bar = tqdm(total=len(seeds) * epochs, desc="affinity", unit="epoch", disable=not progress)
     for seed in seeds:
         torch.manual_seed(seed)
-        net = chosen.build(schema).to(target)
+        net = build_model(chosen, schema).to(target)
         start = time.perf_counter()
         probed = train_and_probe(
             net,

@@ -8,6 +8,7 @@ from mtlkit.models.base import MTLModel
 from mtlkit.models.registry import (
     MODELS,
     available,
+    build_model,
     check_hyperparameters,
     check_model,
     create,
@@ -20,6 +21,7 @@ __all__ = [
     "MODELS",
     "MTLModel",
     "available",
+    "build_model",
     "check_hyperparameters",
     "check_model",
     "create",

@@ -49,7 +49,12 @@ def check_hyperparameters(name: str, hparams: dict) -> dict[str, object]:
     return dict(check_model(name, hparams).params)
 
 
+def build_model(model: Checked[type[MTLModel]], schema: Schema) -> MTLModel:
+    """The model of a :func:`check_model` result for ``schema``, its hyperparameters not
+    checked again (the estimator checks them once per fit)."""
+    return model.build(schema)
+
+
 def create(name: str, schema: Schema, **hparams: object) -> MTLModel:
-    """Build the model registered as ``name`` for ``schema`` (``hparams`` checked here;
-    ``check_model(name, hparams).build(schema)`` checks them once for several builds)."""
-    return check_model(name, hparams).build(schema)
+    """Build the model registered as ``name`` for ``schema`` (``hparams`` checked here)."""
+    return build_model(check_model(name, hparams), schema)

@@ -34,7 +34,7 @@ from mtlkit.data.vocabulary import VOCABULARY_PARAM_NAMES
 from mtlkit.errors import ConfigError, DataError, ModelFileError
 from mtlkit.evaluation.record import History
 from mtlkit.files import atomic_write_json
-from mtlkit.models import check_model
+from mtlkit.models import build_model, check_model
 from mtlkit.models.base import MTLModel
 from mtlkit.params import Param
 from mtlkit.tracking import make_tracker
@@ -201,7 +201,7 @@ class MultiTaskEstimator(BaseEstimator):
         train_t, val_t = self._encoded_splits(X, y, validation, config)
         self.schema_ = self.preprocessor_.schema()
         torch.manual_seed(config.seed)
-        self.model_ = checked.model.build(self.schema_)
+        self.model_ = build_model(checked.model, self.schema_)
         self._check_funnel(train_t)
         self.trainer_ = Trainer(self.model_, config, checked.strategy, state_path=state_path)
         start = time.perf_counter()
@@ -362,7 +362,7 @@ class MultiTaskEstimator(BaseEstimator):
             est = cls(**params)
             checked = est._checked_settings()
             est.schema_ = Schema.from_dict(meta["schema"])
-            est.model_: MTLModel = checked.model.build(est.schema_)
+            est.model_: MTLModel = build_model(checked.model, est.schema_)
         except (ConfigError, KeyError, TypeError, ValueError) as err:
             reason = str(err).split(". ")[0].rstrip(".")[:120]
             raise ModelFileError(
