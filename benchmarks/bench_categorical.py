@@ -177,8 +177,8 @@ def _fit_funnel(folder: str, settings: dict, epochs: int, queue) -> None:
         warnings.simplefilter("always")
         est.fit(train, validation=val)
     total = time.perf_counter() - start
-    train_time = sum(e["time_s"] for e in est.history_.epochs)  # epochs with validation
-    n_train = sum(e["steps"] for e in est.history_.epochs) * 1024  # about: last batch smaller
+    train_time = sum(e.time_s for e in est.history_.epochs)  # epochs with validation
+    n_train = sum(e.steps for e in est.history_.epochs) * 1024  # about: last batch smaller
     metrics = est.evaluate(test)
     queue.put(
         {

@@ -85,7 +85,7 @@ def worker(tensors: Path, model_name: str, strategy: str, steps: int) -> dict:
         cpu = time.thread_time()
         history = Trainer(model, cfg, strategy).fit(train, val)
         cpu = time.thread_time() - cpu
-    n = history.epochs[-1]["steps"]
+    n = history.epochs[-1].steps
     return {
         "ms": 1000 * cpu / n,
         "forwards": (calls[0] - 1) / n,  # one validation forward

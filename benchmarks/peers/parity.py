@@ -163,11 +163,11 @@ def run_mtlkit(
     with open(RAW_SPLIT, "rb") as fh:
         train, val, _ = pickle.load(fh)
     preset = PRESETS["default"]
-    create = estimator_mod.create
+    build = estimator_mod.build_model
     stds: list[float] = []
 
-    def create_reinit(*args, **kwargs):
-        model = create(*args, **kwargs)
+    def build_reinit(*args, **kwargs):
+        model = build(*args, **kwargs)
         if init:
             reinit(model, init)
         stds.append(hidden_std(model))
@@ -199,7 +199,7 @@ def run_mtlkit(
         return per_epoch[-1]
 
     no_folding = patch.object(blocks, "folding_pays", lambda *a: False) if dense else nullcontext()
-    with patch.object(estimator_mod, "create", create_reinit), no_folding:
+    with patch.object(estimator_mod, "build_model", build_reinit), no_folding:
         est.fit(train, val, on_epoch=score)
     last_epoch_scores = last["scores"]
     restored = score(0)  # the weights the estimator kept (its best epoch)

@@ -104,7 +104,7 @@ def run_mtlkit(spec: dict, data: dict) -> dict:
         est.fit(train, val)
     assert len(eval_s) == spec["epochs"], f"{len(eval_s)} validation passes timed"
     epochs = est.history_.epochs
-    times = [e["time_s"] - v for e, v in zip(epochs, eval_s)]
+    times = [e.time_s - v for e, v in zip(epochs, eval_s)]
     encoded = est.preprocessor_.transform(test)
     assert torch.equal(encoded.x_cat, data["test"]["x_cat"].cpu()), "encodings differ"
     assert torch.equal(encoded.x_num, data["test"]["x_num"].cpu()), "encodings differ"
@@ -131,7 +131,7 @@ def instrumented(
     from mtlkit.training.trainer import Trainer
 
     validation = "_validate" if hasattr(Trainer, "_validate") else "evaluate"
-    evaluate, fit, create = getattr(Trainer, validation), Trainer.fit, estimator_mod.create
+    evaluate, fit, build = getattr(Trainer, validation), Trainer.fit, estimator_mod.build_model
 
     def timed_evaluate(self, *args, **kwargs):
         start = eval_timer.wall
@@ -144,8 +144,8 @@ def instrumented(
         with fit_timer:
             return fit(self, *args, **kwargs)
 
-    def create_compiled(*args, **kwargs):
-        model = create(*args, **kwargs)
+    def build_compiled(*args, **kwargs):
+        model = build(*args, **kwargs)
         model.compile()
         return model
 
@@ -153,7 +153,7 @@ def instrumented(
         patches.enter_context(patch.object(Trainer, "fit", timed_fit))
         patches.enter_context(patch.object(Trainer, validation, timed_evaluate))
         if compile:
-            patches.enter_context(patch.object(estimator_mod, "create", create_compiled))
+            patches.enter_context(patch.object(estimator_mod, "build_model", build_compiled))
         yield
 
 

@@ -45,6 +45,28 @@ class Entry(Generic[T]):
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
 
+    def check(self, given: Mapping[str, Any], kind: str = "") -> Checked[T]:
+        """This entry with ``given`` settings validated (:meth:`resolve`), ready to build."""
+        return Checked(self, self.resolve(given, kind))
+
+
+@dataclass(frozen=True)
+class Checked(Generic[T]):
+    """A registry entry with its settings validated against its declarations, defaults
+    filled in (:meth:`Entry.check`). It is the one check of those settings: whatever
+    receives a ``Checked`` builds from it without checking them again."""
+
+    entry: Entry[T]
+    params: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    def build(self, *args: Any) -> Any:
+        """The entry's target called with ``args`` and the checked settings."""
+        return self.entry.target(*args, **self.params)
+
 
 class Registry(Generic[T]):
     """Name -> :class:`Entry` for one kind of plug-in, filled by the modules of ``package``.

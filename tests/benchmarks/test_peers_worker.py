@@ -49,14 +49,14 @@ def _data(worker) -> dict:
 SPEC = {"model": "mmoe", "preset": "small", "epochs": 2, "seed": 0, "device": "cpu"}
 
 
-def test_a_compiled_run_leaves_trainer_and_create_as_they_were(worker, monkeypatch):
+def test_a_compiled_run_leaves_trainer_and_build_model_as_they_were(worker, monkeypatch):
     compiled = []
     monkeypatch.setattr(torch.nn.Module, "compile", lambda self: compiled.append(self))
-    fit, validate, create = Trainer.fit, Trainer._validate, estimator_mod.create
+    fit, validate, create = Trainer.fit, Trainer._validate, estimator_mod.build_model
     out = worker.run_mtlkit({**SPEC, "compile": True}, _data(worker))
     assert len(compiled) == 1  # the model was compiled: the patch was in place during the fit
     assert len(out["epoch_s"]) == 2 and out["timer"].wall > 0
-    assert (Trainer.fit, Trainer._validate, estimator_mod.create) == (fit, validate, create)
+    assert (Trainer.fit, Trainer._validate, estimator_mod.build_model) == (fit, validate, create)
 
 
 def test_a_failed_run_leaves_trainer_as_it_was(worker):

@@ -115,4 +115,4 @@ def test_a_cells_validation_metrics_are_its_best_epochs_as_scoring_validation_gi
     est.fit(train, validation=val)
     history = est.history_
     assert 1 <= history.best_epoch < len(history.epochs)  # not simply the last epoch
-    assert est.evaluate(val) == history.epochs[history.best_epoch - 1]["val"]
+    assert est.evaluate(val) == history.epochs[history.best_epoch - 1].val

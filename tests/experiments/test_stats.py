@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from results_frames import seed_results
 
-from mtlkit.evaluation.record import History, RunRecord
+from mtlkit.evaluation.record import EpochRecord, History, RunRecord
 from mtlkit.experiments.cells import results_frame
 from mtlkit.experiments.stats import mean_ci, paired_gain, recommendations, summarize_grid
 
@@ -78,7 +78,10 @@ def test_a_constant_difference_is_significant_and_no_difference_is_not():
 
 def _history(val_loss: np.ndarray) -> History:
     h = History()
-    h.epochs = [{"epoch": e + 1, "val": {"a": {"loss": float(v)}}} for e, v in enumerate(val_loss)]
+    h.epochs = [
+        EpochRecord(e + 1, 0.1, 1e-3, 4, {}, {"a": {"loss": float(v)}})
+        for e, v in enumerate(val_loss)
+    ]
     return h
 
 

@@ -27,7 +27,7 @@ from mtlkit.data.synthetic import make_synthetic
 from mtlkit.evaluation.record import RunRecord
 from mtlkit.experiments import grid
 from mtlkit.experiments.backends import make_backend
-from mtlkit.experiments.cells import grid_cells
+from mtlkit.experiments.cells import Cell, grid_cells
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.experiments.grid import load_grid_data, prepare_run_dir, run_grid, tune_grid
 from mtlkit.experiments.study import FINISHED, StudySpec, _objective, run_study, storage
@@ -83,8 +83,8 @@ def test_every_model_gets_the_same_budget_and_its_cells_train_with_the_tuned_val
         record = records[f"{cell.model.replace(':', '-')}__joint"]
         best = record.best
         epoch = cell.history.epochs[0]
-        assert epoch["lr"] == pytest.approx(best["train"]["lr"])
-        assert epoch["steps"] == math.ceil(len(train.features) / best["train"]["batch_size"])
+        assert epoch.lr == pytest.approx(best["train"]["lr"])
+        assert epoch.steps == math.ceil(len(train.features) / best["train"]["batch_size"])
         given = {"n_experts": 2} if cell.architecture == "mmoe" else {}
         model = create(cell.architecture, schema, **given, **best["model"])
         assert cell.n_params == sum(p.numel() for p in model.parameters())
@@ -281,7 +281,8 @@ def _tiny_splits():
 
 def test_a_trial_the_pruner_stops_ends_after_its_first_epoch():
     train, val, _ = _tiny_splits()
-    spec = StudySpec("s", "shared_bottom", "joint", TuneConfig(trials=1), {}, {"epochs": 5})
+    cell = Cell("shared_bottom", "joint", 0, {}, "shared_bottom")
+    spec = StudySpec(cell, TuneConfig(trials=1), {"epochs": 5})
     reported = []
 
     class Pruned(optuna.trial.FixedTrial):
@@ -301,11 +302,17 @@ def test_a_trial_the_pruner_stops_ends_after_its_first_epoch():
 def test_importances_need_enough_finished_trials(tmp_path):
     train, val, _ = _tiny_splits()
     settings = {"epochs": 1, "batch_size": 128}
-    few = StudySpec("few", "shared_bottom", "joint", TuneConfig(trials=2), {}, settings)
-    enough = StudySpec("enough", "shared_bottom", "joint", TuneConfig(trials=5), {}, settings)
+    few = StudySpec(Cell("shared_bottom", "joint", 0, {}, "few"), TuneConfig(trials=2), settings)
+    cell = Cell("shared_bottom", "joint", 0, {}, "enough")
+    enough = StudySpec(cell, TuneConfig(trials=5), settings)
     assert run_study(few, train, val, tmp_path)[0].importances is None
     record, ran = run_study(enough, train, val, tmp_path)
     assert ran == 5 and record.count("COMPLETE") == 5
+    assert (record.study, record.model, record.architecture) == (
+        "enough__joint",
+        "enough",
+        cell.model,
+    )
     assert set(record.importances) == {d.name for d in enough.space()}
     assert sum(record.importances.values()) == pytest.approx(1.0)
     assert run_study(enough, train, val, tmp_path)[1] == 0  # finished: nothing runs again

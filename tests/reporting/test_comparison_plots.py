@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mtlkit.evaluation.record import History
+from mtlkit.evaluation.record import Diagnostics, EpochRecord, History
 from mtlkit.reporting.figures import save_figure
 from mtlkit.reporting.plots.comparison import (
     plot_metric_bars,
@@ -22,16 +22,16 @@ from mtlkit.reporting.plots.training import (
 def _history(diagnostics: bool, shift: float = 0.0, gated: bool = True) -> History:
     h = History()
     for e in range(1, 4):
-        record = {"epoch": e, "train": {"a": {"loss": 1 / e}}, "val": {"a": {"loss": 1 / e}}}
+        record = EpochRecord(e, 0.1, 1e-3, 4, {"a": {"loss": 1 / e}}, {"a": {"loss": 1 / e}})
         if diagnostics:
-            record["diagnostics"] = {
-                "grad_cosine": 0.5 - 0.2 * e + shift,
-                "grad_norm_ratio": 1.0,
-                "expert_utilization": (
+            record.diagnostics = Diagnostics(
+                grad_cosine=0.5 - 0.2 * e + shift,
+                grad_norm_ratio=1.0,
+                expert_utilization=(
                     {"a": [0.7, 0.2, 0.1], "b": [0.1 + shift, 0.3, 0.6]} if gated else {}
                 ),
-            }
-            record["task_weights"] = {"a": 1.0, "b": 1.0}
+            )
+            record.task_weights = {"a": 1.0, "b": 1.0}
         h.epochs.append(record)
     return h
 
@@ -111,9 +111,9 @@ def test_task_weight_curves_only_for_strategies_whose_weights_change():
     def weighted(values: list[float] | None) -> History:
         h = History()
         for e in range(3):
-            record = {"epoch": e + 1, "train": {"a": {"loss": 1.0}}, "val": {"a": {"loss": 1.0}}}
-            record["task_weights"] = None if values is None else {"a": values[e], "b": 1.0}
-            h.epochs.append(record)
+            weights = None if values is None else {"a": values[e], "b": 1.0}
+            loss = {"a": {"loss": 1.0}}
+            h.epochs.append(EpochRecord(e + 1, 0.1, 1e-3, 4, loss, loss, task_weights=weights))
         return h
 
     histories = {

@@ -3,7 +3,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import History
+from mtlkit.evaluation.record import EpochRecord, History
 from mtlkit.reporting.figures import save_figure
 from mtlkit.reporting.plots.curves import plot_pr, plot_roc
 from mtlkit.reporting.plots.history import plot_history
@@ -13,15 +13,14 @@ def _history(offset: float) -> History:
     h = History()
     for e in range(1, 6):
         h.epochs.append(
-            {
-                "epoch": e,
-                "train": {
-                    t: {"loss": 1 / e + offset, "accuracy": 0.5 + e / 20} for t in ("a", "b")
-                },
-                "val": {
-                    t: {"loss": 1.2 / e + offset, "accuracy": 0.5 + e / 25} for t in ("a", "b")
-                },
-            }
+            EpochRecord(
+                epoch=e,
+                time_s=0.1,
+                lr=1e-3,
+                steps=4,
+                train={t: {"loss": 1 / e + offset, "accuracy": 0.5 + e / 20} for t in ("a", "b")},
+                val={t: {"loss": 1.2 / e + offset, "accuracy": 0.5 + e / 25} for t in ("a", "b")},
+            )
         )
     return h
 
@@ -62,12 +61,13 @@ def test_unknown_metric_and_no_binary_task_are_refused():
 def test_accuracy_plot_leaves_out_tasks_without_accuracy():
     h = _history(0)
     for record in h.epochs:  # a regression task: loss only
-        record["train"]["r"] = {"loss": 1.0}
-        record["val"]["r"] = {"loss": 1.0}
+        record.train["r"] = {"loss": 1.0}
+        record.val["r"] = {"loss": 1.0}
     titles = [
         ax.get_title() for ax in plot_history("accuracy", {"m": [h]}).axes if ax.get_visible()
     ]
     assert titles == ["a", "b"]
-    only_regression = History(epochs=[{"train": {"r": {"loss": 1.0}}, "val": {"r": {"loss": 1.0}}}])
+    regression = EpochRecord(1, 0.1, 1e-3, 4, {"r": {"loss": 1.0}}, {"r": {"loss": 1.0}})
+    only_regression = History(epochs=[regression])
     with pytest.raises(ConfigError, match="accuracy"):
         plot_history("accuracy", {"m": [only_regression]})

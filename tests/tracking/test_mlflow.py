@@ -89,7 +89,7 @@ def test_compare_logs_a_parent_run_with_one_child_per_cell_from_worker_processes
         if record.architecture == "mmoe":  # diagnostics: gradient conflict and expert use
             cosine = [(e, v) for e, v in enumerate(record.history.diagnostic("grad_cosine"), 1)]
             _assert_logged(store, run_id, "diagnostics/grad_cosine", cosine)
-            use = record.history.epochs[-1]["diagnostics"]["expert_utilization"]["label0"]
+            use = record.history.epochs[-1].diagnostics.expert_utilization["label0"]
             last = _series(store, run_id, "diagnostics/expert_use/label0/expert0")[-1]
             assert last == (len(record.history.epochs), pytest.approx(use[0]))
         model = store.download_artifacts(run_id, "model", str(tmp_path / f"dl-{name}"))

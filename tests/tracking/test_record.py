@@ -1,7 +1,5 @@
 """What a run record becomes in a tracker: names and values, read from the History."""
 
-import math
-
 from mtlkit.evaluation.record import History
 from mtlkit.tracking.base import metric_name
 from mtlkit.tracking.record import epoch_metrics, final_metrics
@@ -17,7 +15,7 @@ def _history() -> History:
                 "lr": 1e-3,
                 "steps": 3,
                 "train": {"a": {"loss": 1.0 / e, "accuracy": 0.5}, "b/c": {"loss": 2.0 / e}},
-                "val": {"a": {"loss": 1.1 / e, "roc_auc": math.nan}, "b/c": {"rmse": 0.3}},
+                "val": {"a": {"loss": 1.1 / e, "roc_auc": None}, "b/c": {"rmse": 0.3}},
                 "task_weights": {"a": 0.4, "b/c": 0.6},
                 "diagnostics": {
                     "grad_cosine": -0.2 * e,
@@ -30,7 +28,8 @@ def _history() -> History:
                 else None,
             }
         )
-    return History(epochs, best_epoch=2, stopped_early=False)
+    # The history JSON of a run record (see tests/evaluation/test_record.py)
+    return History.from_dict({"epochs": epochs, "best_epoch": 2, "stopped_early": False})
 
 
 def test_every_epoch_value_is_logged_at_its_epoch_and_unmeasured_ones_are_left_out():

@@ -47,7 +47,7 @@ def test_estimator_track_writes_one_run_folder_with_the_history(
         for task in ("label0", "label1"):
             _assert_series(events, f"{split}/{task}/{metric}", history.series(split, task, metric))
     _assert_series(events, "diagnostics/grad_cosine", history.diagnostic("grad_cosine"))
-    use = [e["diagnostics"]["expert_utilization"]["label1"][2] for e in history.epochs]
+    use = [e.diagnostics.expert_utilization["label1"][2] for e in history.epochs]
     _assert_series(events, "diagnostics/expert_use/label1/expert2", use)
     best = events.Scalars("best_epoch")
     assert [e.value for e in best] == [history.best_epoch]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import History, is_converged
+from mtlkit.evaluation.record import EpochRecord, History, is_converged
 from mtlkit.training.estimator import MultiTaskEstimator
 from mtlkit.training.settings import auto_batch_size
 from mtlkit.training.trainer import load_torch, save_torch
@@ -36,14 +36,18 @@ def test_a_run_that_early_stops_converged_and_one_cut_by_the_cap_did_not(small):
     assert history.best_epoch == 2  # still improving in the last epoch
 
 
+def _epoch(epoch: int) -> EpochRecord:
+    return EpochRecord(epoch, 0.1, 1e-3, 4, {}, {})
+
+
 def test_with_early_stopping_off_a_run_converged_when_its_best_epoch_is_old():
     def history(n_epochs: int, best: int) -> History:
-        return History([{"epoch": e} for e in range(1, n_epochs + 1)], best_epoch=best)
+        return History([_epoch(e) for e in range(1, n_epochs + 1)], best_epoch=best)
 
     assert is_converged(history(12, 7), patience=0)  # 5 epochs without improvement
     assert not is_converged(history(12, 8), patience=0)
     assert not is_converged(history(12, 11), patience=3)  # cut by the cap while improving
-    early = History([{"epoch": e} for e in range(1, 5)], best_epoch=1, stopped_early=True)
+    early = History([_epoch(e) for e in range(1, 5)], best_epoch=1, stopped_early=True)
     assert is_converged(early, patience=3)
 
 
@@ -52,9 +56,9 @@ def test_the_batch_size_adapts_to_the_training_rows(synthetic_splits):
     assert [auto_batch_size(n) for n in (100, 3_500, 10_000, 70_000)] == [32, 128, 256, 512]
     small = train.take(np.arange(700))
     history = MultiTaskEstimator("shared_bottom", epochs=1, **QUIET).fit(small, val).history_
-    assert history.batch_size == 32 and history.epochs[0]["steps"] == 22  # ceil(700 / 32)
+    assert history.batch_size == 32 and history.epochs[0].steps == 22  # ceil(700 / 32)
     fixed = MultiTaskEstimator("shared_bottom", epochs=1, batch_size=500, **QUIET)
-    assert fixed.fit(small, val).history_.epochs[0]["steps"] == 2
+    assert fixed.fit(small, val).history_.epochs[0].steps == 2
 
 
 @pytest.mark.parametrize("strategy", ["joint", "uncertainty", "dwa"])
@@ -69,8 +73,9 @@ def test_continuing_an_unconverged_fit_equals_one_longer_fit(tmp_path, small, st
     continued = MultiTaskEstimator("mmoe", epochs=4, **settings).fit(train, val, state=state)
     longer = MultiTaskEstimator("mmoe", epochs=4, **settings).fit(train, val)
 
-    assert [e["epoch"] for e in continued.history_.epochs] == [1, 2, 3, 4]
-    assert continued.history_.epochs[:2] == short.history_.to_dict()["epochs"]  # kept
+    assert [e.epoch for e in continued.history_.epochs] == [1, 2, 3, 4]
+    kept = continued.history_.to_dict()["epochs"][:2]
+    assert kept == short.history_.to_dict()["epochs"]
     for a, b in zip(continued.history_.to_dict()["epochs"], longer.history_.to_dict()["epochs"]):
         assert a["val"] == b["val"] and a["train"] == b["train"]
         assert a["task_weights"] == b["task_weights"]

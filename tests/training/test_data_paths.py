@@ -46,7 +46,7 @@ def _est() -> MultiTaskEstimator:
 
 
 def _val_losses(est: MultiTaskEstimator) -> list[float]:
-    return [epoch["val"][task]["loss"] for epoch in est.history_.epochs for task in LABELS]
+    return [epoch.val[task]["loss"] for epoch in est.history_.epochs for task in LABELS]
 
 
 def test_a_positional_validation_stream_is_the_validation_data(data):

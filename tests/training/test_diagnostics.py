@@ -114,9 +114,9 @@ def test_a_probed_step_reuses_the_task_gradients_for_the_same_step(model_name, w
             assert g.is_contiguous() == p.grad.is_contiguous()
             torch.testing.assert_close(g, p.grad, rtol=1e-5, atol=1e-7)
     a, b = measured.summary(), reused.summary()
-    assert a["grad_cosine"] == pytest.approx(b["grad_cosine"], rel=1e-5, abs=1e-7)
-    assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-5)
-    assert a["expert_utilization"] == b["expert_utilization"]
+    assert a.grad_cosine == pytest.approx(b.grad_cosine, rel=1e-5, abs=1e-7)
+    assert a.grad_norm == pytest.approx(b.grad_norm, rel=1e-5)
+    assert a.expert_utilization == b.expert_utilization
 
 
 @pytest.mark.parametrize("rare_labels", [False, True])

@@ -52,7 +52,7 @@ def test_a_large_table_gets_sparse_gradients_and_sparse_adam():
     before, after = create_table(), model.encoder.embedding.weight.detach()
     assert not torch.equal(before[:100], after[:100])  # the rows looked up were trained
     assert torch.equal(before[100:ROWS], after[100:ROWS])  # the others untouched
-    assert np.isfinite(trainer.history.epochs[-1]["diagnostics"]["grad_cosine"])
+    assert np.isfinite(trainer.history.epochs[-1].diagnostics.grad_cosine)
 
 
 def test_every_task_network_of_the_single_task_baseline_gets_sparse_tables():

@@ -64,9 +64,9 @@ def test_every_strategy_trains_every_model_family(model_name, strategy):
     assert len(hist.epochs) == 2
     for record in hist.epochs:
         for task in ("click", "buy"):
-            assert math.isfinite(record["train"][task]["loss"])
-            assert math.isfinite(record["val"][task]["loss"])
-        assert -1 <= record["diagnostics"]["grad_cosine"] <= 1
+            assert math.isfinite(record.train[task]["loss"])
+            assert math.isfinite(record.val[task]["loss"])
+        assert -1 <= record.diagnostics.grad_cosine <= 1
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
     assert changed, "no parameter moved"
     json.dumps(hist.to_dict(), allow_nan=False)
@@ -146,16 +146,16 @@ def test_uncertainty_weighting_gives_the_less_noisy_task_the_larger_weight():
     model = create("shared_bottom", schema)
     cfg = TrainConfig(epochs=4, batch_size=128, lr=0.02, patience=0, progress=False)
     hist = Trainer(model, cfg, "uncertainty").fit(data, data)
-    weights = hist.epochs[-1]["task_weights"]
+    weights = hist.epochs[-1].task_weights
     assert weights["clean"] > 3 * weights["noisy"], weights
-    assert hist.epochs[0]["task_weights"]["clean"] < weights["clean"]  # it was learned
+    assert hist.epochs[0].task_weights["clean"] < weights["clean"]  # it was learned
 
 
 def test_dwa_and_gradnorm_weights_adapt_and_stay_normalised():
     for name in ("dwa", "gradnorm"):
         cfg = TrainConfig(epochs=4, batch_size=64, patience=0, progress=False, lr=0.01)
         hist = Trainer(_model("shared_bottom"), cfg, name).fit(_data(), _data(256, seed=1))
-        weights = [list(e["task_weights"].values()) for e in hist.epochs]
+        weights = [list(e.task_weights.values()) for e in hist.epochs]
         assert weights[-1] != pytest.approx([1.0, 1.0]), name
         assert sum(weights[-1]) == pytest.approx(2.0, rel=1e-4), name
 
@@ -163,7 +163,7 @@ def test_dwa_and_gradnorm_weights_adapt_and_stay_normalised():
 def test_aggregator_task_weights_are_recorded():
     cfg = TrainConfig(epochs=1, batch_size=64, patience=0, progress=False)
     hist = Trainer(_model("mmoe"), cfg, "upgrad").fit(_data(), _data(256, seed=1))
-    weights = hist.epochs[0]["task_weights"]
+    weights = hist.epochs[0].task_weights
     assert set(weights) == {"click", "buy"} and all(w > 0 for w in weights.values())
 
 
@@ -195,7 +195,7 @@ def test_history_round_trips_through_json():
     assert back.best_epoch == hist.best_epoch
     assert back.series("val", "buy", "loss") == hist.series("val", "buy", "loss")
     assert back.diagnostic("grad_cosine") == pytest.approx(hist.diagnostic("grad_cosine"))
-    assert len(back.epochs[0]["diagnostics"]["expert_utilization"]["click"]) == 8
+    assert len(back.epochs[0].diagnostics.expert_utilization["click"]) == 8
 
 
 def test_bad_strategy_settings_are_refused():

@@ -48,8 +48,8 @@ def test_a_stream_trains_the_weights_of_the_same_rows_in_memory(folders):
     for name, value in memory.model_.state_dict().items():
         torch.testing.assert_close(streamed.model_.state_dict()[name], value, msg=name)
     for task in LABELS:
-        last = streamed.history_.epochs[-1]["val"][task]
-        assert last == pytest.approx(memory.history_.epochs[-1]["val"][task])
+        last = streamed.history_.epochs[-1].val[task]
+        assert last == pytest.approx(memory.history_.epochs[-1].val[task])
     predicted = streamed.predict_proba(stream_tables(val, LABELS))
     expected = memory.predict_proba(load_tables(val, LABELS))
     for task in LABELS:

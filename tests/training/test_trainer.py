@@ -42,8 +42,8 @@ def test_history_records_train_and_validation_per_epoch(synthetic_splits):
         losses = hist.series(split, "label0", "loss")
         assert all(math.isfinite(v) for v in losses)
         assert losses[-1] < losses[0]
-    assert 0.5 < hist.epochs[-1]["train"]["label1"]["accuracy"] <= 1
-    assert hist.epochs[0]["time_s"] > 0
+    assert 0.5 < hist.epochs[-1].train["label1"]["accuracy"] <= 1
+    assert hist.epochs[0].time_s > 0
 
 
 def test_early_stopping_restores_the_best_epoch(synthetic_splits):
@@ -56,7 +56,7 @@ def test_early_stopping_restores_the_best_epoch(synthetic_splits):
     best = hist.epochs[hist.best_epoch - 1]
     restored = est.trainer_.evaluate(est.preprocessor_.transform(val))
     for task in ("label0", "label1"):
-        assert restored[task]["loss"] == pytest.approx(best["val"][task]["loss"], rel=1e-5)
+        assert restored[task]["loss"] == pytest.approx(best.val[task]["loss"], rel=1e-5)
 
 
 def test_non_finite_loss_stops_with_a_clear_message_and_keeps_good_weights(synthetic_splits):
@@ -96,24 +96,22 @@ def test_history_round_trips_through_json_with_nan_and_diagnostics():
     import json
     import math
 
-    from mtlkit.evaluation.record import History
+    from mtlkit.evaluation.record import Diagnostics, EpochRecord, History
 
-    h = History(
-        [
-            {
-                "epoch": 1,
-                "train": {"a": {"loss": 0.5}},
-                "val": {"a": {"roc_auc": math.nan}},
-                "diagnostics": {"expert_utilization": {"a": [0.5, 0.5]}},
-            }
-        ],
-        best_epoch=1,
-        stopped_early=True,
+    record = EpochRecord(
+        1,
+        0.1,
+        1e-3,
+        4,
+        train={"a": {"loss": 0.5}},
+        val={"a": {"roc_auc": math.nan}},
+        diagnostics=Diagnostics(expert_utilization={"a": [0.5, 0.5]}),
     )
+    h = History([record], best_epoch=1, stopped_early=True)
     back = History.from_dict(json.loads(json.dumps(h.to_dict(), allow_nan=False)))
     assert back.best_epoch == 1 and back.stopped_early
     assert math.isnan(back.series("val", "a", "roc_auc")[0])
-    assert back.epochs[0]["diagnostics"]["expert_utilization"] == {"a": [0.5, 0.5]}
+    assert back.epochs[0].diagnostics.expert_utilization == {"a": [0.5, 0.5]}
 
 
 def test_a_loaded_model_scores_a_new_file_without_labels(tmp_path, synthetic_splits):
@@ -238,7 +236,7 @@ def test_the_epoch_callback_sees_the_monitored_value_and_may_stop_training(synth
     epochs = est.trainer_.history.epochs
     assert [e for e, _ in seen] == [1, 2] and len(epochs) == 2  # stopped after epoch 2
     for (_, value), record in zip(seen, epochs):
-        assert value == pytest.approx(np.mean([m["roc_auc"] for m in record["val"].values()]))
+        assert value == pytest.approx(np.mean([m["roc_auc"] for m in record.val.values()]))
 
 
 def test_fused_adam_only_for_parameters_its_kernel_takes():

@@ -119,7 +119,7 @@ def measure_affinity(
     ``device`` are the training settings of :class:`~mtlkit.training.settings.TrainConfig`.
     """
     from mtlkit.data.features import Preprocessor  # here: loads PyTorch
-    from mtlkit.models import create
+    from mtlkit.models import build_model, check_model
     from mtlkit.training.trainer import resolve_device
 
     if protocol.is_table(data):
@@ -148,6 +148,7 @@ def measure_affinity(
         )
     config = TrainConfig(lr=lr, batch_size=batch_size, weight_decay=weight_decay, device=device)
     target = resolve_device(config.device)
+    chosen = check_model(model, model_params or {})
     preprocessor = protocol.fit(table, Preprocessor())
     encoded = protocol.encode(table, preprocessor)
     if not encoded.in_memory:
@@ -162,7 +163,7 @@ def measure_affinity(
     bar = tqdm(total=len(seeds) * epochs, desc="affinity", unit="epoch", disable=not progress)
     for seed in seeds:
         torch.manual_seed(seed)
-        net = create(model, schema, **(model_params or {})).to(target)
+        net = build_model(chosen, schema).to(target)
         start = time.perf_counter()
         probed = train_and_probe(
             net,

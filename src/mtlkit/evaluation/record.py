@@ -1,6 +1,7 @@
 """The run record: what one training run leaves behind, as plain data (no torch).
 
-:class:`History` is the per-epoch log the trainer writes; :class:`RunRecord` is one finished
+:class:`History` is the per-epoch log the trainer writes (one :class:`EpochRecord`, with its
+:class:`Diagnostics`, per epoch); :class:`RunRecord` is one finished
 run of a comparison (its settings, history, metrics and test predictions). Training writes
 them, the experiment grid stores them as JSON, and the report reads them back without
 loading PyTorch.
@@ -35,40 +36,90 @@ RESULT_COLUMNS = (
 )
 
 
+Metrics = dict[str, dict[str, float]]
+
+
+@dataclass
+class Diagnostics:
+    """Task-conflict diagnostics of one epoch, measured on its probed batches
+    (``TrainConfig.diagnostic_batches``; see :mod:`mtlkit.training.diagnostics`)."""
+
+    #: Mean cosine of the task gradients on the shared parameters, over task pairs.
+    grad_cosine: float = math.nan
+    #: That cosine per task pair, ``{"a|b": c}``.
+    grad_cosine_pairs: dict[str, float] = field(default_factory=dict)
+    #: Mean gradient norm per task.
+    grad_norm: dict[str, float] = field(default_factory=dict)
+    #: Largest / smallest mean task gradient norm.
+    grad_norm_ratio: float = math.nan
+    #: Mean weight per expert of each gate, ``{gate: [w, ...]}`` (gated models only).
+    expert_utilization: dict[str, list[float]] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Diagnostics:
+        return cls(
+            grad_cosine=_nan_if_none(data["grad_cosine"]),
+            grad_cosine_pairs=_floats(data["grad_cosine_pairs"]),
+            grad_norm=_floats(data["grad_norm"]),
+            grad_norm_ratio=_nan_if_none(data["grad_norm_ratio"]),
+            expert_utilization={
+                gate: [_nan_if_none(w) for w in weights]
+                for gate, weights in data["expert_utilization"].items()
+            },
+        )
+
+
+@dataclass
+class EpochRecord:
+    """What the trainer records after one epoch (written by :meth:`History.to_dict`)."""
+
+    #: 1-based.
+    epoch: int
+    #: Wall-clock seconds of the epoch (training and validation).
+    time_s: float
+    #: Learning rate used in the epoch.
+    lr: float
+    #: Optimizer steps in the epoch.
+    steps: int
+    #: ``{task: {"loss": .., "accuracy": ..}}``: means over the labelled rows the epoch
+    #: trained (no accuracy for regression).
+    train: Metrics
+    #: ``{task: {"loss": .., "roc_auc": .., ...}}``: the validation metrics per task.
+    val: Metrics
+    #: The strategy's task weights after the epoch (for aggregators: the mean weight given
+    #: to each task's gradient over the epoch); None when the strategy has none.
+    task_weights: dict[str, float] | None = None
+    #: None when the epoch measured no diagnostics.
+    diagnostics: Diagnostics | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EpochRecord:
+        weights, diagnostics = data["task_weights"], data["diagnostics"]
+        return cls(
+            epoch=int(data["epoch"]),
+            time_s=_nan_if_none(data["time_s"]),
+            lr=_nan_if_none(data["lr"]),
+            steps=int(data["steps"]),
+            train=_metrics(data["train"]),
+            val=_metrics(data["val"]),
+            task_weights=None if weights is None else _floats(weights),
+            diagnostics=None if diagnostics is None else Diagnostics.from_dict(diagnostics),
+        )
+
+
 @dataclass
 class History:
-    """What happened in training, one record per epoch; JSON-ready via :meth:`to_dict`.
+    """What happened in training, one :class:`EpochRecord` per epoch; JSON-ready via
+    :meth:`to_dict`.
 
-    Each record in ``epochs`` is a dict::
-
-        {
-          "epoch": 1,                       # 1-based
-          "time_s": 0.84,                   # wall-clock seconds of the epoch (train + val)
-          "lr": 0.001,                      # learning rate used in the epoch
-          "steps": 12,                      # optimizer steps in the epoch
-          "train": {task: {"loss": .., "accuracy": ..}},   # means over the labelled rows
-                                            # the epoch trained (no accuracy for regression)
-          "val": {task: {"loss": .., "roc_auc": .., ...}}, # evaluation metrics per task
-          "task_weights": {task: w} | None, # the strategy's task weights after the epoch
-                                            # (for aggregators: the mean weight given to
-                                            # each task's gradient over the epoch)
-          "diagnostics": {                  # on the probed batches (TrainConfig.diagnostic_batches)
-            "grad_cosine": c,               # mean cosine of task gradients on the shared
-                                            # parameters, averaged over task pairs
-            "grad_cosine_pairs": {"a|b": c},
-            "grad_norm": {task: n},         # mean gradient norm per task
-            "grad_norm_ratio": r,           # largest / smallest mean task gradient norm
-            "expert_utilization": {gate: [mean weight per expert]},  # gated models only
-          } | None,
-        }
-
-    Values that could not be measured are NaN in memory and ``null`` in :meth:`to_dict`.
-    ``best_epoch`` is the restored epoch; ``stopped_early`` says if patience ran out;
-    ``converged`` is the verdict of :func:`is_converged` on this history; ``batch_size`` the
-    rows per optimizer step the run used (``TrainConfig.batch_size`` or the size it chose).
+    Values that could not be measured are NaN in memory and ``null`` in :meth:`to_dict`
+    (:meth:`from_dict` reads them back as NaN). ``best_epoch`` is the restored epoch;
+    ``stopped_early`` says if patience ran out; ``converged`` is the verdict of
+    :func:`is_converged` on this history; ``batch_size`` the rows per optimizer step the
+    run used (``TrainConfig.batch_size`` or the size it chose).
     """
 
-    epochs: list[dict] = field(default_factory=list)
+    epochs: list[EpochRecord] = field(default_factory=list)
     best_epoch: int = 0
     stopped_early: bool = False
     converged: bool = False
@@ -76,7 +127,7 @@ class History:
 
     def series(self, split: str, task: str, metric: str) -> list[float]:
         """One metric of one task over epochs, e.g. ``series("val", "income", "loss")``."""
-        return [_nan_if_none(e[split][task].get(metric)) for e in self.epochs]
+        return [_nan_if_none(getattr(e, split)[task].get(metric)) for e in self.epochs]
 
     def fluctuation(self, task: str, metric: str) -> float:
         """How much the validation ``metric`` of ``task`` jumps from epoch to epoch, beyond
@@ -90,20 +141,27 @@ class History:
         return float(np.median(np.abs(second)) / (0.6745 * math.sqrt(6)))
 
     def diagnostic(self, name: str) -> list:
-        """One diagnostic over epochs, e.g. ``diagnostic("grad_cosine")`` (NaN when off)."""
-        return [_nan_if_none((e.get("diagnostics") or {}).get(name, math.nan)) for e in self.epochs]
+        """One :class:`Diagnostics` field over epochs, e.g. ``diagnostic("grad_cosine")``
+        (NaN in the epochs that measured none)."""
+        return [
+            math.nan if e.diagnostics is None else getattr(e.diagnostics, name) for e in self.epochs
+        ]
 
     def recorded_diagnostic(self, name: str) -> list | None:
-        """One diagnostic over epochs as recorded, or None when an epoch lacks it (the run
-        measured no diagnostics, or this model has no such thing, e.g. no gates)."""
-        values = [(e.get("diagnostics") or {}).get(name) for e in self.epochs]
-        return None if not values or any(v is None for v in values) else values
+        """One :class:`Diagnostics` field over epochs as recorded, or None when an epoch
+        lacks it (the run measured no diagnostics, or the value could not be measured, e.g.
+        the cosine of a single task)."""
+        values = [
+            None if e.diagnostics is None else getattr(e.diagnostics, name) for e in self.epochs
+        ]
+        missing = [v is None or (isinstance(v, float) and math.isnan(v)) for v in values]
+        return None if not values or any(missing) else values
 
     def task_weight_series(self) -> dict[str, list[float]] | None:
         """``{task: [weight per epoch]}``, or None when the strategy records no task weights
         or they never change (e.g. plain joint training)."""
-        records = [e.get("task_weights") for e in self.epochs]
-        if not records or any(not isinstance(r, dict) or not r for r in records):
+        records = [e.task_weights for e in self.epochs]
+        if not records or any(not r for r in records):
             return None
         series = {t: [_nan_if_none(r.get(t)) for r in records] for t in records[0]}
         return None if all(len(set(v)) == 1 for v in series.values()) else series
@@ -115,7 +173,7 @@ class History:
     @classmethod
     def from_dict(cls, data: dict) -> History:
         return cls(
-            epochs=list(data["epochs"]),
+            epochs=[EpochRecord.from_dict(e) for e in data["epochs"]],
             best_epoch=int(data["best_epoch"]),
             stopped_early=bool(data["stopped_early"]),
             # Histories saved before convergence was recorded: early-stopped runs converged.
@@ -214,10 +272,7 @@ class RunRecord:
             task: (np.asarray(p["y_true"]), np.asarray(p["y_score"], dtype=float))
             for task, p in data.get("predictions", {}).items()
         }
-        values["metrics"] = {
-            split: {t: {k: _nan_if_none(v) for k, v in m.items()} for t, m in per.items()}
-            for split, per in data["metrics"].items()
-        }
+        values["metrics"] = {split: _metrics(per) for split, per in data["metrics"].items()}
         return cls(**values)
 
 
@@ -234,3 +289,12 @@ def json_safe(value):
 
 def _nan_if_none(value):
     return math.nan if value is None else value
+
+
+def _floats(values: dict) -> dict:
+    """``{name: value}`` with None (a NaN saved as JSON) read back as NaN."""
+    return {k: _nan_if_none(v) for k, v in values.items()}
+
+
+def _metrics(per_task: dict) -> Metrics:
+    return {task: _floats(values) for task, values in per_task.items()}

@@ -268,14 +268,5 @@ def tune_study(shared: Shared, cell: Cell, tick: Tick) -> tuple[StudyRecord, int
     its record and the trials run."""
     config = shared.config
     train, val, _ = shared.data[(cell.correlation, cell.label_fraction)]
-    spec = StudySpec(
-        cell.study_id,
-        cell.model,
-        cell.strategy,
-        config.tune,
-        cell.model_params,
-        config.train_params(),
-        cell.label,
-        cell.tags,
-    )
+    spec = StudySpec(cell, config.tune, config.train_params())
     return run_study(spec, train, val, shared.run_dir, lambda: tick(1))

@@ -68,7 +68,7 @@ def run_one(
     # The trainer scored validation at every epoch; the restored weights are the best
     # epoch's, so its metrics are what scoring validation again would give (bit for bit).
     history = est.history_
-    metrics = {"val": dict(history.epochs[history.best_epoch - 1]["val"])}
+    metrics = {"val": dict(history.epochs[history.best_epoch - 1].val)}
     tasks = list(est.schema_.tasks)
     scored = est.labelled_scores(test)  # labels, masks and scores in one pass
     y, scores, kept = scored.y, scored.scores, scored.kept

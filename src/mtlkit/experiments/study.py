@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.errors import DataError, MtlkitError
 from mtlkit.evaluation.metrics import metric
+from mtlkit.experiments.cells import Cell
 from mtlkit.experiments.config import parse_strategy
 from mtlkit.experiments.tuning import (
     MIN_TRIALS_FOR_IMPORTANCE,
@@ -46,21 +47,22 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 @dataclass(frozen=True)
 class StudySpec:
-    """What to tune: a study name, a model and strategy (as a grid gives them, with the
-    user's settings, which stay fixed), the training settings and the budget."""
+    """What to tune: the model x strategy x data variant of a grid ``cell`` (with the
+    user's settings, which stay fixed; a study serves every seed, so the cell's seed is not
+    used), the training settings and the budget."""
 
-    name: str
-    model: str
-    strategy: str
+    cell: Cell
     tune: TuneConfig
-    model_params: dict = field(default_factory=dict)
     train_params: dict = field(default_factory=dict)
-    label: str = ""
-    tags: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.cell.study_id
 
     def space(self) -> list[Dimension]:
-        strategy, given = parse_strategy(self.strategy)
-        return search_space(self.model, strategy, self.model_params, given, self.tune.keep or ())
+        strategy, given = parse_strategy(self.cell.strategy)
+        keep = self.tune.keep or ()
+        return search_space(self.cell.model, strategy, self.cell.model_params, given, keep)
 
 
 def storage(run_dir: Path) -> optuna.storages.RDBStorage:
@@ -168,16 +170,17 @@ def _objective(
 ) -> Callable[[optuna.Trial], float]:
     """One trial: train with the suggested settings, report the monitored validation metric
     every epoch (the pruner may stop the trial), return its best epoch's value."""
-    strategy, given_strategy = parse_strategy(spec.strategy)
+    cell = spec.cell
+    strategy, given_strategy = parse_strategy(cell.strategy)
     higher = metric(spec.train_params.get("monitor", TrainConfig.monitor)).higher_is_better
 
     def objective(trial: optuna.Trial) -> float:
         values = suggest(trial, space)
         trial.set_user_attr("settings", values)
         est = build_estimator(
-            spec.model,
+            cell.model,
             strategy,
-            model_params={**spec.model_params, **values["model"]},
+            model_params={**cell.model_params, **values["model"]},
             strategy_params={**given_strategy, **values["strategy"]},
             **{**spec.train_params, **values["train"], "seed": spec.tune.seed, "progress": False},
         )
@@ -255,9 +258,9 @@ def _record(spec: StudySpec, study: optuna.Study) -> StudyRecord:
     best = study.best_trial
     return StudyRecord(
         study=spec.name,
-        model=spec.label or spec.model,
-        architecture=spec.model,
-        strategy=spec.strategy,
+        model=spec.cell.label,
+        architecture=spec.cell.model,
+        strategy=spec.cell.strategy,
         monitor=spec.train_params.get("monitor", TrainConfig.monitor),
         direction=study.direction.name.lower(),
         tune=spec.tune.to_dict(),
@@ -266,7 +269,7 @@ def _record(spec: StudySpec, study: optuna.Study) -> StudyRecord:
         best=best.user_attrs["settings"],
         trials=trials,
         importances=_importances(study),
-        tags=dict(spec.tags),
+        tags=spec.cell.tags,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from mtlkit.data.schema import Schema
 from mtlkit.models.base import COMMON_PARAMS, MTLModel
 from mtlkit.params import Param
-from mtlkit.registry import Entry, Registry
+from mtlkit.registry import Checked, Entry, Registry
 
 MODELS: Registry[type[MTLModel]] = Registry("model", "mtlkit.models", common=COMMON_PARAMS)
 register = MODELS.register
@@ -36,12 +36,25 @@ def hyperparameters(name: str) -> dict[str, object]:
     return MODELS.entry(name).defaults()
 
 
+def check_model(name: str, hparams: dict) -> Checked[type[MTLModel]]:
+    """Model ``name`` with ``hparams`` validated: unknown names and bad values raise
+    :class:`~mtlkit.errors.ConfigError` before any data is read. ``.build(schema)`` makes
+    the model without checking them again."""
+    return MODELS.entry(name).check(hparams, "model")
+
+
 def check_hyperparameters(name: str, hparams: dict) -> dict[str, object]:
-    """Every hyperparameter of model ``name``, ``hparams`` validated: unknown names and bad
-    values raise :class:`~mtlkit.errors.ConfigError` before any data is read."""
-    return MODELS.entry(name).resolve(hparams, "model")
+    """Every hyperparameter of model ``name``, ``hparams`` validated (see
+    :func:`check_model`)."""
+    return dict(check_model(name, hparams).params)
+
+
+def build_model(model: Checked[type[MTLModel]], schema: Schema) -> MTLModel:
+    """The model of a :func:`check_model` result for ``schema``, its hyperparameters not
+    checked again (the estimator checks them once per fit)."""
+    return model.build(schema)
 
 
 def create(name: str, schema: Schema, **hparams: object) -> MTLModel:
-    """Build the model registered as ``name`` for ``schema``."""
-    return MODELS.entry(name).target(schema, **check_hyperparameters(name, hparams))
+    """Build the model registered as ``name`` for ``schema`` (``hparams`` checked here)."""
+    return build_model(check_model(name, hparams), schema)

@@ -53,7 +53,7 @@ def tasks_of(per_model: Mapping[str, Sequence]) -> list[str]:
     tasks: list[str] = []
     for runs in per_model.values():
         for run in runs:
-            names = run.epochs[0]["train"] if isinstance(run, History) and run.epochs else run
+            names = run.epochs[0].train if isinstance(run, History) and run.epochs else run
             tasks.extend(t for t in names if t not in tasks)
     if not tasks:
         raise ConfigError("nothing to plot: no run has any task.")

@@ -44,7 +44,7 @@ def log_fit(
     metrics) and its model folder (``model_dir``, else a copy saved for the run).
     Returns the run's id."""
     history = est.history_
-    best = {"val": history.epochs[history.best_epoch - 1]["val"]} if history.best_epoch else {}
+    best = {"val": history.epochs[history.best_epoch - 1].val} if history.best_epoch else {}
     final = final_metrics(history, {**best, **(metrics or {})}, est.fit_time_, est.n_parameters_)
     params = {"model": est.model, **est.get_params()}
     with tempfile.TemporaryDirectory() as tmp:

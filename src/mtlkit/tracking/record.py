@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from mtlkit.evaluation.record import History
+from mtlkit.evaluation.record import Diagnostics, History
 from mtlkit.tracking.base import TrackedRun, metric_name
 
 #: Final metric splits of a run record -> their name in the tracker (``val`` there is the
@@ -29,27 +29,28 @@ FINAL_SPLITS = {"val": "best_val"}
 def epoch_metrics(history: History) -> Iterator[tuple[int, dict[str, float]]]:
     """``(epoch, {name: value})`` for every epoch of ``history``."""
     for record in history.epochs:
-        values: dict[str, Any] = {"lr": record.get("lr"), "epoch_time_s": record.get("time_s")}
-        for split in ("train", "val"):
-            for task, metrics in (record.get(split) or {}).items():
+        values: dict[str, Any] = {"lr": record.lr, "epoch_time_s": record.time_s}
+        for split, per_task in (("train", record.train), ("val", record.val)):
+            for task, metrics in per_task.items():
                 for name, value in metrics.items():
                     values[metric_name(split, task, name)] = value
-        for task, weight in (record.get("task_weights") or {}).items():
+        for task, weight in (record.task_weights or {}).items():
             values[metric_name("task_weight", task)] = weight
-        values.update(_diagnostics(record.get("diagnostics") or {}))
-        yield int(record["epoch"]), _finite(values)
+        if record.diagnostics is not None:
+            values.update(_diagnostics(record.diagnostics))
+        yield record.epoch, _finite(values)
 
 
-def _diagnostics(diagnostics: Mapping[str, Any]) -> dict[str, Any]:
+def _diagnostics(diagnostics: Diagnostics) -> dict[str, Any]:
     values = {
-        metric_name("diagnostics", name): diagnostics.get(name)
-        for name in ("grad_cosine", "grad_norm_ratio")
+        metric_name("diagnostics", "grad_cosine"): diagnostics.grad_cosine,
+        metric_name("diagnostics", "grad_norm_ratio"): diagnostics.grad_norm_ratio,
     }
-    for pair, cosine in (diagnostics.get("grad_cosine_pairs") or {}).items():
+    for pair, cosine in diagnostics.grad_cosine_pairs.items():
         values[metric_name("diagnostics", "grad_cosine_pair", pair.replace("|", "_vs_"))] = cosine
-    for task, norm in (diagnostics.get("grad_norm") or {}).items():
+    for task, norm in diagnostics.grad_norm.items():
         values[metric_name("diagnostics", "grad_norm", task)] = norm
-    for gate, weights in (diagnostics.get("expert_utilization") or {}).items():
+    for gate, weights in diagnostics.expert_utilization.items():
         for k, weight in enumerate(weights):
             values[metric_name("diagnostics", "expert_use", gate, f"expert{k}")] = weight
     return values

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torchjd.autojac import jac
 
+from mtlkit.evaluation.record import Diagnostics
 from mtlkit.training.distributed import all_reduce
 
 #: Up to this many losses, one backward pass per loss is faster on a CPU than torchjd's
@@ -119,21 +120,21 @@ class ConflictMonitor:
             if denom > 0:
                 self._cos.setdefault((a, b), []).append(gram[ra][rb] / denom)
 
-    def summary(self) -> dict:
-        """The epoch's record (see :class:`~mtlkit.training.trainer.History`)."""
+    def summary(self) -> Diagnostics:
+        """The epoch's diagnostics."""
         names = self.task_names
         pairs = {f"{names[a]}|{names[b]}": float(np.mean(v)) for (a, b), v in self._cos.items()}
         norms = {names[k]: float(np.mean(v)) for k, v in sorted(self._norms.items())}
         positive = [v for v in norms.values() if v > 0]
-        return {
-            "grad_cosine": float(np.mean(list(pairs.values()))) if pairs else math.nan,
-            "grad_cosine_pairs": pairs,
-            "grad_norm": norms,
-            "grad_norm_ratio": max(positive) / min(positive) if len(positive) >= 2 else math.nan,
-            "expert_utilization": {
+        return Diagnostics(
+            grad_cosine=float(np.mean(list(pairs.values()))) if pairs else math.nan,
+            grad_cosine_pairs=pairs,
+            grad_norm=norms,
+            grad_norm_ratio=max(positive) / min(positive) if len(positive) >= 2 else math.nan,
+            expert_utilization={
                 name: torch.stack(v).mean(0).tolist() for name, v in self._gates.items()
             },
-        }
+        )
 
 
 @torch.no_grad()

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import warnings
@@ -33,7 +34,7 @@ from mtlkit.data.vocabulary import VOCABULARY_PARAM_NAMES
 from mtlkit.errors import ConfigError, DataError, ModelFileError
 from mtlkit.evaluation.record import History
 from mtlkit.files import atomic_write_json
-from mtlkit.models import check_hyperparameters, create
+from mtlkit.models import build_model, check_model
 from mtlkit.models.base import MTLModel
 from mtlkit.params import Param
 from mtlkit.tracking import make_tracker
@@ -42,6 +43,7 @@ from mtlkit.training import distributed
 from mtlkit.training.calibration import fit_calibration, load_calibration
 from mtlkit.training.estimator_params import (
     OWN_PARAMS,
+    CheckedSettings,
     check_hyperparameter_name,
     check_kinds,
     setting_defaults,
@@ -58,7 +60,7 @@ from mtlkit.training.model_folder import (
     write_model_folder,
 )
 from mtlkit.training.settings import DEFAULT_MODEL, TrainConfig
-from mtlkit.training.strategies import check_strategy
+from mtlkit.training.strategies import choose_strategy
 from mtlkit.training.trainer import Trainer, resolve_device, save_torch
 
 
@@ -134,9 +136,19 @@ class MultiTaskEstimator(BaseEstimator):
     def check_params(self) -> TrainConfig:
         """Validate every setting against its declaration; returns the training settings.
 
-        ``fit`` calls this first; call it yourself to fail fast before reading data.
+        ``fit`` calls this first; call it yourself to fail fast before reading data. The
+        settings are checked once: until one changes, ``fit`` trusts this check.
         """
-        check_hyperparameters(self.model, self.model_params)
+        return self._checked_settings().config
+
+    def _checked_settings(self) -> CheckedSettings:
+        """The settings, validated here and nowhere else (the model and the trainer build
+        from the result); checked again only when a setting changed since."""
+        given = copy.deepcopy(self.get_params())
+        cached = getattr(self, "_checked", None)
+        if cached is not None and cached[0] == given:
+            return cached[1]
+        model = check_model(self.model, self.model_params)
         if not isinstance(self.strategy, str):
             raise ConfigError(
                 f"strategy must be a registered strategy name such as 'joint' (see 'mtlkit "
@@ -146,12 +158,14 @@ class MultiTaskEstimator(BaseEstimator):
         for p in OWN_PARAMS:
             p.validate(getattr(self, p.name), "estimator")
         read_options(self._read_settings(READ_PARAMS), "estimator")
-        check_strategy(self.strategy, self.strategy_params)
+        strategy = choose_strategy(self.strategy, self.strategy_params)
         check_kinds("feature_kinds", self.feature_kinds, FEATURE_KINDS)
         check_kinds("task_kinds", self.task_kinds, TASK_KINDS)
         config = TrainConfig(**{p.name: getattr(self, p.name) for p in TrainConfig.params()})
         resolve_device(config.device)  # a GPU asked for where there is none
-        return config
+        checked = CheckedSettings(config, model, strategy)
+        self._checked = (given, checked)
+        return checked
 
     # ---- fitting ------------------------------------------------------------------------
     def fit(
@@ -178,7 +192,8 @@ class MultiTaskEstimator(BaseEstimator):
         data-parallel training), so a killed fit continues from its last epoch. ``on_epoch``
         is :meth:`Trainer.fit <mtlkit.training.trainer.Trainer.fit>`'s per-epoch callback.
         """
-        config = self.check_params()
+        checked = self._checked_settings()
+        config = checked.config
         # the tracking target answers before training; rank 0 alone tracks (one experiment)
         tracker = make_tracker(self.track) if distributed.is_main() else None
         if protocol.is_table(y) and validation is None:
@@ -186,11 +201,9 @@ class MultiTaskEstimator(BaseEstimator):
         train_t, val_t = self._encoded_splits(X, y, validation, config)
         self.schema_ = self.preprocessor_.schema()
         torch.manual_seed(config.seed)
-        self.model_ = create(self.model, self.schema_, **self.model_params)
+        self.model_ = build_model(checked.model, self.schema_)
         self._check_funnel(train_t)
-        self.trainer_ = Trainer(
-            self.model_, config, self.strategy, self.strategy_params, state_path=state_path
-        )
+        self.trainer_ = Trainer(self.model_, config, checked.strategy, state_path=state_path)
         start = time.perf_counter()
         self.history_: History = self.trainer_.fit(train_t, val_t, state=state, on_epoch=on_epoch)
         self.trainer_.calibration = fit_calibration(
@@ -347,9 +360,9 @@ class MultiTaskEstimator(BaseEstimator):
             params["device"] = "cpu"  # trained on a GPU, loaded on a machine without one
         try:
             est = cls(**params)
-            config = est.check_params()
+            checked = est._checked_settings()
             est.schema_ = Schema.from_dict(meta["schema"])
-            est.model_: MTLModel = create(est.model, est.schema_, **est.model_params)
+            est.model_: MTLModel = build_model(checked.model, est.schema_)
         except (ConfigError, KeyError, TypeError, ValueError) as err:
             reason = str(err).split(". ")[0].rstrip(".")[:120]
             raise ModelFileError(
@@ -363,8 +376,8 @@ class MultiTaskEstimator(BaseEstimator):
                 "(other features or tasks); the files come from different models."
             )
         load_weights(folder / "model.pt", est.model_)
-        est.trainer_ = Trainer(est.model_, config, est.strategy, est.strategy_params)
-        if config.calibration != "none":
+        est.trainer_ = Trainer(est.model_, checked.config, checked.strategy)
+        if checked.config.calibration != "none":
             est.trainer_.calibration = load_calibration(
                 folder / CALIBRATION, est.schema_.tasks, est.model_.task_roles is not None
             )

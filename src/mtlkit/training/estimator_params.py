@@ -3,19 +3,23 @@
 :data:`OWN_PARAMS` are :class:`~mtlkit.training.estimator.MultiTaskEstimator`'s own
 arguments; with :class:`~mtlkit.training.settings.TrainConfig`'s settings they make the
 estimator's keyword arguments, its defaults and its generated ``__init__`` signature (one list
-of settings for the API, the CLI and config files). The model's hyperparameters are checked by
-the model registry (:func:`mtlkit.models.check_hyperparameters`).
+of settings for the API, the CLI and config files). The model's hyperparameters and the
+strategy's settings are checked by their registries (:func:`mtlkit.models.check_model`,
+:func:`mtlkit.training.strategies.choose_strategy`), once per fit: see
+:class:`CheckedSettings`.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from mtlkit.data.read_options import READ_PARAMS
 from mtlkit.errors import ConfigError
 from mtlkit.params import Float, Param, Str
+from mtlkit.registry import Checked
 from mtlkit.tracking import TRACK
 from mtlkit.training.settings import DEFAULT_MODEL, DEFAULT_STRATEGY, TrainConfig
 
@@ -47,6 +51,17 @@ OWN_PARAMS: tuple[Param, ...] = (
     TRACK,
     *READ_PARAMS,
 )
+
+
+@dataclass(frozen=True)
+class CheckedSettings:
+    """An estimator's settings after its one check (``MultiTaskEstimator.check_params``):
+    the training settings, and the model and the strategy with their settings validated.
+    The model, the trainer and the strategy are built from it without checking again."""
+
+    config: TrainConfig
+    model: Checked
+    strategy: Checked
 
 
 def setting_defaults() -> dict[str, Any]:

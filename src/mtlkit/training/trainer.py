@@ -16,8 +16,9 @@ from mtlkit.data.protocol import EncodedData
 from mtlkit.data.tensors import Batch
 from mtlkit.errors import ConfigError, MtlkitError
 from mtlkit.evaluation.metrics import all_task_metrics, check_reported, metric
-from mtlkit.evaluation.record import History, is_converged
+from mtlkit.evaluation.record import Diagnostics, EpochRecord, History, is_converged
 from mtlkit.models.base import MTLModel
+from mtlkit.registry import Checked
 from mtlkit.training import distributed, scoring
 from mtlkit.training.allocator import keep_freed_memory
 from mtlkit.training.calibration import Calibration
@@ -31,7 +32,7 @@ from mtlkit.training.scoring import SCORING_BATCH
 from mtlkit.training.settings import DEFAULT_STRATEGY, TrainConfig, auto_batch_size
 from mtlkit.training.state import load_torch as load_torch  # its public path, kept
 from mtlkit.training.state import restore, resumable_settings, save_torch, snapshot, state_copy
-from mtlkit.training.strategies import Strategy, check_strategy, make_strategy
+from mtlkit.training.strategies import Strategy, choose_strategy
 from mtlkit.training.strategies.base import check_streams
 
 #: A split to train or evaluate on: tensors in memory, or a stream read batch by batch.
@@ -76,15 +77,16 @@ class Trainer:
 
     Each epoch: the strategy's batches, masked task losses, the strategy's backward, an
     optimizer step; then one validation pass. The best epoch (by ``config.monitor``) is kept
-    and restored at the end. The strategy (a registered name and its settings) is built for
-    the model when ``fit`` starts.
+    and restored at the end. The strategy (a registered name and its settings, or the
+    :func:`~mtlkit.training.strategies.choose_strategy` of them) is built for the model when
+    ``fit`` starts.
     """
 
     def __init__(
         self,
         model: MTLModel,
         config: TrainConfig | None = None,
-        strategy: str = DEFAULT_STRATEGY,
+        strategy: str | Checked = DEFAULT_STRATEGY,
         strategy_params: dict | None = None,
         checkpoint_path: str | Path | None = None,
         state_path: str | Path | None = None,
@@ -93,8 +95,11 @@ class Trainer:
         self.config = config or TrainConfig()
         self.tasks = list(model.schema.tasks)
         self.task_names = [t.name for t in self.tasks]
-        self.strategy_name = strategy
-        self.strategy_params = check_strategy(strategy, strategy_params)
+        # A strategy checked by the caller (the estimator's check_params) is not checked again.
+        if not isinstance(strategy, Checked):
+            strategy = choose_strategy(strategy, strategy_params)
+        self.chosen_strategy = strategy
+        self.strategy_name, self.strategy_params = strategy.name, dict(strategy.params)
         self.strategy: Strategy | None = None
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         #: Where rank 0 saves :meth:`training_state` after every epoch (a killed run continues
@@ -167,7 +172,7 @@ class Trainer:
         if not train.in_memory:
             check_streams(self.strategy_name)
         train = train.to(device)
-        self.strategy = make_strategy(self.strategy_name, self.model, **self.strategy_params)
+        self.strategy = self.chosen_strategy.build(self.model)
         self.strategy.shuffle = cfg.shuffle
         distributed.broadcast_parameters([*self.model.parameters(), *self.strategy.parameters()])
         groups = [{"params": list(self.model.parameters()), "weight_decay": cfg.weight_decay}]
@@ -200,16 +205,16 @@ class Trainer:
             )
             val_metrics = self._validate(val, epoch, best_state)
             weights = self.strategy.task_weights()
-            record = {
-                "epoch": epoch,
-                "time_s": time.perf_counter() - start,
-                "lr": optimizer.param_groups[0]["lr"],
-                "steps": steps,
-                "train": train_stats,
-                "val": val_metrics,
-                "task_weights": None if weights is None else dict(zip(self.task_names, weights)),
-                "diagnostics": diagnostics,
-            }
+            record = EpochRecord(
+                epoch=epoch,
+                time_s=time.perf_counter() - start,
+                lr=optimizer.param_groups[0]["lr"],
+                steps=steps,
+                train=train_stats,
+                val=val_metrics,
+                task_weights=None if weights is None else dict(zip(self.task_names, weights)),
+                diagnostics=diagnostics,
+            )
             self.history.epochs.append(record)
             # Rank 0's value decides for every rank (their values agree up to float rounding).
             value = distributed.broadcast(sign * _mean_metric(val_metrics, cfg.monitor))
@@ -277,7 +282,7 @@ class Trainer:
         generator: torch.Generator,
         epoch: int,
         best_state: dict,
-    ) -> tuple[dict[str, dict[str, float]], dict | None, int]:
+    ) -> tuple[dict[str, dict[str, float]], Diagnostics | None, int]:
         """One pass over the strategy's steps; returns train stats, the diagnostics and the
         number of optimizer steps.
 

@@ -12,6 +12,7 @@ from mtlkit.training.strategies.base import (
     Strategy,
     available_strategies,
     check_strategy,
+    choose_strategy,
     make_strategy,
     register_strategy,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "Strategy",
     "available_strategies",
     "check_strategy",
+    "choose_strategy",
     "make_strategy",
     "register_strategy",
 ]

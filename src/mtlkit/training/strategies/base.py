@@ -19,7 +19,7 @@ from torch import nn
 from mtlkit.data.tensors import Batch, TensorData
 from mtlkit.errors import ConfigError
 from mtlkit.models.base import MTLModel
-from mtlkit.registry import Registry
+from mtlkit.registry import Checked, Registry
 
 #: One training step: a batch and the index of the only task it trains (None = every task).
 Step = tuple[Batch, int | None]
@@ -193,10 +193,17 @@ def available_strategies() -> dict[str, str]:
     return STRATEGIES.available()
 
 
+def choose_strategy(name: str, params: dict | None = None) -> Checked[Callable[..., Strategy]]:
+    """Strategy ``name`` with ``params`` validated (no model needed): unknown names and bad
+    values raise :class:`~mtlkit.errors.ConfigError` before any training. The trainer
+    builds the strategy from it (``.build(model)``) without checking them again."""
+    return STRATEGIES.entry(name).check(params or {}, "strategy")
+
+
 def check_strategy(name: str, params: dict | None = None) -> dict:
-    """Every setting of strategy ``name``, ``params`` validated (no model needed): unknown
-    names and bad values raise :class:`~mtlkit.errors.ConfigError` before any training."""
-    return STRATEGIES.entry(name).resolve(params or {}, "strategy")
+    """Every setting of strategy ``name``, ``params`` validated (see
+    :func:`choose_strategy`)."""
+    return dict(choose_strategy(name, params).params)
 
 
 def streaming_strategies() -> list[str]:
@@ -221,7 +228,7 @@ def _class_of(name: str) -> type[Strategy]:
 
 def make_strategy(name: str, model: MTLModel, **params: object) -> Strategy:
     """Strategy ``name`` built for ``model`` with its (validated) settings."""
-    return STRATEGIES.entry(name).target(model, **check_strategy(name, params))
+    return choose_strategy(name, params).build(model)
 
 
 def present_indices(present: torch.Tensor) -> list[int]:
