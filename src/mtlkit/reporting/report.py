@@ -38,11 +38,13 @@ from mtlkit.experiments.cells import (
     load_cells,
     read_config,
     results_frame,
+    task_groups,
 )
-from mtlkit.experiments.config import BASELINE, CompareConfig
+from mtlkit.experiments.config import BASELINE, CompareConfig, all_in_one_label
 from mtlkit.experiments.stats import (
     all_converged,
     correction_note,
+    grouping_sentences,
     recommendations,
     summarize_grid,
     tag_columns,
@@ -104,7 +106,8 @@ def build_report(
     plots = make_plots(config, cells, results, summary, run_dir / PLOTS_DIR)
     tuning = tuning_section(run_dir, config, run_dir / PLOTS_DIR)
     plots += [Plot("Tuning", caption, path) for caption, path in tuning.figures] if tuning else []
-    sentences = recommendations(summary, config.metric, config.scarce_task)
+    sentences = grouping_sentences(summary, task_groups(config, run_dir), config.scarce_task)
+    sentences += recommendations(summary, config.metric, config.scarce_task)
     sentences += uncompared_tasks(results, summary, config.metric)
     sentences += finish_unconverged(results, run_dir, config.train.epochs)
     context = {
@@ -114,7 +117,7 @@ def build_report(
         "sentences": sentences,
         "plots": plots,
         "finished": len(cells),
-        "total": len(grid_cells(config)),
+        "total": len(grid_cells(config, run_dir)),
         "command": _read(run_dir / COMMAND_FILE),
         "environment": environment(),
         "tuning": tuning,
@@ -150,7 +153,7 @@ def make_plots(
         histories: dict[str, list] = {}
         predictions: dict[str, list] = {}
         for record in records:
-            label = f"{record.model} + {record.strategy}"
+            label = f"{_run_name(record)} + {record.strategy}"
             histories.setdefault(label, []).append(record.history)
             predictions.setdefault(label, []).append(record.predictions)
         part = summary
@@ -160,6 +163,14 @@ def make_plots(
         plots += _draw("variant", view, section, folder, suffix)
     everything = PlotInput(config.metric, {}, {}, summary, results)
     return plots + _draw("grid", everything, "Across the grid", folder, "")
+
+
+def _run_name(record: RunRecord) -> str:
+    """The model label, with its task group for a grouped configuration's run (a history
+    holds only its group's tasks)."""
+    if all_in_one_label(record.model) is None:
+        return record.model
+    return f"{record.model}[{'+'.join(record.task_kinds)}]"
 
 
 def _draw(scope: str, view: PlotInput, section: str, folder: Path, suffix: str) -> list[Plot]:

@@ -34,7 +34,7 @@ class TuningSection:
 def tuning_section(run_dir: Path, config: CompareConfig, plots_dir: Path) -> TuningSection | None:
     """The section of ``run_dir``'s tuning (None when the grid did not tune), its studies in
     grid order, its figures written into ``plots_dir``."""
-    order = {c.study_id: i for i, c in enumerate(grid_cells(config))}
+    order = {c.study_id: i for i, c in enumerate(grid_cells(config, run_dir))}
     records = sorted(load_studies(run_dir), key=lambda r: order.get(r.study, len(order)))
     if not records:
         return None
