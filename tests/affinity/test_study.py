@@ -27,7 +27,7 @@ def test_planted_groups_are_recovered_for_most_seeds():
 
 
 def test_eight_planted_tasks_are_not_split_beyond_their_two_groups():
-    """Two groups of four: without --n-groups the halves used to be cut into pairs (2 of 5
+    """Two groups of four: without --n-groups the halves used to be cut further (1 of 5
     seeds recovered); the number of groups now splits only beyond the probed steps' noise."""
     labels = [f"label{k}" for k in range(8)]
     found = []

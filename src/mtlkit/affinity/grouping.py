@@ -89,7 +89,7 @@ def choose_groups(
     score does not change, but the best split of a noisy matrix scores higher on that
     matrix by selection alone, and the more tasks the more splits to select from (a rule
     keeping the fewest groups within 95% of the highest score cut 8 planted tasks in two
-    halves into pairs, 3 seeds of 5). Groups are sorted by their first task, tasks within
+    halves further for 4 seeds of 5). Groups are sorted by their first task, tasks within
     a group by index.
     """
     matrix = _checked(matrix)
