@@ -26,6 +26,17 @@ def test_planted_groups_are_recovered_for_most_seeds():
     assert sum(groups == PLANTED for groups in found) >= 4, found
 
 
+def test_eight_planted_tasks_are_not_split_beyond_their_two_groups():
+    """Two groups of four: without --n-groups the halves used to be cut further (1 of 5
+    seeds recovered); the number of groups now splits only beyond the probed steps' noise."""
+    labels = [f"label{k}" for k in range(8)]
+    found = []
+    for seed in range(5):
+        frame = make_grouped_synthetic(4000, groups=(4, 4), n_features=20, seed=seed)
+        found.append(measure_affinity(frame, labels, seeds=[seed], epochs=3).groups)
+    assert sum(groups == [labels[:4], labels[4:]] for groups in found) >= 3, found
+
+
 def test_result_holds_the_matrices_groups_and_intervals(tmp_path):
     frame = make_grouped_synthetic(1500, groups=(2, 1), n_features=12, seed=0)
     labels = LABELS[:3]

@@ -109,8 +109,10 @@ def measure_affinity(
     progress: bool = False,
 ) -> AffinityResult:
     """TAG's task affinity on ``data`` (a table, or files / data frames with the ``labels``
-    columns) and the groups it picks: ``n_groups`` groups, or the number whose best partition
-    scores highest (see :func:`~mtlkit.affinity.grouping.choose_groups`).
+    columns) and the groups it picks: ``n_groups`` groups, or the fewest whose best partition
+    falls short of the highest score by no more than the noise of the probed steps (see
+    :func:`~mtlkit.affinity.grouping.choose_groups`; every probed step's matrix, of every
+    seed, is one replicate).
 
     Per seed, ``model`` (a registry name with ``model_params``, weights initialised from the
     seed) is trained jointly on every row for exactly ``epochs`` epochs of ``batch_size``
@@ -159,7 +161,7 @@ def measure_affinity(
     encoded = encoded.to(target)
     schema = preprocessor.schema()
     batch_size = config.batch_size or auto_batch_size(len(table))
-    affinities, cosines, times = [], [], []
+    affinities, cosines, times, probes = [], [], [], []
     bar = tqdm(total=len(seeds) * epochs, desc="affinity", unit="epoch", disable=not progress)
     for seed in seeds:
         torch.manual_seed(seed)
@@ -178,11 +180,12 @@ def measure_affinity(
         )
         times.append(time.perf_counter() - start)
         affinities.append(Probed.mean(probed.affinity))
+        probes += probed.affinity
         cosines.append(Probed.mean(probed.cosine))
     bar.close()
     matrix, low, high = _summary(affinities)
     cosine, cos_low, cos_high = _summary(cosines)
-    groups, scores = choose_groups(matrix, n_groups)
+    groups, scores = choose_groups(matrix, n_groups, replicates=probes)
     return AffinityResult(
         tasks=tasks,
         seeds=seeds,

@@ -29,7 +29,8 @@ on the shared parameters is recorded beside it. The tasks are then partitioned
 into --n-groups groups, each task in exactly one group, maximising the sum over tasks
 of the mean affinity onto each task from its group-mates (exact search up to 10
 tasks, agglomerative merging and local moves beyond). Without --n-groups, the fewest
-groups whose best score reaches 95% of the highest are kept. Details: docs/affinity.md.
+groups whose best score falls short of the highest by no more than the noise (a
+one-sided t-test at 5% over the probed steps) are kept. Details: docs/affinity.md.
 
 Writes DIR/affinity.json (tasks, matrix, cosine, groups, seeds, intervals),
 DIR/affinity.png and DIR/affinity.html (heatmaps ordered by group).
@@ -51,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=int,
         metavar="K",
         help="partition the tasks into exactly K groups (default: the fewest groups whose "
-        "best score reaches 95%% of the highest)",
+        "best score is not significantly below the highest)",
     )
     p.add_argument(
         "--seeds",

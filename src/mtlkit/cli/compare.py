@@ -60,6 +60,8 @@ EXAMPLES = (
     "--label-fractions income=1.0,0.1,0.02\n"
     "  mtlkit compare --resume runs/synth --epochs 200   # finish unconverged runs\n"
     "  mtlkit compare --config grid.yaml --out runs/census\n"
+    "  mtlkit compare census-income --dataset-option group=3 --models shared_bottom "
+    "--task-groups auto\n"
     "A model may carry hyperparameters: mmoe:n_experts=4:expert_hidden=[32] (see\n"
     "'mtlkit models -v'); a strategy its settings: alternating:order=proportional\n"
     "(see 'mtlkit strategies -v')."
@@ -220,11 +222,13 @@ def execute(
     from mtlkit.experiments.grid import (  # loads PyTorch
         check_data,
         load_grid_data,
+        measure_task_groups,
         prepare_run_dir,
         run_grid,
     )
     from mtlkit.experiments.grid_tracking import track_grid
     from mtlkit.experiments.stats import correction_note
+    from mtlkit.reporting.affinity import write_affinity_report
     from mtlkit.reporting.report import build_report, table_groups
     from mtlkit.tracking import make_tracker
 
@@ -248,6 +252,11 @@ def execute(
 
     record_command(run_dir, argv)
     prepare_run_dir(config, run_dir)  # a folder holding another grid is refused before tracking
+    affinity = measure_task_groups(config, data, run_dir, progress)  # train split only
+    if affinity is not None:
+        write_affinity_report(affinity, run_dir)
+        groups = " | ".join(" + ".join(g) for g in affinity.groups)
+        print(f"Task groups from the affinity on the training split: {groups}", flush=True)
     with track_grid(track, tracker, run_dir, config) as tracked:
         try:
             records = run_grid(

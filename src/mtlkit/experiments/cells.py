@@ -18,7 +18,7 @@ import pandas as pd
 
 from mtlkit.errors import ConfigError, DataWarning
 from mtlkit.evaluation.record import RunRecord
-from mtlkit.experiments.config import BASELINE, CompareConfig
+from mtlkit.experiments.config import AUTO_GROUPS, BASELINE, CompareConfig, grouped_label
 from mtlkit.files import read_json
 from mtlkit.training.settings import DEFAULT_STRATEGY
 
@@ -42,6 +42,8 @@ REPORT_FILES = (
 #: The command line that started the grid (for the report's "Reproduce" section).
 COMMAND_FILE = "command.txt"
 CELLS_DIR = "cells"
+#: The task affinity an ``auto`` grouping was chosen from (``mtlkit affinity``'s JSON).
+AFFINITY_FILE = "affinity.json"
 #: Suffix of a cell file set aside because it could not be read (its cell runs again).
 CORRUPT_SUFFIX = ".corrupt"
 #: The training state of cells that did not converge (see :func:`state_path`).
@@ -51,7 +53,8 @@ STATE_DIR = "state"
 @dataclass(frozen=True)
 class Cell:
     """One training run of the grid: a model x strategy x seed, on one data variant (a task
-    correlation of synthetic data, a share of the scarce task's training labels)."""
+    correlation of synthetic data, a share of the scarce task's training labels), on every
+    task or, for a grouped configuration, on one group of ``tasks``."""
 
     model: str
     strategy: str
@@ -60,10 +63,16 @@ class Cell:
     label: str
     correlation: float | None = None
     label_fraction: float | None = None
+    tasks: tuple[str, ...] | None = None
 
     @property
     def run_id(self) -> str:
-        return f"{self.label}__{self.strategy}__seed{self.seed}"
+        return f"{self.name}__{self.strategy}__seed{self.seed}"
+
+    @property
+    def name(self) -> str:
+        """The label, with the cell's task group: ``mmoe (grouped)[income+education]``."""
+        return self.label if self.tasks is None else f"{self.label}[{'+'.join(self.tasks)}]"
 
     @property
     def id(self) -> str:
@@ -74,7 +83,7 @@ class Cell:
     def study_id(self) -> str:
         """The name of the tuning study whose settings this cell trains with (one per model
         x strategy x data variant, shared by every seed), e.g. ``corr+0.90__mmoe__joint``."""
-        return self._file_name(f"{self.label}__{self.strategy}")
+        return self._file_name(f"{self.name}__{self.strategy}")
 
     def _file_name(self, name: str) -> str:
         prefix = "" if self.correlation is None else f"corr{self.correlation:+.2f}__"
@@ -105,18 +114,49 @@ def read_config(run_dir: Path) -> dict:
     return values
 
 
-def grid_cells(config: CompareConfig) -> list[Cell]:
+def grid_cells(config: CompareConfig, run_dir: Path | None = None) -> list[Cell]:
     """The cells of ``config``: the baseline with the joint strategy, every other model with
-    every strategy, each for every seed, correlation and label fraction."""
+    every strategy, each for every seed, correlation and label fraction. With task groups,
+    each other model x strategy also trains once per group (the baseline model for a task
+    alone), labelled :func:`~.config.grouped_label` (not when one group holds every task:
+    that is the all-in-one model); the groups of ``auto`` are read from ``run_dir``
+    (:func:`task_groups`), none before they are measured."""
     variants = product(config.correlations or [None], config.label_fraction_values() or [None])
+    groups = task_groups(config, run_dir)
+    models = config.grid_models()
     cells = []
-    for (corr, fraction), choice in product(variants, config.grid_models()):
+    for (corr, fraction), choice in product(variants, models):
         strategies = [DEFAULT_STRATEGY] if choice.label == BASELINE else config.strategies
         for strategy, seed in product(strategies, config.seeds):
             cells.append(
                 Cell(choice.model, strategy, seed, choice.params, choice.label, corr, fraction)
             )
+        if choice.label == BASELINE or groups is None or len(groups) == 1:
+            continue  # one group of every task is the all-in-one model itself
+        label = grouped_label(choice.label)
+        for strategy, seed, group in product(config.strategies, config.seeds, groups):
+            model = choice if len(group) > 1 else models[0]  # models[0]: the baseline
+            cells.append(
+                Cell(model.model, strategy, seed, model.params, label, corr, fraction, group)
+            )
     return cells
+
+
+def task_groups(config: CompareConfig, run_dir: Path | None = None) -> list[tuple[str, ...]] | None:
+    """The task groups of ``config``: as given, or the ``auto`` groups measured into
+    ``run_dir``'s :data:`AFFINITY_FILE` (None without groups, or before they are measured)."""
+    if config.task_groups == AUTO_GROUPS:
+        path = None if run_dir is None else Path(run_dir) / AFFINITY_FILE
+        if path is None or not path.is_file():
+            return None
+        advice = "delete it to measure the affinity again"
+        saved = read_json(path, ConfigError, advice)
+        groups = saved.get("groups") if isinstance(saved, dict) else None
+        if not isinstance(groups, list) or not all(isinstance(g, list) for g in groups):
+            raise ConfigError(f"{path} holds no task groups; {advice}.")
+        return [tuple(g) for g in groups]
+    given = config.given_groups
+    return None if given is None else [tuple(g) for g in given]
 
 
 def cell_path(run_dir: Path, cell: Cell) -> Path:
@@ -194,7 +234,7 @@ def load_cells(run_dir: Path, config: CompareConfig | None = None) -> list[RunRe
     records = {path.stem: read_cell(path) for path in files}
     if config is None:
         return list(records.values())
-    order = {c.id: i for i, c in enumerate(grid_cells(config))}
+    order = {c.id: i for i, c in enumerate(grid_cells(config, run_dir))}
     return [records[k] for k in sorted(records, key=lambda k: order.get(k, len(order)))]
 
 

@@ -46,6 +46,10 @@ NOT_IN_GRID = ("seed", "progress")
 #: Corrections for multiple comparisons (see :func:`mtlkit.experiments.stats.adjust_p`):
 #: Holm's step-down (family-wise error), Benjamini-Hochberg (false discovery rate), none.
 CORRECTIONS = ("holm", "bh", "none")
+#: The label of a model's grouped configuration ends with this (see :func:`grouped_label`).
+GROUPED_SUFFIX = " (grouped)"
+#: ``task_groups`` that are measured (TAG's affinity on the training split) rather than given.
+AUTO_GROUPS = "auto"
 #: Old spellings still accepted in config files: old -> new.
 ALIASES = {"rows": "n_rows"}
 
@@ -154,6 +158,15 @@ class CompareConfig:
         "TASK=1.0,0.1,0.02 (nested random subsets, masked; validation and test keep all labels)",
         optional=True,
     )
+    task_groups: str | None = setting(
+        None,
+        "str",
+        "also train each model once per group of tasks (a single-task model for a task alone) "
+        "beside all-in-one and single-task: 'auto' (the groups TAG's task affinity picks on "
+        "the training split, see docs/affinity.md) or the groups, e.g. 'income,education;sex' "
+        "(config: [[income, education], [sex]])",
+        optional=True,
+    )
     train: TrainConfig = field(default_factory=lambda: TrainConfig(progress=False))
     tune: TuneConfig | None = None
 
@@ -170,6 +183,8 @@ class CompareConfig:
         values = {ALIASES.get(k, k): v for k, v in values.items()}
         if values.get("label_fractions") is not None:
             values["label_fractions"] = parse_label_fractions(values["label_fractions"], where)
+        if values.get("task_groups") is not None:
+            values["task_groups"] = parse_task_groups(values["task_groups"], where)
         known = [*GRID_PARAM_NAMES, "data", "models", "tune", *TRAIN_PARAM_NAMES]
         for key in values:
             if key not in known:
@@ -264,6 +279,13 @@ class CompareConfig:
         """The task whose training labels ``label_fractions`` thins out, if any."""
         return next(iter(self.label_fractions)) if self.label_fractions else None
 
+    @property
+    def given_groups(self) -> list[list[str]] | None:
+        """The task groups given explicitly (None without groups, or for ``auto``)."""
+        if self.task_groups in (None, AUTO_GROUPS):
+            return None
+        return [group.split(",") for group in self.task_groups.split(";")]
+
     def label_fraction_values(self) -> list[float] | None:
         """The shares of the scarce task's training labels the grid compares, if any."""
         return list(self.label_fractions[self.scarce_task]) if self.label_fractions else None
@@ -285,9 +307,38 @@ class CompareConfig:
             raise ConfigError(f"give distinct seeds, got {self.seeds}.")
         check_fractions(self.fractions)
         parse_label_fractions(self.label_fractions)
+        self._check_task_groups()
         self._check_data_settings()
         if plugins:
             self._check_plugins()
+
+    def _check_task_groups(self) -> None:
+        if self.task_groups is None:
+            return
+        parse_task_groups(self.task_groups)
+        mtl = [m.label for m in self.models if m.model != BASELINE]
+        if not mtl:
+            raise ConfigError(
+                "task groups train an MTL model per group: give one, e.g. --models mmoe."
+            )
+        for label in mtl:
+            if label.endswith(GROUPED_SUFFIX):
+                raise ConfigError(
+                    f"model label {label!r} ends with {GROUPED_SUFFIX!r}, which names the "
+                    "grouped configurations of task groups; choose another label."
+                )
+        if self.labels is not None and self.given_groups is not None:
+            check_task_groups(self.given_groups, self.labels)
+        if self.task_groups == AUTO_GROUPS and len(self.correlations or []) > 1:
+            raise ConfigError(
+                "task groups 'auto' measures one grouping, but the grid compares several task "
+                "correlations; give the groups explicitly or one correlation."
+            )
+        if self.streamed:
+            raise ConfigError(
+                "task groups train models on subsets of the tasks in memory; they do not apply "
+                "to streamed data (leave them out, or load the data whole with --no-stream)."
+            )
 
     def _check_data_settings(self) -> None:
         if self.builtin == SYNTHETIC:
@@ -407,6 +458,68 @@ def parse_label_fractions(value: Any, where: str = "the configuration") -> dict 
     if len(set(checked)) < len(checked):
         raise ConfigError(f"label fractions of task {task!r} are listed twice: {checked}.")
     return {str(task): checked}
+
+
+def parse_task_groups(value: Any, where: str = "the configuration") -> str:
+    """``task_groups`` in its one saved form: ``"auto"``, or the groups as
+    ``"t0,t1;t2,t3"``, from that text or a list of lists of task names (config files). A task
+    named twice, an empty group or a name holding ``,`` or ``;`` fails here; whether the
+    groups cover the tasks exactly is :func:`check_task_groups`'."""
+    example = "'auto' or 'income,education;sex' (config: [[income, education], [sex]])"
+    if isinstance(value, str):
+        text = value.strip()
+        if text == AUTO_GROUPS:
+            return text
+        groups: Any = [[t.strip() for t in group.split(",")] for group in text.split(";")]
+    elif isinstance(value, (list, tuple)) and all(isinstance(g, (list, tuple)) for g in value):
+        groups = [list(g) for g in value]
+    else:
+        raise ConfigError(f"task groups in {where} must be {example}; got {shown(value)}.")
+    for group in groups:
+        for task in group:
+            if not isinstance(task, str) or not task or "," in task or ";" in task:
+                raise ConfigError(
+                    f"task groups in {where} must be {example}: each group a list of task "
+                    f"names without ',' or ';'; got {shown(value)}."
+                )
+    seen: set[str] = set()
+    for group in groups:
+        for task in group:
+            if task in seen:
+                raise ConfigError(
+                    f"task {task!r} is in two task groups in {where} ({shown(value)}); put each "
+                    "task in exactly one group."
+                )
+            seen.add(task)
+    if not groups:
+        raise ConfigError(f"task groups in {where} must be {example}; got {shown(value)}.")
+    return ";".join(",".join(group) for group in groups)
+
+
+def check_task_groups(groups: list[list[str]], tasks: Sequence[str], where: str = "") -> None:
+    """Every task of ``groups`` is one of ``tasks`` and every one of ``tasks`` is in a group
+    (the groups partition the tasks), or one ConfigError line naming the task."""
+    given = [t for g in groups for t in g]
+    for task in given:
+        if task not in tasks:
+            hint = did_you_mean(task, tasks) or f"The tasks are {list(tasks)}."
+            raise ConfigError(f"task groups{where} name {task!r}, which is not a task. {hint}")
+    left = [t for t in tasks if t not in given]
+    if left:
+        raise ConfigError(
+            f"task groups{where} leave out {', '.join(map(repr, left))}: put every task in a "
+            "group (a task alone is a group of one, e.g. 'a,b;c')."
+        )
+
+
+def grouped_label(label: str) -> str:
+    """The label of ``label``'s grouped configuration (one model per task group)."""
+    return label + GROUPED_SUFFIX
+
+
+def all_in_one_label(label: str) -> str | None:
+    """The all-in-one model whose grouped configuration ``label`` is (None: not grouped)."""
+    return label[: -len(GROUPED_SUFFIX)] if label.endswith(GROUPED_SUFFIX) else None
 
 
 def _as_list(value: Any) -> list:

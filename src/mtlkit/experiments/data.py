@@ -35,17 +35,19 @@ def load_data(config: CompareConfig, correlation: float | None = None) -> MultiT
         if correlation is not None:
             options["correlation"] = correlation
     table = datasets.load(name, **options)
-    return table if config.labels is None else _pick_labels(table, config.labels, name)
-
-
-def _pick_labels(table: MultiTaskTable, labels: list[str], name: str) -> MultiTaskTable:
-    """The tasks ``labels`` of built-in data set ``name``, in that order."""
-    unknown = sorted(set(labels) - set(table.task_names))
+    if config.labels is None:
+        return table
+    unknown = sorted(set(config.labels) - set(table.task_names))
     if unknown:
         raise ConfigError(
             f"data set {name!r} has the labels {table.task_names}; {unknown} are not among "
             "them: leave --labels out or pick among those."
         )
+    return with_tasks(table, config.labels)
+
+
+def with_tasks(table: MultiTaskTable, labels: list[str]) -> MultiTaskTable:
+    """``table`` with only the tasks ``labels`` (of its tasks), in that order."""
     specs = {t.name: t for t in table.tasks}
     return replace(
         table,

@@ -23,12 +23,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from mtlkit.affinity.study import AffinityResult, measure_affinity
 from mtlkit.data import protocol
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import check_reported
 from mtlkit.evaluation.record import RunRecord
 from mtlkit.experiments.backends import Backend, Tick, Work
 from mtlkit.experiments.cells import (
+    AFFINITY_FILE,
     CONFIG_FILE,
     Cell,
     cell_path,
@@ -38,8 +40,8 @@ from mtlkit.experiments.cells import (
     read_config,
     state_path,
 )
-from mtlkit.experiments.config import CompareConfig
-from mtlkit.experiments.data import load_splits, with_label_fraction
+from mtlkit.experiments.config import AUTO_GROUPS, CompareConfig, check_task_groups
+from mtlkit.experiments.data import load_splits, with_label_fraction, with_tasks
 from mtlkit.experiments.grid_tracking import CellTracking
 from mtlkit.experiments.run import Outcome, Settings, run_one
 from mtlkit.experiments.study import StudySpec, finished_trials, run_study
@@ -125,7 +127,7 @@ def run_grid(
     studies).
     """
     run_dir = Path(run_dir)
-    cells = grid_cells(config) if cells is None else cells
+    cells = grid_cells(config, run_dir) if cells is None else cells
     if config.tune is not None:
         studies = list({c.study_id: c for c in cells}.values())
         tune_grid(config, run_dir, data, backend, progress, studies)
@@ -173,7 +175,7 @@ def tune_grid(
     (each study's trials one after another); studies that ``run_dir`` holds finished are
     skipped, an interrupted one continues. Returns the number of studies run."""
     if studies is None:
-        studies = list({c.study_id: c for c in grid_cells(config)}.values())
+        studies = list({c.study_id: c for c in grid_cells(config, run_dir)}.values())
     todo = [c for c in studies if not study_path(run_dir, c.study_id).is_file()]
     if not todo:
         return 0
@@ -239,20 +241,59 @@ def _gpu(config: CompareConfig) -> bool:
 
 
 def check_data(config: CompareConfig, data: GridData) -> None:
-    """A metric or monitor that no task of the loaded ``data`` reports fails here, clearly
-    (missing files or labels, and a task without labels in a split, failed loading it)."""
+    """A metric or monitor that no task of the loaded ``data`` reports, or task groups that
+    do not partition its tasks, fail here, clearly (missing files or labels, and a task
+    without labels in a split, failed loading it)."""
     for correlation in config.correlations or [None]:
         train = data[(correlation, None)][0]
         tasks = protocol.tasks(train)  # of a stream: one pass over it
         check_reported(config.metric, tasks, "metric")
         check_reported(config.train.monitor, tasks, "monitor")
+        names = [t.name for t in tasks]
+        if config.task_groups is not None and len(names) < 2:
+            raise ConfigError(f"task groups need two tasks or more; the data has {names}.")
+        if config.given_groups is not None:
+            check_task_groups(config.given_groups, names)
+
+
+def measure_task_groups(
+    config: CompareConfig, data: GridData, run_dir: Path, progress: bool = True
+) -> AffinityResult | None:
+    """For ``task_groups: auto``: measure TAG's task affinity on the training split (of the
+    grid's one correlation, with every label: never validation or test rows) over the grid's
+    seeds and training settings, and save it in ``run_dir`` (its :data:`~.cells.AFFINITY_FILE`
+    holds the groups the grid then trains); returns it. None when the grid has no ``auto``
+    groups or ``run_dir`` holds them already (a resumed grid keeps its groups)."""
+    if config.task_groups != AUTO_GROUPS or (Path(run_dir) / AFFINITY_FILE).is_file():
+        return None
+    train = data[((config.correlations or [None])[0], None)][0]
+    result = measure_affinity(
+        train,
+        seeds=config.seeds,
+        lr=config.train.lr,
+        batch_size=config.train.batch_size,
+        weight_decay=config.train.weight_decay,
+        device=config.train.device,
+        progress=progress,
+    )
+    result.save(run_dir)
+    return result
+
+
+def cell_splits(data: GridData, cell: Cell) -> tuple:
+    """The (train, validation, test) splits ``cell`` trains on: its data variant's, with
+    only its group's tasks for a grouped cell."""
+    splits = data[(cell.correlation, cell.label_fraction)]
+    if cell.tasks is None:
+        return splits
+    return tuple(with_tasks(table, list(cell.tasks)) for table in splits)
 
 
 def train_cell(shared: Shared, job: CellJob, tick: Tick) -> tuple[Outcome, int]:
     """Train one cell (or continue it from its saved state) and log it with the grid's
     tracking (its model folder included); the record goes back to the driver."""
     cell = job.cell
-    train, val, test = shared.data[(cell.correlation, cell.label_fraction)]
+    train, val, test = cell_splits(shared.data, cell)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model" if shared.tracking else None
         outcome = run_one(cell, job.settings, train, val, test, model_dir, job.state)
@@ -267,6 +308,6 @@ def tune_study(shared: Shared, cell: Cell, tick: Tick) -> tuple[StudyRecord, int
     validation splits of its data variant only (the test split is not passed in); returns
     its record and the trials run."""
     config = shared.config
-    train, val, _ = shared.data[(cell.correlation, cell.label_fraction)]
+    train, val, _ = cell_splits(shared.data, cell)
     spec = StudySpec(cell, config.tune, config.train_params())
     return run_study(spec, train, val, shared.run_dir, lambda: tick(1))

@@ -21,7 +21,7 @@ from scipy import optimize, stats
 
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.intervals import mean_ci
-from mtlkit.experiments.config import BASELINE, CORRECTIONS
+from mtlkit.experiments.config import BASELINE, CORRECTIONS, all_in_one_label
 
 #: The error rate the correction controls (family-wise for Holm, false discovery for BH).
 SIGNIFICANCE = 0.05
@@ -165,7 +165,12 @@ def summarize_grid(
     gains), the rank within the task (only for models whose every run converged), mean
     training time and parameter count, and two stability measures: ``std`` across seeds and
     ``val_fluctuation``, the mean over seeds of the epoch-to-epoch noise of the validation
-    metric (:meth:`~mtlkit.evaluation.record.History.fluctuation`)."""
+    metric (:meth:`~mtlkit.evaluation.record.History.fluctuation`).
+
+    A grouped configuration (task groups, see :func:`~.config.grouped_label`) is also
+    compared with its all-in-one model x strategy, paired by seed: ``gain_vs_all_in_one``,
+    ``p_vs_all_in_one`` and, adjusted in the same family as the comparisons against
+    single-task, ``p_adjusted_vs_all_in_one`` and ``significant_vs_all_in_one``."""
     tags = tag_columns(results)
     sel = results[(results["metric"] == metric) & (results["split"] == split)]
     keys = [*tags, "model", "strategy", "task"]
@@ -200,6 +205,11 @@ def summarize_grid(
                 row.update(gain=g.gain, gain_ci_low=g.ci_low, gain_ci_high=g.ci_high)
                 row["p_value"] = g.p_value
                 spreads.append((g.spread, g.n_pairs))
+            one = all_in_one_label(model)
+            if one is not None:
+                same = group[(group["model"] == one) & (group["strategy"] == strategy)]
+                g = paired_gain(per_seed, same.set_index("seed")["value"], higher_is_better)
+                row.update(gain_vs_all_in_one=g.gain, p_vs_all_in_one=g.p_value)
             out.append(row)
     summary = pd.DataFrame(out)
     if summary.empty:
@@ -218,9 +228,18 @@ def _correct(summary: pd.DataFrame, spreads: list[tuple[float, int]], correction
     """Add ``p_adjusted``, ``correction``, ``family_size``, ``significant``,
     ``detectable_gain`` and ``seeds_to_detect`` (the seeds at which the observed gain would
     be detected with :data:`POWER`, NA above :data:`MAX_SEEDS`) to ``summary`` (rows in the
-    order of ``spreads``: (std of the per-seed gains, seeds paired))."""
-    p_adjusted = adjust_p(summary["p_value"], correction)
-    family_size = int(np.isfinite(summary["p_value"]).sum())
+    order of ``spreads``: (std of the per-seed gains, seeds paired)); grouped configurations'
+    comparisons with all-in-one join the family (``p_adjusted_vs_all_in_one``)."""
+    p_values = summary["p_value"].to_numpy(dtype=float)
+    grouped = "p_vs_all_in_one" in summary
+    if grouped:
+        p_values = np.concatenate([p_values, summary["p_vs_all_in_one"].to_numpy(dtype=float)])
+    adjusted = adjust_p(p_values, correction)
+    p_adjusted = adjusted[: len(summary)]
+    family_size = int(np.isfinite(p_values).sum())
+    if grouped:
+        summary["p_adjusted_vs_all_in_one"] = adjusted[len(summary) :]
+        summary["significant_vs_all_in_one"] = adjusted[len(summary) :] < SIGNIFICANCE
     at = summary.columns.get_loc("p_value") + 1
     summary.insert(at, "p_adjusted", p_adjusted)
     summary.insert(at + 1, "correction", correction)
@@ -251,6 +270,8 @@ def correction_note(summary: pd.DataFrame) -> str:
     if m == 0:
         return "No comparison against single-task has a p-value in this grid."
     comparisons = f"{m} comparison{'s' if m != 1 else ''} against single-task"
+    if "p_vs_all_in_one" in summary:
+        comparisons += " and of grouped configurations against all-in-one"
     level = comparison_level(correction, m)
     power = (
         f"'n.s. (cannot resolve < x%)' gives the smallest relative difference these seeds "
@@ -393,6 +414,100 @@ def _power(row: pd.Series) -> str:
         return text
     seeds = " ".join(str(s) for s in range(int(needed)))
     return f"{text}; if {gain} is the real difference, {needed} seeds resolve it: --seeds {seeds}"
+
+
+def grouping_sentences(
+    summary: pd.DataFrame, groups: list[tuple[str, ...]] | None, scarce_task: str | None = None
+) -> list[str]:
+    """Per grouped configuration (model x strategy x data variant): which tasks to train
+    together, from its comparisons with all-in-one and with single-task per task (the
+    adjusted p-values of :func:`summarize_grid`). The grouping is recommended when it is
+    significantly better than all-in-one or single-task for some task and significantly
+    worse than neither for any."""
+    if groups is not None and len(groups) == 1:
+        return [
+            f"The task groups put every task in one group ({', '.join(groups[0])}): that is "
+            "the all-in-one model, so no grouped models were trained."
+        ]
+    if not groups or summary.empty or "p_vs_all_in_one" not in summary:
+        return []
+    tags = tag_columns(summary)
+    grouped = summary[summary["model"].map(lambda m: all_in_one_label(m) is not None)]
+    together = _groups_text(groups)
+    sentences = []
+    for key, rows in grouped.groupby([*tags, "model", "strategy"], sort=False):
+        key = dict(zip([*tags, "model", "strategy"], key))
+        one = all_in_one_label(key["model"])
+        where = variant_text(key, scarce_task)
+        where = where[0].upper() + where[1:]
+        name = f"{one} + {key['strategy']}"
+        others = summary[(summary["model"] == one) & (summary["strategy"] == key["strategy"])]
+        for tag in tags:
+            others = others[others[tag] == key[tag]]
+        if not (
+            rows.apply(all_converged, axis=1).all() and others.apply(all_converged, axis=1).all()
+        ):
+            sentences.append(
+                f"{where}, no verdict on the task groups {together} with {name} yet: some of "
+                "their runs (grouped or all-in-one) did not converge."
+            )
+            continue
+        if (rows["n_seeds"] < 2).any():
+            sentences.append(
+                f"{where}, the task groups {together} with {name} cannot be judged on one seed; "
+                "use several seeds."
+            )
+            continue
+        one_better = _tasks_where(rows, "significant_vs_all_in_one", "gain_vs_all_in_one", 1)
+        one_worse = _tasks_where(rows, "significant_vs_all_in_one", "gain_vs_all_in_one", -1)
+        alone_better = _tasks_where(rows, "significant", "gain", 1)
+        alone_worse = _tasks_where(rows, "significant", "gain", -1)
+        parts = [
+            f"better than all-in-one for {one_better}" if one_better else "",
+            f"worse than all-in-one for {one_worse}" if one_worse else "",
+            f"better than single-task for {alone_better}" if alone_better else "",
+            f"worse than single-task for {alone_worse}" if alone_worse else "",
+        ]
+        found = "; ".join(p for p in parts if p)
+        if (one_better or alone_better) and not (one_worse or alone_worse):
+            sentences.append(
+                f"{where}, train {together} ({name}): the grouped models are {found}, and "
+                "worse than neither all-in-one nor single-task for any task."
+            )
+        elif found:
+            sentences.append(
+                f"{where}, the task groups {together} with {name} are mixed: {found}; "
+                "weigh those tasks before grouping."
+            )
+        else:
+            best = rows.loc[rows["gain_vs_all_in_one"].abs().idxmax()]
+            sentences.append(
+                f"{where}, no grouping beats the simpler choices with {name}: the groups "
+                f"{together} are within the noise of all-in-one and of single-task for every "
+                f"task (largest difference from all-in-one: {best['gain_vs_all_in_one']:+.2%} "
+                f"for {best['task']})."
+            )
+    return sentences
+
+
+def _tasks_where(rows: pd.DataFrame, significant: str, gain: str, sign: int) -> str:
+    hits = rows[rows[significant].astype(bool) & (np.sign(rows[gain]) == sign)]
+    return ", ".join(f"{r['task']} ({r[gain]:+.2%})" for _, r in hits.iterrows())
+
+
+def _groups_text(groups: list[tuple[str, ...]]) -> str:
+    """``{income, education}, {marital, sex} and {age, region} together and {veteran} and
+    {citizenship} apart``."""
+    joint = [_listed(["{" + ", ".join(g) + "}" for g in groups if len(g) > 1])]
+    alone = [_listed(["{" + g[0] + "}" for g in groups if len(g) == 1])]
+    if joint == [""]:
+        return "every task apart"
+    return f"{joint[0]} together" + (f" and {alone[0]} apart" if alone[0] else "")
+
+
+def _listed(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
 
 
 def _scarcity_sentences(verdicts: dict, task: str) -> list[str]:

@@ -258,7 +258,7 @@ def _record(spec: StudySpec, study: optuna.Study) -> StudyRecord:
     best = study.best_trial
     return StudyRecord(
         study=spec.name,
-        model=spec.cell.label,
+        model=spec.cell.name,  # a grouped cell's study: one per group
         architecture=spec.cell.model,
         strategy=spec.cell.strategy,
         monitor=spec.train_params.get("monitor", TrainConfig.monitor),

@@ -36,11 +36,13 @@ from mtlkit.experiments.cells import (
     load_cells,
     read_config,
     results_frame,
+    task_groups,
 )
-from mtlkit.experiments.config import BASELINE, CompareConfig
+from mtlkit.experiments.config import BASELINE, CompareConfig, all_in_one_label
 from mtlkit.experiments.stats import (
     all_converged,
     correction_note,
+    grouping_sentences,
     recommendations,
     summarize_grid,
     tag_columns,
@@ -109,7 +111,8 @@ def build_report(
     write_table(results, run_dir / RESULTS_TABLE)
     write_table(summary, run_dir / SUMMARY_TABLE)
     plots = make_plots(config, cells, results, summary, run_dir / PLOTS_DIR)
-    sentences = recommendations(summary, config.metric, config.scarce_task)
+    sentences = grouping_sentences(summary, task_groups(config, run_dir), config.scarce_task)
+    sentences += recommendations(summary, config.metric, config.scarce_task)
     sentences += uncompared_tasks(results, summary, config.metric)
     sentences += finish_unconverged(results, run_dir, config.train.epochs)
     document = report_document(
@@ -119,7 +122,7 @@ def build_report(
         sentences,
         plots,
         finished=len(cells),
-        total=len(grid_cells(config)),
+        total=len(grid_cells(config, run_dir)),
         tuning=tuning_section(run_dir, config, run_dir / PLOTS_DIR),
     )
     atomic_write_bytes(run_dir / REPORT_MD, to_markdown(document, run_dir).encode())
@@ -153,7 +156,7 @@ def make_plots(
         histories: dict[str, list] = {}
         predictions: dict[str, list] = {}
         for record in records:
-            label = f"{record.model} + {record.strategy}"
+            label = f"{_run_name(record)} + {record.strategy}"
             histories.setdefault(label, []).append(record.history)
             predictions.setdefault(label, []).append(record.predictions)
         part = summary
@@ -163,6 +166,14 @@ def make_plots(
         plots += _draw("variant", view, section, folder, suffix)
     everything = PlotInput(config.metric, {}, {}, summary, results)
     return plots + _draw("grid", everything, "Across the grid", folder, "")
+
+
+def _run_name(record: RunRecord) -> str:
+    """The model label, with its task group for a grouped configuration's run (a history
+    holds only its group's tasks)."""
+    if all_in_one_label(record.model) is None:
+        return record.model
+    return f"{record.model}[{'+'.join(record.task_kinds)}]"
 
 
 def _draw(scope: str, view: PlotInput, section: str, folder: Path, suffix: str) -> list[Plot]:

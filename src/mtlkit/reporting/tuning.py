@@ -25,7 +25,7 @@ from mtlkit.reporting.figures import colours, panels, save_figure
 def tuning_section(run_dir: Path, config: CompareConfig, plots_dir: Path) -> Section | None:
     """The report's section on ``run_dir``'s tuning (None when the grid did not tune): its
     text, its studies in grid order, its figures (written into ``plots_dir``)."""
-    order = {c.study_id: i for i, c in enumerate(grid_cells(config))}
+    order = {c.study_id: i for i, c in enumerate(grid_cells(config, run_dir))}
     records = sorted(load_studies(run_dir), key=lambda r: order.get(r.study, len(order)))
     if not records:
         return None

@@ -27,6 +27,7 @@ def plot_history(metric: str, histories: Mapping[str, Sequence[History]]) -> Fig
             not np.isnan(np.asarray(h.series(split, t, metric), float)).all()
             for runs in histories.values()
             for h in runs
+            if _has(h, t)
             for split in ("train", "val")
         )
     ]
@@ -36,7 +37,9 @@ def plot_history(metric: str, histories: Mapping[str, Sequence[History]]) -> Fig
     for colour, (label, runs) in zip(colours(), histories.items()):
         for ax, task in zip(axes, tasks):
             for split, style in (("train", "--"), ("val", "-")):
-                series = [np.asarray(h.series(split, task, metric), float) for h in runs]
+                series = [
+                    np.asarray(h.series(split, task, metric), float) for h in runs if _has(h, task)
+                ]
                 if not series or all(np.isnan(s).all() for s in series):
                     continue
                 # Runs stop early at different epochs: pad with NaN, average what exists.
@@ -76,6 +79,12 @@ def plot_history(metric: str, histories: Mapping[str, Sequence[History]]) -> Fig
         fontsize="small",
     )
     return fig
+
+
+def _has(history: History, task: str) -> bool:
+    """Whether ``history`` trained ``task`` (a grouped configuration's run trains only its
+    group's tasks)."""
+    return bool(history.epochs) and task in history.epochs[0]["train"]
 
 
 @PLOTS.register("loss", "loss per task over epochs", scope="variant", order=10)
