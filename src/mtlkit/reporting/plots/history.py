@@ -84,7 +84,7 @@ def plot_history(metric: str, histories: Mapping[str, Sequence[History]]) -> Fig
 def _has(history: History, task: str) -> bool:
     """Whether ``history`` trained ``task`` (a grouped configuration's run trains only its
     group's tasks)."""
-    return bool(history.epochs) and task in history.epochs[0]["train"]
+    return bool(history.epochs) and task in history.epochs[0].train
 
 
 @PLOTS.register("loss", "loss per task over epochs", scope="variant", order=10)
