@@ -169,6 +169,7 @@ class Trainer:
         train = train.to(device)
         self.strategy = make_strategy(self.strategy_name, self.model, **self.strategy_params)
         self.strategy.shuffle = cfg.shuffle
+        self.strategy.seed(cfg.seed)  # its draws: alike on every rank, apart from dropout's
         distributed.broadcast_parameters([*self.model.parameters(), *self.strategy.parameters()])
         groups = [{"params": list(self.model.parameters()), "weight_decay": cfg.weight_decay}]
         if self.strategy.parameters():
