@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ import torch.multiprocessing as mp
 from mtlkit.data.schema import Schema, TaskSpec
 from mtlkit.data.tensors import TensorData
 from mtlkit.models import create
+from mtlkit.training import distributed
 from mtlkit.training.settings import TrainConfig
 from mtlkit.training.strategies import STRATEGIES as REGISTERED
 from mtlkit.training.trainer import Trainer
@@ -97,11 +99,12 @@ def _drawn(strategy: str, device: str = "cpu") -> list:
 
 def _worker(rank: int, init_file: str, out: str, backend: str = "gloo") -> None:
     """Rank ``rank``: rank 0 saves every strategy's weights to ``out``, every rank the task
-    weights of :data:`DRAWN` trained with dropout to ``out.RANK``."""
+    weights of :data:`DRAWN` trained with dropout to ``out.RANK``, and the names of its
+    threads once the process group is destroyed to ``out.RANK.threads``."""
     torch.set_num_threads(1)
     if backend == "nccl":
         torch.cuda.set_device(rank)
-    dist.init_process_group(
+    distributed.join_group(
         backend,
         init_method=f"file://{init_file}",
         rank=rank,
@@ -116,11 +119,19 @@ def _worker(rank: int, init_file: str, out: str, backend: str = "gloo") -> None:
             torch.save(weights, out)
     finally:
         dist.destroy_process_group()
+    Path(f"{out}.{rank}.threads").write_text("\n".join(_thread_names()))
+
+
+def _thread_names() -> list[str]:
+    """The names of this process's threads (Linux; none elsewhere)."""
+    tasks = Path("/proc/self/task")
+    return [(t / "comm").read_text().strip() for t in tasks.iterdir()] if tasks.is_dir() else []
 
 
 @pytest.fixture(scope="module")
-def two_ranks(tmp_path_factory) -> tuple[dict[str, dict[str, torch.Tensor]], list[dict]]:
-    """Rank 0's weights per strategy, and each rank's task weights of :data:`DRAWN`."""
+def two_ranks(tmp_path_factory) -> tuple[dict, list[dict], list[list[str]]]:
+    """Rank 0's weights per strategy, each rank's task weights of :data:`DRAWN`, and each
+    rank's threads after it destroyed the process group."""
     folder = tmp_path_factory.mktemp("ddp")
     out = folder / "weights.pt"
     context = mp.start_processes(
@@ -137,7 +148,8 @@ def two_ranks(tmp_path_factory) -> tuple[dict[str, dict[str, torch.Tensor]], lis
                 process.kill()
             pytest.fail("the two ranks did not finish in 300 s")
     drawn = [torch.load(f"{out}.{r}", weights_only=True) for r in range(WORLD)]
-    return torch.load(out, weights_only=True), drawn
+    threads = [Path(f"{out}.{r}.threads").read_text().split() for r in range(WORLD)]
+    return torch.load(out, weights_only=True), drawn, threads
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -165,6 +177,14 @@ def test_dropout_leaves_a_strategys_draws_those_of_one_process(two_ranks, strate
             assert mine.keys() == theirs.keys()
             for task, value in mine.items():
                 assert value == pytest.approx(theirs[task], abs=1e-6), (rank, task)
+
+
+def test_no_gloo_thread_outlives_the_process_group(two_ranks):
+    """Gloo's threads end in ``destroy_process_group`` (torch._dynamo, imported by the first
+    optimizer after the group was made, kept the group alive until the interpreter's
+    teardown, where a rank once aborted: see ``distributed.join_group``)."""
+    for names in two_ranks[2]:
+        assert not [n for n in names if "gloo" in n], names
 
 
 def _model(family: str, dropout: float = 0.0):
