@@ -70,8 +70,8 @@ class DoubleSampling(SharedGradientStrategy):
     batch's own Jacobian is used for both. In data-parallel training every rank draws the
     same rows and computes its share of them; their losses are those of the whole batches
     (divided by their labelled rows over all ranks, summed over the ranks, as the trainer's
-    step losses), so the weights are those of one process. The weights' state is kept per set of tasks
-    present in a batch. Costs three forward and backward passes per step.
+    step losses), so the weights are those of one process. The weights' state is kept per
+    set of tasks present in a batch. Costs three forward and backward passes per step.
     """
 
     streams = False  # the extra batches are rows drawn from the whole split
