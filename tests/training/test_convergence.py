@@ -61,7 +61,7 @@ def test_the_batch_size_adapts_to_the_training_rows(synthetic_splits):
     assert fixed.fit(small, val).history_.epochs[0].steps == 2
 
 
-@pytest.mark.parametrize("strategy", ["joint", "uncertainty", "dwa"])
+@pytest.mark.parametrize("strategy", ["joint", "uncertainty", "dwa", "rlw"])  # rlw: its own draws
 def test_continuing_an_unconverged_fit_equals_one_longer_fit(tmp_path, small, strategy):
     train, val, test = small
     settings = {"strategy": strategy, "seed": 3, "patience": 50, "dropout": 0.2, **QUIET}

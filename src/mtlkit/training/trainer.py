@@ -174,6 +174,7 @@ class Trainer:
         train = train.to(device)
         self.strategy = self.chosen_strategy.build(self.model)
         self.strategy.shuffle = cfg.shuffle
+        self.strategy.seed(cfg.seed)  # its draws: alike on every rank, apart from dropout's
         distributed.broadcast_parameters([*self.model.parameters(), *self.strategy.parameters()])
         groups = [{"params": list(self.model.parameters()), "weight_decay": cfg.weight_decay}]
         if self.strategy.parameters():
