@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 
 from mtlkit.cli.compare import execute
-from mtlkit.data.features import Preprocessor
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.schema import Schema
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.record import History

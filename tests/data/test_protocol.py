@@ -15,8 +15,8 @@ import torch
 
 from mtlkit.data import protocol, stream_batches
 from mtlkit.data.errors import DataError
-from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_tables
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.protocol import EncodedData
 from mtlkit.data.streaming import stream_tables
 from mtlkit.data.synthetic import make_synthetic

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from mtlkit.data.errors import DataError
-from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_features, load_tables
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.stream_batches import StreamingData, shard
 from mtlkit.data.stream_fit import fit_preprocessor
 from mtlkit.data.streaming import RowGroup, csv_to_parquet, stream_features, stream_tables

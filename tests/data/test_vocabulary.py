@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_tables
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.stream_batches import StreamingData
 from mtlkit.data.stream_fit import fit_preprocessor
 from mtlkit.data.streaming import stream_tables

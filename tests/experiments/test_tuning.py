@@ -22,7 +22,7 @@ import pytest
 
 from mtlkit.cli.compare import resolve_config
 from mtlkit.cli.main import build_parser, main
-from mtlkit.data.features import Preprocessor
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.evaluation.record import RunRecord
 from mtlkit.experiments import grid

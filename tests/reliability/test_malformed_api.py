@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from reliability_helpers import LABELS, MAX_MESSAGE
 
-from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_features, load_tables
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.splits import check_splits, split_table
 from mtlkit.data.streaming import csv_to_parquet, stream_tables
 from mtlkit.errors import ConfigError, DataError, ModelFileError

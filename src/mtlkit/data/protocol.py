@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from mtlkit.data.errors import DataError
-from mtlkit.data.features import Preprocessor
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.schema import MultiTaskTable, TaskSpec
 from mtlkit.data.splits import split_table
 from mtlkit.data.stream_batches import StreamingData

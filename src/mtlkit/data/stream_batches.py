@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from mtlkit.data.errors import DataError
-from mtlkit.data.features import Preprocessor
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.streaming import READ_ROWS, Piece, RowGroup, StreamingTable, labelled_table
 from mtlkit.data.tensors import Batch
 from mtlkit.errors import ConfigError

@@ -23,8 +23,8 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from mtlkit.data import protocol
-from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import Sources, load_features
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.protocol import EncodedData, Table
 from mtlkit.data.read_options import FEATURE_READ_PARAMS, READ_PARAMS, read_options
 from mtlkit.data.schema import FEATURE_KINDS, TASK_KINDS, MultiTaskTable, Schema
