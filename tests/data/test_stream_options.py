@@ -16,7 +16,7 @@ from mtlkit.data.loading import load_tables
 from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.splits import check_splits
 from mtlkit.data.stream_fit import fit_preprocessor
-from mtlkit.data.streaming import stream_features, stream_tables
+from mtlkit.data.streaming_table import stream_features, stream_tables
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError
 

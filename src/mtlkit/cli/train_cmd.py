@@ -93,7 +93,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def streaming(args: argparse.Namespace) -> bool:
     """Whether to stream ``args.data`` (``--stream``, else Parquet data above the size)."""
-    from mtlkit.data.streaming import STREAM_ABOVE, streams_by_default
+    from mtlkit.data.streaming_table import STREAM_ABOVE, streams_by_default
 
     if args.stream is not None:
         return args.stream
@@ -153,7 +153,7 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     from mtlkit.data import protocol
     from mtlkit.data.loading import load_tables
     from mtlkit.data.splits import check_splits
-    from mtlkit.data.streaming import stream_tables
+    from mtlkit.data.streaming_table import stream_tables
     from mtlkit.files import atomic_write_json
     from mtlkit.tracking.fit import log_fit
     from mtlkit.training.trainer import load_torch
@@ -221,8 +221,8 @@ def _choices(args: argparse.Namespace) -> tuple[str, dict, str, dict, dict]:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from mtlkit.data.stream_batches import StreamingData
-    from mtlkit.data.streaming import stream_features
+    from mtlkit.data.streaming_data import StreamingData
+    from mtlkit.data.streaming_table import stream_features
     from mtlkit.files import atomic_writer, check_output_file
     from mtlkit.training.estimator import MultiTaskEstimator  # here: loads PyTorch
 

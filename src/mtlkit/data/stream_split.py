@@ -18,7 +18,7 @@ import numpy as np
 
 from mtlkit.data.errors import DataError
 from mtlkit.data.splits import SPLIT_NAMES, split_fractions
-from mtlkit.data.streaming import StreamingTable
+from mtlkit.data.streaming_table import StreamingTable
 
 
 def split_stream(

@@ -237,7 +237,7 @@ class CompareConfig:
     @property
     def streamed(self) -> bool:
         """Whether the data is streamed (``stream``, else Parquet files above the size)."""
-        from mtlkit.data.streaming import streams_by_default
+        from mtlkit.data.streaming_table import streams_by_default
 
         if self.builtin is not None:
             return False

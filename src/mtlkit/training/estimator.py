@@ -92,7 +92,7 @@ class MultiTaskEstimator(BaseEstimator):
     or files / folders / data frames with the ``labels`` columns (a missing label is
     masked), or scikit-learn style ``X`` (features) and ``y`` (one column per task, NaN
     where a label is missing), or a Parquet dataset too large for memory opened with
-    :func:`~mtlkit.data.streaming.stream_tables` (streamed batch by batch; see
+    :func:`~mtlkit.data.streaming_table.stream_tables` (streamed batch by batch; see
     docs/scaling.md).
     """
 

@@ -5,7 +5,7 @@ it reads only the files' footers (schemas, row-group sizes) and applies the same
 (labels must exist, a column holds one type of values in every file, the features are the
 union of the other columns, a feature a file lacks is missing for its rows). Label and
 feature values are read later, by :func:`mtlkit.data.stream_fit.fit_preprocessor` (one pass)
-and :class:`mtlkit.data.stream_batches.StreamingData` (training and evaluation batches).
+and :class:`mtlkit.data.streaming_data.StreamingData` (training and evaluation batches).
 
 :func:`csv_to_parquet` converts CSV files to such a dataset without loading them whole.
 """
@@ -396,7 +396,7 @@ def csv_to_parquet(
     integers), pass ``column_types={"col": "float64"}``. ``encoding`` is the files' text
     encoding (as in ``load_tables``). Returns the written files. One line::
 
-        python -c "from mtlkit.data.streaming import csv_to_parquet; csv_to_parquet('csv/', 'pq/')"
+        python -c "from mtlkit.data.streaming_table import csv_to_parquet; csv_to_parquet('csv/', 'pq/')"
     """
     rows_per_group = check_positive_int("rows_per_group", rows_per_group)
     encoding = text_encoding(encoding)
