@@ -35,7 +35,7 @@ from mtlkit.cli.compare import execute
 from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.schema import Schema
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import History
+from mtlkit.evaluation.run_record import History
 from mtlkit.experiments.cells import cell_path, grid_cells, pending_cells
 from mtlkit.experiments.config import CompareConfig, load_config_file
 from mtlkit.files import atomic_write_json

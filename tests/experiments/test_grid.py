@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from mtlkit.cli.main import main
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 GRID = [

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from results_frames import seed_results
 
-from mtlkit.evaluation.record import History, RunRecord
+from mtlkit.evaluation.run_record import History, RunRecord
 from mtlkit.experiments.cells import results_frame
 from mtlkit.experiments.stats import mean_ci, paired_gain, recommendations, summarize_grid
 

@@ -24,7 +24,7 @@ from mtlkit.cli.compare import resolve_config
 from mtlkit.cli.main import build_parser, main
 from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.synthetic import make_synthetic
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 from mtlkit.experiments import grid
 from mtlkit.experiments.backends import make_backend
 from mtlkit.experiments.cells import grid_cells

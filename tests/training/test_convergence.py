@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import History, is_converged
+from mtlkit.evaluation.run_record import History, is_converged
 from mtlkit.training.estimator import MultiTaskEstimator
 from mtlkit.training.settings import auto_batch_size
 from mtlkit.training.trainer import load_torch, save_torch

@@ -96,7 +96,7 @@ def test_history_round_trips_through_json_with_nan_and_diagnostics():
     import json
     import math
 
-    from mtlkit.evaluation.record import History
+    from mtlkit.evaluation.run_record import History
 
     h = History(
         [

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from mtlkit.data import protocol
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import check_reported
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 from mtlkit.experiments.backends import Backend, Tick
 from mtlkit.experiments.cells import (
     CONFIG_FILE,

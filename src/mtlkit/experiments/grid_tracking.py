@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 from mtlkit.experiments.cells import (
     CONFIG_FILE,
     PLOTS_DIR,
@@ -30,7 +30,7 @@ from mtlkit.experiments.cells import (
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.files import atomic_write_json
 from mtlkit.tracking.base import TrackedRun, Tracker
-from mtlkit.tracking.record import final_metrics, log_training
+from mtlkit.tracking.run_metrics import final_metrics, log_training
 
 TRACKING_FILE = "tracking.json"
 #: The grid's axes: a cell logs its own value of each instead.

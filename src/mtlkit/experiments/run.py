@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mtlkit.data.protocol import Table
 from mtlkit.evaluation.metrics import all_task_metrics
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 from mtlkit.experiments.cells import Cell
 from mtlkit.experiments.config import parse_strategy
 from mtlkit.training.build import build_estimator

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import json_safe
+from mtlkit.evaluation.run_record import json_safe
 from mtlkit.params import Param, Trial, check_names, params_of, resolve, setting
 from mtlkit.training.settings import TrainConfig
 

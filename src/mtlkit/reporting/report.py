@@ -25,7 +25,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from mtlkit.evaluation.metrics import check_reported, metrics_for
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 from mtlkit.experiments.cells import (
     COMMAND_FILE,
     CONFIG_FILE,

@@ -31,7 +31,7 @@ from mtlkit.data.schema import FEATURE_KINDS, TASK_KINDS, MultiTaskTable, Schema
 from mtlkit.data.splits import check_splits
 from mtlkit.data.vocabulary import VOCABULARY_PARAM_NAMES
 from mtlkit.errors import ConfigError, DataError, ModelFileError
-from mtlkit.evaluation.record import History
+from mtlkit.evaluation.run_record import History
 from mtlkit.files import atomic_write_json
 from mtlkit.models import check_hyperparameters, create
 from mtlkit.models.base import MTLModel
@@ -313,7 +313,7 @@ class MultiTaskEstimator(BaseEstimator):
     # ---- persistence --------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
         """Write the model weights, its preprocessor, its settings and the training history
-        (``history.json``, see :class:`~mtlkit.evaluation.record.History`) into ``folder``.
+        (``history.json``, see :class:`~mtlkit.evaluation.run_record.History`) into ``folder``.
 
         The files are written into a staging folder and moved into ``folder`` once all are
         written (see :mod:`~mtlkit.training.model_folder`): a failed save leaves a model

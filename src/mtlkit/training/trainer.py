@@ -16,7 +16,7 @@ from mtlkit.data.protocol import EncodedData
 from mtlkit.data.tensors import Batch
 from mtlkit.errors import ConfigError, MtlkitError
 from mtlkit.evaluation.metrics import all_task_metrics, check_reported, metric
-from mtlkit.evaluation.record import History, is_converged
+from mtlkit.evaluation.run_record import History, is_converged
 from mtlkit.models.base import MTLModel
 from mtlkit.training import distributed, scoring
 from mtlkit.training.allocator import keep_freed_memory

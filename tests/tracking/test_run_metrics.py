@@ -2,9 +2,9 @@
 
 import math
 
-from mtlkit.evaluation.record import History
+from mtlkit.evaluation.run_record import History
 from mtlkit.tracking.base import metric_name
-from mtlkit.tracking.record import epoch_metrics, final_metrics
+from mtlkit.tracking.run_metrics import epoch_metrics, final_metrics
 
 
 def _history() -> History:
