@@ -31,7 +31,7 @@ from mtlkit.experiments.cells import grid_cells
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.experiments.grid import load_grid_data, prepare_run_dir, run_grid, tune_grid
 from mtlkit.experiments.study import FINISHED, StudySpec, _objective, run_study, storage
-from mtlkit.experiments.tuning import (
+from mtlkit.experiments.tuning_plan import (
     STORAGE_FILE,
     TUNING_DIR,
     TuneConfig,

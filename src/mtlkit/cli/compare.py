@@ -43,7 +43,7 @@ from mtlkit.experiments.config import (
     load_config_file,
     read_yaml,
 )
-from mtlkit.experiments.tuning import TuneConfig, from_flags, keep_given, tune_flags
+from mtlkit.experiments.tuning_plan import TuneConfig, from_flags, keep_given, tune_flags
 from mtlkit.files import atomic_write_text, check_output_folder, new_run_dir
 from mtlkit.tracking import TRACK
 

@@ -9,7 +9,7 @@ from mtlkit.cli.options import add_quiet, add_settings, command, given_settings,
 from mtlkit.data.read_options import FEATURE_READ_PARAMS, READ_PARAMS
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import GRID_PARAMS, check_fractions, parse_choice, parse_strategy
-from mtlkit.experiments.tuning import read_best
+from mtlkit.experiments.tuning_plan import read_best
 from mtlkit.tracking import TRACK
 from mtlkit.training.settings import DEFAULT_MODEL, DEFAULT_STRATEGY, TrainConfig
 

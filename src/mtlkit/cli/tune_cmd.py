@@ -35,7 +35,7 @@ from mtlkit.experiments.config import (
     ModelChoice,
     parse_strategy,
 )
-from mtlkit.experiments.tuning import (
+from mtlkit.experiments.tuning_plan import (
     StudyRecord,
     best_settings,
     from_flags,

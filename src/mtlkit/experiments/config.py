@@ -27,7 +27,7 @@ from mtlkit.experiments.config_files import MAX_YAML_VALUES as MAX_YAML_VALUES
 from mtlkit.experiments.config_files import load_config_file as load_config_file
 from mtlkit.experiments.config_files import looks_like_name
 from mtlkit.experiments.config_files import read_yaml as read_yaml
-from mtlkit.experiments.tuning import TuneConfig, check_keep
+from mtlkit.experiments.tuning_plan import TuneConfig, check_keep
 from mtlkit.params import (
     Param,
     check_names,

@@ -43,7 +43,7 @@ from mtlkit.experiments.data import load_splits, with_label_fraction
 from mtlkit.experiments.grid_tracking import CellTracking
 from mtlkit.experiments.run import Outcome, Settings, run_one
 from mtlkit.experiments.study import StudySpec, finished_trials, run_study
-from mtlkit.experiments.tuning import StudyRecord, study_path
+from mtlkit.experiments.tuning_plan import StudyRecord, study_path
 from mtlkit.files import atomic_write_json
 from mtlkit.processes import own_folder
 from mtlkit.training.trainer import load_torch, save_torch

@@ -1,7 +1,7 @@
 """The report's tuning section: the budget every model x strategy got, the tuned values, the
 trials' time, Optuna's parameter importances and each study's progress over its trials.
 
-Read from the study records of the run folder (:mod:`mtlkit.experiments.tuning`); torch-
+Read from the study records of the run folder (:mod:`mtlkit.experiments.tuning_plan`); torch-
 and optuna-free.
 """
 
@@ -17,7 +17,7 @@ from matplotlib.ticker import MaxNLocator
 
 from mtlkit.experiments.cells import grid_cells
 from mtlkit.experiments.config import CompareConfig
-from mtlkit.experiments.tuning import MIN_TRIALS_FOR_IMPORTANCE, StudyRecord, load_studies
+from mtlkit.experiments.tuning_plan import MIN_TRIALS_FOR_IMPORTANCE, StudyRecord, load_studies
 from mtlkit.reporting.figures import colours, panels, save_figure
 
 
