@@ -26,7 +26,7 @@ from mtlkit.cli.options import (
     given_settings,
     plugin_listing,
 )
-from mtlkit.cli.train_cmd import SPLIT_PARAMS
+from mtlkit.cli.train import SPLIT_PARAMS
 from mtlkit.data.read_options import READ_PARAM_NAMES
 from mtlkit.experiments.config import (
     GRID_PARAMS,
