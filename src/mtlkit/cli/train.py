@@ -8,7 +8,8 @@ from pathlib import Path
 from mtlkit.cli.options import add_quiet, add_settings, command, given_settings, plugin_listing
 from mtlkit.data.read_options import FEATURE_READ_PARAMS, READ_PARAMS
 from mtlkit.errors import ConfigError
-from mtlkit.experiments.config import GRID_PARAMS, check_fractions, parse_choice, parse_strategy
+from mtlkit.experiments.choices import parse_choice, parse_strategy
+from mtlkit.experiments.config import GRID_PARAMS, check_fractions
 from mtlkit.experiments.tuning_plan import read_best
 from mtlkit.tracking import TRACK
 from mtlkit.training.settings import DEFAULT_MODEL, DEFAULT_STRATEGY, TrainConfig
@@ -156,7 +157,7 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     from mtlkit.data.streaming_table import stream_tables
     from mtlkit.files import atomic_write_json
     from mtlkit.tracking.fit import log_fit
-    from mtlkit.training.trainer import load_torch
+    from mtlkit.training.state import load_torch
 
     model, strategy, est, tracker = _prepare(args, main)
     split = {p.name: p.validate(getattr(args, p.name)) for p in SPLIT_PARAMS}

@@ -28,13 +28,8 @@ from mtlkit.cli.options import (
 )
 from mtlkit.cli.train import SPLIT_PARAMS
 from mtlkit.data.read_options import READ_PARAM_NAMES
-from mtlkit.experiments.config import (
-    GRID_PARAMS,
-    TRAIN_PARAMS,
-    CompareConfig,
-    ModelChoice,
-    parse_strategy,
-)
+from mtlkit.experiments.choices import parse_strategy
+from mtlkit.experiments.config import GRID_PARAMS, TRAIN_PARAMS, CompareConfig, ModelChoice
 from mtlkit.experiments.tuning_plan import (
     StudyRecord,
     best_settings,

@@ -46,7 +46,7 @@ from mtlkit.experiments.study import StudySpec, finished_trials, run_study
 from mtlkit.experiments.tuning_plan import StudyRecord, study_path
 from mtlkit.files import atomic_write_json
 from mtlkit.processes import own_folder
-from mtlkit.training.trainer import load_torch, save_torch
+from mtlkit.training.state import load_torch, save_torch
 
 #: The splits (train, validation, test) of every data variant, by (correlation, label
 #: fraction); None where the grid has no such axis.

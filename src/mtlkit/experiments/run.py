@@ -10,7 +10,7 @@ from mtlkit.data.protocol import Table
 from mtlkit.evaluation.metrics import all_task_metrics
 from mtlkit.evaluation.run_record import RunRecord
 from mtlkit.experiments.cells import Cell
-from mtlkit.experiments.config import parse_strategy
+from mtlkit.experiments.choices import parse_strategy
 from mtlkit.training.build import build_estimator
 
 

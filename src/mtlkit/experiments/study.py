@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.errors import DataError, MtlkitError
 from mtlkit.evaluation.metrics import metric
-from mtlkit.experiments.config import parse_strategy
+from mtlkit.experiments.choices import parse_strategy
 from mtlkit.experiments.tuning_plan import (
     MIN_TRIALS_FOR_IMPORTANCE,
     STORAGE_FILE,

@@ -58,8 +58,9 @@ from mtlkit.training.model_folder import (
     write_model_folder,
 )
 from mtlkit.training.settings import DEFAULT_MODEL, TrainConfig
+from mtlkit.training.state import save_torch
 from mtlkit.training.strategies import check_strategy
-from mtlkit.training.trainer import Trainer, resolve_device, save_torch
+from mtlkit.training.trainer import Trainer, resolve_device
 
 
 @dataclass

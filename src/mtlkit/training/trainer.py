@@ -29,7 +29,6 @@ from mtlkit.training.optim import dense_shared_parameters, make_optimizer
 from mtlkit.training.schedules import make_scheduler, resumable, steps_on_metric
 from mtlkit.training.scoring import SCORING_BATCH
 from mtlkit.training.settings import DEFAULT_STRATEGY, TrainConfig, auto_batch_size
-from mtlkit.training.state import load_torch as load_torch  # its public path, kept
 from mtlkit.training.state import restore, resumable_settings, save_torch, snapshot, state_copy
 from mtlkit.training.strategies import Strategy, check_strategy, make_strategy
 from mtlkit.training.strategies.base import check_streams
