@@ -14,12 +14,12 @@ import pytest
 import torch
 
 from mtlkit.data import protocol, streaming_data
-from mtlkit.data.errors import DataError
 from mtlkit.data.loading import load_tables
 from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.protocol import EncodedData
 from mtlkit.data.streaming_table import stream_tables
 from mtlkit.data.synthetic import make_synthetic
+from mtlkit.errors import DataError
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "mtlkit"
 DATA_TYPES = {"MultiTaskTable", "StreamingTable", "TensorData", "StreamingData"}

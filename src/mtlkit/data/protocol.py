@@ -25,7 +25,6 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from mtlkit.data.errors import DataError
 from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.schema import MultiTaskTable, TaskSpec
 from mtlkit.data.splits import split_table
@@ -34,6 +33,7 @@ from mtlkit.data.stream_split import split_stream
 from mtlkit.data.streaming_data import StreamingData
 from mtlkit.data.streaming_table import StreamingTable
 from mtlkit.data.tensors import Batch
+from mtlkit.errors import DataError
 
 #: Labelled rows: in memory, or a Parquet dataset read in record batches.
 Table = MultiTaskTable | StreamingTable

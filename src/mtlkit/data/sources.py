@@ -26,10 +26,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from mtlkit.data.errors import DataError
 from mtlkit.data.schema import FEATURE_KINDS, FeatureKind, TaskKind
 from mtlkit.data.values import MAX_CATEGORICAL_INTEGERS, RowSources, check_magnitudes
-from mtlkit.errors import DataWarning
+from mtlkit.errors import DataError, DataWarning
 
 PathLike = str | Path
 

@@ -14,10 +14,10 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from mtlkit.data.errors import DataError
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.data.streaming_table import StreamingTable
 from mtlkit.data.tasks import recode_labels
+from mtlkit.errors import DataError
 
 SPLIT_NAMES = ("training", "validation", "test")
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0

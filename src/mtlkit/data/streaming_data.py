@@ -23,11 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtlkit.data.errors import DataError
 from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.streaming_table import READ_ROWS, Piece, RowGroup, StreamingTable, labelled_table
 from mtlkit.data.tensors import Batch
-from mtlkit.errors import ConfigError
+from mtlkit.errors import ConfigError, DataError
 from mtlkit.validation import check_non_negative_int, check_positive_int
 
 BUFFER_ROWS = 250_000

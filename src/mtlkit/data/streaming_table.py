@@ -24,7 +24,6 @@ import pyarrow.csv as pa_csv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from mtlkit.data.errors import DataError
 from mtlkit.data.read_options import text_encoding
 from mtlkit.data.schema import FeatureKind, LabelSummary, MultiTaskTable, TaskKind, TaskSpec
 from mtlkit.data.sources import (
@@ -43,6 +42,7 @@ from mtlkit.data.sources import (
 )
 from mtlkit.data.tasks import encode_labels, label_present
 from mtlkit.data.values import check_bad_values, mask_missing_labels, missing_markers
+from mtlkit.errors import DataError
 from mtlkit.validation import check_positive_int
 
 #: Rows per record batch read from a Parquet file (and per row group written by csv_to_parquet).
