@@ -80,7 +80,7 @@ def test_every_model_gets_the_same_budget_and_its_cells_train_with_the_tuned_val
     schema = Preprocessor().fit(train).schema()
     for path in (tmp_path / "cells").glob("*.json"):
         cell = RunRecord.from_dict(json.loads(path.read_text()))
-        record = records[f"{cell.model.replace(':', '-')}__joint"]
+        record = records[f"{cell.label.replace(':', '-')}__joint"]
         best = record.best
         epoch = cell.history.epochs[0]
         assert epoch["lr"] == pytest.approx(best["train"]["lr"])

@@ -75,7 +75,7 @@ def run_one(
     metrics["test"] = all_task_metrics(tasks, y, scored.mask, scores)
     record = RunRecord(
         run_id=cell.id,
-        model=cell.label,
+        label=cell.label,
         architecture=cell.model,
         strategy=cell.strategy,
         seed=cell.seed,

@@ -255,7 +255,7 @@ def _record(spec: StudySpec, study: optuna.Study) -> StudyRecord:
     best = study.best_trial
     return StudyRecord(
         study=spec.name,
-        model=spec.label or spec.model,
+        label=spec.label or spec.model,
         architecture=spec.model,
         strategy=spec.strategy,
         monitor=spec.train_params.get("monitor", TrainConfig.monitor),

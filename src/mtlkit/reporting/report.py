@@ -150,7 +150,7 @@ def make_plots(
         histories: dict[str, list] = {}
         predictions: dict[str, list] = {}
         for record in records:
-            label = f"{record.model} + {record.strategy}"
+            label = f"{record.label} + {record.strategy}"
             histories.setdefault(label, []).append(record.history)
             predictions.setdefault(label, []).append(record.predictions)
         part = summary

@@ -55,7 +55,7 @@ def tuning_table(records: list[StudyRecord]) -> pd.DataFrame:
         row = {f"{k}": v for k, v in r.tags.items()}
         row.update(
             {
-                "model": r.model,
+                "model": r.label,
                 "strategy": r.strategy,
                 "trials": r.count("COMPLETE") + r.count("PRUNED"),
                 "pruned": r.count("PRUNED"),
@@ -136,7 +136,7 @@ def _intro(records: list[StudyRecord], importances: bool) -> str:
 
 def _title(record: StudyRecord) -> str:
     variant = _variant(record)
-    return f"{record.model} + {record.strategy}" + (f" ({variant})" if variant else "")
+    return f"{record.label} + {record.strategy}" + (f" ({variant})" if variant else "")
 
 
 def _variant(record: StudyRecord) -> str:
