@@ -149,7 +149,7 @@ def _fit_funnel(folder: str, settings: dict, epochs: int, queue) -> None:
     import warnings
 
     from mtlkit.data.stream_split import split_stream
-    from mtlkit.data.streaming import stream_tables
+    from mtlkit.data.streaming_table import stream_tables
     from mtlkit.training.estimator import MultiTaskEstimator
 
     torch.set_num_threads(1)

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import EpochRecord, History, is_converged
+from mtlkit.evaluation.run_record import EpochRecord, History, is_converged
 from mtlkit.training.estimator import MultiTaskEstimator
 from mtlkit.training.settings import auto_batch_size
-from mtlkit.training.trainer import load_torch, save_torch
+from mtlkit.training.state import load_torch, save_torch
 
 QUIET = {"progress": False, "diagnostic_batches": 0}
 

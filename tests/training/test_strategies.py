@@ -11,7 +11,7 @@ from torch import nn
 from mtlkit.data.schema import Schema, TaskSpec
 from mtlkit.data.tensors import TensorData
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import History
+from mtlkit.evaluation.run_record import History
 from mtlkit.models import check_hyperparameters, create
 from mtlkit.models.shared_bottom import SharedBottom
 from mtlkit.training.losses import masked_task_losses

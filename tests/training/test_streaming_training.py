@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from mtlkit.data.loading import load_tables
-from mtlkit.data.stream_batches import StreamingData
 from mtlkit.data.stream_fit import fit_preprocessor
 from mtlkit.data.stream_split import split_stream
-from mtlkit.data.streaming import stream_tables
+from mtlkit.data.streaming_data import StreamingData
+from mtlkit.data.streaming_table import stream_tables
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError, DataError
 from mtlkit.models import create
