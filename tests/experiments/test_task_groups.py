@@ -56,7 +56,7 @@ def test_explicit_groups_add_a_grouped_entry_to_the_grid_and_its_report(planted,
     out = tmp_path / "run"
     assert main(_compare(planted, out, "label0,label1;label2")) == 0
     records = [RunRecord.from_dict(json.loads(p.read_text())) for p in out.glob("cells/*.json")]
-    grouped = [r for r in records if r.model == GROUPED]
+    grouped = [r for r in records if r.label == GROUPED]
     # one run per group and seed: a shared model on {label0, label1}, single-task on label2
     assert sorted((r.architecture, tuple(r.task_kinds), r.seed) for r in grouped) == [
         ("shared_bottom", ("label0", "label1"), 0),

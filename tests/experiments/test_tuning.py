@@ -308,7 +308,7 @@ def test_importances_need_enough_finished_trials(tmp_path):
     assert run_study(few, train, val, tmp_path)[0].importances is None
     record, ran = run_study(enough, train, val, tmp_path)
     assert ran == 5 and record.count("COMPLETE") == 5
-    assert (record.study, record.model, record.architecture) == (
+    assert (record.study, record.label, record.architecture) == (
         "enough__joint",
         "enough",
         cell.model,
