@@ -121,7 +121,9 @@ HISPANIC = ("Mexican", "Chicano", "Puerto Rican", "Cuban", "Central or South", "
 #: The one table of targets. Proxies: ``det_hh_fam_stat`` / ``det_hh_summ`` name the spouse of
 #: the householder and married or never-married children, ``tax_filer_stat`` joint filing (each
 #: restates marital status); ``country_self`` restates the native-born part of ``citizenship``
-#: (born in the United States, 88,353 of the 88,355 such rows).
+#: (born in the United States, 88,353 of the 88,355 such rows). Not targets: ``vet_benefits``
+#: code 1 is exactly "answered the veterans' questionnaire" (``vet_question``), not veteran
+#: status, and weeks worked > 0 is fixed by the employment columns that income needs.
 TARGETS = {
     "income": Target("income_50k", lambda s: s.eq("50000+.")),
     "marital": Target(
