@@ -145,18 +145,15 @@ def write_funnel(folder: Path, rows: int, users: int, items: int, seed: int = 0)
 
 def _fit_funnel(folder: str, settings: dict, epochs: int, queue) -> None:
     """Stream-fit MMoE with ``settings`` on one torch thread (the machine is shared); report
-    samples/s, peak RSS and test AUC. ``dense=True`` keeps the table's gradients dense."""
+    samples/s, peak RSS and test AUC."""
     import warnings
 
     from mtlkit.data.stream_split import split_stream
-    from mtlkit.data.streaming import stream_tables
-    from mtlkit.training import optim
+    from mtlkit.data.streaming_table import stream_tables
     from mtlkit.training.estimator import MultiTaskEstimator
 
     torch.set_num_threads(1)
     settings = dict(settings)
-    if settings.pop("dense", False):
-        optim.SPARSE_MIN_ROWS = 1 << 62
 
     kinds = {"user": "categorical", "item": "categorical"}
     table = stream_tables(folder, ["click", "conversion"], feature_kinds=kinds)
@@ -195,8 +192,13 @@ def _fit_funnel(folder: str, settings: dict, epochs: int, queue) -> None:
 
 def run_funnel(args: argparse.Namespace) -> None:
     variants = {
-        "full vocabulary (max_categories=2,000,000)": {"max_categories": 2_000_000},
-        "full vocabulary, dense gradients": {"max_categories": 2_000_000, "dense": True},
+        "full vocabulary (max_categories=2,000,000), dense gradients": {
+            "max_categories": 2_000_000
+        },
+        "full vocabulary, sparse gradients (sparse_embeddings=True)": {
+            "max_categories": 2_000_000,
+            "sparse_embeddings": True,
+        },
         "default (max_categories=100,000: user hashed, auto buckets)": {},
         "old default (max_categories=1,000, hash_buckets=1,024)": {
             "max_categories": 1_000,

@@ -67,7 +67,7 @@ def measure(values: dict, batch_size: int | None, jobs: int, folder: Path) -> No
     runs = pd.DataFrame(
         {
             "correlation": r.tags.get("correlation"),
-            "model": f"{r.model} + {r.strategy}",
+            "model": f"{r.label} + {r.strategy}",
             "converged": r.history.converged,
             "epochs": len(r.history.epochs),
             "steps_per_epoch": r.history.epochs[0].steps,

@@ -26,8 +26,8 @@ import pandas as pd
 import torch
 
 from mtlkit import datasets
-from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_tables
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.splits import split_table
 from mtlkit.models import create
 from mtlkit.training.settings import TrainConfig

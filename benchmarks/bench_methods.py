@@ -38,7 +38,7 @@ BASELINE = ("mmoe", "joint")
 def prepare(data: Path, out: Path) -> None:
     """Preprocess the census train split once and save its tensors and schema."""
     from mtlkit import datasets
-    from mtlkit.data.features import Preprocessor
+    from mtlkit.data.preprocessor import Preprocessor
     from mtlkit.data.splits import split_table
 
     table = datasets.load("census-income", path=data, group=1)

@@ -32,16 +32,17 @@ import pandas as pd
 import torch
 
 from mtlkit.cli.compare import execute
-from mtlkit.data.features import Preprocessor
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.schema import Schema
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import History
+from mtlkit.evaluation.run_record import History
 from mtlkit.experiments.cells import cell_path, grid_cells, pending_cells
-from mtlkit.experiments.config import CompareConfig, load_config_file
+from mtlkit.experiments.config import CompareConfig
+from mtlkit.experiments.config_files import load_config_file
 from mtlkit.files import atomic_write_json
 from mtlkit.models import create
 from mtlkit.training.estimator import MultiTaskEstimator
-from mtlkit.training.trainer import save_torch
+from mtlkit.training.state import save_torch
 
 
 def _median_time(call, rounds: int) -> float:

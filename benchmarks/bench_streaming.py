@@ -42,11 +42,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_tables
-from mtlkit.data.stream_batches import StreamingData
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.stream_fit import fit_preprocessor
-from mtlkit.data.streaming import stream_tables
+from mtlkit.data.streaming_data import StreamingData
+from mtlkit.data.streaming_table import stream_tables
 from mtlkit.data.tensors import Batch, TensorData
 from mtlkit.models import create
 from mtlkit.training.settings import TrainConfig

@@ -34,7 +34,7 @@ import torch
 from mtlkit.cli.compare import execute
 from mtlkit.data.loading import load_tables
 from mtlkit.data.synthetic import make_synthetic
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 from mtlkit.experiments.cells import grid_cells
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.experiments.grid_tracking import CellTracking

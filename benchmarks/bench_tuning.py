@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from mtlkit.cli.main import main
-from mtlkit.experiments.tuning import load_studies
+from mtlkit.experiments.tuning_plan import load_studies
 
 
 def run() -> None:

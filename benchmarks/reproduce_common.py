@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from mtlkit.evaluation.intervals import mean_ci
 from mtlkit.experiments.backends import make_backend
 from mtlkit.experiments.cells import Cell, grid_cells, results_frame
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.experiments.grid import check_data, load_grid_data, prepare_run_dir, run_grid
-from mtlkit.experiments.stats import mean_ci, paired_gain
+from mtlkit.experiments.stats import paired_gain
 from mtlkit.files import atomic_write_text
 
 #: Where the raw results of the reproductions go (git-ignored).

@@ -107,7 +107,7 @@ def joint_vs_alternating(args: argparse.Namespace) -> str:
         curves[corr] = records
     figure_curves(
         curves,
-        lambda r: f"{r.model} + {r.strategy}",
+        lambda r: f"{r.label} + {r.strategy}",
         "label0",
         "Partial-label files: validation AUC of label0 per epoch (mean over seeds)",
         FIGURES / f"joint_vs_alternating{args.figure_suffix}.png",
@@ -167,7 +167,7 @@ def figure_stability(records: list, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10.4, 3.8), sharey=True)
     late = []
     for ax, name in zip(axes, ("esmm", "mmoe")):
-        for record in (r for r in records if r.model == name):
+        for record in (r for r in records if r.label == name):
             series = record.history.series("val", "conversion", "roc_auc")
             ax.plot(range(1, len(series) + 1), series, alpha=0.7)
             late += series[4:] if len(series) > 4 else series  # past the first epochs

@@ -73,7 +73,7 @@ def test_the_install_message_is_written_once():
 
     # Written once as code; module docstrings (the help and API pages) may quote it.
     docstrings = (
-        "cli/export_cmd.py",
+        "cli/export.py",
         "tracking/backends/mlflow.py",
         "tracking/backends/tensorboard.py",
     )

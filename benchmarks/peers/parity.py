@@ -222,7 +222,7 @@ def with_train_and_val(data: dict) -> dict:
 def with_log_numeric(data: dict) -> dict:
     """``data`` with its numeric columns as ``sign(x) log(1 + |x|)`` of the raw values,
     standardised with the training split's mean and standard deviation."""
-    from mtlkit.data.features import Preprocessor
+    from mtlkit.data.preprocessor import Preprocessor
 
     with open(RAW_SPLIT, "rb") as fh:
         tables = pickle.load(fh)
@@ -244,7 +244,7 @@ def with_log_numeric(data: dict) -> dict:
 def encoded_with(kinds: dict, scored: str) -> dict:
     """The split encoded by a ``Preprocessor`` with these feature kind overrides (its
     ``scored`` split as ``"test"``)."""
-    from mtlkit.data.features import Preprocessor
+    from mtlkit.data.preprocessor import Preprocessor
 
     with open(RAW_SPLIT, "rb") as fh:
         tables = pickle.load(fh)

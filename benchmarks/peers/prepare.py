@@ -19,7 +19,7 @@ from common import CACHE, CENSUS, RAW_SPLIT, SPLIT, TASKS
 
 def prepare(census=CENSUS) -> None:
     from mtlkit import datasets
-    from mtlkit.data.features import Preprocessor
+    from mtlkit.data.preprocessor import Preprocessor
     from mtlkit.data.splits import split_table
 
     if not census.is_file():

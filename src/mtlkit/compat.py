@@ -29,7 +29,7 @@ from mtlkit.data.loading import Sources, load_tables
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.data.splits import split_table
 from mtlkit.errors import ConfigError, DataError
-from mtlkit.evaluation.record import History
+from mtlkit.evaluation.run_record import History
 from mtlkit.files import new_run_dir
 from mtlkit.reporting.figures import save_figure
 from mtlkit.reporting.plots.curves import plot_pr, plot_roc

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from mtlkit.affinity import measure_affinity
-from mtlkit.data.errors import DataError
 from mtlkit.data.synthetic import make_grouped_synthetic
-from mtlkit.errors import ConfigError
+from mtlkit.errors import ConfigError, DataError
 
 LABELS = [f"label{k}" for k in range(6)]
 PLANTED = [LABELS[:3], LABELS[3:]]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_tables
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.splits import split_table
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError

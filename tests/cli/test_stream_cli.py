@@ -12,7 +12,7 @@ import pytest
 
 from mtlkit.cli.main import main
 from mtlkit.data.synthetic import make_synthetic
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 
 FAST = ["--epochs", "3", "--batch-size", "128", "--quiet"]
 

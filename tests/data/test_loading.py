@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlkit.data.errors import DataError
 from mtlkit.data.loading import load_features, load_tables
+from mtlkit.errors import DataError
 
 
 def write(path, text: str):

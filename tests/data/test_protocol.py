@@ -13,13 +13,13 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from mtlkit.data import protocol, stream_batches
-from mtlkit.data.errors import DataError
-from mtlkit.data.features import Preprocessor
+from mtlkit.data import protocol, streaming_data
 from mtlkit.data.loading import load_tables
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.protocol import EncodedData
-from mtlkit.data.streaming import stream_tables
+from mtlkit.data.streaming_table import stream_tables
 from mtlkit.data.synthetic import make_synthetic
+from mtlkit.errors import DataError
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "mtlkit"
 DATA_TYPES = {"MultiTaskTable", "StreamingTable", "TensorData", "StreamingData"}
@@ -115,7 +115,7 @@ def test_in_memory_and_streamed_rows_answer_the_protocol_alike(tables, monkeypat
     torch.testing.assert_close(torch.cat([c[0] for c in chunks]), y)
     torch.testing.assert_close(torch.cat([c[1] for c in chunks]), mask)
     # Predictions kept by a run record: all of a table's, a seeded sample of a stream's.
-    monkeypatch.setattr(stream_batches, "KEPT_PREDICTIONS", 50)
+    monkeypatch.setattr(streaming_data, "KEPT_PREDICTIONS", 50)
     mask = mask.numpy()
     np.testing.assert_array_equal(encoded[0].kept_rows(mask), mask)
     kept = encoded[1].kept_rows(mask)

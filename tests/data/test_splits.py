@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlkit.data.errors import DataError
 from mtlkit.data.loading import load_tables
 from mtlkit.data.splits import check_splits, keep_label_fraction, split_table, split_with_test
 from mtlkit.data.synthetic import make_synthetic
+from mtlkit.errors import DataError
 
 
 def row_ids(table):

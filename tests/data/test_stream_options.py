@@ -11,14 +11,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mtlkit.data.errors import DataError
-from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_tables
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.splits import check_splits
 from mtlkit.data.stream_fit import fit_preprocessor
-from mtlkit.data.streaming import stream_features, stream_tables
+from mtlkit.data.streaming_table import stream_features, stream_tables
 from mtlkit.data.synthetic import make_synthetic
-from mtlkit.errors import ConfigError
+from mtlkit.errors import ConfigError, DataError
 
 LABELS = ["label0", "label1"]
 

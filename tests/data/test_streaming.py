@@ -13,13 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from mtlkit.data.errors import DataError
-from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_features, load_tables
-from mtlkit.data.stream_batches import StreamingData, shard
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.stream_fit import fit_preprocessor
-from mtlkit.data.streaming import RowGroup, csv_to_parquet, stream_features, stream_tables
-from mtlkit.errors import ConfigError, DataWarning
+from mtlkit.data.streaming_data import StreamingData, shard
+from mtlkit.data.streaming_table import RowGroup, csv_to_parquet, stream_features, stream_tables
+from mtlkit.errors import ConfigError, DataError, DataWarning
 from mtlkit.models import create
 from mtlkit.training.losses import masked_task_losses
 

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlkit.data.errors import DataError
 from mtlkit.data.schema import TaskSpec
 from mtlkit.data.tasks import encode_labels, infer_task_spec, recode_labels
+from mtlkit.errors import DataError
 
 
 def test_binary_zero_one_keeps_its_ids():

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_features, load_tables
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.errors import ConfigError, DataError, DataWarning
 
 

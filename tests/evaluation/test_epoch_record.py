@@ -4,7 +4,7 @@ import json
 import math
 from pathlib import Path
 
-from mtlkit.evaluation.record import Diagnostics, EpochRecord, History
+from mtlkit.evaluation.run_record import Diagnostics, EpochRecord, History
 
 FIXTURES = Path(__file__).parents[1] / "training" / "fixtures"
 

@@ -11,7 +11,8 @@ from mtlkit.cli.compare import add_parser, resolve_config
 from mtlkit.cli.main import main
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError
-from mtlkit.experiments.config import CompareConfig, ModelChoice, load_config_file
+from mtlkit.experiments.config import CompareConfig, ModelChoice
+from mtlkit.experiments.config_files import load_config_file
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from mtlkit import datasets
 from mtlkit.cli.main import main
 from mtlkit.data.synthetic import make_synthetic
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 from mtlkit.experiments import data as experiment_data
 from mtlkit.experiments.config import CompareConfig
 

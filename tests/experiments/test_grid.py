@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from mtlkit.cli.main import main
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 GRID = [
@@ -232,3 +232,35 @@ def test_resuming_with_more_epochs_continues_only_the_unconverged_cells(tmp_path
         assert [e["epoch"] for e in history["epochs"]] == [1, 2, 3, 4]
     commands = (out / "command.txt").read_text().splitlines()
     assert len(commands) == 2 and commands[1].endswith("--epochs 4 --quiet")
+
+
+def test_cells_written_before_the_label_field_was_renamed_resume_and_report(tmp_path, capsys):
+    # Cell files written before RunRecord.model became RunRecord.label hold the label as
+    # "model" (and the registry name as "architecture"): resume and report still read them.
+    out = tmp_path / "run"
+    args = ["compare", "synthetic", "--rows", "600", "--epochs", "1", "--models"]
+    args += ["mmoe:n_experts=2", "--seeds", "0", "--diagnostic-batches", "0", "--quiet"]
+    assert main([*args, "--out", str(out)]) == 0
+    before = pd.read_csv(out / "results.csv")
+    assert {"single_task", "mmoe:n_experts=2"} == set(before["model"])
+    old = {}
+    for path in (out / "cells").glob("*.json"):
+        record = json.loads(path.read_text())
+        assert "model" not in record  # the new form
+        record["model"] = record.pop("label")
+        record["history"]["converged"] = True  # so resuming keeps it
+        path.write_text(json.dumps(record))
+        old[path.name] = record
+    assert {r["model"] for r in old.values()} == {"single_task", "mmoe:n_experts=2"}
+    assert {r["architecture"] for r in old.values()} == {"single_task", "mmoe"}
+    capsys.readouterr()
+
+    assert main(["compare", "--resume", str(out), "--quiet"]) == 0
+    assert "2 already finished (skipped)" in capsys.readouterr().out
+    assert {p.name: json.loads(p.read_text()) for p in (out / "cells").glob("*.json")} == old
+    (out / "results.csv").unlink()
+    assert main(["report", str(out)]) == 0
+    after = pd.read_csv(out / "results.csv")
+    columns = ["run_id", "model", "architecture", "task", "split", "metric", "value"]
+    pd.testing.assert_frame_equal(after[columns], before[columns])
+    assert "mmoe:n_experts=2" in (out / "report.md").read_text()

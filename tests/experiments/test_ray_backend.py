@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mtlkit.cli.main import main
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 
 GRID = [
     "compare",

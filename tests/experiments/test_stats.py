@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from results_frames import seed_results
 
-from mtlkit.evaluation.record import EpochRecord, History, RunRecord
+from mtlkit.evaluation.intervals import mean_ci
+from mtlkit.evaluation.run_record import EpochRecord, History, RunRecord
 from mtlkit.experiments.cells import results_frame
-from mtlkit.experiments.stats import mean_ci, paired_gain, recommendations, summarize_grid
+from mtlkit.experiments.stats import paired_gain, recommendations, summarize_grid
 
 
 def test_t_confidence_interval_by_hand():

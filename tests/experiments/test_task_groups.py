@@ -12,7 +12,7 @@ from results_frames import seed_results
 from mtlkit.cli.main import main
 from mtlkit.data.synthetic import make_grouped_synthetic
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 from mtlkit.experiments import grid
 from mtlkit.experiments.cells import grid_cells, task_groups
 from mtlkit.experiments.config import CompareConfig

@@ -22,16 +22,16 @@ import pytest
 
 from mtlkit.cli.compare import resolve_config
 from mtlkit.cli.main import build_parser, main
-from mtlkit.data.features import Preprocessor
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.synthetic import make_synthetic
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 from mtlkit.experiments import grid
 from mtlkit.experiments.backends import make_backend
 from mtlkit.experiments.cells import Cell, grid_cells
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.experiments.grid import load_grid_data, prepare_run_dir, run_grid, tune_grid
 from mtlkit.experiments.study import FINISHED, StudySpec, _objective, run_study, storage
-from mtlkit.experiments.tuning import (
+from mtlkit.experiments.tuning_plan import (
     STORAGE_FILE,
     TUNING_DIR,
     TuneConfig,
@@ -80,7 +80,7 @@ def test_every_model_gets_the_same_budget_and_its_cells_train_with_the_tuned_val
     schema = Preprocessor().fit(train).schema()
     for path in (tmp_path / "cells").glob("*.json"):
         cell = RunRecord.from_dict(json.loads(path.read_text()))
-        record = records[f"{cell.model.replace(':', '-')}__joint"]
+        record = records[f"{cell.label.replace(':', '-')}__joint"]
         best = record.best
         epoch = cell.history.epochs[0]
         assert epoch.lr == pytest.approx(best["train"]["lr"])

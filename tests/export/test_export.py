@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from mtlkit.cli.main import main
-from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_features
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.synthetic import make_funnel
 
 ort = pytest.importorskip("onnxruntime")

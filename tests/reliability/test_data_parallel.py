@@ -79,16 +79,21 @@ def _assert_one_line_error(proc: subprocess.Popen, stderr: str, needle: str) -> 
     assert last.startswith("mtlkit train: error: ") and needle in last, stderr
 
 
+def _wait_for_an_epoch(proc: subprocess.Popen, out: Path, seconds: float = 180) -> None:
+    """Until the ranks have trained an epoch (its state is saved after each)."""
+    deadline = time.monotonic() + seconds
+    while not (out / "training_state.pt").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, f"no epoch in {seconds} s"
+        time.sleep(0.1)
+
+
 def test_killing_the_launcher_ends_its_ranks(data, tmp_path):
     out = tmp_path / "model"
     proc = _train(data, out, "--epochs", "500", "--patience", "0")
     family: set[int] = set()
     try:
         _wait_for_ranks(proc)
-        deadline = time.monotonic() + 180
-        while not (out / "training_state.pt").exists():  # saved after each epoch: training
-            assert proc.poll() is None and time.monotonic() < deadline, "no epoch in 180 s"
-            time.sleep(0.1)
+        _wait_for_an_epoch(proc, out)
         family = descendants(proc.pid)
         proc.kill()
         proc.wait()
@@ -141,9 +146,11 @@ def test_a_rank_whose_peer_died_ends_in_one_line(tmp_path):
 
 
 def test_a_killed_rank_ends_the_run_in_one_line(data, tmp_path):
-    proc = _train(data, tmp_path / "model", "--epochs", "500", "--patience", "0")
+    out = tmp_path / "model"
+    proc = _train(data, out, "--epochs", "500", "--patience", "0")
     ranks = _wait_for_ranks(proc)
-    time.sleep(6)  # into training
+    _wait_for_an_epoch(proc, out)  # in training, not starting up: a rank killed while the
+    # other still imports makes the launcher stop that one (SIGTERM), before it trains
     os.kill(max(ranks), signal.SIGKILL)
     _, stderr = _finish(proc)
     _assert_one_line_error(proc, stderr, "data-parallel training failed: rank")

@@ -17,7 +17,7 @@ from reliability_helpers import LABELS, assert_clear_error, run_cli
 
 import mtlkit.training.state as state_module
 from mtlkit.errors import WriteError
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 from mtlkit.training.estimator import MultiTaskEstimator
 from mtlkit.training.trainer import Trainer, TrainingDiverged
 

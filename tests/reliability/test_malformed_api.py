@@ -12,12 +12,14 @@ import pandas as pd
 import pytest
 from reliability_helpers import LABELS, MAX_MESSAGE
 
-from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_features, load_tables
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.splits import check_splits, split_table
-from mtlkit.data.streaming import csv_to_parquet, stream_tables
+from mtlkit.data.streaming_table import csv_to_parquet, stream_tables
 from mtlkit.errors import ConfigError, DataError, ModelFileError
-from mtlkit.experiments.config import CompareConfig, load_config_file, parse_choice, read_yaml
+from mtlkit.experiments.choices import parse_choice
+from mtlkit.experiments.config import CompareConfig
+from mtlkit.experiments.config_files import load_config_file, read_yaml
 from mtlkit.files import check_output_file, check_output_folder
 from mtlkit.training.estimator import MultiTaskEstimator
 from mtlkit.training.settings import TrainConfig

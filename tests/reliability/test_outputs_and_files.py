@@ -18,7 +18,7 @@ from reliability_helpers import LABELS, MAX_MESSAGE, assert_clear_error
 
 from mtlkit import compat
 from mtlkit.data.loading import load_tables
-from mtlkit.data.streaming import csv_to_parquet, stream_tables
+from mtlkit.data.streaming_table import csv_to_parquet, stream_tables
 from mtlkit.errors import DataError, DataWarning
 from mtlkit.export.contract import contract_readme
 

@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 from reliability_helpers import LABELS, assert_clear_error, run_cli
 
-from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_features, load_tables
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.training.estimator import MultiTaskEstimator
 
 MODES = ["--stream", "--no-stream"]
@@ -90,7 +90,7 @@ def test_fitting_counts_every_spelling_of_a_category_as_one(stream, tmp_path):
     """Training rows that spell one truth value several ways give one vocabulary entry, in
     memory and in the one-pass streamed fit."""
     from mtlkit.data import protocol
-    from mtlkit.data.streaming import stream_tables
+    from mtlkit.data.streaming_table import stream_tables
 
     frame = _flag_frame()
     spelt = np.array(["false", "true", "FALSE", "True"], dtype=object)

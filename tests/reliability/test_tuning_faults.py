@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from reliability_helpers import LABELS, assert_clear_error, run_cli
 
-from mtlkit.experiments.tuning import STORAGE_FILE, TUNING_DIR
+from mtlkit.experiments.tuning_plan import STORAGE_FILE, TUNING_DIR
 from mtlkit.processes import LOCK_FILE
 
 SRC = Path(__file__).resolve().parents[2] / "src"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mtlkit.evaluation.record import Diagnostics, EpochRecord, History
+from mtlkit.evaluation.run_record import Diagnostics, EpochRecord, History
 from mtlkit.reporting.figures import save_figure
 from mtlkit.reporting.plots.comparison import (
     plot_metric_bars,

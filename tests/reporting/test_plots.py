@@ -3,7 +3,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import EpochRecord, History
+from mtlkit.evaluation.run_record import EpochRecord, History
 from mtlkit.reporting.figures import save_figure
 from mtlkit.reporting.plots.curves import plot_pr, plot_roc
 from mtlkit.reporting.plots.history import plot_history

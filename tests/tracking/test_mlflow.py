@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mtlkit.cli.main import main
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 from mtlkit.experiments.grid_tracking import TRACKING_FILE
 
 mlflow = pytest.importorskip("mlflow")

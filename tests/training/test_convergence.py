@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import EpochRecord, History, is_converged
+from mtlkit.evaluation.run_record import EpochRecord, History, is_converged
 from mtlkit.training.estimator import MultiTaskEstimator
 from mtlkit.training.settings import auto_batch_size
-from mtlkit.training.trainer import load_torch, save_torch
+from mtlkit.training.state import load_torch, save_torch
 
 QUIET = {"progress": False, "diagnostic_batches": 0}
 
@@ -61,7 +61,7 @@ def test_the_batch_size_adapts_to_the_training_rows(synthetic_splits):
     assert fixed.fit(small, val).history_.epochs[0].steps == 2
 
 
-@pytest.mark.parametrize("strategy", ["joint", "uncertainty", "dwa"])
+@pytest.mark.parametrize("strategy", ["joint", "uncertainty", "dwa", "rlw"])  # rlw: its own draws
 def test_continuing_an_unconverged_fit_equals_one_longer_fit(tmp_path, small, strategy):
     train, val, test = small
     settings = {"strategy": strategy, "seed": 3, "patience": 50, "dropout": 0.2, **QUIET}

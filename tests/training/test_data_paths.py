@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mtlkit.data.loading import load_tables
-from mtlkit.data.streaming import stream_tables
+from mtlkit.data.streaming_table import stream_tables
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError, DataError
 from mtlkit.training.estimator import MultiTaskEstimator

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_tables
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.models import create
 from mtlkit.training.diagnostics import (

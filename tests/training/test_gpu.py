@@ -10,7 +10,7 @@ import torch
 import torch.multiprocessing as mp
 from test_streaming_training import LABELS, SETTINGS, _write
 
-from mtlkit.data.streaming import stream_tables
+from mtlkit.data.streaming_table import stream_tables
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.training.estimator import MultiTaskEstimator
 

@@ -31,8 +31,14 @@ CAGRAD_TOL = {"atol": 1e-3, "rtol": 1e-3}
 
 def _update(probe, strategy, step: dict, seed: int | None = None) -> torch.Tensor:
     if seed is not None:
-        torch.manual_seed(seed)
+        _seed(strategy, seed)
     return probe.update(strategy, step)
+
+
+def _seed(strategy, seed: int) -> None:
+    """LibMTL draws from torch's generator after ``torch.manual_seed(seed)``; a strategy draws
+    from its own stream, which is set to the same state here."""
+    strategy.random_state = [torch.Generator().manual_seed(seed).get_state()]
 
 
 def _check(update: torch.Tensor, expected: list[float], tol: dict = TOL) -> None:
@@ -200,6 +206,6 @@ def test_graddrop_on_a_shared_representation_matches_libmtl(probe, name):
         rep = torch.tensor(step["rep"]) + model.theta
         strategy._capture.output = rep
         losses = torch.stack([(torch.tensor(g) * rep).sum() for g in step["rep_grads"]])
-        torch.manual_seed(step["rng_seed"])
+        _seed(strategy, step["rng_seed"])
         strategy.backward(losses, torch.ones(n, dtype=torch.bool))
         _check(model.theta.grad, torch.tensor(step["update"]).sum(0).tolist())

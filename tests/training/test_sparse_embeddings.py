@@ -31,7 +31,8 @@ def fit(cards=(ROWS, 3), strategy="joint", state=None, model="mmoe", **settings)
     torch.manual_seed(0)
     hyper = {"n_experts": 2, "expert_hidden": [8]} if model == "mmoe" else {}
     model = create(model, Schema(cards, 2, TASKS), **hyper)
-    config = {"epochs": 2, "progress": False, "batch_size": 64, **settings}
+    config = {"epochs": 2, "progress": False, "batch_size": 64, "sparse_embeddings": True}
+    config.update(settings)
     trainer = Trainer(model, TrainConfig(**config), strategy)
     train = data()
     trainer.fit(train, data(100, 1), state=state)
@@ -61,6 +62,10 @@ def test_every_task_network_of_the_single_task_baseline_gets_sparse_tables():
     assert len(trainer.training_state()["optimizer"]["sparse"]["param_groups"][0]["params"]) == 2
 
 
+def test_sparse_gradients_are_off_by_default():
+    assert TrainConfig().sparse_embeddings is False
+
+
 @pytest.mark.parametrize(
     ("cards", "strategy", "settings"),
     [
@@ -68,6 +73,7 @@ def test_every_task_network_of_the_single_task_baseline_gets_sparse_tables():
         ((ROWS, 3), "pcgrad", {}),  # a strategy working on the shared gradients
         ((ROWS, 3), "gradnorm", {}),
         ((ROWS, 3), "joint", {"grad_clip": 1.0}),
+        ((ROWS, 3), "joint", {"sparse_embeddings": False}),  # the default: opt-in only
     ],
 )
 def test_tables_stay_dense_where_sparse_gradients_do_not_apply(cards, strategy, settings):

@@ -11,7 +11,7 @@ from torch import nn
 from mtlkit.data.schema import Schema, TaskSpec
 from mtlkit.data.tensors import TensorData
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import History
+from mtlkit.evaluation.run_record import History
 from mtlkit.models import check_hyperparameters, create
 from mtlkit.models.shared_bottom import SharedBottom
 from mtlkit.training.losses import masked_task_losses
@@ -70,6 +70,23 @@ def test_every_strategy_trains_every_model_family(model_name, strategy):
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
     assert changed, "no parameter moved"
     json.dumps(hist.to_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_strategy_draws_from_its_own_stream_not_the_global_generator(strategy):
+    """Dropout draws from torch's global generator, which data-parallel ranks with unequal
+    shares of a batch use unequally: a strategy's draws (RLW's weights, PCGrad's task order,
+    GradDrop's signs...) come from its own stream, seeded from the run's seed, and leave the
+    global generator alone."""
+    model = _model("mmoe")  # no dropout: nothing else draws from the global generator
+    cfg = TrainConfig(epochs=1, batch_size=128, patience=0, progress=False, seed=3)
+    trainer = Trainer(model, cfg, strategy)
+    trainer.fit(_data(), _data(256, seed=1))
+    assert torch.equal(torch.get_rng_state(), torch.manual_seed(3).get_state())
+    again = Trainer(_model("mmoe"), cfg, strategy)
+    again.fit(_data(), _data(256, seed=1))
+    for a, b in zip(trainer.strategy.random_state, again.strategy.random_state):
+        assert torch.equal(a, b)  # the same draws from the same seed
 
 
 def _step_losses(model, batch):

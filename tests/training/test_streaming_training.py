@@ -9,11 +9,18 @@ import pytest
 import torch
 
 from mtlkit.data.loading import load_tables
+from mtlkit.data.stream_fit import fit_preprocessor
 from mtlkit.data.stream_split import split_stream
-from mtlkit.data.streaming import stream_tables
+from mtlkit.data.streaming_data import StreamingData
+from mtlkit.data.streaming_table import stream_tables
 from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError, DataError
+from mtlkit.models import create
 from mtlkit.training.estimator import MultiTaskEstimator
+from mtlkit.training.settings import TrainConfig
+from mtlkit.training.strategies import available_strategies
+from mtlkit.training.strategies.base import streaming_strategies
+from mtlkit.training.trainer import Trainer
 
 LABELS = ["label0", "label1"]
 SETTINGS = {"epochs": 3, "batch_size": 64, "lr": 3e-3, "patience": 0, "progress": False}
@@ -89,3 +96,30 @@ def test_a_strategy_that_needs_rows_in_memory_says_which_stream(folders):
         ConfigError, match=r"'alternating' needs the training data in memory.*joint"
     ):
         est.fit(stream_tables(folders[0], LABELS), validation=stream_tables(folders[1], LABELS))
+
+
+@pytest.fixture(scope="module")
+def encoded_stream(folders):
+    """The training and validation folders as encoded streams, and their schema."""
+    train = stream_tables(folders[0], LABELS)
+    prep = fit_preprocessor(train)
+    val = stream_tables(folders[1], LABELS)
+    return StreamingData(train, prep), StreamingData(val, prep), prep.schema()
+
+
+@pytest.mark.parametrize("strategy", list(available_strategies()))
+def test_every_strategy_trains_from_a_stream_or_refuses_it_before_training(
+    encoded_stream, strategy
+):
+    train, val, schema = encoded_stream
+    torch.manual_seed(0)
+    model = create("shared_bottom", schema)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer = Trainer(model, TrainConfig(epochs=1, batch_size=256, progress=False), strategy)
+    if strategy not in streaming_strategies():
+        with pytest.raises(ConfigError, match=f"'{strategy}' needs the training data in memory"):
+            trainer.fit(train, val)
+        assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+        return
+    trainer.fit(train, val)
+    assert any(not torch.equal(v, before[k]) for k, v in model.state_dict().items())

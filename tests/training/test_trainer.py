@@ -11,13 +11,8 @@ from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError, DataError
 from mtlkit.training.estimator import MultiTaskEstimator
 from mtlkit.training.settings import TrainConfig
-from mtlkit.training.trainer import (
-    Trainer,
-    TrainingDiverged,
-    fused_adam_supported,
-    load_torch,
-    state_copy,
-)
+from mtlkit.training.state import load_torch, state_copy
+from mtlkit.training.trainer import Trainer, TrainingDiverged, fused_adam_supported
 
 FAST = {"epochs": 15, "batch_size": 256, "lr": 3e-3, "patience": 3, "progress": False}
 
@@ -96,7 +91,7 @@ def test_history_round_trips_through_json_with_nan_and_diagnostics():
     import json
     import math
 
-    from mtlkit.evaluation.record import Diagnostics, EpochRecord, History
+    from mtlkit.evaluation.run_record import Diagnostics, EpochRecord, History
 
     record = EpochRecord(
         1,

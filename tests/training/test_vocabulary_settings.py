@@ -16,7 +16,8 @@ from mtlkit.cli.main import build_parser, main
 from mtlkit.cli.options import given_settings
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.cells import Cell
-from mtlkit.experiments.config import TRAIN_PARAMS, CompareConfig, load_config_file
+from mtlkit.experiments.config import TRAIN_PARAMS, CompareConfig
+from mtlkit.experiments.config_files import load_config_file
 from mtlkit.experiments.run import Settings, run_one
 from mtlkit.training.estimator import MultiTaskEstimator
 

@@ -120,7 +120,7 @@ def measure_affinity(
     (:func:`~mtlkit.affinity.lookahead.train_and_probe`). ``lr``, ``weight_decay`` and
     ``device`` are the training settings of :class:`~mtlkit.training.settings.TrainConfig`.
     """
-    from mtlkit.data.features import Preprocessor  # here: loads PyTorch
+    from mtlkit.data.preprocessor import Preprocessor  # here: loads PyTorch
     from mtlkit.models import build_model, check_model
     from mtlkit.training.trainer import resolve_device
 

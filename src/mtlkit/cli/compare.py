@@ -36,14 +36,9 @@ from mtlkit.experiments.cells import (
     SUMMARY_TABLE,
     read_config,
 )
-from mtlkit.experiments.config import (
-    GRID_PARAMS,
-    TRAIN_PARAMS,
-    CompareConfig,
-    load_config_file,
-    read_yaml,
-)
-from mtlkit.experiments.tuning import TuneConfig, from_flags, keep_given, tune_flags
+from mtlkit.experiments.config import GRID_PARAMS, TRAIN_PARAMS, CompareConfig
+from mtlkit.experiments.config_files import load_config_file, read_yaml
+from mtlkit.experiments.tuning_plan import TuneConfig, from_flags, keep_given, tune_flags
 from mtlkit.files import atomic_write_text, check_output_folder, new_run_dir
 from mtlkit.tracking import TRACK
 

@@ -12,15 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from mtlkit.cli import (
-    affinity_cmd,
+    affinity,
     compare,
-    datasets_cmd,
+    datasets,
     demo,
-    export_cmd,
-    models_cmd,
+    export,
+    models,
     report,
-    train_cmd,
-    tune_cmd,
+    train,
+    tune,
 )
 from mtlkit.errors import MtlkitError
 from mtlkit.processes import LAUNCHER_PID
@@ -29,12 +29,12 @@ COMMANDS = (
     demo,
     compare,
     report,
-    tune_cmd,
-    train_cmd,
-    affinity_cmd,
-    export_cmd,
-    models_cmd,
-    datasets_cmd,
+    tune,
+    train,
+    affinity,
+    export,
+    models,
+    datasets,
 )
 
 

@@ -1,4 +1,4 @@
-"""Per-column training statistics that a :class:`~mtlkit.data.features.Preprocessor` is fitted
+"""Per-column training statistics that a :class:`~mtlkit.data.preprocessor.Preprocessor` is fitted
 from, gathered in one call (a table in memory) or batch by batch (a streamed table).
 
 Both paths use these classes, so one implementation decides vocabularies, hashing, means,

@@ -17,7 +17,6 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from mtlkit.data.errors import DataError
 from mtlkit.data.read_options import text_encoding
 from mtlkit.data.schema import FeatureKind, MultiTaskTable, TaskKind
 from mtlkit.data.sources import (
@@ -48,6 +47,7 @@ from mtlkit.data.values import (
     missing_markers,
     numbers_typed_as_text,
 )
+from mtlkit.errors import DataError
 
 Sources = PathLike | pd.DataFrame | Sequence[PathLike | pd.DataFrame] | Mapping[str, pd.DataFrame]
 

@@ -1,7 +1,7 @@
 """The one data protocol: what training and the experiments ask of data, in memory or streamed.
 
 mtlkit holds data in two ways: a :class:`~mtlkit.data.schema.MultiTaskTable` keeps every row
-in memory, a :class:`~mtlkit.data.streaming.StreamingTable` reads a Parquet dataset record
+in memory, a :class:`~mtlkit.data.streaming_table.StreamingTable` reads a Parquet dataset record
 batch by record batch. Code outside this package never asks which one it has:
 
 - **tables** (:data:`Table`): both give their length, ``feature_names`` and
@@ -12,7 +12,7 @@ batch by record batch. Code outside this package never asks which one it has:
   :func:`tasks` (the tasks the labels make) and :func:`is_table`;
 - **encoded data** (:class:`EncodedData`): the rows encoded by a fitted preprocessor, as
   tensors in memory (:class:`~mtlkit.data.tensors.TensorData`) or as a stream of them
-  (:class:`~mtlkit.data.stream_batches.StreamingData`). The trainer reads batches, shards
+  (:class:`~mtlkit.data.streaming_data.StreamingData`). The trainer reads batches, shards
   and labels through it.
 """
 
@@ -25,15 +25,15 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from mtlkit.data.errors import DataError
-from mtlkit.data.features import Preprocessor
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.schema import MultiTaskTable, TaskSpec
 from mtlkit.data.splits import split_table
-from mtlkit.data.stream_batches import StreamingData
 from mtlkit.data.stream_fit import fit_preprocessor
 from mtlkit.data.stream_split import split_stream
-from mtlkit.data.streaming import StreamingTable
+from mtlkit.data.streaming_data import StreamingData
+from mtlkit.data.streaming_table import StreamingTable
 from mtlkit.data.tensors import Batch
+from mtlkit.errors import DataError
 
 #: Labelled rows: in memory, or a Parquet dataset read in record batches.
 Table = MultiTaskTable | StreamingTable

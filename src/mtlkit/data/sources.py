@@ -1,5 +1,5 @@
 """The rules that :func:`~mtlkit.data.loading.load_tables` and
-:func:`~mtlkit.data.streaming.stream_tables` both apply to their sources, declared once.
+:func:`~mtlkit.data.streaming_table.stream_tables` both apply to their sources, declared once.
 
 Files: which data files a path, folder or glob names, how CSV cells are read (the spellings
 of a missing value) and which byte of a file its text encoding cannot decode. Columns: the
@@ -26,10 +26,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from mtlkit.data.errors import DataError
 from mtlkit.data.schema import FEATURE_KINDS, FeatureKind, TaskKind
 from mtlkit.data.values import MAX_CATEGORICAL_INTEGERS, RowSources, check_magnitudes
-from mtlkit.errors import DataWarning
+from mtlkit.errors import DataError, DataWarning
 
 PathLike = str | Path
 

@@ -14,10 +14,10 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from mtlkit.data.errors import DataError
 from mtlkit.data.schema import MultiTaskTable
-from mtlkit.data.streaming import StreamingTable
+from mtlkit.data.streaming_table import StreamingTable
 from mtlkit.data.tasks import recode_labels
+from mtlkit.errors import DataError
 
 SPLIT_NAMES = ("training", "validation", "test")
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
@@ -132,7 +132,7 @@ def check_splits(train: Table, val: Table, test: Table | None = None) -> None:
     """Raise DataError when a task has no labels in some split or one class in training.
 
     The splits are tables in memory or streamed (a stream reads its label columns once,
-    see :meth:`StreamingTable.label_summary <mtlkit.data.streaming.StreamingTable.label_summary>`).
+    see :meth:`StreamingTable.label_summary <mtlkit.data.streaming_table.StreamingTable.label_summary>`).
     """
     problems = []
     parts = (train, val) if test is None else (train, val, test)

@@ -1,4 +1,4 @@
-"""Fit a :class:`~mtlkit.data.features.Preprocessor` in one pass over a streamed table.
+"""Fit a :class:`~mtlkit.data.preprocessor.Preprocessor` in one pass over a streamed table.
 
 The pass infers what ``load_tables`` infers (task kinds and classes, feature kinds) and
 gathers what ``Preprocessor.fit`` gathers (vocabularies or hashing, means and standard
@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from mtlkit.data.column_stats import CategoryStats, NumericStats
-from mtlkit.data.features import Preprocessor, numeric_values
+from mtlkit.data.preprocessor import Preprocessor, numeric_values
 from mtlkit.data.schema import TaskKind, TaskSpec
 from mtlkit.data.sources import infer_feature_kinds, is_numeric, not_numeric, reject_empty
-from mtlkit.data.streaming import READ_ROWS, StreamingTable
+from mtlkit.data.streaming_table import READ_ROWS, StreamingTable
 from mtlkit.data.tasks import MAX_CLASSES, infer_task_spec, label_present
 from mtlkit.data.values import MAX_CATEGORICAL_INTEGERS
 from mtlkit.data.vocabulary import count_limit

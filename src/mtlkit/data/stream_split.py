@@ -16,9 +16,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from mtlkit.data.errors import DataError
 from mtlkit.data.splits import SPLIT_NAMES, split_fractions
-from mtlkit.data.streaming import StreamingTable
+from mtlkit.data.streaming_table import StreamingTable
+from mtlkit.errors import DataError
 
 
 def split_stream(

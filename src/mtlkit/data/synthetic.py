@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mtlkit.data.errors import DataError
+from mtlkit.errors import DataError
 from mtlkit.files import atomic_write_text
 
 

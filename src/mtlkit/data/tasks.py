@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mtlkit.data.errors import DataError
 from mtlkit.data.schema import TASK_KINDS, TaskKind, TaskSpec
 from mtlkit.data.sources import is_numeric
 from mtlkit.data.values import text_numbers
+from mtlkit.errors import DataError
 
 MAX_MULTICLASS_INFERRED = 20  # more distinct integers than this is inferred as regression
 MAX_CLASSES = 1000  # more distinct string labels than this is rejected

@@ -1,7 +1,7 @@
 """How a categorical column becomes ids: its settings, declared once, and the hashing rule.
 
 ``max_categories``, ``hash_buckets`` and ``min_frequency`` are arguments of
-:class:`~mtlkit.data.features.Preprocessor`; :class:`~mtlkit.training.settings.TrainConfig`
+:class:`~mtlkit.data.preprocessor.Preprocessor`; :class:`~mtlkit.training.settings.TrainConfig`
 declares them as fields too (:func:`~mtlkit.params.declared`), which makes them the
 estimator's keyword arguments, the ``mtlkit train``/``compare``/``tune`` flags and the keys
 of a config file. Torch-free and pandas-free (the CLI imports it).

@@ -1,7 +1,7 @@
 """The cells of a comparison grid and their files (torch-free: the report reads them).
 
 Each finished cell is one JSON file under ``RUN_DIR/cells/`` holding its
-:class:`~mtlkit.evaluation.record.RunRecord`, written atomically; the final tables are
+:class:`~mtlkit.evaluation.run_record.RunRecord`, written atomically; the final tables are
 always rebuilt from these files.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from mtlkit.errors import ConfigError, DataWarning
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 from mtlkit.experiments.config import AUTO_GROUPS, BASELINE, CompareConfig, grouped_label
 from mtlkit.files import read_json
 from mtlkit.training.settings import DEFAULT_STRATEGY

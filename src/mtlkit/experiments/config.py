@@ -22,12 +22,8 @@ from mtlkit.datasets.synthetic import OPTIONS as SYNTHETIC_OPTIONS
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import METRIC_NAMES, metric
 from mtlkit.experiments.choices import parse_choice, parse_strategy
-from mtlkit.experiments.config_files import MAX_CONFIG_BYTES as MAX_CONFIG_BYTES
-from mtlkit.experiments.config_files import MAX_YAML_VALUES as MAX_YAML_VALUES
-from mtlkit.experiments.config_files import load_config_file as load_config_file
 from mtlkit.experiments.config_files import looks_like_name
-from mtlkit.experiments.config_files import read_yaml as read_yaml
-from mtlkit.experiments.tuning import TuneConfig, check_keep
+from mtlkit.experiments.tuning_plan import TuneConfig, check_keep
 from mtlkit.params import (
     Param,
     check_names,
@@ -252,7 +248,7 @@ class CompareConfig:
     @property
     def streamed(self) -> bool:
         """Whether the data is streamed (``stream``, else Parquet files above the size)."""
-        from mtlkit.data.streaming import streams_by_default
+        from mtlkit.data.streaming_table import streams_by_default
 
         if self.builtin is not None:
             return False

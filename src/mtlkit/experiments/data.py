@@ -9,7 +9,7 @@ from mtlkit.data.loading import load_tables
 from mtlkit.data.protocol import Table, split
 from mtlkit.data.schema import MultiTaskTable
 from mtlkit.data.splits import check_splits, keep_label_fraction
-from mtlkit.data.streaming import stream_tables
+from mtlkit.data.streaming_table import stream_tables
 from mtlkit.datasets.synthetic import NAME as SYNTHETIC
 from mtlkit.errors import ConfigError
 from mtlkit.experiments.config import CompareConfig

@@ -27,7 +27,7 @@ from mtlkit.affinity.study import AffinityResult, measure_affinity
 from mtlkit.data import protocol
 from mtlkit.errors import ConfigError
 from mtlkit.evaluation.metrics import check_reported
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 from mtlkit.experiments.backends import Backend, Tick, Work
 from mtlkit.experiments.cells import (
     AFFINITY_FILE,
@@ -45,10 +45,10 @@ from mtlkit.experiments.data import load_splits, with_label_fraction, with_tasks
 from mtlkit.experiments.grid_tracking import CellTracking
 from mtlkit.experiments.run import Outcome, Settings, run_one
 from mtlkit.experiments.study import StudySpec, finished_trials, run_study
-from mtlkit.experiments.tuning import StudyRecord, study_path
+from mtlkit.experiments.tuning_plan import StudyRecord, study_path
 from mtlkit.files import atomic_write_json
 from mtlkit.processes import own_folder
-from mtlkit.training.trainer import load_torch, save_torch
+from mtlkit.training.state import load_torch, save_torch
 
 #: The splits (train, validation, test) of every data variant, by (correlation, label
 #: fraction); None where the grid has no such axis.

@@ -17,12 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import RunRecord
-from mtlkit.experiments.cells import PLOTS_DIR, REPORT_FILES, Cell
+from mtlkit.evaluation.run_record import RunRecord
+from mtlkit.experiments.cells import (
+    PLOTS_DIR,
+    REPORT_FILES,
+    Cell,
+)
 from mtlkit.experiments.config import CompareConfig
 from mtlkit.files import atomic_write_json
 from mtlkit.tracking.base import TrackedRun, Tracker
-from mtlkit.tracking.record import final_metrics, log_training
+from mtlkit.tracking.run_metrics import final_metrics, log_training
 
 TRACKING_FILE = "tracking.json"
 #: The grid's axes: a cell logs its own value of each instead.

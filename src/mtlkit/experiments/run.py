@@ -8,9 +8,9 @@ from pathlib import Path
 
 from mtlkit.data.protocol import Table
 from mtlkit.evaluation.metrics import all_task_metrics
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 from mtlkit.experiments.cells import Cell
-from mtlkit.experiments.config import parse_strategy
+from mtlkit.experiments.choices import parse_strategy
 from mtlkit.training.build import build_estimator
 
 
@@ -75,7 +75,7 @@ def run_one(
     metrics["test"] = all_task_metrics(tasks, y, scored.mask, scores)
     record = RunRecord(
         run_id=cell.id,
-        model=cell.label,
+        label=cell.label,
         architecture=cell.model,
         strategy=cell.strategy,
         seed=cell.seed,

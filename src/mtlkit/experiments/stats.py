@@ -165,7 +165,7 @@ def summarize_grid(
     gains), the rank within the task (only for models whose every run converged), mean
     training time and parameter count, and two stability measures: ``std`` across seeds and
     ``val_fluctuation``, the mean over seeds of the epoch-to-epoch noise of the validation
-    metric (:meth:`~mtlkit.evaluation.record.History.fluctuation`).
+    metric (:meth:`~mtlkit.evaluation.run_record.History.fluctuation`).
 
     A grouped configuration (task groups, see :func:`~.config.grouped_label`) is also
     compared with its all-in-one model x strategy, paired by seed: ``gain_vs_all_in_one``,

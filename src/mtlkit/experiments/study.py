@@ -26,8 +26,8 @@ from mtlkit.data.schema import MultiTaskTable
 from mtlkit.errors import DataError, MtlkitError
 from mtlkit.evaluation.metrics import metric
 from mtlkit.experiments.cells import Cell
-from mtlkit.experiments.config import parse_strategy
-from mtlkit.experiments.tuning import (
+from mtlkit.experiments.choices import parse_strategy
+from mtlkit.experiments.tuning_plan import (
     MIN_TRIALS_FOR_IMPORTANCE,
     STORAGE_FILE,
     TUNING_DIR,
@@ -258,7 +258,7 @@ def _record(spec: StudySpec, study: optuna.Study) -> StudyRecord:
     best = study.best_trial
     return StudyRecord(
         study=spec.name,
-        model=spec.cell.name,  # a grouped cell's study: one per group
+        label=spec.cell.name,  # a grouped cell's study: one per group
         architecture=spec.cell.model,
         strategy=spec.cell.strategy,
         monitor=spec.train_params.get("monitor", TrainConfig.monitor),

@@ -10,9 +10,7 @@ from __future__ import annotations
 import signal
 from concurrent.futures import ProcessPoolExecutor
 
-from mtlkit.processes import end_with_parent, parent_alive
-
-__all__ = ["die_with_parent", "parent_alive", "stop_workers"]
+from mtlkit.processes import end_with_parent
 
 
 def die_with_parent(parent: int) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mtlkit.data.column_stats import CATEGORY_RULE
-from mtlkit.data.features import MISSING_SUFFIX
+from mtlkit.data.preprocessor import MISSING_SUFFIX
 from mtlkit.data.schema import TaskSpec
 from mtlkit.markdown import md_escape
 
@@ -82,7 +82,7 @@ def contract_readme(
             "Encode new rows with mtlkit and run the file:",
             "",
             "```python",
-            "from mtlkit.data.features import Preprocessor",
+            "from mtlkit.data.preprocessor import Preprocessor",
             "from mtlkit.data.loading import load_features",
             "",
             f'prep = Preprocessor.load("{prep_file}")',

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from mtlkit.errors import ConfigError  # noqa: E402
-from mtlkit.evaluation.record import History  # noqa: E402
+from mtlkit.evaluation.run_record import History  # noqa: E402
 from mtlkit.files import atomic_write_bytes  # noqa: E402
 
 

@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import pandas as pd
 
 from mtlkit.evaluation.metrics import check_reported, metrics_for
-from mtlkit.evaluation.record import RunRecord
+from mtlkit.evaluation.run_record import RunRecord
 from mtlkit.experiments.cells import (
     COMMAND_FILE,
     CONFIG_FILE,
@@ -171,9 +171,9 @@ def make_plots(
 def _run_name(record: RunRecord) -> str:
     """The model label, with its task group for a grouped configuration's run (a history
     holds only its group's tasks)."""
-    if all_in_one_label(record.model) is None:
-        return record.model
-    return f"{record.model}[{'+'.join(record.task_kinds)}]"
+    if all_in_one_label(record.label) is None:
+        return record.label
+    return f"{record.label}[{'+'.join(record.task_kinds)}]"
 
 
 def _draw(scope: str, view: PlotInput, section: str, folder: Path, suffix: str) -> list[Plot]:

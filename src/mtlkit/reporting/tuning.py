@@ -2,7 +2,7 @@
 every model x strategy got, the tuned values, the trials' time, Optuna's parameter
 importances and each study's progress over its trials.
 
-Read from the study records of the run folder (:mod:`mtlkit.experiments.tuning`); torch-
+Read from the study records of the run folder (:mod:`mtlkit.experiments.tuning_plan`); torch-
 and optuna-free.
 """
 
@@ -17,7 +17,7 @@ from matplotlib.ticker import MaxNLocator
 
 from mtlkit.experiments.cells import grid_cells
 from mtlkit.experiments.config import CompareConfig
-from mtlkit.experiments.tuning import MIN_TRIALS_FOR_IMPORTANCE, StudyRecord, load_studies
+from mtlkit.experiments.tuning_plan import MIN_TRIALS_FOR_IMPORTANCE, StudyRecord, load_studies
 from mtlkit.reporting.document import Image, Paragraph, Section, Table
 from mtlkit.reporting.figures import colours, panels, save_figure
 
@@ -47,7 +47,7 @@ def tuning_table(records: list[StudyRecord]) -> pd.DataFrame:
         row = {f"{k}": v for k, v in r.tags.items()}
         row.update(
             {
-                "model": r.model,
+                "model": r.label,
                 "strategy": r.strategy,
                 "trials": r.count("COMPLETE") + r.count("PRUNED"),
                 "pruned": r.count("PRUNED"),
@@ -128,7 +128,7 @@ def _intro(records: list[StudyRecord], importances: bool) -> str:
 
 def _title(record: StudyRecord) -> str:
     variant = _variant(record)
-    return f"{record.model} + {record.strategy}" + (f" ({variant})" if variant else "")
+    return f"{record.label} + {record.strategy}" + (f" ({variant})" if variant else "")
 
 
 def _variant(record: StudyRecord) -> str:

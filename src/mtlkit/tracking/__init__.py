@@ -2,7 +2,7 @@
 
 ``--track mlflow|tensorboard`` on ``mtlkit train`` and ``mtlkit compare``,
 ``MultiTaskEstimator(track=...)`` and ``execute(..., track=...)`` in Python. Runs are logged
-from their finished run record (:mod:`.record`): settings, per-epoch per-task metrics with
+from their finished run record (:mod:`.run_metrics`): settings, per-epoch per-task metrics with
 the epoch as step, the diagnostics, final metrics and the model folder; a comparison grid is
 one parent run with a child run per cell (:mod:`mtlkit.experiments.grid_tracking`). Backends
 are plug-ins (:data:`TRACKERS`, one module each in :mod:`.backends`); their packages are

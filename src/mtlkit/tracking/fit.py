@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from mtlkit.evaluation.record import History
+from mtlkit.evaluation.run_record import History
 from mtlkit.tracking.base import Tracker
-from mtlkit.tracking.record import final_metrics, log_training
+from mtlkit.tracking.run_metrics import final_metrics, log_training
 
 
 class FittedRun(Protocol):

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torchjd.autojac import jac
 
-from mtlkit.evaluation.record import Diagnostics
+from mtlkit.evaluation.run_record import Diagnostics
 from mtlkit.training.distributed import all_reduce
 
 #: Up to this many losses, one backward pass per loss is faster on a CPU than torchjd's

@@ -85,7 +85,21 @@ def init_from_environment() -> None:
         backend = "nccl"
     else:
         backend = "gloo"
-    dist.init_process_group(backend, timeout=TIMEOUT)
+    join_group(backend, timeout=TIMEOUT)
+
+
+def join_group(backend: str, **options: object) -> None:
+    """``dist.init_process_group(backend, **options)``, after importing ``torch._dynamo``.
+
+    Training imports it anyway (the first ``torch.optim`` optimizer does); imported after
+    the process group exists, it keeps 10 references to the group that
+    ``destroy_process_group`` cannot drop (measured with torch 2.13), so the group and Gloo's
+    three threads live on until the interpreter tears itself down, where a rank was seen to
+    abort ("terminate called without an active exception") after a successful training.
+    Imported first, the group and its threads end in ``destroy_process_group``."""
+    import torch._dynamo  # noqa: F401
+
+    dist.init_process_group(backend, **options)
 
 
 def from_main(compute: Callable[[], T]) -> T:

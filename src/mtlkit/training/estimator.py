@@ -24,15 +24,15 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from mtlkit.data import protocol
-from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import Sources, load_features
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.protocol import EncodedData, Table
 from mtlkit.data.read_options import FEATURE_READ_PARAMS, READ_PARAMS, read_options
 from mtlkit.data.schema import FEATURE_KINDS, TASK_KINDS, MultiTaskTable, Schema
 from mtlkit.data.splits import check_splits
 from mtlkit.data.vocabulary import VOCABULARY_PARAM_NAMES
 from mtlkit.errors import ConfigError, DataError, ModelFileError
-from mtlkit.evaluation.record import History
+from mtlkit.evaluation.run_record import History
 from mtlkit.files import atomic_write_json
 from mtlkit.models import build_model, check_model
 from mtlkit.models.base import MTLModel
@@ -60,8 +60,9 @@ from mtlkit.training.model_folder import (
     write_model_folder,
 )
 from mtlkit.training.settings import DEFAULT_MODEL, TrainConfig
+from mtlkit.training.state import save_torch
 from mtlkit.training.strategies import choose_strategy
-from mtlkit.training.trainer import Trainer, resolve_device, save_torch
+from mtlkit.training.trainer import Trainer, resolve_device
 
 
 @dataclass
@@ -94,7 +95,7 @@ class MultiTaskEstimator(BaseEstimator):
     or files / folders / data frames with the ``labels`` columns (a missing label is
     masked), or scikit-learn style ``X`` (features) and ``y`` (one column per task, NaN
     where a label is missing), or a Parquet dataset too large for memory opened with
-    :func:`~mtlkit.data.streaming.stream_tables` (streamed batch by batch; see
+    :func:`~mtlkit.data.streaming_table.stream_tables` (streamed batch by batch; see
     docs/scaling.md).
     """
 
@@ -326,7 +327,7 @@ class MultiTaskEstimator(BaseEstimator):
     # ---- persistence --------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
         """Write the model weights, its preprocessor, its settings and the training history
-        (``history.json``, see :class:`~mtlkit.evaluation.record.History`) into ``folder``.
+        (``history.json``, see :class:`~mtlkit.evaluation.run_record.History`) into ``folder``.
 
         The files are written into a staging folder and moved into ``folder`` once all are
         written (see :mod:`~mtlkit.training.model_folder`): a failed save leaves a model

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import History
+from mtlkit.evaluation.run_record import History
 from mtlkit.files import atomic_write_bytes
 from mtlkit.models.base import MTLModel
 from mtlkit.training.settings import TrainConfig

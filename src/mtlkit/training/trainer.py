@@ -16,7 +16,7 @@ from mtlkit.data.protocol import EncodedData
 from mtlkit.data.tensors import Batch
 from mtlkit.errors import ConfigError, MtlkitError
 from mtlkit.evaluation.metrics import all_task_metrics, check_reported, metric
-from mtlkit.evaluation.record import Diagnostics, EpochRecord, History, is_converged
+from mtlkit.evaluation.run_record import Diagnostics, EpochRecord, History, is_converged
 from mtlkit.models.base import MTLModel
 from mtlkit.registry import Checked
 from mtlkit.training import distributed, scoring
@@ -30,7 +30,6 @@ from mtlkit.training.optim import dense_shared_parameters, make_optimizer
 from mtlkit.training.schedules import make_scheduler, resumable, steps_on_metric
 from mtlkit.training.scoring import SCORING_BATCH
 from mtlkit.training.settings import DEFAULT_STRATEGY, TrainConfig, auto_batch_size
-from mtlkit.training.state import load_torch as load_torch  # its public path, kept
 from mtlkit.training.state import restore, resumable_settings, save_torch, snapshot, state_copy
 from mtlkit.training.strategies import Strategy, choose_strategy
 from mtlkit.training.strategies.base import check_streams
@@ -174,6 +173,7 @@ class Trainer:
         train = train.to(device)
         self.strategy = self.chosen_strategy.build(self.model)
         self.strategy.shuffle = cfg.shuffle
+        self.strategy.seed(cfg.seed)  # its draws: alike on every rank, apart from dropout's
         distributed.broadcast_parameters([*self.model.parameters(), *self.strategy.parameters()])
         groups = [{"params": list(self.model.parameters()), "weight_decay": cfg.weight_decay}]
         if self.strategy.parameters():

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from mtlkit.experiments.backends import BACKENDS, Backend, Task, Work, no_tick
-from mtlkit.experiments.workers import die_with_parent, parent_alive, stop_workers
+from mtlkit.experiments.workers import die_with_parent, stop_workers
+from mtlkit.processes import parent_alive
 
 _shared: Any = None  # in worker processes: what every task of the pool shares
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mtlkit.evaluation.record import History
+from mtlkit.evaluation.run_record import History
 from mtlkit.registry import Registry
 
 #: ``{task: (y_true, y_score)}`` of one run on the labelled rows of one split.

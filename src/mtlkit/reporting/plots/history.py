@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import History
+from mtlkit.evaluation.run_record import History
 from mtlkit.reporting.figures import colours, panels, tasks_of
 from mtlkit.reporting.plots import PLOTS, PlotInput
 

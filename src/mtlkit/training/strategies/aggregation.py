@@ -41,7 +41,7 @@ from torchjd.autojac import backward as jac_backward
 from mtlkit.models.base import MTLModel
 from mtlkit.models.shared_bottom import SharedBottom
 from mtlkit.params import Float, Int, Param, Range, Str
-from mtlkit.training.distributed import all_reduce, global_jac_to_grad, is_main, world_size
+from mtlkit.training.distributed import all_reduce, global_jac_to_grad
 from mtlkit.training.strategies.base import STRATEGIES, register_strategy
 from mtlkit.training.strategies.gradients import SharedGradientStrategy
 from mtlkit.training.strategies.weightings import MinNorm, Scaled
@@ -252,7 +252,8 @@ class Aggregation(SharedGradientStrategy):
     def shared_backward(self, objectives: torch.Tensor, idx: list[int]) -> torch.Tensor | None:
         jac_backward(objectives, inputs=self._shared, retain_graph=self.weighs_towers())
         self._last = self._aggregator(tuple(idx))
-        return global_jac_to_grad(self._shared, self._last)
+        with self.own_random():  # random, PCGrad, GradVac and GradDrop draw in torchjd
+            return global_jac_to_grad(self._shared, self._last)
 
     def _aggregator(self, key: tuple[int, ...]) -> Aggregator:
         if key not in self._aggregators:
@@ -322,9 +323,8 @@ class GradDropStrategy(Aggregation):
         )  # (t, rows, ...)
         signed = all_reduce((grads * rep.detach().sign()).sum(1))  # (t, ...), over every row
         purity = 0.5 * (1 + signed.sum(0) / (signed.abs().sum(0) + 1e-7))
-        draw = torch.rand_like(purity)
-        if world_size() > 1:  # rank 0's draw on every rank
-            draw = all_reduce(draw if is_main() else torch.zeros_like(draw))
+        with self.own_random():  # the same draw on every rank
+            draw = torch.rand_like(purity)
         keep = ((purity > draw) & (signed > 0)) | ((purity < draw) & (signed < 0))
         kept = grads * (self.leak + (1 - self.leak) * keep.unsqueeze(1).to(grads.dtype))
         torch.autograd.backward(rep, grad_tensors=kept.sum(0), inputs=self._shared)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -61,6 +63,12 @@ class Strategy(ABC):
     through :func:`~mtlkit.training.distributed.global_jac_to_grad`). A strategy whose
     ``batches`` needs the rows in memory sets ``streams = False``.
 
+    Random draws (RLW's weights, PCGrad's task order, GradDrop's signs...) come from the
+    strategy's own stream, which the trainer seeds from the run's seed (:meth:`seed`): every
+    rank then draws the same numbers, whatever its share of the rows, and the draws leave
+    torch's global generator (dropout's) as it was. A strategy draws inside
+    :meth:`own_random`, which also covers the draws torchjd makes from the global generator.
+
     A strategy's identity is the name it is registered under; see :data:`STRATEGIES`.
     """
 
@@ -79,6 +87,36 @@ class Strategy(ABC):
         self.n_tasks = len(model.task_names)
         #: The model's device: tensors a strategy makes live there too.
         self.device = next(model.parameters()).device
+        self.seed(0)
+
+    def seed(self, seed: int) -> None:
+        """Start the strategy's own random stream (see :meth:`own_random`) from ``seed``; the
+        trainer passes the run's seed, the same on every rank. The stream is derived from
+        the seed (``numpy.random.SeedSequence``), so it does not repeat the draws of the data
+        order or dropout, which torch's generators seeded with the seed itself make."""
+        stream = int(np.random.SeedSequence((seed, 1)).generate_state(1, np.uint64)[0])
+        #: The stream's generator states (CPU, and the model's GPU when it has one); state
+        #: that a continued run restores.
+        self.random_state = [torch.Generator().manual_seed(stream).get_state()]
+        if self.device.type == "cuda":
+            gpu = torch.Generator(self.device).manual_seed(stream)
+            self.random_state.append(gpu.get_state())
+
+    @contextmanager
+    def own_random(self) -> Iterator[None]:
+        """Inside, torch's global generators (the CPU's and the model's GPU's) draw from the
+        strategy's own stream; after it they are as they were before. Library code that
+        draws from the global generators (torchjd's random aggregators and scalarizers) runs
+        inside it."""
+        gpus = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=gpus, device_type="cuda"):
+            torch.set_rng_state(self.random_state[0].cpu())
+            if gpus:
+                torch.cuda.set_rng_state(self.random_state[1].cpu(), self.device)
+            yield
+            self.random_state = [torch.get_rng_state()]
+            if gpus:
+                self.random_state.append(torch.cuda.get_rng_state(self.device))
 
     def parameters(self) -> list[nn.Parameter]:
         return []
@@ -215,9 +253,9 @@ def check_streams(name: str) -> None:
     """A clear error when strategy ``name`` cannot train from a stream."""
     if not _class_of(name).streams:
         raise ConfigError(
-            f"strategy {name!r} needs the training data in memory (its steps pick rows by "
-            "their labels); train without streaming, or use one of the strategies that "
-            f"stream: {', '.join(streaming_strategies())}."
+            f"strategy {name!r} needs the training data in memory (its steps pick rows "
+            "anywhere in the split); train without streaming, or use one of the strategies "
+            f"that stream: {', '.join(streaming_strategies())}."
         )
 
 

@@ -15,6 +15,7 @@ from mtlkit.data.tensors import TensorData
 from mtlkit.models.base import MTLModel
 from mtlkit.params import Float, Int, Param
 from mtlkit.training.diagnostics import task_gradients
+from mtlkit.training.distributed import all_reduce, global_losses
 from mtlkit.training.losses import masked_task_losses
 from mtlkit.training.strategies.base import STRATEGIES, Step
 from mtlkit.training.strategies.gradients import SharedGradientStrategy
@@ -66,9 +67,14 @@ class DoubleSampling(SharedGradientStrategy):
     :meth:`batches` queues, for every step, two more batches drawn at random from the
     training split; :attr:`samples` holds them as functions giving their task losses.
     Without a queued pair (the strategy driven directly, not by the trainer) the step
-    batch's own Jacobian is used for both. The weights' state is kept per set of tasks
-    present in a batch. Costs three forward and backward passes per step.
+    batch's own Jacobian is used for both. In data-parallel training every rank draws the
+    same rows and computes its share of them; their losses are those of the whole batches
+    (divided by their labelled rows over all ranks, summed over the ranks, as the trainer's
+    step losses), so the weights are those of one process. The weights' state is kept per
+    set of tasks present in a batch. Costs three forward and backward passes per step.
     """
+
+    streams = False  # the extra batches are rows drawn from the whole split
 
     def __init__(self, model: MTLModel, method: str, **params: object) -> None:
         super().__init__(model)
@@ -90,10 +96,13 @@ class DoubleSampling(SharedGradientStrategy):
         model = self.model
 
         def losses() -> torch.Tensor:
-            batch = data.subset(rows)
+            batch = data.subset(rows)  # this rank's share of the rows
             out = model(batch.x_cat, batch.x_num)
-            tasks = model.schema.tasks
-            return masked_task_losses(tasks, out, batch.y, batch.mask, model.probability_outputs)
+            counts = all_reduce(batch.mask.sum(0).to(batch.y.dtype))  # over every rank
+            shares = masked_task_losses(
+                model.schema.tasks, out, batch.y, batch.mask, model.probability_outputs, counts
+            )
+            return global_losses(shares)
 
         return losses
 

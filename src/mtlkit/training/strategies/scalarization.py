@@ -48,7 +48,8 @@ class Scalarized(Strategy):
         if not idx:
             add_extra(selected.sum(), extra).backward()
             return
-        objective = self.scalarize(selected, idx)
+        with self.own_random():  # RLW draws its weights
+            objective = self.scalarize(selected, idx)
         (weights,) = torch.autograd.grad(objective, selected, retain_graph=True)
         self._record.add(idx, weights)
         add_extra(objective, extra).backward()

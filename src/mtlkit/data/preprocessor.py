@@ -16,14 +16,13 @@ import pandas as pd
 import torch
 
 from mtlkit.data.column_stats import CategoryStats, NumericStats, as_text, category_keys
-from mtlkit.data.errors import DataError
 from mtlkit.data.schema import FeatureKind, MultiTaskTable, Schema, TaskSpec
 from mtlkit.data.sources import is_numeric
 from mtlkit.data.tasks import recode_labels
 from mtlkit.data.tensors import TensorData
 from mtlkit.data.values import FLOAT32_MAX, text_numbers
 from mtlkit.data.vocabulary import VOCABULARY_PARAMS, count_limit
-from mtlkit.errors import ConfigError
+from mtlkit.errors import ConfigError, DataError
 from mtlkit.files import atomic_write_json
 
 FORMAT = "mtlkit-preprocessor/1"

@@ -23,11 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtlkit.data.errors import DataError
-from mtlkit.data.features import Preprocessor
-from mtlkit.data.streaming import READ_ROWS, Piece, RowGroup, StreamingTable, labelled_table
+from mtlkit.data.preprocessor import Preprocessor
+from mtlkit.data.streaming_table import READ_ROWS, Piece, RowGroup, StreamingTable, labelled_table
 from mtlkit.data.tensors import Batch
-from mtlkit.errors import ConfigError
+from mtlkit.errors import ConfigError, DataError
 from mtlkit.validation import check_non_negative_int, check_positive_int
 
 BUFFER_ROWS = 250_000
@@ -201,7 +200,7 @@ def prefetched(items: Generator[T, None, None], depth: int) -> Iterator[T]:
 
 
 class StreamingData:
-    """Encoded batches of a :class:`~mtlkit.data.streaming.StreamingTable`: the streaming
+    """Encoded batches of a :class:`~mtlkit.data.streaming_table.StreamingTable`: the streaming
     counterpart of :class:`~mtlkit.data.tensors.TensorData`.
 
     ``rank``/``world_size`` select this process's shard for data-parallel training (see

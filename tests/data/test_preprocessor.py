@@ -3,11 +3,10 @@ import pandas as pd
 import pytest
 import torch
 
-from mtlkit.data.errors import DataError
-from mtlkit.data.features import Preprocessor
 from mtlkit.data.loading import load_tables
+from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.splits import split_table
-from mtlkit.errors import ConfigError
+from mtlkit.errors import ConfigError, DataError
 
 
 def table_of(frame: pd.DataFrame, labels=("y",), **kwargs):

@@ -26,16 +26,11 @@ from mtlkit.cli.options import (
     given_settings,
     plugin_listing,
 )
-from mtlkit.cli.train_cmd import SPLIT_PARAMS
+from mtlkit.cli.train import SPLIT_PARAMS
 from mtlkit.data.read_options import READ_PARAM_NAMES
-from mtlkit.experiments.config import (
-    GRID_PARAMS,
-    TRAIN_PARAMS,
-    CompareConfig,
-    ModelChoice,
-    parse_strategy,
-)
-from mtlkit.experiments.tuning import (
+from mtlkit.experiments.choices import parse_strategy
+from mtlkit.experiments.config import GRID_PARAMS, TRAIN_PARAMS, CompareConfig, ModelChoice
+from mtlkit.experiments.tuning_plan import (
     StudyRecord,
     best_settings,
     from_flags,

@@ -9,8 +9,9 @@ from pathlib import Path
 from mtlkit.cli.options import add_quiet, add_settings, command, given_settings, plugin_listing
 from mtlkit.data.read_options import FEATURE_READ_PARAMS, READ_PARAMS
 from mtlkit.errors import ConfigError, DataWarning
-from mtlkit.experiments.config import GRID_PARAMS, check_fractions, parse_choice, parse_strategy
-from mtlkit.experiments.tuning import read_best
+from mtlkit.experiments.choices import parse_choice, parse_strategy
+from mtlkit.experiments.config import GRID_PARAMS, check_fractions
+from mtlkit.experiments.tuning_plan import read_best
 from mtlkit.tracking import TRACK
 from mtlkit.training.settings import DEFAULT_MODEL, DEFAULT_STRATEGY, TrainConfig
 
@@ -94,7 +95,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def streaming(args: argparse.Namespace) -> bool:
     """Whether to stream ``args.data`` (``--stream``, else Parquet data above the size)."""
-    from mtlkit.data.streaming import STREAM_ABOVE, streams_by_default
+    from mtlkit.data.streaming_table import STREAM_ABOVE, streams_by_default
 
     if args.stream is not None:
         return args.stream
@@ -154,12 +155,12 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     from mtlkit.data import protocol
     from mtlkit.data.loading import load_tables
     from mtlkit.data.splits import check_splits
-    from mtlkit.data.streaming import stream_tables
+    from mtlkit.data.streaming_table import stream_tables
     from mtlkit.evaluation.metrics import undefined_metrics
-    from mtlkit.evaluation.record import json_safe
+    from mtlkit.evaluation.run_record import json_safe
     from mtlkit.files import atomic_write_json
     from mtlkit.tracking.fit import log_fit
-    from mtlkit.training.trainer import load_torch
+    from mtlkit.training.state import load_torch
 
     model, strategy, est, tracker = _prepare(args, main)
     split = {p.name: p.validate(getattr(args, p.name)) for p in SPLIT_PARAMS}
@@ -227,8 +228,8 @@ def _choices(args: argparse.Namespace) -> tuple[str, dict, str, dict, dict]:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from mtlkit.data.stream_batches import StreamingData
-    from mtlkit.data.streaming import stream_features
+    from mtlkit.data.streaming_data import StreamingData
+    from mtlkit.data.streaming_table import stream_features
     from mtlkit.files import atomic_writer, check_output_file
     from mtlkit.training.estimator import MultiTaskEstimator  # here: loads PyTorch
 

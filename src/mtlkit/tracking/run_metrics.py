@@ -4,7 +4,7 @@ Per epoch (the epoch is the step): ``train/<task>/<metric>`` and ``val/<task>/<m
 ``lr``, ``epoch_time_s``, ``task_weight/<task>`` and the diagnostics
 (``diagnostics/grad_cosine``, ``.../grad_cosine_pair/<a>_vs_<b>``, ``.../grad_norm/<task>``,
 ``.../grad_norm_ratio``, ``.../expert_use/<gate>/expert<k>``), as
-:class:`~mtlkit.evaluation.record.History` records them. Once: ``<split>/<task>/<metric>``
+:class:`~mtlkit.evaluation.run_record.History` records them. Once: ``<split>/<task>/<metric>``
 of the final metrics (``test``, and ``best_val`` for the restored epoch's validation
 metrics), ``best_epoch``, ``epochs``, ``converged`` (1 or 0), ``train_time_s`` and
 ``n_params``. Values that were not measured (NaN, None) are left out. No name is a path
@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from mtlkit.evaluation.record import Diagnostics, History
+from mtlkit.evaluation.run_record import Diagnostics, History
 from mtlkit.tracking.base import TrackedRun, metric_name
 
 #: Final metric splits of a run record -> their name in the tracker (``val`` there is the

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mtlkit.errors import ConfigError
-from mtlkit.evaluation.record import json_safe
+from mtlkit.evaluation.run_record import json_safe, renamed_fields
 from mtlkit.params import Param, Trial, check_names, params_of, resolve, setting
 from mtlkit.training.settings import TrainConfig
 
@@ -207,7 +207,7 @@ class StudyRecord:
     """
 
     study: str
-    model: str
+    label: str
     architecture: str
     strategy: str
     monitor: str
@@ -241,7 +241,7 @@ class StudyRecord:
 
     @classmethod
     def from_dict(cls, data: dict) -> StudyRecord:
-        return cls(**data)
+        return cls(**renamed_fields(data))
 
 
 def study_path(run_dir: Path, study_id: str) -> Path:

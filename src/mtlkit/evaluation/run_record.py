@@ -209,10 +209,12 @@ class RunRecord:
     ``metrics`` maps split -> task -> metric -> value; ``predictions`` holds, per task, the
     labels and scores of the labelled test rows (for ROC/PR curves); ``tags`` identify the
     data variant (e.g. ``{"correlation": 0.9}``) and are copied into every result row.
+    ``label`` is the name the run shows (the results' ``model`` column, e.g.
+    ``mmoe:n_experts=4``); ``architecture`` is the model's registry name (``mmoe``).
     """
 
     run_id: str
-    model: str
+    label: str
     architecture: str
     strategy: str
     seed: int
@@ -229,7 +231,7 @@ class RunRecord:
         base = {
             **self.tags,
             "run_id": self.run_id,
-            "model": self.model,
+            "model": self.label,
             "architecture": self.architecture,
             "strategy": self.strategy,
             "seed": self.seed,
@@ -266,7 +268,7 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, data: dict) -> RunRecord:
-        values = dict(data)
+        values = renamed_fields(data)
         values["history"] = History.from_dict(data["history"])
         values["predictions"] = {
             task: (np.asarray(p["y_true"]), np.asarray(p["y_score"], dtype=float))
@@ -274,6 +276,15 @@ class RunRecord:
         }
         values["metrics"] = {split: _metrics(per) for split, per in data["metrics"].items()}
         return cls(**values)
+
+
+def renamed_fields(data: dict) -> dict:
+    """A copy of a run or study record's JSON data with its fields' current names: files
+    written before the rename hold the label as ``model``."""
+    values = dict(data)
+    if "label" not in values and "model" in values:
+        values["label"] = values.pop("model")
+    return values
 
 
 def json_safe(value):

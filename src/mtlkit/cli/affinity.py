@@ -92,7 +92,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_affinity(args: argparse.Namespace) -> int:
     from mtlkit.affinity import measure_affinity  # here: loads PyTorch
     from mtlkit.data.loading import load_tables
-    from mtlkit.experiments.config import parse_choice
+    from mtlkit.experiments.choices import parse_choice
     from mtlkit.files import check_output_folder
     from mtlkit.models import check_hyperparameters
     from mtlkit.reporting.affinity import write_affinity_report

@@ -1,8 +1,8 @@
 """What a run record becomes in a tracker: names and values, read from the History."""
 
-from mtlkit.evaluation.record import History
+from mtlkit.evaluation.run_record import History
 from mtlkit.tracking.base import metric_name
-from mtlkit.tracking.record import epoch_metrics, final_metrics
+from mtlkit.tracking.run_metrics import epoch_metrics, final_metrics
 
 
 def _history() -> History:

@@ -5,7 +5,7 @@ it reads only the files' footers (schemas, row-group sizes) and applies the same
 (labels must exist, a column holds one type of values in every file, the features are the
 union of the other columns, a feature a file lacks is missing for its rows). Label and
 feature values are read later, by :func:`mtlkit.data.stream_fit.fit_preprocessor` (one pass)
-and :class:`mtlkit.data.stream_batches.StreamingData` (training and evaluation batches).
+and :class:`mtlkit.data.streaming_data.StreamingData` (training and evaluation batches).
 
 :func:`csv_to_parquet` converts CSV files to such a dataset without loading them whole.
 """
@@ -24,7 +24,6 @@ import pyarrow.csv as pa_csv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from mtlkit.data.errors import DataError
 from mtlkit.data.read_options import text_encoding
 from mtlkit.data.schema import FeatureKind, LabelSummary, MultiTaskTable, TaskKind, TaskSpec
 from mtlkit.data.sources import (
@@ -45,6 +44,7 @@ from mtlkit.data.sources import (
 )
 from mtlkit.data.tasks import encode_labels, label_present
 from mtlkit.data.values import check_bad_values, mask_missing_labels, missing_markers
+from mtlkit.errors import DataError
 from mtlkit.validation import check_positive_int
 
 #: Rows per record batch read from a Parquet file (and per row group written by csv_to_parquet).
@@ -402,7 +402,7 @@ def csv_to_parquet(
     integers), pass ``column_types={"col": "float64"}``. ``encoding`` is the files' text
     encoding (as in ``load_tables``). Returns the written files. One line::
 
-        python -c "from mtlkit.data.streaming import csv_to_parquet; csv_to_parquet('csv/', 'pq/')"
+        python -c "from mtlkit.data.streaming_table import csv_to_parquet; csv_to_parquet('csv/', 'pq/')"
     """
     rows_per_group = check_positive_int("rows_per_group", rows_per_group)
     encoding = text_encoding(encoding)
