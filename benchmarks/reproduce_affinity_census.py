@@ -1,4 +1,4 @@
-"""Census-Income (KDD): TAG task affinity and groups for seven binary targets (issue #22).
+"""Census-Income (KDD): TAG task affinity and groups for six binary targets (issue #22).
 
 Run (about a minute per seed on the 2-core development machine under load):
 
@@ -7,7 +7,7 @@ Run (about a minute per seed on the 2-core development machine under load):
         [--out runs/reproductions/census_affinity]
 
 Loads ``census-income`` with ``group=3`` (income, marital, education, sex, citizenship,
-worked, veteran; no target's source column is a feature), measures the affinity with
+hispanic; no target's source column, nor a column that restates it, is a feature), measures the affinity with
 :func:`~mtlkit.affinity.measure_affinity` (shared_bottom, the given epochs, the number of
 groups chosen from the affinity), writes ``affinity.json``, ``affinity.png`` and
 ``affinity.html`` to ``--out``, copies the figure to ``docs/figures/census_affinity.png``

@@ -26,6 +26,7 @@ _CENSUS_VALUES = {
     "race": ["White", "Black"],
     "mig_chg_msa": ["?", "Nonmover"],
     "country_self": ["United-States", "Mexico", "NA"],
+    "hisp_origin": ["All other", "Mexican-American", "Puerto Rican", "Do not know", "NA"],
     "income_50k": ["- 50000.", "50000+."],
 }
 _NUMERIC = {"age", "wage_per_hour", "capital_gains", "capital_losses", "stock_dividends"}

@@ -40,26 +40,27 @@ def test_group2_drops_education_and_marital_from_features(census_file):
     assert not {"education", "marital_stat"} & set(table.features.columns)
 
 
-def test_group3_has_seven_targets_none_a_feature_of_another(census_file):
+def test_group3_has_six_targets_without_their_sources_or_proxies(census_file):
     path, rows = census_file
     table = load_census(path, group=3)
-    assert table.task_names == [
-        "income", "marital", "education", "sex", "citizenship", "worked", "veteran"
-    ]  # fmt: skip
+    assert table.task_names == ["income", "marital", "education", "sex", "citizenship", "hispanic"]
     assert all(t.kind == "binary" for t in table.tasks)
     np.testing.assert_array_equal(
         table.labels["sex"], [v == "Female" for v in _column(rows, "sex")]
     )
-    worked = [v != "0" for v in _column(rows, "weeks_worked")]
-    np.testing.assert_array_equal(table.labels["worked"], worked)
     native = [v.startswith("Native") for v in _column(rows, "citizenship")]
     np.testing.assert_array_equal(table.labels["citizenship"], native)
-    veteran = [v == "1" for v in _column(rows, "vet_benefits")]
-    np.testing.assert_array_equal(table.labels["veteran"], veteran)
-    sources = {"income_50k", "marital_stat", "education", "sex", "citizenship"}
-    sources |= {"weeks_worked", "vet_benefits"}
-    assert not sources & set(table.features.columns)
-    assert len(table.features.columns) == 41 - len(sources)
+    hispanic = [v in ("Mexican-American", "Puerto Rican") for v in _column(rows, "hisp_origin")]
+    np.testing.assert_array_equal(table.labels["hispanic"], hispanic)
+    sources = {"income_50k", "marital_stat", "education", "sex", "citizenship", "hisp_origin"}
+    # marital: household role and joint filing; citizenship: country of birth
+    proxies = {"det_hh_fam_stat", "det_hh_summ", "tax_filer_stat", "country_self"}
+    features = set(table.features.columns)
+    assert not (sources | proxies | {"instance_weight"}) & features
+    assert len(features) == 41 - len(sources) - len(proxies)
+    assert set(table.feature_kinds) == features
+    # the paper's groups keep the proxies as features
+    assert proxies - {"marital_stat"} <= set(load_census(path, group=1).features.columns)
 
 
 def test_a_folder_with_both_splits_loads_both(tmp_path, make_census):
@@ -110,3 +111,16 @@ def test_mmoe_reaches_the_paper_level_auc_on_the_shared_test_split(census_path):
     auc = {task: m["roc_auc"] for task, m in est.evaluate(test).items()}
     assert auc["income"] >= 0.94, auc
     assert auc["marital"] >= 0.99, auc
+
+
+def test_shared_test_split_group3_targets(census_path):
+    table = load_census(census_path, group=3)
+    positives = {t: int(table.labels[t].sum()) for t in table.task_names}
+    assert positives == {
+        "income": 6186,
+        "marital": 99_762 - 43_143,
+        "education": 14_687,
+        "sex": 51_791,
+        "citizenship": 88_355 + 951 + 738,
+        "hispanic": 4001 + 3695 + 1987 + 1582 + 1243 + 616 + 170,
+    }

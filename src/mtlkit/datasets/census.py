@@ -3,7 +3,9 @@
 Ma et al., "Modeling Task Relationships in Multi-task Learning with Multi-gate
 Mixture-of-Experts", KDD 2018, section 6.2: group 1 predicts ``income`` (more than $50k) and
 ``marital`` (ever married); group 2 predicts ``education`` (at least a bachelor's degree) and
-``marital``. The column a task is derived from is never a feature.
+``marital``. The column a task is derived from is never a feature; the paper's groups keep
+its other columns as features. ``group=3`` (six targets, for the task-grouping study of
+docs/reproductions.md) also drops the columns that restate a target (:data:`TARGETS`).
 
 Checksums: the UCI archive's own SHA-256 is not pinned (it could not be verified when this was
 written), so the archive is checked against the digest recorded at its first download. The
@@ -17,7 +19,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -31,7 +35,7 @@ from mtlkit.errors import DataError
 ABOUT_SOURCE = "UCI Census-Income (KDD), downloaded on first use"
 ABOUT_TASKS = (
     "group=1: income, marital; group=2: education, marital; group=3: income, marital, "
-    "education, sex, citizenship, worked, veteran (binary)"
+    "education, sex, citizenship, hispanic (binary; each target's proxy columns dropped)"
 )
 ABOUT_SIZE = "299,285 rows (199,523 train + 99,762 test) x 39 features"
 
@@ -101,24 +105,56 @@ COLUMNS = (
 CODE_COLUMNS = ("det_ind_code", "det_occ_code", "own_or_self", "vet_benefits", "year")
 DEGREES = ("Bachelors", "Masters", "Prof school", "Doctorate")
 
-#: Task -> (source column, rule giving 1/0 from the stripped source values).
-TASKS = {
-    "income": ("income_50k", lambda s: s.eq("50000+.")),
-    "marital": ("marital_stat", lambda s: s.ne("Never married")),
-    "education": ("education", lambda s: s.str.startswith(DEGREES)),
-    "sex": ("sex", lambda s: s.eq("Female")),
-    "citizenship": ("citizenship", lambda s: s.str.startswith("Native")),
-    "worked": ("weeks_worked", lambda s: s.ne("0")),
-    "veteran": ("vet_benefits", lambda s: s.eq("1")),
+
+class Target(NamedTuple):
+    """A binary target: its source column, the rule giving 1/0 from the stripped source values,
+    and the proxy columns that restate it (dropped from the features in group 3 only)."""
+
+    source: str
+    rule: Callable[[pd.Series], pd.Series]
+    proxies: tuple[str, ...] = ()
+
+
+#: Hispanic origin: a named origin ("NA" and "Do not know" are not a yes).
+HISPANIC = ("Mexican", "Chicano", "Puerto Rican", "Cuban", "Central or South", "Other Spanish")
+
+#: The one table of targets. Proxies: ``det_hh_fam_stat`` / ``det_hh_summ`` name the spouse of
+#: the householder and married or never-married children, ``tax_filer_stat`` joint filing (each
+#: restates marital status); ``country_self`` restates the native-born part of ``citizenship``
+#: (born in the United States, 88,353 of the 88,355 such rows). Not targets: ``vet_benefits``
+#: code 1 is exactly "answered the veterans' questionnaire" (``vet_question``), not veteran
+#: status, and weeks worked > 0 is fixed by the employment columns that income needs.
+TARGETS = {
+    "income": Target("income_50k", lambda s: s.eq("50000+.")),
+    "marital": Target(
+        "marital_stat",
+        lambda s: s.ne("Never married"),
+        ("det_hh_fam_stat", "det_hh_summ", "tax_filer_stat"),
+    ),
+    "education": Target("education", lambda s: s.str.startswith(DEGREES)),
+    "sex": Target("sex", lambda s: s.eq("Female")),
+    "citizenship": Target("citizenship", lambda s: s.str.startswith("Native"), ("country_self",)),
+    "hispanic": Target("hisp_origin", lambda s: s.str.startswith(HISPANIC)),
 }
-#: The MMoE paper's two task pairs, and the seven targets of the task-grouping study
-#: (docs/reproductions.md): female, native-born, worked at least one week in the year,
-#: veteran (``vet_benefits`` code 1; 2 is "no", 0 "not in universe").
+#: The MMoE paper's two task pairs (its features: only the targets' sources are dropped), and
+#: the six targets of the task-grouping study (docs/reproductions.md §5), where every target's
+#: proxies are dropped too: female, native-born (incl. Puerto Rico, outlying areas and born
+#: abroad of American parents), of Hispanic origin.
 GROUPS = {
     1: ("income", "marital"),
     2: ("education", "marital"),
-    3: ("income", "marital", "education", "sex", "citizenship", "worked", "veteran"),
+    3: ("income", "marital", "education", "sex", "citizenship", "hispanic"),
 }
+#: The groups that follow the paper's features (proxies stay).
+PAPER_GROUPS = (1, 2)
+
+
+def dropped_columns(group: int) -> tuple[str, ...]:
+    """The columns of the file that are not features in ``group``: the survey weight, each
+    target's source and (outside the paper's groups) each target's proxies."""
+    targets = [TARGETS[t] for t in GROUPS[group]]
+    proxies = () if group in PAPER_GROUPS else tuple(c for t in targets for c in t.proxies)
+    return ("instance_weight", *(t.source for t in targets), *proxies)
 
 
 def read_census_file(path: Path) -> pd.DataFrame:
@@ -226,36 +262,38 @@ def load_census(
     progress: bool = True,
 ) -> MultiTaskTable:
     """The Census-Income (KDD) table for the paper's task ``group`` (1: income + marital,
-    2: education + marital), or ``group=3``: seven binary targets for task grouping (income,
-    marital, education, sex, citizenship, worked, veteran; see :data:`GROUPS`).
+    2: education + marital), or ``group=3``: six binary targets for task grouping (income,
+    marital, education, sex, citizenship, hispanic; see :data:`GROUPS`).
 
     ``path`` is a split file (plain or ``.gz``), a folder holding ``census-income.data`` /
     ``census-income.test``, or the UCI ``census.tar.gz``; without it the archive is downloaded
     into the cache folder on first use. ``split`` ("all", "train" or "test") chooses the UCI
     splits to load from a folder or the archive. ``instance_weight`` (a survey weight) and
     the source columns of the group's tasks are dropped (no task's column is a feature of
-    another); the continuous columns are numeric, all others (the code columns included)
-    categorical.
+    another). Groups 1 and 2 keep the paper's features, so columns that restate a target stay
+    (``det_hh_fam_stat`` beside marital); group 3 also drops every target's proxy columns
+    (:data:`TARGETS`), so that none of its targets is given away. The continuous columns are
+    numeric, all others (the code columns included) categorical.
     """
     if group not in GROUPS:
         raise DataError(
-            f"group must be 1 (income + marital), 2 (education + marital) or 3 (seven targets: "
+            f"group must be 1 (income + marital), 2 (education + marital) or 3 (six targets: "
             f"{', '.join(GROUPS[3])}), got {group!r}."
         )
     tasks = GROUPS[group]
+    dropped = dropped_columns(group)
     frames = {}
     for file in _split_files(path, split, cache_dir, progress):
         raw = read_census_file(file)
-        frame = raw.drop(columns=["instance_weight", *(TASKS[t][0] for t in tasks)])
+        frame = raw.drop(columns=list(dropped))
         for task in tasks:
-            column, rule = TASKS[task]
-            frame[task] = rule(raw[column].astype(str).str.strip()).astype("int64")
+            target = TARGETS[task]
+            frame[task] = target.rule(raw[target.source].astype(str).str.strip()).astype("int64")
         frames[file.name] = frame
-    sources = {TASKS[t][0] for t in tasks}
     kinds = {c: "categorical" for c in CODE_COLUMNS} | {c: "numeric" for c in NUMERIC_COLUMNS}
     return load_tables(
         frames,
         labels=list(tasks),
         task_kinds={t: "binary" for t in tasks},
-        feature_kinds={c: k for c, k in kinds.items() if c not in sources},
+        feature_kinds={c: k for c, k in kinds.items() if c not in dropped},
     )
