@@ -1,6 +1,6 @@
 """Census-Income (KDD): TAG task affinity and groups for six binary targets (issue #22).
 
-Run (about a minute per seed on the 2-core development machine under load):
+Run:
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/reproduce_affinity_census.py \\
         [--data ../shared/data/census-income.test.gz] [--seeds 0 1 2] [--epochs 3] \\
