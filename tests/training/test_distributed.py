@@ -94,7 +94,7 @@ def _train(strategy: str, masked_value: float, device: str = "cpu") -> dict[str,
 
 def _drawn(strategy: str, device: str = "cpu") -> list:
     """The task weights of each epoch, trained with dropout."""
-    return [e["task_weights"] for e in _fit(strategy, 0.0, device, DROPOUT).history.epochs]
+    return [e.task_weights for e in _fit(strategy, 0.0, device, DROPOUT).history.epochs]
 
 
 def _worker(rank: int, init_file: str, out: str, backend: str = "gloo") -> None:
