@@ -131,7 +131,14 @@ def instrumented(
     from mtlkit.training.trainer import Trainer
 
     validation = "_validate" if hasattr(Trainer, "_validate") else "evaluate"
-    evaluate, fit, build = getattr(Trainer, validation), Trainer.fit, estimator_mod.build_model
+    # The estimator builds its model with build_model; before #20's checks-once, with create
+    # (a --baseline commit may be that old).
+    builder = "build_model" if hasattr(estimator_mod, "build_model") else "create"
+    evaluate, fit, build = (
+        getattr(Trainer, validation),
+        Trainer.fit,
+        getattr(estimator_mod, builder),
+    )
 
     def timed_evaluate(self, *args, **kwargs):
         start = eval_timer.wall
@@ -153,7 +160,7 @@ def instrumented(
         patches.enter_context(patch.object(Trainer, "fit", timed_fit))
         patches.enter_context(patch.object(Trainer, validation, timed_evaluate))
         if compile:
-            patches.enter_context(patch.object(estimator_mod, "build_model", build_compiled))
+            patches.enter_context(patch.object(estimator_mod, builder, build_compiled))
         yield
 
 
