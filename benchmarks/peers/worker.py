@@ -103,8 +103,9 @@ def run_mtlkit(spec: dict, data: dict) -> dict:
         )
         est.fit(train, val)
     assert len(eval_s) == spec["epochs"], f"{len(eval_s)} validation passes timed"
-    epochs = est.history_.epochs
-    times = [e.time_s - v for e, v in zip(epochs, eval_s)]
+    # Typed epoch records; a --baseline commit from before them keeps dicts.
+    epochs = [e if isinstance(e, dict) else vars(e) for e in est.history_.epochs]
+    times = [e["time_s"] - v for e, v in zip(epochs, eval_s)]
     encoded = est.preprocessor_.transform(test)
     assert torch.equal(encoded.x_cat, data["test"]["x_cat"].cpu()), "encodings differ"
     assert torch.equal(encoded.x_num, data["test"]["x_num"].cpu()), "encodings differ"
