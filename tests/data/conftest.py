@@ -10,6 +10,7 @@ import pytest
 
 from mtlkit.data.loading import load_tables
 from mtlkit.data.schema import MultiTaskTable
+from mtlkit.data.synthetic import make_synthetic
 
 
 def _people(n: int, seed: int) -> pd.DataFrame:
@@ -46,3 +47,11 @@ def income_marital_frames() -> dict[str, pd.DataFrame]:
 @pytest.fixture
 def merged_table(income_marital_frames: dict[str, pd.DataFrame]) -> MultiTaskTable:
     return load_tables(income_marital_frames, ["income", "marital"])
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    """300 synthetic rows whose ``label1`` is missing on every fourth row (partial labels)."""
+    frame = make_synthetic(300, n_features=4, correlation=0.9, seed=1)
+    frame.loc[frame.index % 4 == 0, "label1"] = np.nan
+    return frame

@@ -8,17 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import torch
+from parquet_files import write_parquet
 
 from mtlkit.data import protocol, streaming_data
 from mtlkit.data.loading import load_tables
 from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.protocol import EncodedData
 from mtlkit.data.streaming_table import stream_tables
-from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import DataError
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "mtlkit"
@@ -71,26 +69,11 @@ def test_no_module_imports_another_modules_private_names():
     assert private == []
 
 
-@pytest.fixture(scope="module")
-def frame() -> pd.DataFrame:
-    frame = make_synthetic(300, n_features=4, correlation=0.9, seed=1)
-    frame.loc[frame.index % 4 == 0, "label1"] = np.nan  # partial labels
-    return frame
-
-
-def _parquet(folder: Path, frame: pd.DataFrame, group_rows: int = 25) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(
-        pa.Table.from_pandas(frame, preserve_index=False), folder / "a.parquet", group_rows
-    )
-    return folder
-
-
 @pytest.fixture
 def tables(tmp_path, frame):
     """The same rows in memory and streamed, with a preprocessor fitted on them."""
     memory = load_tables(frame, LABELS)
-    streamed = stream_tables(_parquet(tmp_path / "pq", frame), LABELS)
+    streamed = stream_tables(write_parquet(tmp_path / "pq", frame), LABELS)
     return memory, streamed, protocol.fit(streamed, Preprocessor())
 
 

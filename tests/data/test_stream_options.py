@@ -3,46 +3,27 @@ as the in-memory ones are (issue #20)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from parquet_files import write_parquet
 
 from mtlkit.data.loading import load_tables
 from mtlkit.data.preprocessor import Preprocessor
 from mtlkit.data.splits import check_splits
 from mtlkit.data.stream_fit import fit_preprocessor
 from mtlkit.data.streaming_table import stream_features, stream_tables
-from mtlkit.data.synthetic import make_synthetic
 from mtlkit.errors import ConfigError, DataError
 
 LABELS = ["label0", "label1"]
 
 
-@pytest.fixture(scope="module")
-def frame() -> pd.DataFrame:
-    frame = make_synthetic(300, n_features=4, correlation=0.9, seed=1)
-    frame.loc[frame.index % 4 == 0, "label1"] = np.nan  # partial labels
-    return frame
-
-
-def _parquet(folder: Path, frame: pd.DataFrame, group_rows: int = 25) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    pq.write_table(table, folder / "a.parquet", group_rows)
-    return folder
-
-
 def test_check_splits_refuses_a_streamed_split_without_labels_of_a_task(tmp_path, frame):
-    train = stream_tables(_parquet(tmp_path / "train", frame), LABELS)
+    train = stream_tables(write_parquet(tmp_path / "train", frame), LABELS)
     unlabelled = frame.assign(label1=np.nan)
-    val = stream_tables(_parquet(tmp_path / "val", unlabelled), LABELS)
+    val = stream_tables(write_parquet(tmp_path / "val", unlabelled), LABELS)
     with pytest.raises(DataError, match=r"'label1' has no labelled rows in the validation split"):
         check_splits(train, val)
-    one_class = stream_tables(_parquet(tmp_path / "one", frame.assign(label0=1)), LABELS)
+    one_class = stream_tables(write_parquet(tmp_path / "one", frame.assign(label0=1)), LABELS)
     with pytest.raises(DataError, match=r"'label0' has a single class \(1\) in the training"):
         check_splits(one_class, train)
     # Streamed and in-memory splits are checked alike, and may be mixed.
@@ -53,7 +34,7 @@ def test_check_splits_refuses_a_streamed_split_without_labels_of_a_task(tmp_path
 
 def test_stream_tables_takes_the_reading_options_of_load_tables(tmp_path, frame):
     text = frame.assign(city=np.where(frame.index % 2, "Zürich", "Genève"))
-    folder = _parquet(tmp_path / "pq", text)
+    folder = write_parquet(tmp_path / "pq", text)
     options = {"missing_labels": [-1], "bad_values": "missing", "encoding": "latin-1"}
     streamed = stream_tables(folder, LABELS, **options)
     assert (streamed.bad_values, streamed.encoding) == ("missing", "latin-1")
