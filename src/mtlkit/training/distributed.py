@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -247,6 +248,29 @@ def reduce_gradients(summed: Iterable[nn.Parameter], averaged: Iterable[nn.Param
     flat[cut:] /= n
     for p, g in zip(params, flat.split([p.numel() for p in params])):
         p.grad.copy_(g.view_as(p.grad))
+
+
+def rank_seed(seed: int, salt: int = 0) -> int:
+    """The seed of this rank's global generator (dropout's masks, MMoE's gate noise).
+
+    Rank 0 (and one process) keeps ``seed``; every other rank gets a seed derived from
+    ``(seed, rank, salt)`` by NumPy's ``SeedSequence``, so the ranks draw different masks for
+    their different rows instead of repeating rank 0's. ``salt`` gives a rank a fresh stream
+    when its saved one is not available (a run continued with another number of ranks)."""
+    r = rank()
+    if r == 0 and salt == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, r, salt]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def all_gather(value: T) -> list[T]:
+    """Every rank's ``value`` (any picklable object), in rank order, on every rank
+    (``[value]`` with one process)."""
+    if world_size() == 1:
+        return [value]
+    values: list = [None] * world_size()
+    dist.all_gather_object(values, value)
+    return values
 
 
 def broadcast_parameters(params: Sequence[torch.Tensor]) -> None:

@@ -19,6 +19,7 @@ from mtlkit.errors import ConfigError
 from mtlkit.evaluation.run_record import History
 from mtlkit.files import atomic_write_bytes
 from mtlkit.models.base import MTLModel
+from mtlkit.training import distributed
 from mtlkit.training.settings import TrainConfig
 from mtlkit.training.strategies import Strategy
 
@@ -32,8 +33,12 @@ def snapshot(
     scheduler,
     generator: torch.Generator,
 ) -> dict:
-    """The state after the last epoch, less early stopping's (the trainer adds it)."""
+    """The state after the last epoch, less early stopping's (the trainer adds it).
+
+    With several ranks every rank must call it (it gathers each rank's global generator, whose
+    streams differ: see :func:`~mtlkit.training.distributed.rank_seed`)."""
     device = next(model.parameters()).device
+    own = [torch.get_rng_state(), _cuda_rng(device)]
     return {
         "settings": settings,
         "model": state_copy(model),
@@ -41,10 +46,32 @@ def snapshot(
         "scheduler": None if scheduler is None else scheduler.state_dict(),
         "strategy": strategy.state_dict(),
         "history": history.to_dict(),
-        "rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "rng": own[0],
+        "cuda_rng": own[1],
+        "rank_rng": distributed.all_gather(own) if distributed.world_size() > 1 else None,
         "generator": generator.get_state(),
     }
+
+
+def _cuda_rng(device: torch.device) -> torch.Tensor | None:
+    return torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+
+def _restore_random(state: dict, seed: int, device: torch.device) -> None:
+    """This rank's global generator as saved: its own stream when the run was saved by as
+    many ranks, rank 0's (or one process's) on rank 0; a rank the saved run lacked (or a state
+    saved before per-rank streams) starts a fresh stream derived from the seed and the epoch."""
+    saved, n = state.get("rank_rng"), distributed.world_size()
+    if saved is not None and len(saved) == n:
+        cpu, cuda = saved[distributed.rank()]
+    elif distributed.rank() == 0:
+        cpu, cuda = state["rng"], state["cuda_rng"]
+    else:
+        torch.manual_seed(distributed.rank_seed(seed, salt=len(state["history"]["epochs"])))
+        return
+    torch.set_rng_state(cpu)
+    if cuda is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(cuda, device)
 
 
 def restore(
@@ -71,9 +98,7 @@ def restore(
     if scheduler is not None:
         scheduler.load_state_dict(state["scheduler"])
     strategy.load_state_dict(state["strategy"])
-    torch.set_rng_state(state["rng"])
-    if state["cuda_rng"] is not None and device.type == "cuda":
-        torch.cuda.set_rng_state(state["cuda_rng"], device)
+    _restore_random(state, settings["seed"], device)
     generator.set_state(state["generator"])
     history = History.from_dict(state["history"])
     best_state = {k: v.to(device) for k, v in state["best_state"].items()}

@@ -164,7 +164,9 @@ class Trainer:
         cfg = self.config
         check_reported(cfg.monitor, self.tasks)
         keep_freed_memory()
-        torch.manual_seed(cfg.seed)
+        # Dropout's masks: each rank its own stream (rank 0 that of one process); the batch
+        # order (``generator``): one stream that every rank draws alike.
+        torch.manual_seed(distributed.rank_seed(cfg.seed))
         generator = torch.Generator().manual_seed(cfg.seed)
         device = resolve_device(cfg.device)
         self.model.to(device)
@@ -232,10 +234,13 @@ class Trainer:
                 scheduler.step(value) if steps_on_metric(cfg.lr_schedule) else scheduler.step()
             if cfg.patience and since_best >= cfg.patience:
                 self.history.stopped_early = True
-            if self.state_path is not None and resumable(cfg.lr_schedule) and distributed.is_main():
-                state = self._snapshot(optimizer, scheduler, generator)
-                state.update(best_state=best_state, best_value=best_value, since_best=since_best)
-                save_torch(self.state_path, state)
+            if self.state_path is not None and resumable(cfg.lr_schedule):
+                state = self._snapshot(optimizer, scheduler, generator)  # on every rank
+                if distributed.is_main():
+                    state.update(
+                        best_state=best_state, best_value=best_value, since_best=since_best
+                    )
+                    save_torch(self.state_path, state)
             if self.history.stopped_early:
                 break
         bar.close()
