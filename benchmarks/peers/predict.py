@@ -103,7 +103,7 @@ def bench_predict(args, run_worker) -> None:
     """Interleaved repeats x thread settings x mtlkit versions; ``run_worker(spec, rev)``
     returns the worker's dict for mtlkit at ``rev`` ("": this checkout)."""
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    ratios: dict[tuple[str, str], list[float]] = {}
+    ratios: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for repeat in range(args.repeats):
         revs = ["", *args.baseline]
         random.Random(repeat).shuffle(revs)
@@ -124,7 +124,7 @@ def bench_predict(args, run_worker) -> None:
             for rev in args.baseline:
                 for path, rate in by_rev.get(rev, {}).items():
                     if path in by_rev.get("", {}):
-                        ratio = by_rev[""][path][0] / rate[0]
+                        ratio = tuple(new / old for new, old in zip(by_rev[""][path], rate))
                         ratios.setdefault((threads, f"{path} / @{rev}"), []).append(ratio)
     print("| threads | path | rows/s (median; min-max) | rows per CPU-s (median) |")
     print("|---|---|---|---|")
@@ -136,10 +136,15 @@ def bench_predict(args, run_worker) -> None:
             f"| {statistics.median(r[1] for r in rates):,.0f} |"
         )
     if ratios:
-        print("\n| threads | this checkout's rows/s over the baseline's | median (per repeat) |")
-        print("|---|---|---|")
+        print("\n| threads | this checkout's rows/s over the baseline's | rows/s: median (each "
+              "repeat) | rows per CPU-s: median (each repeat) |")  # fmt: skip
+        print("|---|---|---|---|")
         for (threads, path), values in sorted(ratios.items()):
-            each = ", ".join(f"{v:.2f}" for v in values)
-            print(f"| {threads} | {path} | {statistics.median(values):.2f} ({each}) |")
+            cells = [
+                f"{statistics.median(v[k] for v in values):.2f} "
+                f"({', '.join(f'{v[k]:.2f}' for v in values)})"
+                for k in (0, 1)
+            ]
+            print(f"| {threads} | {path} | {cells[0]} | {cells[1]} |")
     if args.json:
         args.json.write_text(json.dumps({f"{t}|{p}": v for (t, p), v in results.items()}))

@@ -134,7 +134,8 @@ def reused_folds(products: dict) -> Iterator[None]:
     batch), and puts it there when it computes it. Pass the same dict to every batch of a
     pass whose weights do not change (scoring under ``torch.inference_mode``): a layer then
     multiplies the embeddings by its weight once, and each batch costs one ``embedding_bag``
-    (census MMoE, 2 threads, batches of 2,048: 1.2x the rows/s; BENCHMARKS.md)."""
+    (census MMoE, batches of 2,048: 1.1-1.2x the rows/s; BENCHMARKS.md). The products stay
+    in ``products`` (at most ``FOLD_MAX_TABLE`` floats a layer) as long as the caller keeps it."""
     token = _REUSED.set(products)
     try:
         yield
@@ -218,8 +219,8 @@ def folded_input(
 
 def _activate(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``layer(x)``; a ReLU rectifies ``x`` in place where no gradient is recorded (scoring:
-    ``x`` is a layer's fresh output, and no new memory is written; census MMoE, 2 threads:
-    1.1x the rows/s, BENCHMARKS.md)."""
+    ``x`` is a layer's fresh output, and no new memory is written; census MMoE: 1.05-1.1x
+    the rows/s, BENCHMARKS.md)."""
     if type(layer) is nn.ReLU and not torch.is_grad_enabled() and not _traced():
         return x.relu_()
     return layer(x)
