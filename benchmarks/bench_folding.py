@@ -34,7 +34,7 @@ N_NUMERIC = 10
 
 def _layer(encoder: InputEncoder, weight, bias, x_cat, x_num, fold: bool) -> torch.Tensor:
     x = encoder.encode(x_cat, x_num)
-    out = x.folded_linear(weight, bias) if fold else None
+    out = x.folded_linear(weight, bias, weight) if fold else None
     return out if out is not None else torch.addmm(bias, x.dense(), weight)
 
 

@@ -10,6 +10,7 @@ arguments are passed on, e.g.::
     benchmarks/peers/run.sh --baseline HEAD~3    # mtlkit at another commit next to this one
     benchmarks/peers/run.sh --compile            # torch.compile variants (opt-in)
     benchmarks/peers/run.sh --predict            # prediction rows/s of MMoE
+    benchmarks/peers/run.sh --predict --baseline HEAD~3   # ... and of mtlkit at HEAD~3
     benchmarks/peers/run.sh --diagnostics-cost   # mtlkit's diagnostics: cost in paired fits
 
 Every measured run is its own subprocess (``worker.py``); runs are interleaved (for each
@@ -272,17 +273,17 @@ def main() -> None:
     print(f"load: {os.getloadavg()}")
     CACHE.mkdir(exist_ok=True)
     log = open(CACHE / "last-run.log", "w")  # noqa: SIM115 (open for the whole run)
+    revs = {rev: _export(rev) for rev in args.baseline}
+    srcs = {"": REPO / "src", **revs}
     if args.predict:
         from predict import bench_predict
 
-        bench_predict(args, lambda spec: run_one(spec, REPO / "src", log))
+        bench_predict(args, lambda spec, rev: run_one(spec, srcs[rev], log))
         print(f"load after: {os.getloadavg()}")
         return
-    revs = {rev: _export(rev) for rev in args.baseline}
     if args.diagnostics_cost:
         from diagnostics_cost import bench_diagnostics_cost
 
-        srcs = {"": REPO / "src", **revs}
         bench_diagnostics_cost(args, lambda spec, rev: run_one(spec, srcs[rev], log))
         print(f"load after: {os.getloadavg()}")
         return

@@ -3,13 +3,16 @@ lean model (also with its embeddings folded into the first layer, a prototype), 
 split repeated to 300,000 rows.
 
 ``bench_predict`` (in the orchestrator) runs ``measure`` in one worker process per thread
-setting and repeat, interleaved, and prints one table.
+setting, repeat and mtlkit version (``--baseline`` commits beside this checkout; their workers
+measure mtlkit only), interleaved, and prints one table, and with a baseline the ratios of
+this checkout's rows/s to the baseline's.
 """
 
 from __future__ import annotations
 
 import json
 import pickle
+import random
 import statistics
 import time
 
@@ -67,7 +70,7 @@ def measure(spec: dict, data: dict) -> dict:
 
     # The lean model first, with glibc's allocator settings; mtlkit then changes them for
     # the process (mtlkit.training.allocator), and the lean model is measured again.
-    rates = lean_rates("")
+    rates = lean_rates("") if spec["lean"] else {}
     est = MultiTaskEstimator(
         "mmoe", epochs=1, patience=0, progress=False, diagnostic_batches=0,
         embedding_dim=preset["embedding_dim"], device=spec["device"], **hp,
@@ -91,23 +94,38 @@ def measure(spec: dict, data: dict) -> dict:
         rates[f"mtlkit Trainer.predict_scores (tensors), batch {bs}"] = _best_rate(
             lambda bs=bs: est.trainer_.predict_scores(big, batch_size=bs), ROWS
         )
-    rates |= lean_rates(", mtlkit's allocator settings")
+    if spec["lean"]:
+        rates |= lean_rates(", mtlkit's allocator settings")
     return rates
 
 
 def bench_predict(args, run_worker) -> None:
-    """Interleaved repeats x thread settings; ``run_worker(spec)`` returns the worker's dict."""
-    results: dict[tuple[int, str], list[tuple[float, float]]] = {}
+    """Interleaved repeats x thread settings x mtlkit versions; ``run_worker(spec, rev)``
+    returns the worker's dict for mtlkit at ``rev`` ("": this checkout)."""
+    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    ratios: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for repeat in range(args.repeats):
+        revs = ["", *args.baseline]
+        random.Random(repeat).shuffle(revs)
         for threads in args.threads:
-            spec = {"label": "predict", "system": "predict", "model": "mmoe", "preset": "default",
-                    "threads": threads, "seed": repeat, "repeat": repeat, "device": args.device,
-                    "epochs": 1}  # fmt: skip
-            out = run_worker(spec)
-            if out is None:
-                continue
-            for path, rate in out["rates"].items():
-                results.setdefault((threads, path), []).append(rate)
+            by_rev = {}
+            for rev in revs:
+                spec = {"label": "predict", "system": "predict", "model": "mmoe",
+                        "preset": "default", "threads": threads, "seed": repeat,
+                        "repeat": repeat, "device": args.device, "epochs": 1,
+                        "lean": rev == ""}  # fmt: skip
+                out = run_worker(spec, rev)
+                if out is None:
+                    continue
+                by_rev[rev] = out["rates"]
+                for path, rate in out["rates"].items():
+                    name = path.replace("mtlkit", f"mtlkit@{rev}", 1) if rev else path
+                    results.setdefault((threads, name), []).append(rate)
+            for rev in args.baseline:
+                for path, rate in by_rev.get(rev, {}).items():
+                    if path in by_rev.get("", {}):
+                        ratio = tuple(new / old for new, old in zip(by_rev[""][path], rate))
+                        ratios.setdefault((threads, f"{path} / @{rev}"), []).append(ratio)
     print("| threads | path | rows/s (median; min-max) | rows per CPU-s (median) |")
     print("|---|---|---|---|")
     for (threads, path), rates in sorted(results.items()):
@@ -117,5 +135,16 @@ def bench_predict(args, run_worker) -> None:
             f"({min(wall):,.0f}-{max(wall):,.0f}) "
             f"| {statistics.median(r[1] for r in rates):,.0f} |"
         )
+    if ratios:
+        print("\n| threads | this checkout's rows/s over the baseline's | rows/s: median (each "
+              "repeat) | rows per CPU-s: median (each repeat) |")  # fmt: skip
+        print("|---|---|---|---|")
+        for (threads, path), values in sorted(ratios.items()):
+            cells = [
+                f"{statistics.median(v[k] for v in values):.2f} "
+                f"({', '.join(f'{v[k]:.2f}' for v in values)})"
+                for k in (0, 1)
+            ]
+            print(f"| {threads} | {path} | {cells[0]} | {cells[1]} |")
     if args.json:
         args.json.write_text(json.dumps({f"{t}|{p}": v for (t, p), v in results.items()}))

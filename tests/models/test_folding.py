@@ -1,13 +1,16 @@
 """Embeddings folded into the first linear layer (``EncodedInput.folded_linear``): the same
 values and gradients as the dense layer, used where the rule says it pays."""
 
+import numpy as np
 import pytest
 import torch
 
 from mtlkit.data.schema import Schema, TaskSpec
+from mtlkit.data.tensors import TensorData
 from mtlkit.errors import ConfigError
 from mtlkit.models import available, blocks, create
-from mtlkit.models.blocks import EncodedInput, InputEncoder, folding_pays
+from mtlkit.models.blocks import EncodedInput, InputEncoder, folding_pays, reused_folds
+from mtlkit.training import scoring
 
 BINARY = tuple(TaskSpec(f"t{i}", "binary") for i in range(3))
 
@@ -34,8 +37,8 @@ def folds(monkeypatch) -> list[int]:
     calls: list[int] = []
     original = EncodedInput.folded_linear
 
-    def spy(self, weight, bias):
-        out = original(self, weight, bias)
+    def spy(self, weight, bias, layer):
+        out = original(self, weight, bias, layer)
         if out is not None:
             calls.append(weight.shape[1])
         return out
@@ -56,7 +59,7 @@ def test_folded_layer_has_the_dense_layers_values_and_gradients(always_fold, n_n
 
     dense = torch.addmm(bias, enc(x_cat, x_num), weight)
     expected = torch.autograd.grad(dense, [enc.embedding.weight, weight, bias], grad)
-    folded = enc.encode(x_cat, x_num).folded_linear(weight, bias)
+    folded = enc.encode(x_cat, x_num).folded_linear(weight, bias, weight)
     got = torch.autograd.grad(folded, [enc.embedding.weight, weight, bias], grad)
 
     torch.testing.assert_close(folded, dense, rtol=1e-5, atol=1e-5)
@@ -127,3 +130,76 @@ def test_mmoe_trains_folded_with_the_dense_gradients(folds, monkeypatch):
         dense = gradients()
     for f, d in zip(folded, dense):
         torch.testing.assert_close(f, d, rtol=1e-4, atol=1e-6)
+
+
+def _counted_folding_pays(monkeypatch) -> list[int]:
+    """Records each time a folded layer decides whether to fold (computes its product)."""
+    calls: list[int] = []
+    original = blocks.folding_pays
+
+    def spy(*args):
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(blocks, "folding_pays", spy)
+    return calls
+
+
+def test_a_scoring_pass_folds_each_layer_once_with_the_forwards_scores(monkeypatch):
+    """``scoring.scored`` computes each folded layer's product at the first batch and
+    reuses it: the scores are the ones of one dense forward over every row (1e-6), and
+    no later batch computes a product again."""
+    torch.manual_seed(0)
+    schema = Schema((40, 7, 25, 3), 3, BINARY[:2])
+    model = create("mmoe", schema, embedding_dim=8, n_experts=4, expert_hidden=(16, 8))
+    x_cat, x_num = _batch(schema, 1000)
+    data = TensorData(x_cat, x_num, torch.zeros(1000, 2), torch.ones(1000, 2, dtype=torch.bool))
+    with torch.no_grad(), monkeypatch.context() as m:
+        m.setattr(blocks, "folding_pays", lambda *args: False)
+        expected = {t: torch.sigmoid(v) for t, v in model.eval()(x_cat, x_num).items()}
+    decisions = _counted_folding_pays(monkeypatch)
+    scores = scoring.predict_scores(
+        scoring.scored(model, schema.tasks, None, data, 64), schema.tasks
+    )
+    assert len(decisions) == 3  # the experts' first layer and each task's gate, once
+    for task, values in scores.items():
+        np.testing.assert_allclose(values, expected[task].numpy(), rtol=0, atol=1e-6)
+
+
+def test_reused_products_are_those_of_the_first_batch(monkeypatch):
+    """Within ``reused_folds`` a layer reads its product from the dict it was given: a
+    later batch with the same dict does not fold again, and a new dict starts afresh."""
+    torch.manual_seed(0)
+    schema = Schema((40, 7, 25), 3, BINARY[:2])
+    model = create("mmoe", schema, embedding_dim=8, n_experts=4, expert_hidden=(16,)).eval()
+    x_cat, x_num = _batch(schema, 256)
+    decisions = _counted_folding_pays(monkeypatch)
+    products: dict = {}
+    with torch.inference_mode():
+        whole = model(x_cat, x_num)
+        assert len(decisions) == 3
+        with reused_folds(products):
+            halves = [model(x_cat[i : i + 128], x_num[i : i + 128]) for i in (0, 128)]
+        assert len(decisions) == 6 and len(products) == 3  # the first half folded, once
+        with reused_folds({}):
+            model(x_cat, x_num)
+    assert len(decisions) == 9
+    for task in model.task_names:
+        joined = torch.cat([h[task] for h in halves])
+        torch.testing.assert_close(joined, whole[task], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", available())
+def test_every_model_predicts_the_same_with_and_without_gradients(name, never_fold):
+    """Without gradients the ReLUs rectify their layer's output in place: the outputs are
+    those of the forward that records gradients, bit for bit (a ReLU overwriting a tensor
+    that another layer still reads would change them). Folding is off in both: it is
+    decided differently with gradients."""
+    torch.manual_seed(0)
+    model = _model(name).eval()
+    x_cat, x_num = _batch(model.schema, 64)
+    recorded = model(x_cat, x_num)
+    with torch.inference_mode():
+        scored = model(x_cat, x_num)
+    for task in model.task_names:
+        torch.testing.assert_close(scored[task], recorded[task].detach(), rtol=0, atol=0)

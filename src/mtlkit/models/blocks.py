@@ -4,7 +4,9 @@ gate and tower. One implementation each, so that comparisons between models are 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 import torch.nn.functional as F
@@ -92,6 +94,11 @@ FOLD_TRAIN_MIN_BATCH = 512
 FOLD_MAX_TABLE = 1 << 24
 
 
+def _traced() -> bool:
+    """Whether a trace or an export (TorchScript, ONNX, ``torch.compile``) records this call."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+
+
 def folding_pays(x_cat: torch.Tensor, dim: int, padded: int, weight: torch.Tensor) -> bool:
     """Whether :meth:`EncodedInput.folded_linear` beats the dense product for the ids
     ``x_cat`` ``(B, n_cat)`` with ``dim``-wide embeddings (``padded`` table rows) and a
@@ -100,8 +107,7 @@ def folding_pays(x_cat: torch.Tensor, dim: int, padded: int, weight: torch.Tenso
     folded product has rows; in training only for wide embeddings and layers on large
     batches, where the saved multiply-adds outweigh the lookups' backward (measured, see
     ``FOLD_TRAIN_MIN_WORK``)."""
-    traced = torch.jit.is_tracing() or torch.compiler.is_compiling()
-    if weight.is_cuda or traced or torch.compiler.is_exporting():
+    if weight.is_cuda or _traced():
         return False
     batch, n_cat = x_cat.shape
     out = weight.shape[1]
@@ -115,6 +121,26 @@ def folding_pays(x_cat: torch.Tensor, dim: int, padded: int, weight: torch.Tenso
             and batch * n_cat >= 4 * padded
         )
     return True
+
+
+#: The folded products of a scoring pass, by (encoder, layer) (see :func:`reused_folds`).
+_REUSED: ContextVar[dict | None] = ContextVar("_REUSED", default=None)
+
+
+@contextmanager
+def reused_folds(products: dict) -> Iterator[None]:
+    """Within: each folded layer (:meth:`EncodedInput.folded_linear`) takes its product of
+    the embeddings and its weight from ``products`` (an empty dict at a scoring pass's first
+    batch), and puts it there when it computes it. Pass the same dict to every batch of a
+    pass whose weights do not change (scoring under ``torch.inference_mode``): a layer then
+    multiplies the embeddings by its weight once, and each batch costs one ``embedding_bag``
+    (census MMoE, batches of 2,048: 1.1-1.2x the rows/s; BENCHMARKS.md). The products stay
+    in ``products`` (at most ``FOLD_MAX_TABLE`` floats a layer) as long as the caller keeps it."""
+    token = _REUSED.set(products)
+    try:
+        yield
+    finally:
+        _REUSED.reset(token)
 
 
 class EncodedInput:
@@ -135,9 +161,13 @@ class EncodedInput:
             self._dense = self.encoder(self.x_cat, self.x_num)
         return self._dense
 
-    def folded_linear(self, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor | None:
-        """``dense() @ weight + bias`` (``weight``: ``(d, out)``) computed without building
-        the encoded input, or None where that would be slower (:func:`folding_pays`).
+    def folded_linear(
+        self, weight: torch.Tensor, bias: torch.Tensor, layer: object
+    ) -> torch.Tensor | None:
+        """``dense() @ weight + bias`` (``weight``: ``(d, out)``, the weight of ``layer``)
+        computed without building the encoded input, or None where that would be slower
+        (:func:`folding_pays`). Within :func:`reused_folds` the product of ``layer``'s
+        weight and the embeddings is computed once and reused by every later batch.
 
         A linear layer after concatenated embeddings is a sum over columns,
         ``x @ W = sum_i E_i[c_i] @ W_i + x_num @ W_num``: each column's embedding rows are
@@ -147,22 +177,30 @@ class EncodedInput:
         multiply-adds when the columns have fewer rows than the batch has lookups.
         """
         enc = self.encoder
-        if (
+        reused = _REUSED.get()
+        key = (id(enc), id(layer))
+        if reused is not None and key in reused and reused[key][0] is layer:
+            _, products, numeric = reused[key]
+        elif (
             enc.sparse_gradients
             or not len(enc.padded_rows)
             or not folding_pays(self.x_cat, enc.embedding_dim, len(enc.padded_rows), weight)
         ):
             return None
-        n, d = enc.n_cat, enc.embedding_dim
-        width = len(enc.padded_rows) // n
-        blocks = weight[: n * d].view(n, d, -1)
-        rows = enc.embedding.weight.index_select(0, enc.padded_rows).view(n, width, d)
-        first_column_bias = F.pad(bias.view(1, 1, -1), (0, 0, 0, 0, 0, n - 1))
-        products = torch.baddbmm(first_column_bias, rows, blocks).view(n * width, -1)
+        else:
+            n, d = enc.n_cat, enc.embedding_dim
+            width = len(enc.padded_rows) // n
+            blocks = weight[: n * d].view(n, d, -1)
+            rows = enc.embedding.weight.index_select(0, enc.padded_rows).view(n, width, d)
+            first_column_bias = F.pad(bias.view(1, 1, -1), (0, 0, 0, 0, 0, n - 1))
+            products = torch.baddbmm(first_column_bias, rows, blocks).view(n * width, -1)
+            products, numeric = products.index_select(0, enc.fold_rows), weight[n * d :]
+            if reused is not None:
+                reused[key] = (layer, products, numeric)
         if self._ids is None:
             self._ids = self.x_cat + enc.offsets
-        out = F.embedding_bag(self._ids, products.index_select(0, enc.fold_rows), mode="sum")
-        return out.addmm_(self.x_num, weight[n * d :]) if self.x_num.shape[1] else out
+        out = F.embedding_bag(self._ids, products, mode="sum")
+        return out.addmm_(self.x_num, numeric) if self.x_num.shape[1] else out
 
 
 def dense_input(x: torch.Tensor | EncodedInput) -> torch.Tensor:
@@ -171,11 +209,21 @@ def dense_input(x: torch.Tensor | EncodedInput) -> torch.Tensor:
 
 
 def folded_input(
-    x: torch.Tensor | EncodedInput, weight: torch.Tensor, bias: torch.Tensor
+    x: torch.Tensor | EncodedInput, weight: torch.Tensor, bias: torch.Tensor, layer: object
 ) -> torch.Tensor | None:
-    """``x @ weight + bias`` with the embeddings folded into ``weight`` where ``x`` is an
-    :class:`EncodedInput` and that pays; None otherwise (the caller's dense product then)."""
-    return x.folded_linear(weight, bias) if isinstance(x, EncodedInput) else None
+    """``x @ weight + bias`` (the weight of ``layer``) with the embeddings folded into
+    ``weight`` where ``x`` is an :class:`EncodedInput` and that pays; None otherwise (the
+    caller's dense product then)."""
+    return x.folded_linear(weight, bias, layer) if isinstance(x, EncodedInput) else None
+
+
+def _activate(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)``; a ReLU rectifies ``x`` in place where no gradient is recorded (scoring:
+    ``x`` is a layer's fresh output, and no new memory is written; census MMoE: 1.03-1.19x
+    the rows/s, BENCHMARKS.md)."""
+    if type(layer) is nn.ReLU and not torch.is_grad_enabled() and not _traced():
+        return x.relu_()
+    return layer(x)
 
 
 def _layer_tail(width: int, activation: str, dropout: float, norm: str | None) -> list[nn.Module]:
@@ -221,13 +269,13 @@ class MLP(nn.Sequential):
             return dense_input(x)
         x = _linear(first, x)
         for layer in layers:
-            x = layer(x)
+            x = _activate(layer, x)
         return x
 
 
 def _linear(layer: nn.Linear, x: torch.Tensor | EncodedInput) -> torch.Tensor:
     """``layer(x)``, with the embeddings folded into its weight where that pays."""
-    folded = folded_input(x, layer.weight.T, layer.bias)
+    folded = folded_input(x, layer.weight.T, layer.bias, layer)
     return folded if folded is not None else layer(dense_input(x))
 
 
@@ -272,13 +320,13 @@ class BatchedMLP(nn.Module):
                 # layer; its (B, n * h) result is viewed as (n, B, h) without a copy.
                 n, d, h = w.shape
                 weight, bias = w.transpose(0, 1).reshape(d, n * h), b.transpose(0, 1).reshape(n * h)
-                flat = folded_input(x, weight, bias)
+                flat = folded_input(x, weight, bias, self)
                 if flat is None:
                     flat = torch.addmm(bias.unsqueeze(0), dense_input(x), weight)
                 x = flat.view(-1, n, h).transpose(0, 1)
             else:
                 x = torch.baddbmm(b, x, w)
-            x = self.dropout(self.act(norm(x)))
+            x = self.dropout(_activate(self.act, norm(x)))
         return x
 
 
@@ -332,7 +380,7 @@ class Gate(nn.Module):
 def _linear_transposed(linear: nn.Linear, x: torch.Tensor | EncodedInput) -> torch.Tensor:
     """``linear(x).T`` for a ``(B, d)`` input, computed directly in that ``(out, B)`` layout
     (or from the embeddings folded into the weight, where that pays)."""
-    folded = folded_input(x, linear.weight.T, linear.bias)
+    folded = folded_input(x, linear.weight.T, linear.bias, linear)
     if folded is not None:
         return folded.T
     return torch.addmm(linear.bias.unsqueeze(1), linear.weight, dense_input(x).T)

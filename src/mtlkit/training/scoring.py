@@ -16,6 +16,7 @@ from mtlkit.data.protocol import EncodedData
 from mtlkit.data.schema import TaskSpec
 from mtlkit.data.tensors import Batch
 from mtlkit.models.base import MTLModel
+from mtlkit.models.blocks import reused_folds
 from mtlkit.training.allocator import keep_freed_memory
 from mtlkit.training.calibration import Calibration
 from mtlkit.training.losses import output_to_scores
@@ -39,9 +40,11 @@ def scored(
     keep_freed_memory()
     model.eval()
     device = next(model.parameters()).device
+    folds: dict = {}  # the weights do not change while the batches are scored
     for batch in data.batches(batch_size):
         on_device = batch.to(device)
-        out = model(on_device.x_cat, on_device.x_num)
+        with reused_folds(folds):
+            out = model(on_device.x_cat, on_device.x_num)
         scores = {
             spec.name: output_to_scores(
                 spec, out[spec.name], spec.name in model.probability_outputs
