@@ -77,14 +77,18 @@ CODES_AS_NUMBERS = {"own_or_self": "numeric", "vet_benefits": "numeric", "year":
 
 
 def hidden_weights(model: torch.nn.Module) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
-    """``(weight, bias, fan_in)`` of every hidden layer of the experts / the shared bottom of
-    a lean or an mtlkit model (MMoE or shared-bottom)."""
+    """``(weight, bias, fan_in)`` of every hidden layer of the experts / the shared bottom /
+    the per-task networks of a lean or an mtlkit model (MMoE, shared-bottom or single-task)."""
     from mtlkit.models.blocks import BatchedMLP
 
     if hasattr(model, "experts") and isinstance(model.experts, BatchedMLP):  # mtlkit MMoE
         return [(w, b, w.shape[1]) for w, b in zip(model.experts.weights, model.experts.biases)]
     if hasattr(model, "experts"):  # lean MMoE: (n, in, out) weights
         return [(w, b, w.shape[1]) for w, b in zip(model.experts.w, model.experts.b)]
+    if isinstance(getattr(model, "towers", None), BatchedMLP):  # mtlkit single-task
+        return [(w, b, w.shape[1]) for w, b in zip(model.towers.weights, model.towers.biases)]
+    if hasattr(model, "nets"):  # lean single-task (its last layer is the output)
+        return [(w, b, w.shape[1]) for w, b in zip(model.nets.w[:-1], model.nets.b[:-1])]
     if hasattr(model.bottom, "w"):  # lean shared-bottom
         return [(w, b, w.shape[1]) for w, b in zip(model.bottom.w, model.bottom.b)]
     linears = [m for m in model.bottom if isinstance(m, torch.nn.Linear)]  # mtlkit

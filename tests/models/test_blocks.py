@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from mtlkit.data.schema import Schema, TaskSpec
+from mtlkit.models import create
 from mtlkit.models.blocks import MLP, BatchedMLP, Gate, InputEncoder, mix_experts
 
 
@@ -40,6 +41,41 @@ def test_batched_experts_accept_one_input_per_member():
 def test_batched_experts_with_norm_keep_shapes(norm):
     out = BatchedMLP(4, 6, (5, 3), norm=norm, dropout=0.1)(torch.randn(9, 6))
     assert out.shape == (4, 9, 3)
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer"])
+def test_batched_members_normalise_with_scales_of_their_own(norm):
+    """Each member's normalisation has its own scale and shift, as separate MLPs would."""
+    torch.manual_seed(0)
+    batched = BatchedMLP(3, 5, (4,), norm=norm)
+    with torch.no_grad():
+        for p in batched.parameters():
+            p.add_(torch.randn_like(p))
+    x = torch.randn(3, 7, 5)
+    out = batched(x)
+    for e in range(3):
+        (w, e_w), (b, e_b), (scale, e_s), (shift, e_h) = batched.member_slices(e)
+        norm_layer = nn.BatchNorm1d(4) if norm == "batch" else nn.LayerNorm(4)
+        with torch.no_grad():
+            norm_layer.weight.copy_(scale[e_s].flatten())
+            norm_layer.bias.copy_(shift[e_h].flatten())
+        expected = torch.relu(norm_layer(torch.addmm(b[e_b], x[e], w[e_w])))
+        torch.testing.assert_close(out[e], expected)
+
+
+def test_layer_norm_weights_saved_with_one_scale_for_all_members_still_load():
+    """Up to 6c82c21 a BatchedMLP's layer norm had one scale and shift for every member."""
+    torch.manual_seed(0)
+    schema = Schema((3, 4), 2, (TaskSpec("a", "binary"), TaskSpec("b", "binary")))
+    model = create("mmoe", schema, norm="layer")
+    state = model.state_dict()
+    old = {k: v for k, v in state.items() if not k.startswith("experts.norms.0.")}
+    old["experts.norms.0.norm.weight"] = torch.linspace(0.5, 2.0, 16)
+    old["experts.norms.0.norm.bias"] = torch.linspace(-1.0, 1.0, 16)
+    model.load_state_dict(model.upgrade_state_dict(old))
+    scale = model.experts.norms[0].weight
+    assert scale.shape == (8, 1, 16)
+    torch.testing.assert_close(scale, torch.linspace(0.5, 2.0, 16).expand(8, 1, 16))
 
 
 def test_input_encoder_uses_one_fused_table_with_offsets():

@@ -84,6 +84,17 @@ def test_continuing_an_unconverged_fit_equals_one_longer_fit(tmp_path, small, st
     assert continued.evaluate(test) == longer.evaluate(test)
 
 
+def test_a_state_whose_weights_do_not_fit_the_model_is_refused_in_one_line(small):
+    """E.g. a single_task state saved when it held a module per task (up to 6c82c21)."""
+    train, val, _ = small
+    short = MultiTaskEstimator("single_task", epochs=1, **QUIET).fit(train, val)
+    state = short.training_state()
+    state["model"] = {f"old.{k}": v for k, v in state["model"].items()}
+    again = MultiTaskEstimator("single_task", epochs=2, **QUIET)
+    with pytest.raises(ConfigError, match="saved weights do not fit the SingleTask model"):
+        again.fit(train, val, state=state)
+
+
 def test_only_the_epoch_budget_may_change_when_continuing(small):
     train, val, _ = small
     short = MultiTaskEstimator("shared_bottom", epochs=1, **QUIET).fit(train, val)

@@ -12,6 +12,10 @@ from mtlkit.errors import ConfigError, DataError
 from mtlkit.models.blocks import ACTIVATIONS, NORMS, InputEncoder, Tower
 from mtlkit.params import Choice, Float, Int, Range, Sizes, Str
 
+#: Where one task's part of a parameter lies (``parameter[index]``, see
+#: :meth:`MTLModel.task_slices`).
+TaskIndex = int | slice | tuple[int | slice, ...]
+
 #: Hyperparameters every model takes (declared once; the registry adds them to each model).
 COMMON_PARAMS = (
     Int(
@@ -123,10 +127,30 @@ class MTLModel(nn.Module):
     def task_parameters(self, task: str) -> list[nn.Parameter]:
         return [p for m in self.task_modules(task) for p in m.parameters()]
 
+    def task_slices(self, task: str) -> list[tuple[nn.Parameter, TaskIndex]]:
+        """Parameters that hold several tasks' weights side by side, each with the index of
+        ``task``'s part: ``parameter[index]`` serves only ``task`` (e.g. one tensor of every
+        task's tower weights, for one batched product); none by default. Such a parameter is
+        neither one task's (:meth:`task_parameters`) nor shared: a task's loss reaches only
+        its own part, so a step that trains one task gives the other parts a zero gradient."""
+        return []
+
     def shared_parameters(self) -> list[nn.Parameter]:
         """Parameters that serve more than one task (the target of gradient balancing)."""
         own = {id(p) for t in self.task_names for p in self.task_parameters(t)}
+        own |= {id(p) for t in self.task_names for p, _ in self.task_slices(t)}
         return [p for p in self.parameters() if id(p) not in own]
+
+    def upgrade_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Weights saved by an earlier mtlkit, in this model's current layout: every module
+        with an ``upgrade_state(state, prefix)`` method rewrites its own entries where their
+        names or shapes changed; the others are returned as they are."""
+        state = dict(state)
+        for prefix, module in self.named_modules():
+            upgrade = getattr(module, "upgrade_state", None)
+            if upgrade is not None:
+                upgrade(state, f"{prefix}." if prefix else "")
+        return state
 
     def auxiliary_loss(self) -> torch.Tensor | None:
         """An extra loss term from the last forward pass (e.g. a calibrator), or None.

@@ -40,25 +40,36 @@ class InputEncoder(nn.Module):
     With ``sparse_gradients`` (set by the trainer for large tables, see
     :mod:`mtlkit.training.optim`) the lookup is ``F.embedding(..., sparse=True)``: the table's
     gradient holds only the rows a batch looked up, and nothing is folded.
+
+    With ``copies`` > 1 the table holds that many independent sets of embeddings (copy ``c``'s
+    rows after copy ``c - 1``'s, each drawn as its own ``nn.Embedding``; e.g. one per task of
+    a model that shares nothing), all looked up at once: the output is ``(copies, B, d)``, and
+    nothing is folded.
     """
 
     #: Whether the table's gradient is sparse (only the rows looked up).
     sparse_gradients: bool = False
 
-    def __init__(self, schema: Schema, embedding_dim: int = 4) -> None:
+    def __init__(self, schema: Schema, embedding_dim: int = 4, copies: int = 1) -> None:
         super().__init__()
         cards = list(schema.cat_cardinalities)
         self.n_cat = len(cards)
         self.embedding_dim = embedding_dim
+        self.copies = copies
         offsets = torch.tensor([0, *cards[:-1]], dtype=torch.long).cumsum(0) if cards else None
         self.register_buffer("offsets", offsets if offsets is not None else torch.zeros(0).long())
-        self.embedding = nn.Embedding(sum(cards), embedding_dim) if cards else None
+        self.embedding = copied_embedding(sum(cards), embedding_dim, copies) if cards else None
         self.output_dim = self.n_cat * embedding_dim + schema.n_numeric
+        if copies > 1:  # the ids' shifts for every copy at once, (copies, 1, n_cat)
+            copy_offsets = self.offsets + sum(cards) * torch.arange(copies).view(copies, 1, 1)
+            self.register_buffer("copy_offsets", copy_offsets, persistent=False)
         # The embedding rows laid out column by column, each column padded to the widest
         # (``padded_rows``), and where each real row sits in that layout (``fold_rows``):
         # folding multiplies every column's rows by its block of a weight in one bmm.
-        # Beyond FOLD_MAX_TABLE padded rows folding never pays (:func:`folding_pays`): none kept.
-        width = max(cards, default=0) if len(cards) * max(cards, default=0) <= FOLD_MAX_TABLE else 0
+        # Beyond FOLD_MAX_TABLE padded rows folding never pays (:func:`folding_pays`), and
+        # copies are never folded: none kept.
+        widest = max(cards, default=0)
+        width = widest if copies == 1 and len(cards) * widest <= FOLD_MAX_TABLE else 0
         card, j = torch.tensor(cards, dtype=torch.long), torch.arange(width)
         padded = self.offsets[:, None] + torch.minimum(j, card[:, None] - 1)
         real = (torch.arange(len(cards))[:, None] * width + j)[j < card[:, None]]
@@ -68,16 +79,27 @@ class InputEncoder(nn.Module):
         )
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> torch.Tensor:
+        if self.copies > 1:
+            x_num = x_num.expand(self.copies, -1, -1)
         if self.embedding is None:
             return x_num
-        ids = x_cat + self.offsets
+        ids = x_cat + (self.offsets if self.copies == 1 else self.copy_offsets)
         table = self.embedding.weight
         if self.sparse_gradients or table.is_cuda:
-            emb = F.embedding(ids, table, sparse=self.sparse_gradients).flatten(1)
+            emb = F.embedding(ids, table, sparse=self.sparse_gradients).flatten(-2)
         else:
             # -1, not len(ids): a traced export (ONNX, TorchScript) keeps the batch size free.
-            emb = table.index_select(0, ids.flatten()).view(-1, self.n_cat * self.embedding_dim)
-        return torch.cat([emb, x_num], dim=1) if x_num.shape[1] else emb
+            emb = table.index_select(0, ids.flatten()).view(
+                *ids.shape[:-2], -1, self.n_cat * self.embedding_dim
+            )
+        return torch.cat([emb, x_num], dim=-1) if x_num.shape[-1] else emb
+
+    def copy_slices(self, copy: int) -> list[tuple[nn.Parameter, slice]]:
+        """The rows of the table that belong to ``copy`` alone (see ``copies``)."""
+        if self.embedding is None:
+            return []
+        rows = self.embedding.num_embeddings // self.copies
+        return [(self.embedding.weight, slice(copy * rows, (copy + 1) * rows))]
 
     def encode(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> EncodedInput:
         """The encoded input, built only when a reader needs it (see :class:`EncodedInput`)."""
@@ -141,6 +163,15 @@ def reused_folds(products: dict) -> Iterator[None]:
         yield
     finally:
         _REUSED.reset(token)
+
+
+def copied_embedding(rows: int, dim: int, copies: int) -> nn.Embedding:
+    """An ``nn.Embedding`` of ``copies`` tables of ``rows`` rows stacked, each drawn in turn as
+    a table of its own would be (the same random stream as ``copies`` separate tables)."""
+    if copies == 1:
+        return nn.Embedding(rows, dim)
+    tables = [nn.Embedding(rows, dim).weight.detach() for _ in range(copies)]
+    return nn.Embedding(rows * copies, dim, _weight=torch.cat(tables))
 
 
 class EncodedInput:
@@ -329,20 +360,50 @@ class BatchedMLP(nn.Module):
             x = self.dropout(_activate(self.act, norm(x)))
         return x
 
+    def member_slices(self, member: int) -> list[tuple[nn.Parameter, int | slice]]:
+        """``(parameter, index)`` pairs: ``parameter[index]`` is the weights of ``member``."""
+        slices: list[tuple[nn.Parameter, int | slice]] = []
+        for w, b, norm in zip(self.weights, self.biases, self.norms):
+            slices += [(w, member), (b, member)]
+            if isinstance(norm, _MemberNorm):
+                slices += norm.member_slices(member)
+        return slices
+
 
 class _MemberNorm(nn.Module):
-    """Batch or layer normalisation applied to each member of a ``(n, B, h)`` tensor separately."""
+    """Batch or layer normalisation applied to each member of a ``(n, B, h)`` tensor
+    separately, each member with a scale and shift of its own."""
 
     def __init__(self, n: int, width: int, kind: str) -> None:
         super().__init__()
-        self.kind = kind
-        self.norm = nn.BatchNorm1d(n * width) if kind == "batch" else nn.LayerNorm(width)
+        self.kind, self.width = kind, width
+        if kind == "batch":
+            self.norm = nn.BatchNorm1d(n * width)
+        else:
+            self.weight = nn.Parameter(torch.ones(n, 1, width))
+            self.bias = nn.Parameter(torch.zeros(n, 1, width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "layer":
-            return self.norm(x)
+            return torch.addcmul(self.bias, F.layer_norm(x, (self.width,)), self.weight)
         n, b, h = x.shape
         return self.norm(x.transpose(0, 1).reshape(b, n * h)).view(b, n, h).transpose(0, 1)
+
+    def member_slices(self, member: int) -> list[tuple[nn.Parameter, int | slice]]:
+        if self.kind == "layer":
+            return [(self.weight, member), (self.bias, member)]
+        rows = slice(member * self.width, (member + 1) * self.width)
+        return [(self.norm.weight, rows), (self.norm.bias, rows)]
+
+    def upgrade_state(self, state: dict[str, torch.Tensor], prefix: str) -> None:
+        """Weights saved by mtlkit up to 6c82c21, whose layer normalisation had one scale and
+        shift for all members: every member gets that one (the same function)."""
+        if self.kind != "layer":
+            return
+        for name in ("weight", "bias"):
+            old = state.pop(f"{prefix}norm.{name}", None)
+            if old is not None:
+                state[prefix + name] = old.expand_as(getattr(self, name)).clone()
 
 
 class Gate(nn.Module):

@@ -21,6 +21,7 @@ import torch
 from mtlkit import files
 from mtlkit.errors import ModelFileError, WriteError
 from mtlkit.files import MODEL_META, atomic_write_json, check_output_folder, staged_files
+from mtlkit.models.base import MTLModel
 
 META = MODEL_META
 #: The fitted post-hoc calibration (mtlkit.training.calibration), when there is one.
@@ -71,8 +72,9 @@ def read_json(path: Path) -> object:
     return files.read_json(path, ModelFileError, "save the model again")
 
 
-def load_weights(path: Path, model: torch.nn.Module) -> None:
-    """Load ``model.pt`` into ``model``: readable, finite, and of the model's shapes."""
+def load_weights(path: Path, model: MTLModel) -> None:
+    """Load ``model.pt`` into ``model``: readable, finite, and of the model's shapes (weights
+    of an earlier mtlkit first brought to today's layout, :meth:`MTLModel.upgrade_state_dict`)."""
     try:
         state = torch.load(io.BytesIO(path.read_bytes()), weights_only=True, map_location="cpu")
     except FileNotFoundError:
@@ -84,6 +86,7 @@ def load_weights(path: Path, model: torch.nn.Module) -> None:
         ) from None
     if not isinstance(state, dict):
         raise ModelFileError(f"{path} holds no weights (a {type(state).__name__}, not a dict).")
+    state = model.upgrade_state_dict(state)
     _check_fits(path, state, model.state_dict())
     for name, tensor in state.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():

@@ -93,7 +93,14 @@ def restore(
             "saved run's; only the number of epochs may change."
         )
     device = next(model.parameters()).device
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError:
+        raise ConfigError(
+            f"cannot continue this training run: its saved weights do not fit the "
+            f"{type(model).__name__} model (saved by an mtlkit whose layout of that model "
+            "differs, e.g. single_task up to 6c82c21); start the fit again."
+        ) from None
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None:
         scheduler.load_state_dict(state["scheduler"])

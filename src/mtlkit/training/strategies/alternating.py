@@ -31,7 +31,10 @@ class Alternating(Strategy):
 
     A step backpropagates only the active task's loss, and only into the parameters that
     task uses: other tasks' towers and gates get no gradient at all, so the optimizer leaves
-    them untouched (no momentum step either).
+    them untouched (no momentum step either). Where one tensor holds every task's weights
+    (:meth:`~mtlkit.models.base.MTLModel.task_slices`, single_task's batched networks), the
+    other tasks' parts of it get a zero gradient instead: no other task's data reaches them,
+    but Adam still moves them by their own momentum.
     """
 
     one_task_per_step = True
