@@ -38,7 +38,9 @@ class ExtractionLayer(nn.Module):
     Computed as one model, the same as a loop over the groups: all experts (the tasks' in task
     order, then the shared ones) run as one stack of batched matmuls
     (:func:`~mtlkit.models.blocks.run_stacked`), and on a shared input one product computes
-    every expert's first layer and every gate's logits; the parameters stay per group.
+    every expert's first layer and every gate's logits; the parameters stay per group (the
+    same modules and ``state_dict`` keys as a loop would use). The gates are plain softmax
+    gates, read through their ``linear`` layers.
     """
 
     def __init__(
