@@ -105,7 +105,7 @@ class ExtractionLayer(nn.Module):
         # (T, n_own, B, h), then times the shared experts, each summed over experts.
         task_weights = task_logits.softmax(1)  # (T, n_own + n_shared, B)
         per_expert = task_weights.unsqueeze(-1)
-        own = experts[: n_tasks * n_own].view(n_tasks, n_own, *experts.shape[1:])
+        own = experts[: n_tasks * n_own].unflatten(0, (n_tasks, n_own))
         shared = experts[n_tasks * n_own :]
         out = (per_expert[:, :n_own] * own).sum(1) + (per_expert[:, n_own:] * shared).sum(1)
         self.last_gates = [w.T for w in task_weights.detach().unbind()]
