@@ -64,7 +64,7 @@ class InputEncoder(nn.Module):
             copy_offsets = self.offsets + sum(cards) * torch.arange(copies).view(copies, 1, 1)
             self.register_buffer("copy_offsets", copy_offsets, persistent=False)
         # The embedding rows laid out column by column, each column padded to the widest
-        # (``padded_rows``), and where each real row sits in that layout (``fold_rows``):
+        # (``padded_rows``), and where each column starts in that layout (``padded_offsets``):
         # folding multiplies every column's rows by its block of a weight in one bmm.
         # Beyond FOLD_MAX_TABLE padded rows folding never pays (:func:`folding_pays`), and
         # copies are never folded: none kept.
@@ -72,11 +72,8 @@ class InputEncoder(nn.Module):
         width = widest if copies == 1 and len(cards) * widest <= FOLD_MAX_TABLE else 0
         card, j = torch.tensor(cards, dtype=torch.long), torch.arange(width)
         padded = self.offsets[:, None] + torch.minimum(j, card[:, None] - 1)
-        real = (torch.arange(len(cards))[:, None] * width + j)[j < card[:, None]]
         self.register_buffer("padded_rows", padded.flatten(), persistent=False)
-        self.register_buffer(
-            "fold_rows", real if width else torch.zeros(0).long(), persistent=False
-        )
+        self.register_buffer("padded_offsets", torch.arange(len(cards)) * width, persistent=False)
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> torch.Tensor:
         if self.copies > 1:
@@ -107,10 +104,11 @@ class InputEncoder(nn.Module):
 
 
 #: Folding while training pays from this many embedding dimensions times layer outputs, and
-#: this batch size (fold / dense time of a first layer's forward and backward, 1 CPU thread,
-#: 29 census columns: 1.5-1.9x at 8 x 512 and batch 512-1024, 2.1-3.6x at 16 x 256 and
-#: up; 0.5-1.1x with 4 dimensions or batches of 128; BENCHMARKS.md).
-FOLD_TRAIN_MIN_WORK = 4096
+#: this batch size (dense / fold time of a first layer's forward and backward, 1 CPU thread,
+#: 29 census columns: 1.5-1.9x at 8 x 512 and batch 512-1024, 1.25-1.44x at 8 x 256,
+#: 0.89-1.00x at 8 x 128, 2.1-3.6x at 16 x 256 and up; 0.5-1.1x with 4 dimensions or batches
+#: of 128; BENCHMARKS.md).
+FOLD_TRAIN_MIN_WORK = 2048
 FOLD_TRAIN_MIN_BATCH = 512
 #: The largest folded product kept in memory for one layer (floats).
 FOLD_MAX_TABLE = 1 << 24
@@ -202,10 +200,10 @@ class EncodedInput:
 
         A linear layer after concatenated embeddings is a sum over columns,
         ``x @ W = sum_i E_i[c_i] @ W_i + x_num @ W_num``: each column's embedding rows are
-        multiplied by that column's block of ``weight`` once (the bias added to the first
-        column's), and every row then sums one row of each column's product
-        (``embedding_bag``). The same value and gradients up to float rounding, for far fewer
-        multiply-adds when the columns have fewer rows than the batch has lookups.
+        multiplied by that column's block of ``weight`` once, and every row then sums one row
+        of each column's product (``embedding_bag``, straight from the padded products: the
+        padding rows are never read). The same value and gradients up to float rounding, for
+        far fewer multiply-adds when the columns have fewer rows than the batch has lookups.
         """
         enc = self.encoder
         reused = _REUSED.get()
@@ -223,14 +221,12 @@ class EncodedInput:
             width = len(enc.padded_rows) // n
             blocks = weight[: n * d].view(n, d, -1)
             rows = enc.embedding.weight.index_select(0, enc.padded_rows).view(n, width, d)
-            first_column_bias = F.pad(bias.view(1, 1, -1), (0, 0, 0, 0, 0, n - 1))
-            products = torch.baddbmm(first_column_bias, rows, blocks).view(n * width, -1)
-            products, numeric = products.index_select(0, enc.fold_rows), weight[n * d :]
-            if reused is not None:
+            products, numeric = torch.bmm(rows, blocks).view(n * width, -1), weight[n * d :]
+            if reused is not None and layer is not None:
                 reused[key] = (layer, products, numeric)
         if self._ids is None:
-            self._ids = self.x_cat + enc.offsets
-        out = F.embedding_bag(self._ids, products, mode="sum")
+            self._ids = self.x_cat + enc.padded_offsets
+        out = F.embedding_bag(self._ids, products, mode="sum").add_(bias)
         return out.addmm_(self.x_num, numeric) if self.x_num.shape[1] else out
 
 
@@ -345,20 +341,7 @@ class BatchedMLP(nn.Module):
         self.output_dim = width
 
     def forward(self, x: torch.Tensor | EncodedInput) -> torch.Tensor:
-        for i, (w, b, norm) in enumerate(zip(self.weights, self.biases, self.norms)):
-            if i == 0 and (isinstance(x, EncodedInput) or x.dim() == 2):
-                # Shared input: one wide matmul (bias fused) computes every member's first
-                # layer; its (B, n * h) result is viewed as (n, B, h) without a copy.
-                n, d, h = w.shape
-                weight, bias = w.transpose(0, 1).reshape(d, n * h), b.transpose(0, 1).reshape(n * h)
-                flat = folded_input(x, weight, bias, self)
-                if flat is None:
-                    flat = torch.addmm(bias.unsqueeze(0), dense_input(x), weight)
-                x = flat.view(-1, n, h).transpose(0, 1)
-            else:
-                x = torch.baddbmm(b, x, w)
-            x = self.dropout(_activate(self.act, norm(x)))
-        return x
+        return run_stacked([self], x)
 
     def member_slices(self, member: int) -> list[tuple[nn.Parameter, int | slice]]:
         """``(parameter, index)`` pairs: ``parameter[index]`` is the weights of ``member``."""
@@ -368,6 +351,69 @@ class BatchedMLP(nn.Module):
             if isinstance(norm, _MemberNorm):
                 slices += norm.member_slices(member)
         return slices
+
+
+def stacked_layer(mlps: Sequence[BatchedMLP], i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer ``i``'s weights ``(sum n, d, h)`` and biases ``(sum n, 1, h)`` of same-shaped
+    :class:`BatchedMLP` s, their members in order (a view of the one MLP's own)."""
+    if len(mlps) == 1:
+        return mlps[0].weights[i], mlps[0].biases[i]
+    return torch.cat([m.weights[i] for m in mlps]), torch.cat([m.biases[i] for m in mlps])
+
+
+def wide_layer(w: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Members' weights ``(n, d, h)`` and biases ``(n, 1, h)`` as one ``(d, n * h)`` weight and
+    ``(n * h,)`` bias: a shared input's product with it, viewed as ``(B, n, h)``, holds every
+    member's output."""
+    n, d, h = w.shape
+    return w.transpose(0, 1).reshape(d, n * h), b.transpose(0, 1).reshape(n * h)
+
+
+def shared_linear(
+    x: torch.Tensor | EncodedInput, weight: torch.Tensor, bias: torch.Tensor, layer: object
+) -> torch.Tensor:
+    """``x @ weight + bias`` for a ``(B, d)`` input (``weight``: that of ``layer``, the key of
+    its folded product in :func:`reused_folds`; None: never reused), the embeddings folded
+    into ``weight`` where ``x`` is an :class:`EncodedInput` and that pays."""
+    flat = folded_input(x, weight, bias, layer)
+    return flat if flat is not None else torch.addmm(bias.unsqueeze(0), dense_input(x), weight)
+
+
+def run_stacked(
+    mlps: Sequence[BatchedMLP],
+    x: torch.Tensor | EncodedInput | None,
+    first: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Same-shaped :class:`BatchedMLP` s with the same options evaluated as one: every
+    layer is one batched matmul over all their members (in order), each MLP's norm applied
+    to its own members. Output ``(sum n, B, hidden[-1])``.
+
+    ``x``: a ``(B, d)`` input shared by all members (or an :class:`EncodedInput`) or
+    ``(sum n, B, d)``, one per member. ``first``: instead of ``x``, the first layer's
+    ``(sum n, B, h)`` product (bias included), where the caller computed it together with
+    other products of the same input.
+    """
+    head = mlps[0]
+    if not head.weights:
+        return dense_input(x)
+    sizes = [m.n for m in mlps]
+    for i in range(len(head.weights)):
+        if i == 0 and first is not None:
+            out = first
+        elif i == 0 and (isinstance(x, EncodedInput) or x.dim() == 2):
+            # Shared input: one wide matmul (bias fused) computes every member's first
+            # layer; its (B, n * h) result is viewed as (n, B, h) without a copy.
+            w, b = stacked_layer(mlps, 0)
+            key = head if len(mlps) == 1 else None  # a stack's weight has no module of its own
+            out = shared_linear(x, *wide_layer(w, b), key).view(-1, *w.shape[::2]).transpose(0, 1)
+        else:
+            w, b = stacked_layer(mlps, i)
+            out = torch.baddbmm(b, x, w)
+        if not isinstance(head.norms[i], nn.Identity):
+            parts = out.split(sizes) if len(mlps) > 1 else [out]
+            out = torch.cat([m.norms[i](p) for m, p in zip(mlps, parts)])
+        x = head.dropout(_activate(head.act, out))
+    return x
 
 
 class _MemberNorm(nn.Module):

@@ -9,7 +9,16 @@ from torch import nn
 
 from mtlkit.data.schema import Schema
 from mtlkit.models.base import EXPERT_HIDDEN, TOWER_HIDDEN, MTLModel
-from mtlkit.models.blocks import BatchedMLP, EncodedInput, Gate, mix_experts
+from mtlkit.models.blocks import (
+    BatchedMLP,
+    EncodedInput,
+    Gate,
+    mix_experts,
+    run_stacked,
+    shared_linear,
+    stacked_layer,
+    wide_layer,
+)
 from mtlkit.models.registry import MODELS
 from mtlkit.params import Int, Range
 
@@ -18,12 +27,20 @@ class ExtractionLayer(nn.Module):
     """One extraction level of CGC/PLE (Tang et al., RecSys 2020).
 
     Each of ``n_tasks`` tasks owns ``n_task_experts`` experts and ``n_shared`` experts serve
-    all tasks; every group runs as one :class:`BatchedMLP`. Task ``t``'s gate mixes its own and
+    all tasks (one :class:`BatchedMLP` per group). Task ``t``'s softmax gate mixes its own and
     the shared experts. With ``shared_gate`` (every PLE level but the last) a gate over all
     experts also builds the shared input of the next level.
 
-    Input: ``(B, d)`` (or the encoder's :class:`EncodedInput`) for every expert (first level) or ``(T + 1, B, d)``: one input per task,
-    then the shared one. Output: ``(T, B, h)``, or ``(T + 1, B, h)`` with ``shared_gate``.
+    Input: ``(B, d)`` (or the encoder's :class:`EncodedInput`) for every expert and gate (first
+    level) or ``(T + 1, B, d)``: one input per task, then the shared one. Output: ``(T, B, h)``,
+    or ``(T + 1, B, h)`` with ``shared_gate``.
+
+    Computed as one model, the same as a loop over the groups: all experts (the tasks' in task
+    order, then the shared ones) run as one stack of batched matmuls
+    (:func:`~mtlkit.models.blocks.run_stacked`), and on a shared input one product computes
+    every expert's first layer and every gate's logits; the parameters stay per group (the
+    same modules and ``state_dict`` keys as a loop would use). The gates are plain softmax
+    gates, read through their ``linear`` layers.
     """
 
     def __init__(
@@ -50,20 +67,53 @@ class ExtractionLayer(nn.Module):
         self.shared_gate = Gate(in_dim, n_all) if shared_gate else None
         self.output_dim = self.shared_experts.output_dim
         self.last_gates: list[torch.Tensor] = []
+        # Which input (task, or T for the shared one) each expert reads on a level > 1.
+        groups = torch.arange(n_tasks + 1).repeat_interleave(
+            torch.tensor([n_task_experts] * n_tasks + [n_shared])
+        )
+        self.register_buffer("expert_inputs", groups, persistent=False)
 
     def forward(self, x: torch.Tensor | EncodedInput) -> torch.Tensor:
-        n_tasks = len(self.task_experts)
-        shared_input = isinstance(x, EncodedInput) or x.dim() == 2
-        inputs = [x] * (n_tasks + 1) if shared_input else list(x)
-        shared = self.shared_experts(inputs[-1])
-        own = [experts(inputs[t]) for t, experts in enumerate(self.task_experts)]
-        gates = [gate(inputs[t]) for t, gate in enumerate(self.task_gates)]
-        outs = [mix_experts(torch.cat([own[t], shared]), gates[t]) for t in range(n_tasks)]
-        if self.shared_gate is not None:
-            gates.append(self.shared_gate(inputs[-1]))
-            outs.append(mix_experts(torch.cat([*own, shared]), gates[-1]))
-        self.last_gates = [g.detach() for g in gates]
-        return torch.stack(outs)
+        n_tasks, n_own = len(self.task_experts), self.task_experts[0].n
+        n_gate = n_own + self.shared_experts.n
+        groups = [*self.task_experts, self.shared_experts]
+        shared_gate = self.shared_gate.linear if self.shared_gate is not None else None
+        if isinstance(x, EncodedInput) or x.dim() == 2:
+            # One product of the shared input: every expert's first layer, every gate.
+            w, b = wide_layer(*stacked_layer(groups, 0))
+            gates = [g.linear for g in self.task_gates] + ([shared_gate] if shared_gate else [])
+            weight = torch.cat([w, *(g.weight.T for g in gates)], 1)
+            flat = shared_linear(x, weight, torch.cat([b, *(g.bias for g in gates)]), self)
+            n_all, width = len(self.expert_inputs), w.shape[1]
+            first = flat[:, :width].view(-1, n_all, width // n_all).transpose(0, 1)
+            experts = run_stacked(groups, None, first)
+            # The gates' logits as (gate outputs, B): a softmax along a dimension of 4 to 10
+            # reads this layout several times faster than the transposed one.
+            logits = flat[:, width:].T.contiguous()
+            task_logits = logits[: n_tasks * n_gate].view(n_tasks, n_gate, -1)
+            shared_logits = logits[n_tasks * n_gate :]
+        else:
+            experts = run_stacked(groups, x.index_select(0, self.expert_inputs))
+            w = torch.stack([g.linear.weight for g in self.task_gates])
+            b = torch.stack([g.linear.bias for g in self.task_gates]).unsqueeze(-1)
+            task_logits = torch.baddbmm(b, w, x[:n_tasks].transpose(1, 2))
+            if shared_gate is not None:
+                shared_logits = torch.addmm(
+                    shared_gate.bias.unsqueeze(1), shared_gate.weight, x[-1].T
+                )
+        # Every task's mixture at once: the (T, g, B, 1) weights times its own experts
+        # (T, n_own, B, h), then times the shared experts, each summed over experts.
+        task_weights = task_logits.softmax(1)  # (T, n_own + n_shared, B)
+        per_expert = task_weights.unsqueeze(-1)
+        own = experts[: n_tasks * n_own].unflatten(0, (n_tasks, n_own))
+        shared = experts[n_tasks * n_own :]
+        out = (per_expert[:, :n_own] * own).sum(1) + (per_expert[:, n_own:] * shared).sum(1)
+        self.last_gates = [w.T for w in task_weights.detach().unbind()]
+        if shared_gate is not None:
+            weights = shared_logits.softmax(0).T
+            out = torch.cat([out, mix_experts(experts, weights).unsqueeze(0)])
+            self.last_gates.append(weights.detach())
+        return out
 
 
 @MODELS.register(
