@@ -22,9 +22,11 @@ from mtlkit.training.calibration import Calibration
 from mtlkit.training.losses import output_to_scores
 
 #: Rows per batch when scoring (prediction, validation): small enough for a batch's
-#: activations to stay in the CPU's caches (census MMoE: 2.2x the rows/s of 16,384-row
-#: batches per thread, 1.1x those of 4,096; BENCHMARKS.md).
-SCORING_BATCH = 2048
+#: activations to stay in the CPU's caches, large enough for two threads to share one
+#: (census MMoE, 2026-12-06, quiet 2-core machine: with torch's default 2 threads 1.10x the
+#: rows/s of 2,048-row batches, 0.97x those of 16,384; with 1 thread 0.99x of 2,048 and
+#: 1.33x of 16,384; BENCHMARKS.md).
+SCORING_BATCH = 4096
 
 
 @torch.inference_mode()
