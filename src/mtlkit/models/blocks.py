@@ -472,19 +472,19 @@ class Gate(nn.Module):
     def forward(self, x: torch.Tensor | EncodedInput) -> torch.Tensor:
         # Computed as (n_experts, B) and returned as its (B, n_experts) view: mix_experts
         # weights each expert's rows, which reads this layout contiguously.
-        logits = _linear_transposed(self.linear, x)
+        logits = transposed_linear(self.linear, x)
         if self.noise is not None and self.training:
             noise = torch.randn(
                 logits.shape[1], logits.shape[0], device=logits.device, dtype=logits.dtype
             ).T
-            logits = logits + noise * F.softplus(_linear_transposed(self.noise, x))
+            logits = logits + noise * F.softplus(transposed_linear(self.noise, x))
         if self.top_k is not None and self.top_k < logits.shape[0]:
             kth = logits.topk(self.top_k, dim=0).values[-1:]
             logits = logits.masked_fill(logits < kth, float("-inf"))
         return torch.softmax(logits, dim=0).T
 
 
-def _linear_transposed(linear: nn.Linear, x: torch.Tensor | EncodedInput) -> torch.Tensor:
+def transposed_linear(linear: nn.Linear, x: torch.Tensor | EncodedInput) -> torch.Tensor:
     """``linear(x).T`` for a ``(B, d)`` input, computed directly in that ``(out, B)`` layout
     (or from the embeddings folded into the weight, where that pays)."""
     folded = folded_input(x, linear.weight.T, linear.bias, linear)

@@ -17,6 +17,7 @@ from mtlkit.models.blocks import (
     run_stacked,
     shared_linear,
     stacked_layer,
+    transposed_linear,
     wide_layer,
 )
 from mtlkit.models.registry import MODELS
@@ -98,9 +99,7 @@ class ExtractionLayer(nn.Module):
             b = torch.stack([g.linear.bias for g in self.task_gates]).unsqueeze(-1)
             task_logits = torch.baddbmm(b, w, x[:n_tasks].transpose(1, 2))
             if shared_gate is not None:
-                shared_logits = torch.addmm(
-                    shared_gate.bias.unsqueeze(1), shared_gate.weight, x[-1].T
-                )
+                shared_logits = transposed_linear(shared_gate, x[-1])
         # Every task's mixture at once: the (T, g, B, 1) weights times its own experts
         # (T, n_own, B, h), then times the shared experts, each summed over experts.
         task_weights = task_logits.softmax(1)  # (T, n_own + n_shared, B)
