@@ -32,13 +32,10 @@ def snapshot(
     optimizer: torch.optim.Optimizer,
     scheduler,
     generator: torch.Generator,
+    random: dict,
 ) -> dict:
-    """The state after the last epoch, less early stopping's (the trainer adds it).
-
-    With several ranks every rank must call it (it gathers each rank's global generator, whose
-    streams differ: see :func:`~mtlkit.training.distributed.rank_seed`)."""
-    device = next(model.parameters()).device
-    own = [torch.get_rng_state(), _cuda_rng(device)]
+    """The state after the last epoch, less early stopping's (the trainer adds it);
+    ``random``: :func:`random_states` of the same moment."""
     return {
         "settings": settings,
         "model": state_copy(model),
@@ -46,11 +43,18 @@ def snapshot(
         "scheduler": None if scheduler is None else scheduler.state_dict(),
         "strategy": strategy.state_dict(),
         "history": history.to_dict(),
-        "rng": own[0],
-        "cuda_rng": own[1],
-        "rank_rng": distributed.all_gather(own) if distributed.world_size() > 1 else None,
+        **random,
         "generator": generator.get_state(),
     }
+
+
+def random_states(device: torch.device) -> dict:
+    """This process's global generators (dropout's), and with several ranks every rank's,
+    whose streams differ (see :func:`~mtlkit.training.distributed.rank_seed`): a collective,
+    which every rank calls."""
+    own = [torch.get_rng_state(), _cuda_rng(device)]
+    rank_rng = distributed.all_gather(own) if distributed.world_size() > 1 else None
+    return {"rng": own[0], "cuda_rng": own[1], "rank_rng": rank_rng}
 
 
 def _cuda_rng(device: torch.device) -> torch.Tensor | None:

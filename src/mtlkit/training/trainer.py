@@ -30,7 +30,14 @@ from mtlkit.training.optim import dense_shared_parameters, make_optimizer
 from mtlkit.training.schedules import make_scheduler, resumable, steps_on_metric
 from mtlkit.training.scoring import SCORING_BATCH
 from mtlkit.training.settings import DEFAULT_STRATEGY, TrainConfig, auto_batch_size
-from mtlkit.training.state import restore, resumable_settings, save_torch, snapshot, state_copy
+from mtlkit.training.state import (
+    random_states,
+    restore,
+    resumable_settings,
+    save_torch,
+    snapshot,
+    state_copy,
+)
 from mtlkit.training.strategies import Strategy, choose_strategy
 from mtlkit.training.strategies.base import check_streams
 
@@ -235,8 +242,9 @@ class Trainer:
             if cfg.patience and since_best >= cfg.patience:
                 self.history.stopped_early = True
             if self.state_path is not None and resumable(cfg.lr_schedule):
-                state = self._snapshot(optimizer, scheduler, generator)  # on every rank
+                random = random_states(device)  # on every rank; rank 0 alone writes
                 if distributed.is_main():
+                    state = self._snapshot(optimizer, scheduler, generator, random)
                     state.update(
                         best_state=best_state, best_value=best_value, since_best=since_best
                     )
@@ -245,16 +253,25 @@ class Trainer:
                 break
         bar.close()
         self.history.converged = is_converged(self.history, cfg.patience)
-        self._state = self._snapshot(optimizer, scheduler, generator)
+        self._state = self._snapshot(optimizer, scheduler, generator, random_states(device))
         self._state.update(best_state=best_state, best_value=best_value, since_best=since_best)
         self.model.load_state_dict(best_state)
         return self.history
 
-    def _snapshot(self, optimizer: torch.optim.Optimizer, scheduler, generator) -> dict:
+    def _snapshot(
+        self, optimizer: torch.optim.Optimizer, scheduler, generator, random: dict
+    ) -> dict:
         """The state after the last epoch (see :meth:`training_state`), less early stopping's."""
         settings = resumable_settings(self.config, self.strategy_name, self.strategy_params)
         return snapshot(
-            self.model, self.strategy, self.history, settings, optimizer, scheduler, generator
+            self.model,
+            self.strategy,
+            self.history,
+            settings,
+            optimizer,
+            scheduler,
+            generator,
+            random,
         )
 
     def training_state(self) -> dict | None:
