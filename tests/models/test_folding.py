@@ -114,8 +114,8 @@ def test_every_model_predicts_the_same_with_and_without_folding(name, monkeypatc
 
 
 def test_mmoe_trains_folded_with_the_dense_gradients(folds, monkeypatch):
-    """Wide embeddings and experts on a large batch: the experts' first layer is folded
-    while training (the gates, 3 outputs wide, stay dense) with the same gradients."""
+    """Wide embeddings and experts on a large batch: the experts' first layer and the
+    three gates, one product, are folded while training, with the same gradients."""
     torch.manual_seed(0)
     schema = Schema((40, 7, 25), 3, BINARY)
     model = create("mmoe", schema, embedding_dim=8, n_experts=8, expert_hidden=(64,))
@@ -127,7 +127,7 @@ def test_mmoe_trains_folded_with_the_dense_gradients(folds, monkeypatch):
         return [p.grad.clone() for p in model.parameters()]
 
     folded = gradients()
-    assert folds == [8 * 64]
+    assert folds == [8 * 64 + 3 * 8]  # the experts (8 x 64) and 3 gates of 8
     with monkeypatch.context() as m:
         m.setattr(blocks, "folding_pays", lambda *args: False)
         dense = gradients()
@@ -151,8 +151,8 @@ def _counted_folding_pays(monkeypatch) -> list[int]:
 @pytest.mark.parametrize(
     ("family", "params", "folded_layers"),
     [
-        # the experts' first layer and each task's gate
-        ("mmoe", {"n_experts": 4, "expert_hidden": (16, 8)}, 3),
+        # the experts' first layer and every task's gate in one product
+        ("mmoe", {"n_experts": 4, "expert_hidden": (16, 8)}, 1),
         # PLE's first level: every expert's first layer and every gate in one product
         ("ple", {"n_task_experts": 2, "n_shared_experts": 2, "expert_hidden": (16, 8)}, 1),
     ],
@@ -191,13 +191,13 @@ def test_reused_products_are_those_of_the_first_batch(monkeypatch):
     products: dict = {}
     with torch.inference_mode():
         whole = model(x_cat, x_num)
-        assert len(decisions) == 3
+        assert len(decisions) == 1  # the experts' first layer and the gates: one product
         with reused_folds(products):
             halves = [model(x_cat[i : i + 128], x_num[i : i + 128]) for i in (0, 128)]
-        assert len(decisions) == 6 and len(products) == 3  # the first half folded, once
+        assert len(decisions) == 2 and len(products) == 1  # the first half folded, once
         with reused_folds({}):
             model(x_cat, x_num)
-    assert len(decisions) == 9
+    assert len(decisions) == 3
     for task in model.task_names:
         joined = torch.cat([h[task] for h in halves])
         torch.testing.assert_close(joined, whole[task], rtol=0, atol=1e-6)

@@ -10,7 +10,13 @@ from torch import nn
 from mtlkit.data.schema import Schema
 from mtlkit.errors import ConfigError
 from mtlkit.models.base import EXPERT_HIDDEN, TOWER_HIDDEN, MTLModel
-from mtlkit.models.blocks import BatchedMLP, Gate, importance_loss, mix_experts
+from mtlkit.models.blocks import (
+    BatchedMLP,
+    Gate,
+    experts_and_gates,
+    importance_loss,
+    mix_experts,
+)
 from mtlkit.models.registry import MODELS
 from mtlkit.params import Bool, Float, Int, Range, Str
 
@@ -84,8 +90,12 @@ class MMoE(MTLModel):
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
         x = self.encoder.encode(x_cat, x_num)
-        experts = self.experts(x)
-        computed = {g: gate(x) for g, gate in self.gates.items()}
+        linears = [gate.linear for gate in self.gates.values()]
+        experts, logits = experts_and_gates(x, [self.experts], linears, self)
+        computed = {
+            g: gate.weights(part, x)
+            for (g, gate), part in zip(self.gates.items(), logits.split(self.experts.n))
+        }
         gates = {t: computed["shared" if self.shared_gate else t] for t in self.task_names}
         self.last_gates = {t: g.detach() for t, g in gates.items()}
         if self.balance_weight:

@@ -13,12 +13,10 @@ from mtlkit.models.blocks import (
     BatchedMLP,
     EncodedInput,
     Gate,
+    experts_and_gates,
     mix_experts,
     run_stacked,
-    shared_linear,
-    stacked_layer,
     transposed_linear,
-    wide_layer,
 )
 from mtlkit.models.registry import MODELS
 from mtlkit.params import Int, Range
@@ -81,16 +79,8 @@ class ExtractionLayer(nn.Module):
         shared_gate = self.shared_gate.linear if self.shared_gate is not None else None
         if isinstance(x, EncodedInput) or x.dim() == 2:
             # One product of the shared input: every expert's first layer, every gate.
-            w, b = wide_layer(*stacked_layer(groups, 0))
             gates = [g.linear for g in self.task_gates] + ([shared_gate] if shared_gate else [])
-            weight = torch.cat([w, *(g.weight.T for g in gates)], 1)
-            flat = shared_linear(x, weight, torch.cat([b, *(g.bias for g in gates)]), self)
-            n_all, width = len(self.expert_inputs), w.shape[1]
-            first = flat[:, :width].view(-1, n_all, width // n_all).transpose(0, 1)
-            experts = run_stacked(groups, None, first)
-            # The gates' logits as (gate outputs, B): a softmax along a dimension of 4 to 10
-            # reads this layout several times faster than the transposed one.
-            logits = flat[:, width:].T.contiguous()
+            experts, logits = experts_and_gates(x, groups, gates, self)
             task_logits = logits[: n_tasks * n_gate].view(n_tasks, n_gate, -1)
             shared_logits = logits[n_tasks * n_gate :]
         else:
