@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from expert_loops import one_expert, one_gate, random_inputs, weighted_loss, weighted_sum
 
 from mtlkit.data.schema import Schema, TaskSpec
 from mtlkit.models import create
@@ -16,29 +17,6 @@ from mtlkit.training.estimator import MultiTaskEstimator
 
 SCHEMA = Schema((5, 3, 7), 4, tuple(TaskSpec(f"t{i}", "binary") for i in range(3)))
 FIXTURES = Path(__file__).parents[1] / "training" / "fixtures"
-
-
-def _inputs(schema: Schema, n: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    x_cat = torch.stack(
-        [torch.randint(0, c, (n,), generator=g) for c in schema.cat_cardinalities], 1
-    )
-    return x_cat, torch.randn(n, schema.n_numeric, generator=g, dtype=torch.float64)
-
-
-def _expert(mlp, e: int, h: torch.Tensor) -> torch.Tensor:
-    """Expert ``e`` of a BatchedMLP as its own stack of linear layers and ReLUs."""
-    for w, b in zip(mlp.weights, mlp.biases):
-        h = torch.relu(h @ w[e] + b[e, 0])
-    return h
-
-
-def _gate(gate, h: torch.Tensor) -> torch.Tensor:
-    return torch.softmax(h @ gate.linear.weight.T + gate.linear.bias, dim=1)
-
-
-def _mix(weights: torch.Tensor, experts: list[torch.Tensor]) -> torch.Tensor:
-    return sum(weights[:, i : i + 1] * out for i, out in enumerate(experts))
 
 
 def loop_ple(model, x_cat, x_num) -> tuple[dict, list[list[torch.Tensor]]]:
@@ -50,24 +28,20 @@ def loop_ple(model, x_cat, x_num) -> tuple[dict, list[list[torch.Tensor]]]:
     gates_per_level = []
     for level in model.levels:
         own = [
-            [_expert(mlp, e, inputs[t]) for e in range(mlp.n)]
+            [one_expert(mlp, e, inputs[t]) for e in range(mlp.n)]
             for t, mlp in enumerate(level.task_experts)
         ]
         shared = [
-            _expert(level.shared_experts, e, inputs[-1]) for e in range(level.shared_experts.n)
+            one_expert(level.shared_experts, e, inputs[-1]) for e in range(level.shared_experts.n)
         ]
-        gates = [_gate(gate, inputs[t]) for t, gate in enumerate(level.task_gates)]
-        outs = [_mix(gates[t], own[t] + shared) for t in range(n_tasks)]
+        gates = [one_gate(gate, inputs[t]) for t, gate in enumerate(level.task_gates)]
+        outs = [weighted_sum(gates[t], own[t] + shared) for t in range(n_tasks)]
         if level.shared_gate is not None:
-            gates.append(_gate(level.shared_gate, inputs[-1]))
-            outs.append(_mix(gates[-1], [e for task in own for e in task] + shared))
+            gates.append(one_gate(level.shared_gate, inputs[-1]))
+            outs.append(weighted_sum(gates[-1], [e for task in own for e in task] + shared))
         gates_per_level.append(gates)
         inputs = outs
     return {t: model.towers[t](inputs[k]) for k, t in enumerate(model.task_names)}, gates_per_level
-
-
-def _loss(outputs: dict) -> torch.Tensor:
-    return sum((k + 1) * out.square().mean() for k, out in enumerate(outputs.values()))
 
 
 CONFIGS = [
@@ -81,14 +55,14 @@ CONFIGS = [
 def test_extraction_layers_match_a_per_expert_loop(name, hparams):
     torch.manual_seed(0)
     model = create(name, SCHEMA, **hparams).double()
-    x_cat, x_num = _inputs(SCHEMA, 24)
+    x_cat, x_num = random_inputs(SCHEMA, 24)
     out = model(x_cat, x_num)
     expected, expected_gates = loop_ple(model, x_cat, x_num)
     for task in model.task_names:
         torch.testing.assert_close(out[task], expected[task], rtol=1e-6, atol=1e-6)
     names, params = zip(*model.named_parameters())
-    grads = torch.autograd.grad(_loss(out), params)
-    expected_grads = torch.autograd.grad(_loss(expected), params)
+    grads = torch.autograd.grad(weighted_loss(out), params)
+    expected_grads = torch.autograd.grad(weighted_loss(expected), params)
     for name, g, e in zip(names, grads, expected_grads):
         assert g.abs().sum() > 0, name
         torch.testing.assert_close(g, e, rtol=1e-6, atol=1e-6, msg=name)
@@ -108,7 +82,7 @@ def test_the_first_level_folded_while_training_matches_the_loop():
     model = create(
         "ple", schema, embedding_dim=8, n_task_experts=1, n_shared_experts=3, expert_hidden=(64,)
     ).double()
-    x_cat, x_num = _inputs(schema, 512)
+    x_cat, x_num = random_inputs(schema, 512)
     folds = []
     encoded = model.encoder.encode(x_cat, x_num)
     original = type(encoded).folded_linear
@@ -126,8 +100,8 @@ def test_the_first_level_folded_while_training_matches_the_loop():
     assert folds == [(6 * 64 + 3 * 4 + 6, True)]
     expected, _ = loop_ple(model, x_cat, x_num)
     params = list(model.parameters())
-    grads = torch.autograd.grad(_loss(out), params)
-    for g, e in zip(grads, torch.autograd.grad(_loss(expected), params)):
+    grads = torch.autograd.grad(weighted_loss(out), params)
+    for g, e in zip(grads, torch.autograd.grad(weighted_loss(expected), params)):
         torch.testing.assert_close(g, e, rtol=1e-6, atol=1e-6)
 
 
@@ -155,7 +129,7 @@ def test_norms_apply_to_each_group_of_experts_as_in_a_loop_over_groups(norm):
             if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.LayerNorm)):
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.uniform_(-0.5, 0.5)
-    x = model.encoder(*_inputs(SCHEMA, 24))
+    x = model.encoder(*random_inputs(SCHEMA, 24))
     for level in model.levels:  # training mode: batch statistics
         got, want = level(x), _per_group(level, x)
         torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
@@ -171,7 +145,7 @@ def test_norms_apply_to_each_group_of_experts_as_in_a_loop_over_groups(norm):
 def test_dropout_is_active_in_training_only():
     torch.manual_seed(0)
     model = create("ple", SCHEMA, dropout=0.5).double()
-    x_cat, x_num = _inputs(SCHEMA, 24)
+    x_cat, x_num = random_inputs(SCHEMA, 24)
     first, second = model(x_cat, x_num)["t0"], model(x_cat, x_num)["t0"]
     assert not torch.allclose(first, second)
     model.eval()
