@@ -117,6 +117,7 @@ def run_mtlkit(spec: dict, data: dict) -> dict:
         "scores": scores,
         "params": est.n_parameters_,
         "mtlkit_path": os.path.dirname(mtlkit.__file__),
+        "schema": est.model_.schema,  # for step_parts.py
     }
 
 

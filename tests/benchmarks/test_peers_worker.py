@@ -35,7 +35,7 @@ def worker(tmp_path, monkeypatch):
     path.write_bytes(pickle.dumps(splits))
     monkeypatch.setattr(module, "RAW_SPLIT", path)
     yield module
-    for name in ("worker", "common"):  # the benchmark's modules, imported from its folder
+    for name in ("worker", "common", "lean", "step_parts"):  # imported from its folder
         sys.modules.pop(name, None)
 
 
@@ -64,3 +64,26 @@ def test_a_failed_run_leaves_trainer_as_it_was(worker):
     with pytest.raises(ConfigError, match="epochs"):
         worker.run_mtlkit({**SPEC, "epochs": 0}, _data(worker))
     assert (Trainer.fit, Trainer._validate) == (fit, validate)
+
+
+def test_step_parts_trains_mtlkits_model_in_the_lean_loop(worker, monkeypatch):
+    """benchmarks/peers/step_parts.py: mtlkit's model, built from the schema the worker's fit
+    returns, trains in the lean loop (its task outputs stacked as the loop's logits)."""
+    step_parts = importlib.import_module("step_parts")
+    with open(worker.RAW_SPLIT, "rb") as fh:
+        train, _, _ = pickle.load(fh)
+    encoded = Preprocessor().fit(train).transform(train)
+    data = {"train": {"x_cat": encoded.x_cat, "x_num": encoded.x_num, "y": encoded.y}}
+    fitted = worker.run_mtlkit({**SPEC, "epochs": 1}, _data(worker))
+    seen = []
+    original = step_parts.lean.train
+
+    def recording(model, *args, **kwargs):
+        before = [p.detach().clone() for p in model.parameters()]
+        times = original(model, *args, **kwargs)
+        seen.append(any(not torch.equal(b, p) for b, p in zip(before, model.parameters())))
+        return times
+
+    monkeypatch.setattr(step_parts.lean, "train", recording)
+    times = step_parts.run_model_in_lean_loop(SPEC, data, fitted["schema"])
+    assert len(times) == SPEC["epochs"] and seen == [True]
