@@ -94,6 +94,7 @@ def test_onnx_contract_describes_the_vocabulary_settings(files):
     np.testing.assert_allclose(outputs[0], pd.read_csv(files / "v.csv")["click"], atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")  # and documented so
 def test_torchscript_export_and_clear_errors(files, capsys):
     import torch
 

@@ -146,6 +146,7 @@ def test_a_preprocessor_saved_before_keys_scores_as_it_did(name, tmp_path):
     assert _ids(path, scored) == ids
 
 
+@pytest.mark.filterwarnings("ignore:categorical feature 'c' has 8 distinct values")
 def test_an_old_hashed_column_hashes_the_text_it_hashed_then(tmp_path):
     values = pd.Series([f"v{i}" for i in range(6)] + ["True", "False"], dtype=object)
     path = _saved_before_keys(tmp_path, values, max_categories=2, hash_buckets=64)
