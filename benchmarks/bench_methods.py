@@ -120,14 +120,23 @@ def _rss_mb() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
-def configurations() -> list[tuple[str, str]]:
+def configurations(only: list[str] | None = None) -> list[tuple[str, str]]:
+    """Every model with ``joint``, then MMoE with every strategy; with ``only``, those whose
+    model or strategy is named there (and the baseline, ``mmoe`` + ``joint``)."""
     from mtlkit.models import available
     from mtlkit.training.strategies import STRATEGIES
 
     aliases = {"ew", "uw", "rgw"}  # the same methods as joint, uncertainty, random
     models = [(m, "joint") for m in available()]
     strategies = [("mmoe", s) for s in STRATEGIES.names() if s not in aliases | {"joint"}]
-    return models + strategies
+    chosen = models + strategies
+    if only:
+        unknown = set(only) - {name for pair in chosen for name in pair}
+        if unknown:
+            sys.exit(f"--only: no model or strategy named {sorted(unknown)}")
+        kept = [(m, s) for m, s in chosen if (s if s != "joint" else m) in only]
+        chosen = [BASELINE, *(c for c in kept if c != BASELINE)]
+    return chosen
 
 
 def main() -> None:
@@ -135,6 +144,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/census-income.test.gz"))
     parser.add_argument("--steps", type=int, default=20, help="timed steps per configuration")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--only", nargs="+", help="models (with joint) or strategies (with MMoE) to time"
+    )
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -149,7 +161,7 @@ def main() -> None:
         prepare(args.data, tensors)
         results: dict[tuple[str, str], dict] = {}
         for _ in range(args.repeats):
-            for model_name, strategy in configurations():
+            for model_name, strategy in configurations(args.only):
                 cmd = [
                     sys.executable,
                     __file__,

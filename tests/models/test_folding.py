@@ -108,7 +108,7 @@ def test_every_model_predicts_the_same_with_and_without_folding(name, monkeypatc
         torch.testing.assert_close(folded[task], dense[task], rtol=1e-5, atol=1e-5)
     readers_of_the_encoded_input = {  # single_task: its per-task copies are never folded
         "shared_bottom", "mmoe", "omoe", "sparse_mmoe", "ple", "cgc",
-        "esmm", "escm2", "escm2_ips", "aitm",
+        "esmm", "escm2", "escm2_ips", "aitm", "adatt",
     }  # fmt: skip
     assert bool(folds) == (name in readers_of_the_encoded_input)
 

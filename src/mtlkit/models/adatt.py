@@ -11,7 +11,13 @@ from torch import nn
 
 from mtlkit.data.schema import Schema
 from mtlkit.models.base import EXPERT_HIDDEN, N_TASK_EXPERTS, TOWER_HIDDEN, MTLModel
-from mtlkit.models.blocks import BatchedMLP, Gate, mix_experts
+from mtlkit.models.blocks import (
+    BatchedMLP,
+    EncodedInput,
+    Gate,
+    experts_and_gates,
+    mix_experts,
+)
 from mtlkit.models.registry import MODELS
 from mtlkit.params import Int, Range
 
@@ -29,20 +35,19 @@ class FusionUnit(nn.Module):
             nn.Parameter(torch.empty(n_own).uniform_(-bound, bound)) if n_own > 1 else None
         )
 
-    def forward(
-        self, x: torch.Tensor, experts: torch.Tensor, own: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x`` (B, d) the task's input, ``experts`` (E, B, h) all experts, ``own`` (m, B, h)
-        the task's own; returns the fused (B, h) and the gate (B, E)."""
-        gate = self.gate(x)
+    def forward(self, gate: torch.Tensor, experts: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
+        """``gate`` (B, E) this unit's gate weights (:attr:`gate` of the task's input),
+        ``experts`` (E, B, h) all experts, ``own`` (m, B, h) the task's own; returns the
+        fused (B, h)."""
         residual = own[0] if self.native is None else torch.einsum("m,mbh->bh", self.native, own)
-        return mix_experts(experts, gate) + residual, gate
+        return mix_experts(experts, gate) + residual
 
 
 class FusionLevel(nn.Module):
     """One AdaTT-sp level: ``n_tasks x n_task_experts`` experts, each reading its task's input,
-    and one :class:`FusionUnit` per task. Input ``(B, d)`` or ``(T, B, d)``; output
-    ``(T, B, h)``."""
+    and one :class:`FusionUnit` per task. Input ``(B, d)`` (or the encoder's
+    :class:`~mtlkit.models.blocks.EncodedInput`), shared by every task, or ``(T, B, d)``;
+    output ``(T, B, h)``."""
 
     def __init__(
         self, n_tasks: int, in_dim: int, n_task_experts: int, hidden: Sequence[int], **block_kwargs
@@ -50,23 +55,28 @@ class FusionLevel(nn.Module):
         super().__init__()
         self.n_tasks, self.m = n_tasks, n_task_experts
         self.experts = BatchedMLP(n_tasks * n_task_experts, in_dim, hidden, **block_kwargs)
-        n_all = n_tasks * n_task_experts
+        self.n_all = n_tasks * n_task_experts
         self.units = nn.ModuleList(
-            FusionUnit(in_dim, n_all, n_task_experts) for _ in range(n_tasks)
+            FusionUnit(in_dim, self.n_all, n_task_experts) for _ in range(n_tasks)
         )
         self.output_dim = self.experts.output_dim
         self.last_gates: list[torch.Tensor] = []
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        inputs = x.expand(self.n_tasks, *x.shape) if x.dim() == 2 else x
-        expert_in = x if x.dim() == 2 else x.repeat_interleave(self.m, dim=0)
-        experts = self.experts(expert_in)  # (T * m, B, h), task t's experts in block t
-        fused, self.last_gates = [], []
-        for t, unit in enumerate(self.units):
-            out, gate = unit(inputs[t], experts, experts[t * self.m : (t + 1) * self.m])
-            fused.append(out)
-            self.last_gates.append(gate.detach())
-        return torch.stack(fused)
+    def forward(self, x: torch.Tensor | EncodedInput) -> torch.Tensor:
+        gates = [unit.gate for unit in self.units]
+        if isinstance(x, EncodedInput) or x.dim() == 2:
+            # Every task reads the same input: one product for the experts and all gates.
+            experts, logits = experts_and_gates(x, [self.experts], [g.linear for g in gates], self)
+            weights = [g.weights(part, x) for g, part in zip(gates, logits.split(self.n_all))]
+        else:
+            experts = self.experts(x.repeat_interleave(self.m, dim=0))
+            weights = [gate(x[t]) for t, gate in enumerate(gates)]
+        # experts: (T * m, B, h), task t's experts in block t
+        self.last_gates = [w.detach() for w in weights]
+        own = experts.split(self.m)
+        return torch.stack(
+            [unit(w, experts, mine) for unit, w, mine in zip(self.units, weights, own)]
+        )
 
 
 @MODELS.register(
@@ -118,7 +128,8 @@ class AdaTT(MTLModel):
         self.towers = self.make_towers(in_dim, tower_hidden)
 
     def forward(self, x_cat: torch.Tensor, x_num: torch.Tensor) -> dict[str, torch.Tensor]:
-        fused = functools.reduce(lambda h, level: level(h), self.levels, self.encoder(x_cat, x_num))
+        x = self.encoder.encode(x_cat, x_num)
+        fused = functools.reduce(lambda h, level: level(h), self.levels, x)
         self.last_gates = dict(zip(self.task_names, self.levels[-1].last_gates))
         return {t: tower(h) for (t, tower), h in zip(self.towers.items(), fused)}
 
