@@ -379,6 +379,29 @@ def shared_linear(
     return flat if flat is not None else torch.addmm(bias.unsqueeze(0), dense_input(x), weight)
 
 
+def _shared_first_layer(
+    x: torch.Tensor | EncodedInput,
+    mlps: Sequence[BatchedMLP],
+    key: object,
+    gates: Sequence[nn.Linear] = (),
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One wide product of a shared ``(B, d)`` input (bias fused, folded where that pays;
+    ``key`` names it for :func:`reused_folds`): every member's first layer as ``(sum n, B,
+    h)``, a view of the ``(B, n * h)`` product without a copy, and the ``gates``' outputs
+    ``(B, sum of gate outputs)`` computed with it (None without gates)."""
+    w, b = stacked_layer(mlps, 0)
+    weight, bias = wide_layer(w, b)
+    width = weight.shape[1]
+    if gates:
+        weight = torch.cat([weight, *(g.weight.T for g in gates)], 1)
+        bias = torch.cat([bias, *(g.bias for g in gates)])
+    flat = shared_linear(x, weight, bias, key)
+    # split, not slicing: its backward joins the parts' gradients (one cat) where a slice's
+    # writes each into a zero-filled gradient of the whole product.
+    first, logits = flat.split([width, flat.shape[1] - width], 1) if gates else (flat, None)
+    return first.view(-1, *w.shape[::2]).transpose(0, 1), logits
+
+
 def run_stacked(
     mlps: Sequence[BatchedMLP],
     x: torch.Tensor | EncodedInput | None,
@@ -401,11 +424,8 @@ def run_stacked(
         if i == 0 and first is not None:
             out = first
         elif i == 0 and (isinstance(x, EncodedInput) or x.dim() == 2):
-            # Shared input: one wide matmul (bias fused) computes every member's first
-            # layer; its (B, n * h) result is viewed as (n, B, h) without a copy.
-            w, b = stacked_layer(mlps, 0)
             key = head if len(mlps) == 1 else None  # a stack's weight has no module of its own
-            out = shared_linear(x, *wide_layer(w, b), key).view(-1, *w.shape[::2]).transpose(0, 1)
+            out, _ = _shared_first_layer(x, mlps, key)
         else:
             w, b = stacked_layer(mlps, i)
             out = torch.baddbmm(b, x, w)
@@ -515,14 +535,7 @@ def experts_and_gates(
     softmax along a dimension of 4 to 16 reads this layout several times faster than the
     transposed one.
     """
-    w, b = wide_layer(*stacked_layer(mlps, 0))
-    weight = torch.cat([w, *(g.weight.T for g in gates)], 1)
-    flat = shared_linear(x, weight, torch.cat([b, *(g.bias for g in gates)]), key)
-    n, width = sum(m.n for m in mlps), w.shape[1]
-    # split, not slicing: its backward joins the parts' gradients (one cat) where a slice's
-    # writes each into a zero-filled gradient of the whole product.
-    first, logits = flat.split([width, flat.shape[1] - width], 1)
-    first = first.view(-1, n, width // n).transpose(0, 1)
+    first, logits = _shared_first_layer(x, mlps, key, gates)
     return run_stacked(mlps, None, first), logits.T.contiguous()
 
 
