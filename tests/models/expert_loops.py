@@ -22,7 +22,12 @@ def one_expert(mlp, e: int, h: torch.Tensor) -> torch.Tensor:
 
 
 def one_gate(gate, h: torch.Tensor) -> torch.Tensor:
-    return torch.softmax(h @ gate.linear.weight.T + gate.linear.bias, dim=1)
+    """One gate's softmax weights; with top-k, the other logits set to -inf first."""
+    logits = h @ gate.linear.weight.T + gate.linear.bias
+    if gate.top_k is not None:
+        kth = logits.topk(gate.top_k, dim=1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return torch.softmax(logits, dim=1)
 
 
 def weighted_sum(weights: torch.Tensor, experts: list[torch.Tensor]) -> torch.Tensor:

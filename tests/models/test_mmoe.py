@@ -4,7 +4,7 @@ weights and balancing loss as a loop over its experts and gates with the same we
 
 import pytest
 import torch
-from expert_loops import one_expert, random_inputs, weighted_loss, weighted_sum
+from expert_loops import one_expert, one_gate, random_inputs, weighted_loss, weighted_sum
 
 from mtlkit.data.schema import Schema, TaskSpec
 from mtlkit.models import create
@@ -13,21 +13,12 @@ from mtlkit.models.blocks import importance_loss
 SCHEMA = Schema((5, 3, 7), 4, tuple(TaskSpec(f"t{i}", "binary") for i in range(3)))
 
 
-def loop_gate(gate, x: torch.Tensor) -> torch.Tensor:
-    """One gate's softmax weights; with top-k, the other logits set to -inf first."""
-    logits = x @ gate.linear.weight.T + gate.linear.bias
-    if gate.top_k is not None:
-        kth = logits.topk(gate.top_k, dim=1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    return torch.softmax(logits, dim=1)
-
-
 def loop_mmoe(model, x_cat, x_num) -> tuple[dict, dict]:
     """Ma et al. 2018, one expert and one gate at a time: each task's gate (or the one
     shared gate) mixes the experts, and the task's tower reads the mixture."""
     x = model.encoder(x_cat, x_num)
     experts = [one_expert(model.experts, e, x) for e in range(model.experts.n)]
-    gates = {name: loop_gate(gate, x) for name, gate in model.gates.items()}
+    gates = {name: one_gate(gate, x) for name, gate in model.gates.items()}
     per_task = {t: gates["shared" if model.shared_gate else t] for t in model.task_names}
     outputs = {t: model.towers[t](weighted_sum(per_task[t], experts)) for t in model.task_names}
     return outputs, gates
